@@ -1,0 +1,1 @@
+//! ferrojit's aarch64 instruction encoder (being written).

@@ -1,0 +1,171 @@
+//! Shared machinery for ferrojit's instruction encoders: a growable code buffer, labels, and
+//! fix-ups that are patched once every label has an address.
+//!
+//! Each architecture's encoder owns a [`CodeBuffer`], appends encoded bytes to it, records a
+//! [`Fixup`] whenever an instruction refers to a label that may not be bound yet, and supplies a
+//! patch function to [`CodeBuffer::finish`] that rewrites the instruction once the label's offset
+//! is known. The kind of a fix-up (which instruction form, which field) is the encoder's business:
+//! this crate only carries it through as a small number.
+
+use std::fmt;
+
+/// A position in the code that branches can target; bound at most once with
+/// [`CodeBuffer::bind`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Label(pub u32);
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "L{}", self.0)
+    }
+}
+
+/// An instruction at `at` whose field of kind `kind` must be patched to reach `label`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fixup {
+    /// Byte offset of the start of the instruction to patch.
+    pub at: usize,
+    /// The label the instruction refers to.
+    pub label: Label,
+    /// Encoder-defined identifier of the instruction form to patch.
+    pub kind: u8,
+}
+
+/// Why encoding could not finish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AsmError {
+    /// A fix-up refers to a label that was never bound.
+    UnboundLabel(Label),
+    /// A label was bound twice.
+    LabelBoundTwice(Label),
+    /// A branch target is too far away for the instruction form used.
+    OutOfRange { at: usize, label: Label, distance: i64 },
+    /// An operand cannot be encoded by the requested instruction form.
+    Unencodable(String),
+}
+
+impl fmt::Display for AsmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AsmError::UnboundLabel(l) => write!(f, "label {l} is used but never bound"),
+            AsmError::LabelBoundTwice(l) => write!(f, "label {l} is bound twice"),
+            AsmError::OutOfRange { at, label, distance } => {
+                write!(f, "branch at {at:#x} to {label} is out of range ({distance} bytes)")
+            }
+            AsmError::Unencodable(what) => write!(f, "cannot encode {what}"),
+        }
+    }
+}
+
+impl std::error::Error for AsmError {}
+
+/// Bytes being assembled, with the labels and fix-ups that refer into them.
+#[derive(Default, Debug, Clone)]
+pub struct CodeBuffer {
+    bytes: Vec<u8>,
+    labels: Vec<Option<usize>>,
+    fixups: Vec<Fixup>,
+}
+
+impl CodeBuffer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of bytes emitted so far, which is the offset of the next instruction.
+    pub fn offset(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The bytes emitted so far (fix-ups not yet applied).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn put_u8(&mut self, b: u8) {
+        self.bytes.push(b);
+    }
+
+    pub fn put_bytes(&mut self, bs: &[u8]) {
+        self.bytes.extend_from_slice(bs);
+    }
+
+    pub fn put_u32_le(&mut self, w: u32) {
+        self.bytes.extend_from_slice(&w.to_le_bytes());
+    }
+
+    pub fn put_u64_le(&mut self, w: u64) {
+        self.bytes.extend_from_slice(&w.to_le_bytes());
+    }
+
+    /// A fresh, unbound label.
+    pub fn new_label(&mut self) -> Label {
+        self.labels.push(None);
+        Label(self.labels.len() as u32 - 1)
+    }
+
+    /// Binds `label` to the current offset.
+    pub fn bind(&mut self, label: Label) -> Result<(), AsmError> {
+        let slot = &mut self.labels[label.0 as usize];
+        if slot.is_some() {
+            return Err(AsmError::LabelBoundTwice(label));
+        }
+        *slot = Some(self.bytes.len());
+        Ok(())
+    }
+
+    /// The offset `label` is bound to, if it is bound yet.
+    pub fn label_offset(&self, label: Label) -> Option<usize> {
+        self.labels[label.0 as usize]
+    }
+
+    /// Records that the instruction starting at `at` must be patched to reach `label`.
+    pub fn add_fixup(&mut self, at: usize, label: Label, kind: u8) {
+        self.fixups.push(Fixup { at, label, kind });
+    }
+
+    /// Applies every fix-up with `patch(bytes, fixup, target_offset)` and returns the code.
+    pub fn finish(
+        mut self,
+        mut patch: impl FnMut(&mut [u8], Fixup, usize) -> Result<(), AsmError>,
+    ) -> Result<Vec<u8>, AsmError> {
+        for fixup in std::mem::take(&mut self.fixups) {
+            let target = self.labels[fixup.label.0 as usize].ok_or(AsmError::UnboundLabel(fixup.label))?;
+            patch(&mut self.bytes, fixup, target)?;
+        }
+        Ok(self.bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unbound_label_is_an_error() {
+        let mut buf = CodeBuffer::new();
+        let l = buf.new_label();
+        buf.put_u32_le(0);
+        buf.add_fixup(0, l, 0);
+        assert_eq!(buf.finish(|_, _, _| Ok(())), Err(AsmError::UnboundLabel(l)));
+    }
+
+    #[test]
+    fn fixups_see_bound_offsets() {
+        let mut buf = CodeBuffer::new();
+        let l = buf.new_label();
+        buf.add_fixup(0, l, 7);
+        buf.put_u32_le(0);
+        buf.put_u32_le(0);
+        buf.bind(l).unwrap();
+        assert_eq!(buf.bind(l), Err(AsmError::LabelBoundTwice(l)));
+        let out = buf
+            .finish(|bytes, f, target| {
+                assert_eq!((f.at, f.kind, target), (0, 7, 8));
+                bytes[f.at] = target as u8;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(out[0], 8);
+    }
+}

@@ -1,0 +1,1 @@
+//! ferrojit's x86-64 instruction encoder (being written).
