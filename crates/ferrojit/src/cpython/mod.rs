@@ -1,0 +1,49 @@
+//! The only room that knows CPython's ABI: the public C API through `pyo3_ffi`, and the internal
+//! layouts (frame, code, dict keys, managed-dict pre-header, ...) through a probe compiled at
+//! build time against the target interpreter's headers and read here once at import.
+
+pub mod opcodes {
+    //! CPython 3.11 opcode numbers, generated from the target's `opcode.h`.
+    #![allow(dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/opcodes.rs"));
+}
+
+include!(concat!(env!("OUT_DIR"), "/layout.rs"));
+
+use std::sync::OnceLock;
+
+extern "C" {
+    fn ferrojit_layout_probe(out: *mut i64);
+    fn ferrojit_opcode_tables(caches: *mut u8, deopt: *mut u8);
+}
+
+static LAYOUT: OnceLock<Layout> = OnceLock::new();
+static TABLES: OnceLock<OpcodeTables> = OnceLock::new();
+
+/// The interpreter's layout facts.
+pub fn layout() -> &'static Layout {
+    LAYOUT.get_or_init(|| {
+        let mut values = vec![0i64; LAYOUT_FIELDS];
+        // SAFETY: the probe writes exactly LAYOUT_FIELDS values, the length of `values`.
+        unsafe { ferrojit_layout_probe(values.as_mut_ptr()) };
+        Layout::from_values(&values)
+    })
+}
+
+/// `_PyOpcode_Caches` and `_PyOpcode_Deopt`, copied from the probe.
+pub struct OpcodeTables {
+    /// Inline cache units that follow each opcode.
+    pub caches: [u8; 256],
+    /// The generic (unspecialised) form of each opcode.
+    pub deopt: [u8; 256],
+}
+
+/// The opcode tables of the target interpreter.
+pub fn opcode_tables() -> &'static OpcodeTables {
+    TABLES.get_or_init(|| {
+        let mut t = OpcodeTables { caches: [0; 256], deopt: [0; 256] };
+        // SAFETY: the probe writes 256 bytes into each array, which is their size.
+        unsafe { ferrojit_opcode_tables(t.caches.as_mut_ptr(), t.deopt.as_mut_ptr()) };
+        t
+    })
+}
