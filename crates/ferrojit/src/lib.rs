@@ -1,19 +1,166 @@
 //! ferrojit: a JIT compiler for CPython 3.11, for x86-64 and AArch64.
 //!
-//! See docs/ARCHITECTURE.md for the map of the rooms below.
+//! See docs/ARCHITECTURE.md for the map. The rooms, in pipeline order: `cpython` (the ABI),
+//! `bytecode` (decoding and feedback), `hir` (SSA with guards), `lir` (machine-level IR),
+//! `regalloc`, `backend` (x86-64 and AArch64 encoders' users), `runtime` (hook, policy, memory,
+//! helpers, statistics). This file is the Python module `ferrojit._ferrojit`.
 
+pub mod backend;
+pub mod bytecode;
 pub mod cpython;
+pub mod hir;
+pub mod lir;
+pub mod regalloc;
+pub mod runtime;
 
+use backend::Isa;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use runtime::compile::{self, Namespaces};
+use runtime::hook;
+use std::path::PathBuf;
 
 /// The ISA this build generates code for.
 pub const HOST_ISA: &str = if cfg!(target_arch = "x86_64") { "x86_64" } else { "aarch64" };
 
+/// The code object and namespaces of a Python function.
+fn function_parts(func: &Bound<'_, PyAny>) -> PyResult<(*mut pyo3_ffi::PyObject, Namespaces)> {
+    // SAFETY: checked to be a function object before reading its fields.
+    unsafe {
+        if pyo3_ffi::PyFunction_Check(func.as_ptr()) == 0 {
+            return Err(PyTypeError::new_err("expected a Python function"));
+        }
+        let code = pyo3_ffi::PyFunction_GetCode(func.as_ptr());
+        Ok((code, Namespaces::of_function(func.as_ptr())))
+    }
+}
+
+/// Switches the JIT on (installing the frame-evaluation hook).
+#[pyfunction]
+#[pyo3(signature = (threshold=None, stats=None, dump=None))]
+fn enable(threshold: Option<u32>, stats: Option<PathBuf>, dump: Option<PathBuf>) -> PyResult<()> {
+    check_python_version()?;
+    // SAFETY: the GIL is held by any #[pyfunction].
+    unsafe {
+        let rt = hook::runtime();
+        if let Some(t) = threshold {
+            rt.options.threshold = t;
+            rt.stats.threshold = t;
+        }
+        if stats.is_some() {
+            rt.options.stats_path = stats;
+        }
+        if dump.is_some() {
+            rt.options.dump_dir = dump;
+        }
+        hook::install().map_err(PyRuntimeError::new_err)
+    }
+}
+
+/// Switches the JIT off; compiled code is kept for a later `enable()`.
+#[pyfunction]
+fn disable() {
+    // SAFETY: GIL held.
+    unsafe { hook::uninstall() }
+}
+
+/// Whether the hook is installed.
+#[pyfunction]
+fn is_enabled() -> bool {
+    // SAFETY: GIL held.
+    unsafe { hook::runtime().enabled }
+}
+
+/// The statistics as a JSON string.
+#[pyfunction]
+fn stats_json() -> String {
+    // SAFETY: GIL held.
+    unsafe { hook::runtime().stats.to_json() }
+}
+
+/// Where statistics go at exit, if anywhere.
+#[pyfunction]
+fn stats_path() -> Option<PathBuf> {
+    // SAFETY: GIL held.
+    unsafe { hook::runtime().options.stats_path.clone() }
+}
+
+/// Compiles `func` now; raises RuntimeError with the reason if it cannot.
+#[pyfunction]
+#[pyo3(name = "compile")]
+fn compile_now(func: &Bound<'_, PyAny>) -> PyResult<()> {
+    let (code, ns) = function_parts(func)?;
+    // SAFETY: GIL held; `code` is the live code object of `func`.
+    unsafe {
+        let state = hook::code_state(code).ok_or_else(|| PyRuntimeError::new_err("no co_extra slot available"))?;
+        if state.native.is_some() {
+            return Ok(());
+        }
+        state.refused = None;
+        compile::compile_code(code, ns, state);
+        match (&state.native, &state.refused) {
+            (Some(_), _) => Ok(()),
+            (None, Some(reason)) => Err(PyRuntimeError::new_err(format!("ferrojit cannot compile {}: {reason}", func.getattr("__qualname__")?))),
+            (None, None) => Err(PyRuntimeError::new_err("compilation did not finish")),
+        }
+    }
+}
+
+/// Whether `func`'s code has native code.
+#[pyfunction]
+fn is_compiled(func: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let (code, _) = function_parts(func)?;
+    // SAFETY: GIL held; live code object.
+    unsafe { Ok(hook::code_state(code).map(|s| s.native.is_some()).unwrap_or(false)) }
+}
+
+/// Runs the pipeline on `func` for `isa` ("x86_64" or "aarch64") without installing anything;
+/// returns {"hir", "lir", "regalloc", "asm", "code_bytes", "instructions", "spill_slots"}.
+#[pyfunction]
+#[pyo3(signature = (func, isa=None))]
+fn inspect<'py>(py: Python<'py>, func: &Bound<'py, PyAny>, isa: Option<&str>) -> PyResult<Bound<'py, PyDict>> {
+    let isa = match isa.unwrap_or(HOST_ISA) {
+        "x86_64" => Isa::X86_64,
+        "aarch64" => Isa::Aarch64,
+        other => return Err(PyValueError::new_err(format!("unknown ISA {other:?}; use x86_64 or aarch64"))),
+    };
+    let (code, ns) = function_parts(func)?;
+    // SAFETY: GIL held; live code object.
+    let art = unsafe { compile::pipeline(code, ns, isa) }.map_err(|f| PyRuntimeError::new_err(f.message().to_string()))?;
+    let d = PyDict::new(py);
+    for (k, v) in art.texts() {
+        d.set_item(k, v)?;
+    }
+    d.set_item("code_bytes", art.code.len())?;
+    d.set_item("instructions", backend::disasm::count_instructions(isa, &art.code))?;
+    d.set_item("spill_slots", art.alloc.num_slots)?;
+    Ok(d)
+}
+
+fn check_python_version() -> PyResult<()> {
+    // SAFETY: reading a C constant of the running interpreter.
+    let v = unsafe { pyo3_ffi::Py_Version } as u32;
+    let (major, minor) = (v >> 24, (v >> 16) & 0xff);
+    if (major, minor) != (3, 11) {
+        return Err(PyRuntimeError::new_err(format!("ferrojit supports CPython 3.11 only; this is {major}.{minor}")));
+    }
+    Ok(())
+}
+
 #[pymodule]
 #[pyo3(name = "_ferrojit")]
 fn ferrojit_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    check_python_version()?;
     m.add("ISA", HOST_ISA)?;
-    let layout = serde_json::to_string(cpython::layout()).unwrap();
-    m.add("_LAYOUT", layout)?;
+    m.add("DEFAULT_THRESHOLD", runtime::DEFAULT_THRESHOLD)?;
+    m.add_function(wrap_pyfunction!(enable, m)?)?;
+    m.add_function(wrap_pyfunction!(disable, m)?)?;
+    m.add_function(wrap_pyfunction!(is_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(stats_json, m)?)?;
+    m.add_function(wrap_pyfunction!(stats_path, m)?)?;
+    m.add_function(wrap_pyfunction!(compile_now, m)?)?;
+    m.add_function(wrap_pyfunction!(is_compiled, m)?)?;
+    m.add_function(wrap_pyfunction!(inspect, m)?)?;
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! layouts (frame, code, dict keys, managed-dict pre-header, ...) through a probe compiled at
 //! build time against the target interpreter's headers and read here once at import.
 
+pub mod ffi;
+
 pub mod opcodes {
     //! CPython 3.11 opcode numbers, generated from the target's `opcode.h`.
     #![allow(dead_code)]

@@ -1,0 +1,402 @@
+//! The AArch64 backend: register conventions (AAPCS64), instruction selection from allocated
+//! LIR, out-of-line deallocation paths, side-exit stubs, prologue and epilogue.
+//!
+//! Pinned registers: x19 = frame, x20 = thread state. Scratch: x16, x17 (the intra-procedure-call
+//! registers) and x15, never allocated. x18 (platform) and x29/x30 are left alone.
+//! Native frame: x29/x30 and x19..x28 saved in pairs, then the spill slots at `[sp + 8 * k]`.
+
+use super::parallel_move::{self, Move, Src};
+use super::{exit_slot, Env};
+use crate::lir::{self, Base, Cond, LInst, Operand, Width};
+use crate::regalloc::{Allocation, Loc, RegisterSet};
+use ferrojit_asm_aarch64::{Assembler, Cond as C, Label, Reg};
+
+const FRAME: Reg = Reg::X19;
+const TSTATE: Reg = Reg::X20;
+/// Values read from slots or materialised immediates.
+const SCRATCH0: Reg = Reg::X16;
+/// Bases read from slots; call targets.
+const SCRATCH1: Reg = Reg::X17;
+/// Addresses and large immediates.
+const SCRATCH2: Reg = Reg::X15;
+const SAVED_PAIRS: [(Reg, Reg); 5] =
+    [(Reg::X19, Reg::X20), (Reg::X21, Reg::X22), (Reg::X23, Reg::X24), (Reg::X25, Reg::X26), (Reg::X27, Reg::X28)];
+
+/// Registers the allocator may use.
+pub fn registers() -> RegisterSet {
+    RegisterSet { callee_saved: (21..=28).collect(), caller_saved: (0..=14).collect() }
+}
+
+fn reg(r: u8) -> Reg {
+    Reg::x(r)
+}
+
+struct Emitter<'a> {
+    asm: Assembler,
+    f: &'a lir::Function,
+    alloc: &'a Allocation,
+    env: &'a Env,
+    blocks: Vec<Label>,
+    exits: Vec<Label>,
+    epilogue: Label,
+    dealloc_paths: Vec<(Label, Label, Reg)>,
+    frame_size: u64,
+}
+
+/// Generates the machine code of `f`.
+pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>, String> {
+    let mut asm = Assembler::new();
+    let blocks = (0..f.blocks.len()).map(|_| asm.new_label()).collect();
+    let exits = (0..f.exits.len()).map(|_| asm.new_label()).collect();
+    let epilogue = asm.new_label();
+    let frame_size = (alloc.num_slots as u64 * 8).div_ceil(16) * 16;
+    let mut e = Emitter { asm, f, alloc, env, blocks, exits, epilogue, dealloc_paths: Vec::new(), frame_size };
+    e.prologue();
+    for b in 0..f.blocks.len() {
+        e.asm.bind(e.blocks[b]);
+        for inst in &f.blocks[b].insts {
+            e.inst(inst, b);
+        }
+    }
+    e.exit_stubs();
+    e.dealloc_stubs();
+    e.epilogue();
+    e.asm.finish().map_err(|err| err.to_string())
+}
+
+impl<'a> Emitter<'a> {
+    fn prologue(&mut self) {
+        self.asm.stp_pre(Reg::FP, Reg::LR, Reg::SP, -16);
+        self.asm.mov_rr(Reg::FP, Reg::SP);
+        for (a, b) in SAVED_PAIRS {
+            self.asm.stp_pre(a, b, Reg::SP, -16);
+        }
+        self.adjust_sp(self.frame_size, true);
+        self.asm.mov_rr(TSTATE, Reg::X0);
+        self.asm.mov_rr(FRAME, Reg::X1);
+    }
+
+    /// Moves sp by `n` bytes (down when `down`), in at most two immediate steps: frames are
+    /// limited to fewer than 2^24 bytes by [`crate::regalloc::MAX_SLOTS`].
+    fn adjust_sp(&mut self, n: u64, down: bool) {
+        for part in [n & 0xfff000, n & 0xfff] {
+            if part != 0 {
+                if down {
+                    self.asm.sub_ri(Reg::SP, Reg::SP, part);
+                } else {
+                    self.asm.add_ri(Reg::SP, Reg::SP, part);
+                }
+            }
+        }
+    }
+
+    fn epilogue(&mut self) {
+        self.asm.bind(self.epilogue);
+        self.adjust_sp(self.frame_size, false);
+        for (a, b) in SAVED_PAIRS.iter().rev() {
+            self.asm.ldp_post(*a, *b, Reg::SP, 16);
+        }
+        self.asm.ldp_post(Reg::FP, Reg::LR, Reg::SP, 16);
+        self.asm.ret();
+    }
+
+    /// A base register and offset that the load/store forms of `size` bytes can encode.
+    /// Spill slots (sp-based) always fit: see [`crate::regalloc::MAX_SLOTS`].
+    fn address(&mut self, base: Reg, offset: i32, size: u32) -> (Reg, i32) {
+        if Assembler::mem_offset_fits(size, offset) {
+            return (base, offset);
+        }
+        assert!(base != Reg::SP, "spill slot offset {offset} out of range");
+        self.asm.mov_imm(SCRATCH2, offset as i64 as u64);
+        self.asm.add_rrr(SCRATCH2, base, SCRATCH2);
+        (SCRATCH2, 0)
+    }
+
+    fn slot_load(&mut self, dst: Reg, s: u32) {
+        let (b, o) = self.address(Reg::SP, 8 * s as i32, 8);
+        self.asm.ldr(dst, b, o);
+    }
+
+    fn slot_store(&mut self, src: Reg, s: u32) {
+        let (b, o) = self.address(Reg::SP, 8 * s as i32, 8);
+        self.asm.str(src, b, o);
+    }
+
+    fn read(&mut self, v: lir::VReg, scratch: Reg) -> Reg {
+        match self.alloc.loc(v) {
+            Loc::Reg(r) => reg(r),
+            Loc::Slot(s) => {
+                self.slot_load(scratch, s);
+                scratch
+            }
+        }
+    }
+
+    fn operand(&mut self, o: Operand, scratch: Reg) -> Reg {
+        match o {
+            Operand::Reg(v) => self.read(v, scratch),
+            Operand::Imm(0) => Reg::XZR,
+            Operand::Imm(i) => {
+                self.asm.mov_imm(scratch, i as u64);
+                scratch
+            }
+        }
+    }
+
+    fn target(&self, v: lir::VReg, scratch: Reg) -> Reg {
+        match self.alloc.loc(v) {
+            Loc::Reg(r) => reg(r),
+            Loc::Slot(_) => scratch,
+        }
+    }
+
+    fn commit(&mut self, v: lir::VReg, r: Reg) {
+        match self.alloc.loc(v) {
+            Loc::Reg(own) => {
+                if reg(own) != r {
+                    self.asm.mov_rr(reg(own), r);
+                }
+            }
+            Loc::Slot(s) => self.slot_store(r, s),
+        }
+    }
+
+    fn base(&mut self, b: Base) -> Reg {
+        match b {
+            Base::Frame => FRAME,
+            Base::Tstate => TSTATE,
+            Base::Reg(v) => self.read(v, SCRATCH1),
+        }
+    }
+
+    fn compare(&mut self, a: lir::VReg, b: Operand, width: Width) {
+        let ra = self.read(a, SCRATCH0);
+        let w32 = width == Width::W32;
+        match b {
+            Operand::Imm(i) if i >= 0 && Assembler::add_imm_fits(i as u64) => {
+                if w32 {
+                    self.asm.cmp_w_ri(ra, i as u64)
+                } else {
+                    self.asm.cmp_ri(ra, i as u64)
+                }
+            }
+            b => {
+                let rb = self.operand(b, SCRATCH2);
+                if w32 {
+                    self.asm.cmp_w_rr(ra, rb)
+                } else {
+                    self.asm.cmp_rr(ra, rb)
+                }
+            }
+        }
+    }
+
+    fn cond(c: Cond) -> C {
+        match c {
+            Cond::Eq => C::Eq,
+            Cond::Ne => C::Ne,
+            Cond::Lt => C::Lt,
+            Cond::Ge => C::Ge,
+        }
+    }
+
+    fn load(&mut self, d: Reg, base: Reg, offset: i32, width: Width) {
+        let size = match width {
+            Width::W8 => 1,
+            Width::W32 => 4,
+            Width::W64 => 8,
+        };
+        let (b, o) = self.address(base, offset, size);
+        match width {
+            Width::W8 => self.asm.ldrb(d, b, o),
+            Width::W32 => self.asm.ldr_w(d, b, o),
+            Width::W64 => self.asm.ldr(d, b, o),
+        }
+    }
+
+    fn store(&mut self, s: Reg, base: Reg, offset: i32, width: Width) {
+        let size = match width {
+            Width::W8 => 1,
+            Width::W32 => 4,
+            Width::W64 => 8,
+        };
+        let (b, o) = self.address(base, offset, size);
+        match width {
+            Width::W8 => self.asm.strb(s, b, o),
+            Width::W32 => self.asm.str_w(s, b, o),
+            Width::W64 => self.asm.str(s, b, o),
+        }
+    }
+
+    fn inst(&mut self, inst: &LInst, block: usize) {
+        match inst {
+            LInst::Mov { dst, src } => {
+                let d = self.target(*dst, SCRATCH0);
+                match src {
+                    Operand::Imm(i) => self.asm.mov_imm(d, *i as u64),
+                    Operand::Reg(s) => match self.alloc.loc(*s) {
+                        Loc::Reg(r) if reg(r) != d => self.asm.mov_rr(d, reg(r)),
+                        Loc::Reg(_) => {}
+                        Loc::Slot(k) => self.slot_load(d, k),
+                    },
+                }
+                self.commit(*dst, d);
+            }
+            LInst::Load { dst, base, offset, width } => {
+                let b = self.base(*base);
+                let d = self.target(*dst, SCRATCH0);
+                self.load(d, b, *offset, *width);
+                self.commit(*dst, d);
+            }
+            LInst::Store { base, offset, src, width } => {
+                let b = self.base(*base);
+                let s = self.operand(*src, SCRATCH0);
+                self.store(s, b, *offset, *width);
+            }
+            LInst::Lea { dst, base, offset } => {
+                let b = self.base(*base);
+                let d = self.target(*dst, SCRATCH0);
+                self.add_offset(d, b, *offset as i64);
+                self.commit(*dst, d);
+            }
+            LInst::AddMem { base, offset, imm } => {
+                let b = self.base(*base);
+                self.load(SCRATCH0, b, *offset, Width::W64);
+                self.add_offset(SCRATCH0, SCRATCH0, *imm as i64);
+                self.store(SCRATCH0, b, *offset, Width::W64);
+            }
+            LInst::Decref { value, maybe_null } => self.decref(*value, *maybe_null),
+            LInst::Call { target, args, dst, .. } => self.call(*target, args, *dst),
+            LInst::SetCmp { dst, a, b, cond, width } => {
+                self.compare(*a, *b, *width);
+                let d = self.target(*dst, SCRATCH0);
+                self.asm.cset(d, Self::cond(*cond));
+                self.commit(*dst, d);
+            }
+            LInst::Select { dst, c, if_true, if_false } => {
+                let rc = self.read(*c, SCRATCH0);
+                self.asm.cmp_ri(rc, 0);
+                self.asm.mov_imm(SCRATCH1, *if_true as u64);
+                self.asm.mov_imm(SCRATCH2, *if_false as u64);
+                let d = self.target(*dst, SCRATCH0);
+                self.asm.csel(d, SCRATCH1, SCRATCH2, C::Ne);
+                self.commit(*dst, d);
+            }
+            LInst::BranchCmp { a, b, cond, width, target } => {
+                self.compare(*a, *b, *width);
+                let l = self.blocks[target.0 as usize];
+                self.asm.b_cond(Self::cond(*cond), l);
+            }
+            LInst::GuardCmp { a, b, cond, width, exit } => {
+                self.compare(*a, *b, *width);
+                let l = self.exits[exit.0 as usize];
+                self.asm.b_cond(Self::cond(*cond), l);
+            }
+            LInst::Jump { target } => {
+                if target.0 as usize != block + 1 {
+                    let l = self.blocks[target.0 as usize];
+                    self.asm.b(l);
+                }
+            }
+            LInst::Return { value } => {
+                let r = self.read(*value, SCRATCH0);
+                if r != Reg::X0 {
+                    self.asm.mov_rr(Reg::X0, r);
+                }
+                self.asm.b(self.epilogue);
+            }
+            LInst::Exit { exit } => {
+                let l = self.exits[exit.0 as usize];
+                self.asm.b(l);
+            }
+        }
+    }
+
+    /// `d = b + offset` for any offset.
+    fn add_offset(&mut self, d: Reg, b: Reg, offset: i64) {
+        if offset >= 0 && Assembler::add_imm_fits(offset as u64) {
+            self.asm.add_ri(d, b, offset as u64);
+        } else if offset < 0 && Assembler::add_imm_fits(offset.unsigned_abs()) {
+            self.asm.sub_ri(d, b, offset.unsigned_abs());
+        } else {
+            self.asm.mov_imm(SCRATCH2, offset as u64);
+            self.asm.add_rrr(d, b, SCRATCH2);
+        }
+    }
+
+    fn decref(&mut self, value: lir::VReg, maybe_null: bool) {
+        let r = self.read(value, SCRATCH1);
+        let done = self.asm.new_label();
+        let slow = self.asm.new_label();
+        if maybe_null {
+            self.asm.cbz(r, done);
+        }
+        self.asm.ldr(SCRATCH0, r, 0);
+        self.asm.subs_ri(SCRATCH0, SCRATCH0, 1);
+        self.asm.str(SCRATCH0, r, 0);
+        self.asm.b_cond(C::Eq, slow);
+        self.asm.bind(done);
+        self.dealloc_paths.push((slow, done, r));
+    }
+
+    fn src_of(&self, o: &Operand) -> Src {
+        match o {
+            Operand::Imm(i) => Src::Imm(*i),
+            Operand::Reg(v) => match self.alloc.loc(*v) {
+                Loc::Reg(r) => Src::Reg(r),
+                Loc::Slot(s) => Src::Slot(s),
+            },
+        }
+    }
+
+    fn call(&mut self, target: usize, args: &[Operand], dst: Option<lir::VReg>) {
+        let moves: Vec<Move> = args.iter().enumerate().map(|(i, a)| Move { dst: i as u8, src: self.src_of(a) }).collect();
+        for m in parallel_move::sequence(&moves, SCRATCH0.index()) {
+            let d = reg(m.dst);
+            match m.src {
+                Src::Reg(r) => self.asm.mov_rr(d, reg(r)),
+                Src::Slot(s) => self.slot_load(d, s),
+                Src::Imm(i) => self.asm.mov_imm(d, i as u64),
+            }
+        }
+        self.asm.mov_imm(SCRATCH1, target as u64);
+        self.asm.blr(SCRATCH1);
+        if let Some(d) = dst {
+            self.commit(d, Reg::X0);
+        }
+    }
+
+    fn exit_stubs(&mut self) {
+        for (i, exit) in self.f.exits.iter().enumerate() {
+            self.asm.bind(self.exits[i]);
+            for (k, v) in exit.stack.iter().enumerate() {
+                let r = self.operand(*v, SCRATCH0);
+                let off = exit_slot(self.env, exit, k);
+                self.store(r, FRAME, off, Width::W64);
+            }
+            self.asm.mov_imm(SCRATCH0, exit.stacktop as u64);
+            self.store(SCRATCH0, FRAME, self.env.frame_stacktop, Width::W32);
+            self.asm.mov_imm(SCRATCH0, exit.prev_instr as u64);
+            self.store(SCRATCH0, FRAME, self.env.frame_prev_instr, Width::W64);
+            self.asm.mov_imm(Reg::X0, exit.code as u64);
+            self.asm.b(self.epilogue);
+        }
+    }
+
+    /// `_Py_Dealloc(obj)` with x0..x15 preserved.
+    fn dealloc_stubs(&mut self) {
+        for (slow, done, r) in std::mem::take(&mut self.dealloc_paths) {
+            self.asm.bind(slow);
+            for k in 0..8u8 {
+                self.asm.stp_pre(Reg::x(2 * k), Reg::x(2 * k + 1), Reg::SP, -16);
+            }
+            self.asm.mov_rr(Reg::X0, r);
+            self.asm.mov_imm(SCRATCH0, self.env.dealloc as u64);
+            self.asm.blr(SCRATCH0);
+            for k in (0..8u8).rev() {
+                self.asm.ldp_post(Reg::x(2 * k), Reg::x(2 * k + 1), Reg::SP, 16);
+            }
+            self.asm.b(done);
+        }
+    }
+}

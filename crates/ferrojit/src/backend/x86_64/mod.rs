@@ -1,0 +1,361 @@
+//! The x86-64 backend: register conventions (System V), instruction selection from allocated
+//! LIR, out-of-line deallocation paths, side-exit stubs, prologue and epilogue.
+//!
+//! Pinned registers: r15 = frame, r14 = thread state. Scratch: r10, r11 (never allocated).
+//! Native frame: the six callee-saved registers pushed, then the spill slots at `[rsp + 8 * k]`.
+
+use super::parallel_move::{self, Move, Src};
+use super::{exit_slot, Env};
+use crate::lir::{self, Base, Cond, LInst, Operand, Width};
+use crate::regalloc::{Allocation, Loc, RegisterSet};
+use ferrojit_asm_x86_64::{Alu, Assembler, Cond as C, Label, Mem, Reg};
+
+const FRAME: Reg = Reg::R15;
+const TSTATE: Reg = Reg::R14;
+const SCRATCH0: Reg = Reg::R10;
+const SCRATCH1: Reg = Reg::R11;
+const ARGS: [Reg; 6] = [Reg::Rdi, Reg::Rsi, Reg::Rdx, Reg::Rcx, Reg::R8, Reg::R9];
+const SAVED: [Reg; 6] = [Reg::Rbx, Reg::Rbp, Reg::R12, Reg::R13, Reg::R14, Reg::R15];
+const CALLER_SAVED: [Reg; 7] = [Reg::Rax, Reg::Rcx, Reg::Rdx, Reg::Rsi, Reg::Rdi, Reg::R8, Reg::R9];
+
+/// Registers the allocator may use.
+pub fn registers() -> RegisterSet {
+    RegisterSet {
+        callee_saved: vec![Reg::Rbx.index(), Reg::R12.index(), Reg::R13.index(), Reg::Rbp.index()],
+        caller_saved: CALLER_SAVED.iter().map(|r| r.index()).collect(),
+    }
+}
+
+pub fn reg_name(r: u8) -> String {
+    Reg::ALL[r as usize].to_string()
+}
+
+fn reg(r: u8) -> Reg {
+    Reg::ALL[r as usize]
+}
+
+struct Emitter<'a> {
+    asm: Assembler,
+    f: &'a lir::Function,
+    alloc: &'a Allocation,
+    env: &'a Env,
+    blocks: Vec<Label>,
+    exits: Vec<Label>,
+    epilogue: Label,
+    /// Out-of-line `_Py_Dealloc` calls: (entry, return point, register holding the object).
+    dealloc_paths: Vec<(Label, Label, Reg)>,
+    frame_size: i32,
+}
+
+/// Generates the machine code of `f`.
+pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>, String> {
+    let mut asm = Assembler::new();
+    let blocks = (0..f.blocks.len()).map(|_| asm.new_label()).collect();
+    let exits = (0..f.exits.len()).map(|_| asm.new_label()).collect();
+    let epilogue = asm.new_label();
+    // Six pushes plus the return address leave rsp 8 below 16-byte alignment.
+    let slots = alloc.num_slots as i32 * 8;
+    let frame_size = if (slots + 8) % 16 == 0 { slots } else { slots + 8 };
+    let mut e = Emitter { asm, f, alloc, env, blocks, exits, epilogue, dealloc_paths: Vec::new(), frame_size };
+    e.prologue();
+    for b in 0..f.blocks.len() {
+        e.asm.bind(e.blocks[b]);
+        for inst in &f.blocks[b].insts {
+            e.inst(inst, b);
+        }
+    }
+    e.exit_stubs();
+    e.dealloc_stubs();
+    e.epilogue();
+    e.asm.finish().map_err(|err| err.to_string())
+}
+
+impl<'a> Emitter<'a> {
+    fn prologue(&mut self) {
+        for r in SAVED {
+            self.asm.push(r);
+        }
+        if self.frame_size != 0 {
+            self.asm.alu_ri(Alu::Sub, Reg::Rsp, self.frame_size);
+        }
+        self.asm.mov_rr(TSTATE, Reg::Rdi);
+        self.asm.mov_rr(FRAME, Reg::Rsi);
+    }
+
+    fn epilogue(&mut self) {
+        self.asm.bind(self.epilogue);
+        if self.frame_size != 0 {
+            self.asm.alu_ri(Alu::Add, Reg::Rsp, self.frame_size);
+        }
+        for r in SAVED.iter().rev() {
+            self.asm.pop(*r);
+        }
+        self.asm.ret();
+    }
+
+    fn slot(&self, s: u32) -> Mem {
+        Mem::new(Reg::Rsp, 8 * s as i32)
+    }
+
+    /// A register holding `v`: its own, or `scratch` loaded from its slot.
+    fn read(&mut self, v: lir::VReg, scratch: Reg) -> Reg {
+        match self.alloc.loc(v) {
+            Loc::Reg(r) => reg(r),
+            Loc::Slot(s) => {
+                let m = self.slot(s);
+                self.asm.load64(scratch, m);
+                scratch
+            }
+        }
+    }
+
+    /// A register holding operand `o`.
+    fn operand(&mut self, o: Operand, scratch: Reg) -> Reg {
+        match o {
+            Operand::Reg(v) => self.read(v, scratch),
+            Operand::Imm(i) => {
+                self.asm.mov_ri(scratch, i);
+                scratch
+            }
+        }
+    }
+
+    /// The register to compute `v` into (its own or `scratch`); call [`Self::commit`] after.
+    fn target(&self, v: lir::VReg, scratch: Reg) -> Reg {
+        match self.alloc.loc(v) {
+            Loc::Reg(r) => reg(r),
+            Loc::Slot(_) => scratch,
+        }
+    }
+
+    /// Stores `r` to `v`'s slot if `v` lives in one.
+    fn commit(&mut self, v: lir::VReg, r: Reg) {
+        match self.alloc.loc(v) {
+            Loc::Reg(own) => {
+                if reg(own) != r {
+                    self.asm.mov_rr(reg(own), r);
+                }
+            }
+            Loc::Slot(s) => {
+                let m = self.slot(s);
+                self.asm.store64(m, r);
+            }
+        }
+    }
+
+    fn base(&mut self, b: Base) -> Reg {
+        match b {
+            Base::Frame => FRAME,
+            Base::Tstate => TSTATE,
+            Base::Reg(v) => self.read(v, SCRATCH1),
+        }
+    }
+
+    /// `cmp a, b` at `width`.
+    fn compare(&mut self, a: lir::VReg, b: Operand, width: Width) {
+        let ra = self.read(a, SCRATCH0);
+        match (b, width) {
+            (Operand::Imm(i), Width::W32) => self.asm.cmp32_ri(ra, i as i32),
+            (Operand::Imm(i), _) if i32::try_from(i).is_ok() => self.asm.alu_ri(Alu::Cmp, ra, i as i32),
+            (b, _) => {
+                let rb = self.operand(b, SCRATCH1);
+                self.asm.alu_rr(Alu::Cmp, ra, rb)
+            }
+        }
+    }
+
+    fn cond(c: Cond) -> C {
+        match c {
+            Cond::Eq => C::E,
+            Cond::Ne => C::Ne,
+            Cond::Lt => C::L,
+            Cond::Ge => C::Ge,
+        }
+    }
+
+    fn inst(&mut self, inst: &LInst, block: usize) {
+        match inst {
+            LInst::Mov { dst, src } => {
+                let d = self.target(*dst, SCRATCH0);
+                match src {
+                    Operand::Imm(i) => self.asm.mov_ri(d, *i),
+                    Operand::Reg(s) => match self.alloc.loc(*s) {
+                        Loc::Reg(r) if reg(r) != d => self.asm.mov_rr(d, reg(r)),
+                        Loc::Reg(_) => {}
+                        Loc::Slot(k) => {
+                            let m = self.slot(k);
+                            self.asm.load64(d, m)
+                        }
+                    },
+                }
+                self.commit(*dst, d);
+            }
+            LInst::Load { dst, base, offset, width } => {
+                let b = self.base(*base);
+                let d = self.target(*dst, SCRATCH0);
+                let m = Mem::new(b, *offset);
+                match width {
+                    Width::W8 => self.asm.load8(d, m),
+                    Width::W32 => self.asm.load32(d, m),
+                    Width::W64 => self.asm.load64(d, m),
+                }
+                self.commit(*dst, d);
+            }
+            LInst::Store { base, offset, src, width } => {
+                let b = self.base(*base);
+                let m = Mem::new(b, *offset);
+                match (src, width) {
+                    (Operand::Imm(i), Width::W64) if i32::try_from(*i).is_ok() => self.asm.store64_imm(m, *i as i32),
+                    _ => {
+                        let s = self.operand(*src, SCRATCH0);
+                        match width {
+                            Width::W8 => self.asm.store8(m, s),
+                            Width::W32 => self.asm.store32(m, s),
+                            Width::W64 => self.asm.store64(m, s),
+                        }
+                    }
+                }
+            }
+            LInst::Lea { dst, base, offset } => {
+                let b = self.base(*base);
+                let d = self.target(*dst, SCRATCH0);
+                self.asm.lea(d, Mem::new(b, *offset));
+                self.commit(*dst, d);
+            }
+            LInst::AddMem { base, offset, imm } => {
+                let b = self.base(*base);
+                self.asm.alu_mi(Alu::Add, Mem::new(b, *offset), *imm);
+            }
+            LInst::Decref { value, maybe_null } => self.decref(*value, *maybe_null),
+            LInst::Call { target, args, dst, .. } => self.call(*target, args, *dst),
+            LInst::SetCmp { dst, a, b, cond, width } => {
+                self.compare(*a, *b, *width);
+                let d = self.target(*dst, SCRATCH0);
+                self.asm.setcc(Self::cond(*cond), d);
+                self.commit(*dst, d);
+            }
+            LInst::Select { dst, c, if_true, if_false } => {
+                let rc = self.read(*c, SCRATCH0);
+                self.asm.test_rr(rc, rc);
+                let d = self.target(*dst, SCRATCH0);
+                self.asm.mov_ri(d, *if_false);
+                self.asm.mov_ri(SCRATCH1, *if_true);
+                self.asm.cmov(C::Ne, d, SCRATCH1);
+                self.commit(*dst, d);
+            }
+            LInst::BranchCmp { a, b, cond, width, target } => {
+                self.compare(*a, *b, *width);
+                let l = self.blocks[target.0 as usize];
+                self.asm.jcc(Self::cond(*cond), l);
+            }
+            LInst::GuardCmp { a, b, cond, width, exit } => {
+                self.compare(*a, *b, *width);
+                let l = self.exits[exit.0 as usize];
+                self.asm.jcc(Self::cond(*cond), l);
+            }
+            LInst::Jump { target } => {
+                if target.0 as usize != block + 1 {
+                    let l = self.blocks[target.0 as usize];
+                    self.asm.jmp(l);
+                }
+            }
+            LInst::Return { value } => {
+                let r = self.read(*value, SCRATCH0);
+                if r != Reg::Rax {
+                    self.asm.mov_rr(Reg::Rax, r);
+                }
+                self.asm.jmp(self.epilogue);
+            }
+            LInst::Exit { exit } => {
+                let l = self.exits[exit.0 as usize];
+                self.asm.jmp(l);
+            }
+        }
+    }
+
+    fn decref(&mut self, value: lir::VReg, maybe_null: bool) {
+        let r = self.read(value, SCRATCH1);
+        let done = self.asm.new_label();
+        let slow = self.asm.new_label();
+        if maybe_null {
+            self.asm.test_rr(r, r);
+            self.asm.jcc(C::E, done);
+        }
+        self.asm.alu_mi(Alu::Sub, Mem::new(r, 0), 1);
+        self.asm.jcc(C::E, slow);
+        self.asm.bind(done);
+        self.dealloc_paths.push((slow, done, r));
+    }
+
+    fn src_of(&self, o: &Operand) -> Src {
+        match o {
+            Operand::Imm(i) => Src::Imm(*i),
+            Operand::Reg(v) => match self.alloc.loc(*v) {
+                Loc::Reg(r) => Src::Reg(r),
+                Loc::Slot(s) => Src::Slot(s),
+            },
+        }
+    }
+
+    fn call(&mut self, target: usize, args: &[Operand], dst: Option<lir::VReg>) {
+        let moves: Vec<Move> = args.iter().enumerate().map(|(i, a)| Move { dst: ARGS[i].index(), src: self.src_of(a) }).collect();
+        for m in parallel_move::sequence(&moves, SCRATCH0.index()) {
+            let d = reg(m.dst);
+            match m.src {
+                Src::Reg(r) => self.asm.mov_rr(d, reg(r)),
+                Src::Slot(s) => {
+                    let mem = self.slot(s);
+                    self.asm.load64(d, mem)
+                }
+                Src::Imm(i) => self.asm.mov_ri(d, i),
+            }
+        }
+        self.asm.mov_ri(SCRATCH1, target as i64);
+        self.asm.call_r(SCRATCH1);
+        if let Some(d) = dst {
+            self.commit(d, Reg::Rax);
+        }
+    }
+
+    fn exit_stubs(&mut self) {
+        for (i, exit) in self.f.exits.iter().enumerate() {
+            self.asm.bind(self.exits[i]);
+            for (k, v) in exit.stack.iter().enumerate() {
+                let m = Mem::new(FRAME, exit_slot(self.env, exit, k));
+                match v {
+                    Operand::Imm(imm) if i32::try_from(*imm).is_ok() => self.asm.store64_imm(m, *imm as i32),
+                    _ => {
+                        let r = self.operand(*v, SCRATCH0);
+                        self.asm.store64(m, r);
+                    }
+                }
+            }
+            self.asm.mov_ri(SCRATCH0, exit.stacktop as i64);
+            self.asm.store32(Mem::new(FRAME, self.env.frame_stacktop), SCRATCH0);
+            self.asm.mov_ri(SCRATCH0, exit.prev_instr as i64);
+            self.asm.store64(Mem::new(FRAME, self.env.frame_prev_instr), SCRATCH0);
+            self.asm.mov_ri(Reg::Rax, exit.code);
+            self.asm.jmp(self.epilogue);
+        }
+    }
+
+    /// `_Py_Dealloc(obj)` with every allocatable caller-saved register preserved.
+    fn dealloc_stubs(&mut self) {
+        for (slow, done, r) in std::mem::take(&mut self.dealloc_paths) {
+            self.asm.bind(slow);
+            for s in CALLER_SAVED {
+                self.asm.push(s);
+            }
+            // Seven pushes: realign the stack to 16 bytes for the call.
+            self.asm.alu_ri(Alu::Sub, Reg::Rsp, 8);
+            self.asm.mov_rr(Reg::Rdi, r);
+            self.asm.mov_ri(SCRATCH1, self.env.dealloc as i64);
+            self.asm.call_r(SCRATCH1);
+            self.asm.alu_ri(Alu::Add, Reg::Rsp, 8);
+            for s in CALLER_SAVED.iter().rev() {
+                self.asm.pop(*s);
+            }
+            self.asm.jmp(done);
+        }
+    }
+}

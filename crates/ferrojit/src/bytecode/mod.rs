@@ -1,0 +1,109 @@
+//! Decoding CPython 3.11 bytecode: instructions with their full argument (EXTENDED_ARG folded
+//! in), their inline caches, and the specialised form the interpreter quickened them to, which is
+//! ferrojit's type feedback.
+
+use crate::cpython::opcodes::*;
+use std::fmt;
+
+/// One decoded instruction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instr {
+    /// Index (in 16-bit code units) of the first unit of the instruction, EXTENDED_ARG prefixes
+    /// included: where the interpreter must resume to execute it again.
+    pub start: u32,
+    /// Index of the opcode unit itself (after any EXTENDED_ARG): what `prev_instr` points at
+    /// when this instruction raises.
+    pub at: u32,
+    /// The generic opcode (the specialised form mapped back through `_PyOpcode_Deopt`).
+    pub op: u8,
+    /// The opcode as found in the (possibly quickened) code: the feedback.
+    pub specialised: u8,
+    /// The full argument.
+    pub arg: u32,
+    /// The inline cache units that follow the instruction.
+    pub cache: Vec<u16>,
+}
+
+impl Instr {
+    /// Index of the next instruction (after the caches).
+    pub fn next(&self) -> u32 {
+        self.at + 1 + self.cache.len() as u32
+    }
+
+    /// Target of a relative jump, in code units.
+    pub fn jump_target(&self) -> Option<u32> {
+        match self.op {
+            JUMP_FORWARD | POP_JUMP_FORWARD_IF_FALSE | POP_JUMP_FORWARD_IF_TRUE | POP_JUMP_FORWARD_IF_NONE
+            | POP_JUMP_FORWARD_IF_NOT_NONE | JUMP_IF_FALSE_OR_POP | JUMP_IF_TRUE_OR_POP | FOR_ITER | SEND => {
+                Some(self.next() + self.arg)
+            }
+            JUMP_BACKWARD | JUMP_BACKWARD_NO_INTERRUPT | POP_JUMP_BACKWARD_IF_FALSE | POP_JUMP_BACKWARD_IF_TRUE
+            | POP_JUMP_BACKWARD_IF_NONE | POP_JUMP_BACKWARD_IF_NOT_NONE => Some(self.next() - self.arg),
+            _ => None,
+        }
+    }
+
+    /// Reads a little-endian 32-bit value from cache units `i` and `i + 1`.
+    pub fn cache_u32(&self, i: usize) -> u32 {
+        self.cache[i] as u32 | (self.cache[i + 1] as u32) << 16
+    }
+
+    /// Reads a 64-bit value from cache units `i..i + 4`.
+    pub fn cache_u64(&self, i: usize) -> u64 {
+        (0..4).map(|k| (self.cache[i + k] as u64) << (16 * k)).fold(0, |a, b| a | b)
+    }
+
+    /// The name of the generic opcode.
+    pub fn name(&self) -> &'static str {
+        OPCODE_NAMES[self.op as usize]
+    }
+
+    /// The name of the specialised opcode the interpreter chose (same as `name()` if none).
+    pub fn specialised_name(&self) -> &'static str {
+        OPCODE_NAMES[self.specialised as usize]
+    }
+}
+
+impl fmt::Display for Instr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>4} {} {}", self.at, self.name(), self.arg)?;
+        if self.specialised != self.op {
+            write!(f, " [{}]", self.specialised_name())?;
+        }
+        Ok(())
+    }
+}
+
+/// Decodes `units` (the code's `co_code_adaptive`) with the interpreter's opcode tables.
+/// `caches[op]` is the number of inline cache units of `op`; `deopt[op]` its generic form.
+pub fn decode(units: &[u16], caches: &[u8; 256], deopt: &[u8; 256]) -> Vec<Instr> {
+    let mut out = Vec::new();
+    let mut i = 0usize;
+    while i < units.len() {
+        let start = i;
+        let mut arg: u32 = 0;
+        let (mut op, mut raw) = split(units[i], deopt);
+        while op == EXTENDED_ARG {
+            arg = (arg | raw as u32) << 8;
+            i += 1;
+            (op, raw) = split(units[i], deopt);
+        }
+        arg |= raw as u32;
+        let specialised = (units[i] & 0xff) as u8;
+        let ncache = caches[op as usize] as usize;
+        let cache = units[i + 1..(i + 1 + ncache).min(units.len())].to_vec();
+        out.push(Instr { start: start as u32, at: i as u32, op, specialised, arg, cache });
+        i += 1 + ncache;
+    }
+    out
+}
+
+/// The generic opcode and the raw argument byte of one code unit.
+fn split(unit: u16, deopt: &[u8; 256]) -> (u8, u8) {
+    let specialised = (unit & 0xff) as u8;
+    let op = match deopt[specialised as usize] {
+        0 => specialised,
+        generic => generic,
+    };
+    (op, (unit >> 8) as u8)
+}

@@ -1,0 +1,155 @@
+//! Raw access to CPython 3.11 internals that `pyo3_ffi` does not cover: the frame-evaluation
+//! hook API, code-object extras, and field accessors driven by the probed [`Layout`].
+//!
+//! Every accessor here is `unsafe`: the caller promises the pointer is a live object of the
+//! right kind. They are the only place (with `runtime::codemem`) where ferrojit reads CPython
+//! memory by offset.
+
+#![allow(non_camel_case_types)]
+
+use super::layout;
+use pyo3_ffi::{PyObject, PyThreadState};
+use std::os::raw::{c_char, c_int, c_void};
+
+/// CPython's `_PyInterpreterFrame`; opaque, read through [`Layout`] offsets.
+#[repr(C)]
+pub struct InterpreterFrame {
+    _private: [u8; 0],
+}
+
+/// The PEP 523 hook's type in 3.11.
+pub type EvalFrameFunc =
+    unsafe extern "C" fn(*mut PyThreadState, *mut InterpreterFrame, c_int) -> *mut PyObject;
+
+extern "C" {
+    pub fn _PyEval_EvalFrameDefault(ts: *mut PyThreadState, f: *mut InterpreterFrame, exc: c_int) -> *mut PyObject;
+    pub fn _PyInterpreterState_GetEvalFrameFunc(interp: *mut pyo3_ffi::PyInterpreterState) -> EvalFrameFunc;
+    pub fn _PyInterpreterState_SetEvalFrameFunc(interp: *mut pyo3_ffi::PyInterpreterState, f: EvalFrameFunc);
+    pub fn _PyEval_RequestCodeExtraIndex(free: unsafe extern "C" fn(*mut c_void)) -> isize;
+    pub fn _PyCode_GetExtra(code: *mut PyObject, index: isize, extra: *mut *mut c_void) -> c_int;
+    pub fn _PyCode_SetExtra(code: *mut PyObject, index: isize, extra: *mut c_void) -> c_int;
+    pub fn _Py_CheckRecursiveCall(ts: *mut PyThreadState, where_: *const c_char) -> c_int;
+    pub fn PyTraceBack_Here(f: *mut PyObject) -> c_int;
+    pub fn _Py_Dealloc(o: *mut PyObject);
+    pub static mut PyMethod_Type: pyo3_ffi::PyTypeObject;
+    pub fn PyMethod_Function(m: *mut PyObject) -> *mut PyObject;
+    pub fn PyMethod_Self(m: *mut PyObject) -> *mut PyObject;
+}
+
+/// Reads a value of type `T` at `base + offset`.
+///
+/// # Safety
+/// `base + offset` must be a valid, aligned `T` inside a live object.
+#[inline]
+pub unsafe fn read<T: Copy>(base: *const c_void, offset: i64) -> T {
+    // SAFETY: the caller guarantees the address is a valid T.
+    unsafe { *((base as *const u8).offset(offset as isize) as *const T) }
+}
+
+/// Writes `value` at `base + offset`.
+///
+/// # Safety
+/// `base + offset` must be a valid, aligned, writable `T` inside a live object.
+#[inline]
+pub unsafe fn write<T: Copy>(base: *mut c_void, offset: i64, value: T) {
+    // SAFETY: the caller guarantees the address is a valid T.
+    unsafe { *((base as *mut u8).offset(offset as isize) as *mut T) = value }
+}
+
+/// Typed views of a frame's fields.
+pub mod frame {
+    use super::*;
+
+    pub unsafe fn code(f: *mut InterpreterFrame) -> *mut PyObject {
+        unsafe { read(f as _, layout().frame_code) }
+    }
+    pub unsafe fn owner(f: *mut InterpreterFrame) -> i8 {
+        unsafe { read(f as _, layout().frame_owner) }
+    }
+    pub unsafe fn prev_instr(f: *mut InterpreterFrame) -> *mut u16 {
+        unsafe { read(f as _, layout().frame_prev_instr) }
+    }
+    pub unsafe fn set_prev_instr(f: *mut InterpreterFrame, p: *mut u16) {
+        unsafe { write(f as _, layout().frame_prev_instr, p) }
+    }
+    pub unsafe fn previous(f: *mut InterpreterFrame) -> *mut InterpreterFrame {
+        unsafe { read(f as _, layout().frame_previous) }
+    }
+    pub unsafe fn set_previous(f: *mut InterpreterFrame, p: *mut InterpreterFrame) {
+        unsafe { write(f as _, layout().frame_previous, p) }
+    }
+    pub unsafe fn stacktop(f: *mut InterpreterFrame) -> i32 {
+        unsafe { read(f as _, layout().frame_stacktop) }
+    }
+    pub unsafe fn set_stacktop(f: *mut InterpreterFrame, v: i32) {
+        unsafe { write(f as _, layout().frame_stacktop, v) }
+    }
+}
+
+/// Typed views of a code object's fields.
+pub mod code {
+    use super::*;
+
+    pub unsafe fn flags(co: *mut PyObject) -> i32 {
+        unsafe { read(co as _, layout().code_flags) }
+    }
+    pub unsafe fn first_instr(co: *mut PyObject) -> *mut u16 {
+        unsafe { (co as *mut u8).offset(layout().code_adaptive as isize) as *mut u16 }
+    }
+    pub unsafe fn nlocalsplus(co: *mut PyObject) -> i32 {
+        unsafe { read(co as _, layout().code_nlocalsplus) }
+    }
+    pub unsafe fn nlocals(co: *mut PyObject) -> i32 {
+        unsafe { read(co as _, layout().code_nlocals) }
+    }
+    pub unsafe fn argcount(co: *mut PyObject) -> i32 {
+        unsafe { read(co as _, layout().code_argcount) }
+    }
+    pub unsafe fn stacksize(co: *mut PyObject) -> i32 {
+        unsafe { read(co as _, layout().code_stacksize) }
+    }
+    pub unsafe fn ncellvars(co: *mut PyObject) -> i32 {
+        unsafe { read(co as _, layout().code_ncellvars) }
+    }
+    pub unsafe fn nfreevars(co: *mut PyObject) -> i32 {
+        unsafe { read(co as _, layout().code_nfreevars) }
+    }
+    pub unsafe fn firsttraceable(co: *mut PyObject) -> i32 {
+        unsafe { read(co as _, layout().code_firsttraceable) }
+    }
+    pub unsafe fn consts(co: *mut PyObject) -> *mut PyObject {
+        unsafe { read(co as _, layout().code_consts) }
+    }
+    pub unsafe fn names(co: *mut PyObject) -> *mut PyObject {
+        unsafe { read(co as _, layout().code_names) }
+    }
+}
+
+/// Thread-state fields.
+pub mod tstate {
+    use super::*;
+
+    pub unsafe fn cframe(ts: *mut PyThreadState) -> *mut c_void {
+        unsafe { read(ts as _, layout().tstate_cframe) }
+    }
+    pub unsafe fn use_tracing(ts: *mut PyThreadState) -> bool {
+        unsafe { read::<u8>(cframe(ts), layout().cframe_use_tracing) != 0 }
+    }
+    pub unsafe fn current_frame(ts: *mut PyThreadState) -> *mut InterpreterFrame {
+        unsafe { read(cframe(ts), layout().cframe_current_frame) }
+    }
+    pub unsafe fn set_current_frame(ts: *mut PyThreadState, f: *mut InterpreterFrame) {
+        unsafe { write(cframe(ts), layout().cframe_current_frame, f) }
+    }
+    pub unsafe fn recursion_remaining(ts: *mut PyThreadState) -> *mut c_int {
+        unsafe { (ts as *mut u8).offset(layout().tstate_recursion_remaining as isize) as *mut c_int }
+    }
+}
+
+/// Code flags (Include/cpython/code.h).
+pub const CO_GENERATOR: i32 = 0x20;
+pub const CO_COROUTINE: i32 = 0x80;
+pub const CO_ITERABLE_COROUTINE: i32 = 0x100;
+pub const CO_ASYNC_GENERATOR: i32 = 0x200;
+pub const CO_VARARGS: i32 = 0x04;
+pub const CO_VARKEYWORDS: i32 = 0x08;

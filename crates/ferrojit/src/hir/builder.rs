@@ -1,0 +1,688 @@
+//! Translates 3.11 bytecode (with the interpreter's feedback) into HIR by abstract
+//! interpretation of the value stack.
+//!
+//! Locals stay in the frame (`LoadLocal`/`StoreLocal`), the value stack becomes SSA values, and
+//! block parameters carry stack entries across jumps. Only code reachable by normal control flow
+//! is translated: exception handlers run in the interpreter after a `Raise` exit. Specialised
+//! instructions become guards plus fast operations; anything else calls a helper. An opcode the
+//! builder does not know refuses the whole function, with the opcode as the reason.
+
+use super::*;
+use crate::bytecode::Instr;
+use crate::cpython::opcodes::*;
+use std::collections::{BTreeMap, VecDeque};
+
+/// A constant of the code object as the builder needs it.
+#[derive(Clone, Debug)]
+pub struct ConstInfo {
+    pub obj: usize,
+    pub text: String,
+    pub ty: Type,
+}
+
+/// Well-known objects the translation compares against.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WellKnown {
+    pub none: usize,
+    pub true_: usize,
+    pub false_: usize,
+}
+
+/// What the builder reads about a code object. Produced by `runtime::compile` from a live code
+/// object, or by hand in tests.
+#[derive(Clone, Debug)]
+pub struct CodeInfo {
+    pub name: String,
+    pub instrs: Vec<Instr>,
+    pub consts: Vec<ConstInfo>,
+    pub names: Vec<ConstInfo>,
+    pub nlocalsplus: u32,
+    /// Locals that are always bound on entry (the parameters).
+    pub nparams: u32,
+    /// The globals dict's keys version and entries offset at compile time, if it is an exact
+    /// dict: feedback for `LOAD_GLOBAL_*` is used only when the cached version matches.
+    pub globals_keys: Option<KeysInfo>,
+    pub builtins_keys: Option<KeysInfo>,
+    pub well_known: WellKnown,
+}
+
+/// A dict's keys object as seen at compile time.
+#[derive(Clone, Copy, Debug)]
+pub struct KeysInfo {
+    pub version: u32,
+    /// Byte offset of the entries from the start of the keys object.
+    pub entries: u32,
+}
+
+/// Why a function cannot be compiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsupported(pub String);
+
+/// Builds the HIR of `code`.
+pub fn build(code: &CodeInfo) -> Result<Function, Unsupported> {
+    Builder::new(code).run()
+}
+
+struct Builder<'a> {
+    code: &'a CodeInfo,
+    func: Function,
+    /// Instruction index by code-unit index of its start.
+    index_of: BTreeMap<u32, usize>,
+    /// Block starting at each jump target / fall-through point.
+    block_at: BTreeMap<u32, BlockId>,
+    /// Blocks whose entry stack is known and that wait to be translated.
+    work: VecDeque<BlockId>,
+    started: Vec<bool>,
+    frame: Option<ValueId>,
+}
+
+/// Translation state inside one block.
+struct Cursor {
+    block: BlockId,
+    stack: Vec<ValueId>,
+    /// Locals stored in this block so far (definitely bound).
+    bound: Vec<u32>,
+    /// The instruction a deopt at the coming CALL must resume at (PRECALL or KW_NAMES).
+    call_start: Option<u32>,
+    kwnames: Option<usize>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(code: &'a CodeInfo) -> Self {
+        let mut func = Function::new(&code.name, code.nlocalsplus);
+        let index_of = code.instrs.iter().enumerate().map(|(i, ins)| (ins.start, i)).collect();
+        let entry = func.new_block(0);
+        let mut block_at = BTreeMap::new();
+        block_at.insert(0, entry);
+        Builder { code, func, index_of, block_at, work: VecDeque::new(), started: Vec::new(), frame: None }
+    }
+
+    fn run(mut self) -> Result<Function, Unsupported> {
+        self.find_blocks();
+        self.started = vec![false; self.func.blocks.len()];
+        let entry = BlockId(0);
+        let frame = self.func.push(entry, InstKind::Frame, Type::CPTR, 0);
+        self.frame = Some(frame);
+        self.started[0] = true;
+        self.work.push_back(entry);
+        while let Some(b) = self.work.pop_front() {
+            self.translate_block(b)?;
+        }
+        Ok(self.func)
+    }
+
+    /// Creates a block at every jump target and after every instruction that ends a block.
+    fn find_blocks(&mut self) {
+        let mut starts = Vec::new();
+        for ins in &self.code.instrs {
+            if let Some(t) = ins.jump_target() {
+                starts.push(t);
+                starts.push(ins.next());
+            }
+            if matches!(ins.op, RETURN_VALUE | RAISE_VARARGS | RERAISE | LOAD_ASSERTION_ERROR) {
+                starts.push(ins.next());
+            }
+        }
+        for s in starts {
+            if self.index_of.contains_key(&s) && !self.block_at.contains_key(&s) {
+                let b = self.func.new_block(s);
+                self.block_at.insert(s, b);
+            }
+        }
+    }
+
+    /// Makes `target` (at bytecode `bc`) receive `stack` as its parameters, queueing it the
+    /// first time; returns the block arguments.
+    fn edge_to(&mut self, target: BlockId, stack: &[ValueId]) -> Vec<ValueId> {
+        if !self.started[target.0 as usize] {
+            self.started[target.0 as usize] = true;
+            for v in stack {
+                let ty = self.func.inst(*v).ty;
+                let ty = if ty.is_object() { ty.union(Type::OBJECT).union(Type::NULL.meet(ty)) } else { ty };
+                self.func.add_param(target, ty);
+            }
+            self.work.push_back(target);
+        }
+        assert_eq!(self.func.block(target).params.len(), stack.len(), "stack depth differs at {target}");
+        stack.to_vec()
+    }
+
+    fn block_for(&self, bc: u32) -> Result<BlockId, Unsupported> {
+        self.block_at.get(&bc).copied().ok_or_else(|| Unsupported(format!("jump into the middle of an instruction at {bc}")))
+    }
+
+    fn translate_block(&mut self, block: BlockId) -> Result<(), Unsupported> {
+        let bc = self.func.block(block).bc;
+        let stack = self.func.block(block).params.clone();
+        let mut cur = Cursor { block, stack, bound: Vec::new(), call_start: None, kwnames: None };
+        let mut i = self.index_of[&bc];
+        loop {
+            let ins = self.code.instrs[i].clone();
+            if ins.start != bc && self.block_at.contains_key(&ins.start) {
+                let target = self.block_at[&ins.start];
+                let args = self.edge_to(target, &cur.stack);
+                self.func.blocks[cur.block.0 as usize].term = Terminator::Jump { target, args };
+                return Ok(());
+            }
+            if self.translate(&mut cur, &ins)? {
+                return Ok(());
+            }
+            i += 1;
+            if i >= self.code.instrs.len() {
+                return Err(Unsupported("falls off the end of the code".into()));
+            }
+        }
+    }
+
+    // ---- small emitters -------------------------------------------------------------------
+
+    fn emit(&mut self, cur: &Cursor, kind: InstKind, ty: Type, ins: &Instr) -> ValueId {
+        self.func.push(cur.block, kind, ty, ins.at)
+    }
+
+    fn incref(&mut self, cur: &Cursor, v: ValueId, ins: &Instr) {
+        self.emit(cur, InstKind::Incref { value: v }, Type::VOID, ins);
+    }
+
+    fn decref(&mut self, cur: &Cursor, v: ValueId, ins: &Instr) {
+        self.emit(cur, InstKind::Decref { value: v }, Type::VOID, ins);
+    }
+
+    fn cint(&mut self, cur: &Cursor, value: i64, ins: &Instr) -> ValueId {
+        self.emit(cur, InstKind::CInt { value }, Type::CINT, ins)
+    }
+
+    fn constant(&mut self, cur: &Cursor, c: &ConstInfo, ins: &Instr) -> ValueId {
+        self.emit(cur, InstKind::Const { obj: c.obj, text: c.text.clone() }, c.ty, ins)
+    }
+
+    fn deopt_state(&mut self, cur: &Cursor, ins: &Instr, reason: &'static str) -> StateId {
+        let resume_at = cur.call_start.unwrap_or(ins.start);
+        self.func.add_state(FrameState { resume_at, stack: cur.stack.clone(), kind: ExitKind::Deopt, reason })
+    }
+
+    /// A deopt that resumes after `ins` (the stack already updated).
+    fn deopt_after(&mut self, cur: &Cursor, ins: &Instr, reason: &'static str) -> StateId {
+        self.func.add_state(FrameState { resume_at: ins.next(), stack: cur.stack.clone(), kind: ExitKind::Deopt, reason })
+    }
+
+    fn raise_state(&mut self, cur: &Cursor, ins: &Instr) -> StateId {
+        let reason = ins.name();
+        self.func.add_state(FrameState { resume_at: ins.at, stack: cur.stack.clone(), kind: ExitKind::Raise, reason })
+    }
+
+    fn check(&mut self, cur: &Cursor, value: ValueId, check: ErrorCheck, ins: &Instr) {
+        let state = self.raise_state(cur, ins);
+        self.emit(cur, InstKind::CheckError { value, check, state }, Type::VOID, ins);
+    }
+
+    fn helper(&mut self, cur: &Cursor, helper: Helper, args: Vec<ValueId>, ty: Type, ins: &Instr) -> ValueId {
+        self.emit(cur, InstKind::CallHelper { helper, args }, ty, ins)
+    }
+
+    fn pop(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<ValueId, Unsupported> {
+        cur.stack.pop().ok_or_else(|| Unsupported(format!("stack underflow at {}", ins.at)))
+    }
+
+    fn depth(&self, cur: &Cursor) -> u32 {
+        cur.stack.len() as u32
+    }
+
+    fn end(&mut self, cur: &Cursor, term: Terminator) {
+        self.func.blocks[cur.block.0 as usize].term = term;
+    }
+
+    /// Ends the block with a two-way branch on `cond`: `then_bc`/`else_bc` are bytecode indices
+    /// receiving the current stack.
+    fn branch(&mut self, cur: &Cursor, cond: ValueId, then_bc: u32, else_bc: u32) -> Result<(), Unsupported> {
+        let then_to = self.block_for(then_bc)?;
+        let else_to = self.block_for(else_bc)?;
+        let then_args = self.edge_to(then_to, &cur.stack);
+        let else_args = self.edge_to(else_to, &cur.stack);
+        self.end(cur, Terminator::Branch { cond, then_to, then_args, else_to, else_args });
+        Ok(())
+    }
+
+    /// Switches to a fresh block (not at a bytecode boundary) that continues with `stack`.
+    fn fresh_block(&mut self, cur: &mut Cursor, bc: u32) -> BlockId {
+        let b = self.func.new_block(bc);
+        self.started.push(true);
+        cur.block = b;
+        b
+    }
+
+    // ---- the translation of one instruction; returns true when it ended the block ----------
+
+    fn translate(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<bool, Unsupported> {
+        let arg = ins.arg;
+        match ins.op {
+            NOP | CACHE => {}
+            RESUME => {
+                let state = self.deopt_state(cur, ins, "eval breaker or tracing at entry");
+                self.emit(cur, InstKind::GuardInterpreterIdle { state }, Type::VOID, ins);
+            }
+            LOAD_FAST => {
+                let v = self.emit(cur, InstKind::LoadLocal { index: arg }, Type::OBJECT, ins);
+                if arg >= self.code.nparams && !cur.bound.contains(&arg) {
+                    let state = self.deopt_state(cur, ins, "unbound local");
+                    self.emit(cur, InstKind::GuardNotNull { value: v, state }, Type::VOID, ins);
+                }
+                self.incref(cur, v, ins);
+                cur.stack.push(v);
+            }
+            LOAD_CONST => {
+                let c = self.code.consts[arg as usize].clone();
+                let v = self.constant(cur, &c, ins);
+                self.incref(cur, v, ins);
+                cur.stack.push(v);
+            }
+            STORE_FAST => {
+                let v = self.pop(cur, ins)?;
+                self.emit(cur, InstKind::StoreLocal { index: arg, value: v }, Type::VOID, ins);
+                cur.bound.push(arg);
+            }
+            POP_TOP => {
+                let v = self.pop(cur, ins)?;
+                self.decref(cur, v, ins);
+            }
+            PUSH_NULL => {
+                let v = self.emit(cur, InstKind::Null, Type::NULL, ins);
+                cur.stack.push(v);
+            }
+            COPY => {
+                let v = cur.stack[cur.stack.len() - arg as usize];
+                self.incref(cur, v, ins);
+                cur.stack.push(v);
+            }
+            SWAP => {
+                let n = cur.stack.len();
+                cur.stack.swap(n - 1, n - arg as usize);
+            }
+            LOAD_GLOBAL => self.load_global(cur, ins)?,
+            STORE_GLOBAL => {
+                let v = self.pop(cur, ins)?;
+                let name = self.code.names[arg as usize].clone();
+                let n = self.constant(cur, &name, ins);
+                let frame = self.frame.unwrap();
+                let r = self.helper(cur, Helper::StoreGlobal, vec![frame, n, v], Type::CINT, ins);
+                self.decref(cur, v, ins);
+                self.check(cur, r, ErrorCheck::Negative, ins);
+            }
+            LOAD_ATTR => self.load_attr(cur, ins)?,
+            STORE_ATTR => self.store_attr(cur, ins)?,
+            LOAD_METHOD => self.load_method(cur, ins)?,
+            KW_NAMES => {
+                cur.call_start = Some(ins.start);
+                cur.kwnames = Some(arg as usize);
+            }
+            PRECALL => {
+                if cur.call_start.is_none() {
+                    cur.call_start = Some(ins.start);
+                }
+            }
+            CALL => self.call(cur, ins)?,
+            RETURN_VALUE => {
+                let v = self.pop(cur, ins)?;
+                for rest in cur.stack.clone() {
+                    self.decref(cur, rest, ins);
+                }
+                self.end(cur, Terminator::Return { value: v });
+                return Ok(true);
+            }
+            BINARY_OP | COMPARE_OP => {
+                let b = self.pop(cur, ins)?;
+                let a = self.pop(cur, ins)?;
+                let helper = if ins.op == BINARY_OP { Helper::BinaryOp } else { Helper::RichCompare };
+                let op = self.cint(cur, arg as i64, ins);
+                let r = self.helper(cur, helper, vec![a, b, op], Type::OBJECT, ins);
+                self.decref(cur, a, ins);
+                self.decref(cur, b, ins);
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            BINARY_SUBSCR => {
+                let sub = self.pop(cur, ins)?;
+                let container = self.pop(cur, ins)?;
+                let r = self.helper(cur, Helper::GetItem, vec![container, sub], Type::OBJECT, ins);
+                self.decref(cur, container, ins);
+                self.decref(cur, sub, ins);
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            STORE_SUBSCR => {
+                let sub = self.pop(cur, ins)?;
+                let container = self.pop(cur, ins)?;
+                let v = self.pop(cur, ins)?;
+                let r = self.helper(cur, Helper::SetItem, vec![container, sub, v], Type::CINT, ins);
+                self.decref(cur, v, ins);
+                self.decref(cur, container, ins);
+                self.decref(cur, sub, ins);
+                self.check(cur, r, ErrorCheck::Negative, ins);
+            }
+            IS_OP => {
+                let b = self.pop(cur, ins)?;
+                let a = self.pop(cur, ins)?;
+                let c = self.emit(cur, InstKind::Is { a, b }, Type::CBOOL, ins);
+                self.decref(cur, a, ins);
+                self.decref(cur, b, ins);
+                self.push_bool(cur, c, arg != 0, ins);
+            }
+            CONTAINS_OP => {
+                let right = self.pop(cur, ins)?;
+                let left = self.pop(cur, ins)?;
+                let r = self.helper(cur, Helper::Contains, vec![right, left], Type::CINT, ins);
+                self.decref(cur, left, ins);
+                self.decref(cur, right, ins);
+                self.check(cur, r, ErrorCheck::Negative, ins);
+                let c = self.emit(cur, InstKind::NonZero { value: r }, Type::CBOOL, ins);
+                self.push_bool(cur, c, arg != 0, ins);
+            }
+            UNARY_NOT => {
+                let v = self.pop(cur, ins)?;
+                let t = self.emit(cur, InstKind::Truthy { value: v }, Type::CINT, ins);
+                self.decref(cur, v, ins);
+                self.check(cur, t, ErrorCheck::Negative, ins);
+                let c = self.emit(cur, InstKind::NonZero { value: t }, Type::CBOOL, ins);
+                self.push_bool(cur, c, true, ins);
+            }
+            POP_JUMP_FORWARD_IF_FALSE | POP_JUMP_BACKWARD_IF_FALSE | POP_JUMP_FORWARD_IF_TRUE
+            | POP_JUMP_BACKWARD_IF_TRUE => {
+                let v = self.pop(cur, ins)?;
+                let t = self.emit(cur, InstKind::Truthy { value: v }, Type::CINT, ins);
+                self.decref(cur, v, ins);
+                self.check(cur, t, ErrorCheck::Negative, ins);
+                let c = self.emit(cur, InstKind::NonZero { value: t }, Type::CBOOL, ins);
+                let target = ins.jump_target().unwrap();
+                let jump_if_true = matches!(ins.op, POP_JUMP_FORWARD_IF_TRUE | POP_JUMP_BACKWARD_IF_TRUE);
+                let (t_bc, f_bc) = if jump_if_true { (target, ins.next()) } else { (ins.next(), target) };
+                self.branch(cur, c, t_bc, f_bc)?;
+                return Ok(true);
+            }
+            POP_JUMP_FORWARD_IF_NONE | POP_JUMP_BACKWARD_IF_NONE | POP_JUMP_FORWARD_IF_NOT_NONE
+            | POP_JUMP_BACKWARD_IF_NOT_NONE => {
+                let v = self.pop(cur, ins)?;
+                let none = ConstInfo { obj: self.code.well_known.none, text: "None".into(), ty: Type::NONE_TYPE };
+                let n = self.constant(cur, &none, ins);
+                let c = self.emit(cur, InstKind::Is { a: v, b: n }, Type::CBOOL, ins);
+                self.decref(cur, v, ins);
+                let target = ins.jump_target().unwrap();
+                let if_none = matches!(ins.op, POP_JUMP_FORWARD_IF_NONE | POP_JUMP_BACKWARD_IF_NONE);
+                let (t_bc, f_bc) = if if_none { (target, ins.next()) } else { (ins.next(), target) };
+                self.branch(cur, c, t_bc, f_bc)?;
+                return Ok(true);
+            }
+            JUMP_IF_FALSE_OR_POP | JUMP_IF_TRUE_OR_POP => {
+                self.jump_or_pop(cur, ins)?;
+                return Ok(true);
+            }
+            JUMP_FORWARD | JUMP_BACKWARD | JUMP_BACKWARD_NO_INTERRUPT => {
+                if ins.op == JUMP_BACKWARD {
+                    let state = self.deopt_state(cur, ins, "eval breaker or tracing in loop");
+                    self.emit(cur, InstKind::GuardInterpreterIdle { state }, Type::VOID, ins);
+                }
+                let target = self.block_for(ins.jump_target().unwrap())?;
+                let args = self.edge_to(target, &cur.stack);
+                self.end(cur, Terminator::Jump { target, args });
+                return Ok(true);
+            }
+            GET_ITER => {
+                let v = self.pop(cur, ins)?;
+                let r = self.helper(cur, Helper::GetIter, vec![v], Type::OBJECT, ins);
+                self.decref(cur, v, ins);
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            FOR_ITER => {
+                self.for_iter(cur, ins)?;
+                return Ok(true);
+            }
+            BUILD_LIST | BUILD_TUPLE | BUILD_MAP => {
+                let n = if ins.op == BUILD_MAP { 2 * arg } else { arg } as usize;
+                let items = cur.stack.split_off(cur.stack.len() - n);
+                let depth = self.depth(cur);
+                self.emit(cur, InstKind::SpillToStack { depth, values: items }, Type::VOID, ins);
+                let addr = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
+                let count = self.cint(cur, arg as i64, ins);
+                let helper = match ins.op {
+                    BUILD_LIST => Helper::BuildList,
+                    BUILD_TUPLE => Helper::BuildTuple,
+                    _ => Helper::BuildMap,
+                };
+                let ty = match ins.op {
+                    BUILD_LIST => Type::LIST,
+                    BUILD_TUPLE => Type::TUPLE,
+                    _ => Type::DICT,
+                };
+                let r = self.helper(cur, helper, vec![addr, count], ty, ins);
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            LIST_APPEND => {
+                let v = self.pop(cur, ins)?;
+                let list = cur.stack[cur.stack.len() - arg as usize];
+                let r = self.helper(cur, Helper::ListAppend, vec![list, v], Type::CINT, ins);
+                self.check(cur, r, ErrorCheck::Negative, ins);
+            }
+            RAISE_VARARGS | LOAD_ASSERTION_ERROR | RERAISE => {
+                // Raising is rare and has many details: the interpreter does it.
+                let state = self.deopt_state(cur, ins, "raise");
+                self.end(cur, Terminator::Exit { state });
+                return Ok(true);
+            }
+            _ => return Err(Unsupported(format!("opcode {}", ins.name()))),
+        }
+        Ok(false)
+    }
+
+    /// Pushes `Py_True`/`Py_False` (a new reference) for machine bool `c`, negated if asked.
+    fn push_bool(&mut self, cur: &mut Cursor, c: ValueId, negate: bool, ins: &Instr) {
+        let b = self.emit(cur, InstKind::BoolObject { value: c, negate }, Type::BOOL, ins);
+        self.incref(cur, b, ins);
+        cur.stack.push(b);
+    }
+
+    fn load_global(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
+        let name = self.code.names[(ins.arg >> 1) as usize].clone();
+        if ins.arg & 1 == 1 {
+            let n = self.emit(cur, InstKind::Null, Type::NULL, ins);
+            cur.stack.push(n);
+        }
+        let globals_ok = |v: u32| self.code.globals_keys.map(|k| k.version == v).unwrap_or(false);
+        let v = match ins.specialised {
+            LOAD_GLOBAL_MODULE if globals_ok(ins.cache_u32(2)) => {
+                let state = self.deopt_state(cur, ins, "LOAD_GLOBAL module keys changed");
+                let (version, index) = (ins.cache_u32(2), ins.cache[1] as u32);
+                let entries = self.code.globals_keys.unwrap().entries;
+                self.emit(cur, InstKind::LoadModuleGlobal { version, index, entries, state }, Type::OBJECT, ins)
+            }
+            LOAD_GLOBAL_BUILTIN
+                if globals_ok(ins.cache_u32(2))
+                    && self.code.builtins_keys.map(|k| k.version == ins.cache[4] as u32).unwrap_or(false) =>
+            {
+                let state = self.deopt_state(cur, ins, "LOAD_GLOBAL builtins keys changed");
+                let kind = InstKind::LoadBuiltin {
+                    globals_version: ins.cache_u32(2),
+                    builtins_version: ins.cache[4] as u32,
+                    index: ins.cache[1] as u32,
+                    entries: self.code.builtins_keys.unwrap().entries,
+                    state,
+                };
+                self.emit(cur, kind, Type::OBJECT, ins)
+            }
+            _ => {
+                let n = self.constant(cur, &name, ins);
+                let frame = self.frame.unwrap();
+                let r = self.helper(cur, Helper::LoadGlobal, vec![frame, n], Type::OBJECT, ins);
+                let state = self.deopt_state(cur, ins, "LOAD_GLOBAL name missing");
+                self.emit(cur, InstKind::GuardNotMarker { value: r, state }, Type::VOID, ins);
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+                return Ok(());
+            }
+        };
+        self.incref(cur, v, ins);
+        cur.stack.push(v);
+        Ok(())
+    }
+
+    fn load_attr(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
+        if ins.specialised == LOAD_ATTR_INSTANCE_VALUE {
+            let obj = *cur.stack.last().unwrap();
+            let state = self.deopt_state(cur, ins, "LOAD_ATTR instance value");
+            let version = ins.cache_u32(1);
+            self.emit(cur, InstKind::GuardTypeVersion { value: obj, version, state }, Type::VOID, ins);
+            let index = ins.cache[3] as u32;
+            let v = self.emit(cur, InstKind::LoadInstanceValue { obj, index, state }, Type::OBJECT, ins);
+            self.incref(cur, v, ins);
+            cur.stack.pop();
+            self.decref(cur, obj, ins);
+            cur.stack.push(v);
+            return Ok(());
+        }
+        // The interpreter keeps the owner on the stack when the lookup raises.
+        let obj = *cur.stack.last().unwrap();
+        let name = self.code.names[ins.arg as usize].clone();
+        let n = self.constant(cur, &name, ins);
+        let r = self.helper(cur, Helper::GetAttr, vec![obj, n], Type::OBJECT, ins);
+        self.check(cur, r, ErrorCheck::Null, ins);
+        cur.stack.pop();
+        self.decref(cur, obj, ins);
+        cur.stack.push(r);
+        Ok(())
+    }
+
+    fn store_attr(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
+        if ins.specialised == STORE_ATTR_INSTANCE_VALUE {
+            let n = cur.stack.len();
+            let (value, owner) = (cur.stack[n - 2], cur.stack[n - 1]);
+            let state = self.deopt_state(cur, ins, "STORE_ATTR instance value");
+            let version = ins.cache_u32(1);
+            self.emit(cur, InstKind::GuardTypeVersion { value: owner, version, state }, Type::VOID, ins);
+            let index = ins.cache[3] as u32;
+            self.emit(cur, InstKind::StoreInstanceValue { obj: owner, index, value, state }, Type::VOID, ins);
+            cur.stack.truncate(n - 2);
+            self.decref(cur, owner, ins);
+            return Ok(());
+        }
+        let owner = self.pop(cur, ins)?;
+        let value = self.pop(cur, ins)?;
+        let name = self.code.names[ins.arg as usize].clone();
+        let nm = self.constant(cur, &name, ins);
+        let r = self.helper(cur, Helper::SetAttr, vec![owner, nm, value], Type::CINT, ins);
+        self.decref(cur, value, ins);
+        self.decref(cur, owner, ins);
+        self.check(cur, r, ErrorCheck::Negative, ins);
+        Ok(())
+    }
+
+    fn load_method(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
+        let cached = match ins.specialised {
+            LOAD_METHOD_WITH_VALUES | LOAD_METHOD_NO_DICT => Some(ins.cache_u64(6) as usize),
+            _ => None,
+        };
+        if let Some(descr) = cached {
+            let obj = *cur.stack.last().unwrap();
+            let state = self.deopt_state(cur, ins, "LOAD_METHOD cached method");
+            let version = ins.cache_u32(1);
+            self.emit(cur, InstKind::GuardTypeVersion { value: obj, version, state }, Type::VOID, ins);
+            if ins.specialised == LOAD_METHOD_WITH_VALUES {
+                self.emit(cur, InstKind::GuardNoDict { value: obj, state }, Type::VOID, ins);
+                let keys = ins.cache_u32(4);
+                self.emit(cur, InstKind::GuardCachedKeysVersion { value: obj, version: keys, state }, Type::VOID, ins);
+            }
+            cur.stack.pop();
+            let m = ConstInfo { obj: descr, text: format!("<method {:#x}>", descr), ty: Type::OTHER };
+            let mv = self.constant(cur, &m, ins);
+            self.incref(cur, mv, ins);
+            cur.stack.push(mv);
+            cur.stack.push(obj);
+            return Ok(());
+        }
+        // On error the object stays on the stack (the helper leaves it to us).
+        let obj = *cur.stack.last().unwrap();
+        let name = self.code.names[ins.arg as usize].clone();
+        let n = self.constant(cur, &name, ins);
+        let depth = self.depth(cur) - 1;
+        let out = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
+        let r = self.helper(cur, Helper::LoadMethod, vec![obj, n, out], Type::CINT, ins);
+        self.check(cur, r, ErrorCheck::Negative, ins);
+        cur.stack.pop();
+        let m = self.emit(cur, InstKind::ReadStack { depth }, Type::OPT_OBJECT, ins);
+        let s = self.emit(cur, InstKind::ReadStack { depth: depth + 1 }, Type::OBJECT, ins);
+        cur.stack.push(m);
+        cur.stack.push(s);
+        Ok(())
+    }
+
+    fn call(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
+        let n = ins.arg as usize + 2;
+        if cur.stack.len() < n {
+            return Err(Unsupported(format!("CALL with a short stack at {}", ins.at)));
+        }
+        let items = cur.stack.split_off(cur.stack.len() - n);
+        let depth = self.depth(cur);
+        self.emit(cur, InstKind::SpillToStack { depth, values: items }, Type::VOID, ins);
+        let addr = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
+        let oparg = self.cint(cur, ins.arg as i64, ins);
+        let kw = match cur.kwnames.take() {
+            Some(k) => {
+                let c = self.code.consts[k].clone();
+                self.constant(cur, &c, ins)
+            }
+            None => self.cint(cur, 0, ins),
+        };
+        cur.call_start = None;
+        let r = self.helper(cur, Helper::Call, vec![addr, oparg, kw], Type::OBJECT, ins);
+        self.check(cur, r, ErrorCheck::Null, ins);
+        cur.stack.push(r);
+        let state = self.deopt_after(cur, ins, "eval breaker or tracing after call");
+        self.emit(cur, InstKind::GuardInterpreterIdle { state }, Type::VOID, ins);
+        Ok(())
+    }
+
+    fn jump_or_pop(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
+        let v = *cur.stack.last().unwrap();
+        let t = self.emit(cur, InstKind::Truthy { value: v }, Type::CINT, ins);
+        self.check(cur, t, ErrorCheck::Negative, ins);
+        let c = self.emit(cur, InstKind::NonZero { value: t }, Type::CBOOL, ins);
+        let target = self.block_for(ins.jump_target().unwrap())?;
+        let jump_args = self.edge_to(target, &cur.stack);
+        let saved = cur.block;
+        let pop_block = self.fresh_block(cur, ins.at);
+        cur.stack.pop();
+        self.decref(cur, v, ins);
+        let next = self.block_for(ins.next())?;
+        let args = self.edge_to(next, &cur.stack);
+        self.end(cur, Terminator::Jump { target: next, args });
+        let term = if ins.op == JUMP_IF_FALSE_OR_POP {
+            Terminator::Branch { cond: c, then_to: pop_block, then_args: vec![], else_to: target, else_args: jump_args }
+        } else {
+            Terminator::Branch { cond: c, then_to: target, then_args: jump_args, else_to: pop_block, else_args: vec![] }
+        };
+        self.func.blocks[saved.0 as usize].term = term;
+        Ok(())
+    }
+
+    fn for_iter(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
+        let iter = *cur.stack.last().unwrap();
+        let r = self.helper(cur, Helper::ForIter, vec![iter], Type::OPT_OBJECT, ins);
+        self.check(cur, r, ErrorCheck::Null, ins);
+        let done = self.emit(cur, InstKind::IsExhausted { value: r }, Type::CBOOL, ins);
+        let head = cur.block;
+        let mut stack = cur.stack.clone();
+        // Exhausted: release the iterator and jump past the loop.
+        let exit_block = self.fresh_block(cur, ins.at);
+        cur.stack.pop();
+        self.decref(cur, iter, ins);
+        let after = self.block_for(ins.jump_target().unwrap())?;
+        let args = self.edge_to(after, &cur.stack);
+        self.end(cur, Terminator::Jump { target: after, args });
+        // Not exhausted: push the item and continue with the body.
+        stack.push(r);
+        let body = self.block_for(ins.next())?;
+        let body_args = self.edge_to(body, &stack);
+        self.func.blocks[head.0 as usize].term =
+            Terminator::Branch { cond: done, then_to: exit_block, then_args: vec![], else_to: body, else_args: body_args };
+        Ok(())
+    }
+}

@@ -1,0 +1,351 @@
+//! HIR: ferrojit's high-level IR. SSA values in basic blocks with block parameters, a small type
+//! lattice, explicit reference counting, and explicit guards that each carry the frame state the
+//! interpreter needs to resume (the bytecode index and the value stack; locals always live in the
+//! frame).
+//!
+//! Built from 3.11 bytecode plus the interpreter's feedback by [`builder`], printed by the
+//! `Display` impl of [`Function`], lowered to LIR by `crate::lir::lower`.
+
+pub mod builder;
+mod print;
+pub mod types;
+
+pub use types::Type;
+
+use std::fmt;
+
+/// An SSA value: the result of the instruction (or block parameter) of the same number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub u32);
+
+/// A basic block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlockId(pub u32);
+
+/// A frame state: where a guard or a raising operation hands over to the interpreter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StateId(pub u32);
+
+impl fmt::Display for ValueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+impl fmt::Display for BlockId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "bb{}", self.0)
+    }
+}
+impl fmt::Display for StateId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "fs{}", self.0)
+    }
+}
+
+/// How control reaches the interpreter from a frame state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitKind {
+    /// An assumption failed: the interpreter executes the instruction at `resume_at` again.
+    Deopt,
+    /// An exception is set: the interpreter treats the instruction at `resume_at` as the
+    /// raising one (traceback entry, handler lookup, unwinding).
+    Raise,
+}
+
+/// The interpreter-visible state at an exit: the value stack (owned references, bottom first;
+/// `Null` values are written as NULL) and the instruction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameState {
+    /// Code-unit index: the instruction to execute again (Deopt) or the raising one (Raise).
+    pub resume_at: u32,
+    /// The value stack at that point.
+    pub stack: Vec<ValueId>,
+    pub kind: ExitKind,
+    /// Why this exit exists, for statistics ("LOAD_ATTR type version", ...).
+    pub reason: &'static str,
+}
+
+/// Runtime functions that generated code calls. The C API ones do not take references from their
+/// arguments; ferrojit's own (`fj_*`) say so when they do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Helper {
+    /// `fj_binary_op(a, b, oparg)`: the interpreter's `binary_ops[oparg]`. New reference or NULL.
+    BinaryOp,
+    /// `PyObject_RichCompare(a, b, op)`. New reference or NULL.
+    RichCompare,
+    /// `PyObject_GetAttr(obj, name)`. New reference or NULL.
+    GetAttr,
+    /// `PyObject_SetAttr(obj, name, value)`: 0 or -1.
+    SetAttr,
+    /// `PyObject_GetItem(container, key)`.
+    GetItem,
+    /// `PyObject_SetItem(container, key, value)`: 0 or -1.
+    SetItem,
+    /// `PyObject_IsTrue(v)`: 1, 0 or -1.
+    IsTrue,
+    /// `PyObject_GetIter(v)`.
+    GetIter,
+    /// `PySequence_Contains(container, v)`: 1, 0 or -1.
+    Contains,
+    /// `PyObject_Not(v)`: 1, 0 or -1.
+    Not,
+    /// `fj_load_global(frame, name)`: new reference, NULL on error, or the deopt marker when
+    /// the name is missing (the interpreter then raises NameError itself).
+    LoadGlobal,
+    /// `fj_store_global(frame, name, value)`: 0 or -1; does not take `value`.
+    StoreGlobal,
+    /// `fj_load_method(obj, name, out)`: takes `obj`; writes (method, self) or (NULL, attribute)
+    /// to `out[0..2]` as new references; 0 or -1.
+    LoadMethod,
+    /// `fj_call(base, oparg, kwnames)`: takes every reference in `base[0 .. oparg + 2]`
+    /// (`[method or NULL, callable or self, args...]`); the call's result or NULL.
+    Call,
+    /// `fj_build_list(items, n)`: takes the n items; new list or NULL.
+    BuildList,
+    /// `fj_build_tuple(items, n)`: takes the n items.
+    BuildTuple,
+    /// `fj_build_map(items, n)`: takes n key/value pairs.
+    BuildMap,
+    /// `fj_for_iter(iter)`: the next item, NULL on error, or the exhausted marker.
+    ForIter,
+    /// `fj_list_append(list, v)`: takes v; 0 or -1.
+    ListAppend,
+}
+
+impl Helper {
+    /// The helper's name as printed in IR and disassembly.
+    pub fn name(self) -> &'static str {
+        match self {
+            Helper::BinaryOp => "fj_binary_op",
+            Helper::RichCompare => "PyObject_RichCompare",
+            Helper::GetAttr => "PyObject_GetAttr",
+            Helper::SetAttr => "PyObject_SetAttr",
+            Helper::GetItem => "PyObject_GetItem",
+            Helper::SetItem => "PyObject_SetItem",
+            Helper::IsTrue => "PyObject_IsTrue",
+            Helper::GetIter => "PyObject_GetIter",
+            Helper::Contains => "PySequence_Contains",
+            Helper::Not => "PyObject_Not",
+            Helper::LoadGlobal => "fj_load_global",
+            Helper::StoreGlobal => "fj_store_global",
+            Helper::LoadMethod => "fj_load_method",
+            Helper::Call => "fj_call",
+            Helper::BuildList => "fj_build_list",
+            Helper::BuildTuple => "fj_build_tuple",
+            Helper::BuildMap => "fj_build_map",
+            Helper::ForIter => "fj_for_iter",
+            Helper::ListAppend => "fj_list_append",
+        }
+    }
+}
+
+/// How a helper's result signals failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCheck {
+    /// NULL means an exception is set.
+    Null,
+    /// A negative C int means an exception is set.
+    Negative,
+}
+
+/// An HIR instruction. Each defines the value with its own number (some define nothing useful:
+/// their type is `Type::VOID`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum InstKind {
+    /// Parameter `index` of its block.
+    Param { index: u32 },
+    /// A constant object (borrowed: the code object keeps it alive). `text` is its repr.
+    Const { obj: usize, text: String },
+    /// A machine integer constant.
+    CInt { value: i64 },
+    /// The NULL marker that `PUSH_NULL`/`LOAD_METHOD` leave on the stack.
+    Null,
+    /// The frame pointer (`_PyInterpreterFrame *`).
+    Frame,
+    /// A borrowed read of local slot `index` from the frame; may be NULL if unbound.
+    LoadLocal { index: u32 },
+    /// Moves `value`'s reference into local slot `index` and releases the old value.
+    StoreLocal { index: u32, value: ValueId },
+    /// Takes a new reference to `value`.
+    Incref { value: ValueId },
+    /// Releases a reference to `value` (which is never NULL).
+    Decref { value: ValueId },
+    /// Stores `values` into the frame's value-stack slots from `depth` on, moving their
+    /// references there (arguments for helpers that read the stack).
+    SpillToStack { depth: u32, values: Vec<ValueId> },
+    /// Reads value-stack slot `depth` of the frame (a reference a helper left there).
+    ReadStack { depth: u32 },
+    /// Address of the frame's value-stack slot `depth`.
+    StackAddr { depth: u32 },
+    /// Calls a runtime helper with machine-word arguments.
+    CallHelper { helper: Helper, args: Vec<ValueId> },
+    /// Hands over to the interpreter with an exception set when `value` signals an error.
+    CheckError { value: ValueId, check: ErrorCheck, state: StateId },
+    /// Deopts when `value` is the helper's deopt marker (1).
+    GuardNotMarker { value: ValueId, state: StateId },
+    /// Deopts when `value` is NULL.
+    GuardNotNull { value: ValueId, state: StateId },
+    /// Deopts unless `Py_TYPE(value)` is exactly `ty`.
+    GuardType { value: ValueId, ty: usize, name: String, state: StateId },
+    /// Deopts unless `Py_TYPE(value)->tp_version_tag == version`.
+    GuardTypeVersion { value: ValueId, version: u32, state: StateId },
+    /// Deopts unless the cached keys of `value`'s heap type have version `version`.
+    GuardCachedKeysVersion { value: ValueId, version: u32, state: StateId },
+    /// Deopts if the instance's managed `__dict__` was materialised.
+    GuardNoDict { value: ValueId, state: StateId },
+    /// Deopts if tracing was switched on or the eval breaker is set (checked after calls and on
+    /// loop back-edges, where the interpreter checks too).
+    GuardInterpreterIdle { state: StateId },
+    /// Borrowed read of attribute slot `index` of a managed-dict instance; deopts when the
+    /// instance's values were materialised into a dict or the slot is empty.
+    LoadInstanceValue { obj: ValueId, index: u32, state: StateId },
+    /// Stores into attribute slot `index` (moving `value`'s reference), releasing the old
+    /// value; deopts before storing when the values are gone or the slot is empty.
+    StoreInstanceValue { obj: ValueId, index: u32, value: ValueId, state: StateId },
+    /// Borrowed read of entry `index` of the globals dict, whose keys must have `version`.
+    LoadModuleGlobal { version: u32, index: u32, entries: u32, state: StateId },
+    /// Borrowed read of entry `index` of the builtins dict; globals keys must have
+    /// `globals_version` and builtins keys `builtins_version`.
+    LoadBuiltin { globals_version: u32, builtins_version: u32, index: u32, entries: u32, state: StateId },
+    /// Machine bool: `a` and `b` are the same object.
+    Is { a: ValueId, b: ValueId },
+    /// Machine int: truth of `value` with the fast paths of the interpreter (True, False,
+    /// None) inline, else `PyObject_IsTrue`; -1 on error.
+    Truthy { value: ValueId },
+    /// `Py_True` or `Py_False` (borrowed) from a machine bool, or from its negation.
+    BoolObject { value: ValueId, negate: bool },
+    /// Machine bool: `value` != 0.
+    NonZero { value: ValueId },
+    /// Machine bool: `value` is the exhausted marker of `fj_for_iter`.
+    IsExhausted { value: ValueId },
+}
+
+/// How a block ends.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Terminator {
+    /// Not yet set (only during building).
+    None,
+    /// Unconditional jump passing block arguments.
+    Jump { target: BlockId, args: Vec<ValueId> },
+    /// Two-way branch on a machine bool.
+    Branch { cond: ValueId, then_to: BlockId, then_args: Vec<ValueId>, else_to: BlockId, else_args: Vec<ValueId> },
+    /// Returns `value` (an owned reference) from the function.
+    Return { value: ValueId },
+    /// Hands over to the interpreter unconditionally.
+    Exit { state: StateId },
+}
+
+/// An instruction with its result type and the bytecode index it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inst {
+    pub kind: InstKind,
+    pub ty: Type,
+    pub bc: u32,
+}
+
+/// A basic block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    pub params: Vec<ValueId>,
+    pub insts: Vec<ValueId>,
+    pub term: Terminator,
+    /// The bytecode index the block starts at (for printing).
+    pub bc: u32,
+}
+
+/// A function in HIR.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Function {
+    pub name: String,
+    pub values: Vec<Inst>,
+    pub blocks: Vec<Block>,
+    pub states: Vec<FrameState>,
+    /// Size of locals + cells + free variables: where the value stack starts in the frame.
+    pub nlocalsplus: u32,
+}
+
+impl Function {
+    pub fn new(name: &str, nlocalsplus: u32) -> Function {
+        Function { name: name.to_string(), values: Vec::new(), blocks: Vec::new(), states: Vec::new(), nlocalsplus }
+    }
+
+    pub fn inst(&self, v: ValueId) -> &Inst {
+        &self.values[v.0 as usize]
+    }
+
+    pub fn block(&self, b: BlockId) -> &Block {
+        &self.blocks[b.0 as usize]
+    }
+
+    pub fn state(&self, s: StateId) -> &FrameState {
+        &self.states[s.0 as usize]
+    }
+
+    /// A new empty block.
+    pub fn new_block(&mut self, bc: u32) -> BlockId {
+        self.blocks.push(Block { params: Vec::new(), insts: Vec::new(), term: Terminator::None, bc });
+        BlockId(self.blocks.len() as u32 - 1)
+    }
+
+    /// Creates a value that belongs to no block yet.
+    pub fn new_value(&mut self, kind: InstKind, ty: Type, bc: u32) -> ValueId {
+        self.values.push(Inst { kind, ty, bc });
+        ValueId(self.values.len() as u32 - 1)
+    }
+
+    /// Appends an instruction to `block`.
+    pub fn push(&mut self, block: BlockId, kind: InstKind, ty: Type, bc: u32) -> ValueId {
+        let v = self.new_value(kind, ty, bc);
+        self.blocks[block.0 as usize].insts.push(v);
+        v
+    }
+
+    /// Adds a parameter to `block`.
+    pub fn add_param(&mut self, block: BlockId, ty: Type) -> ValueId {
+        let index = self.blocks[block.0 as usize].params.len() as u32;
+        let bc = self.blocks[block.0 as usize].bc;
+        let v = self.new_value(InstKind::Param { index }, ty, bc);
+        self.blocks[block.0 as usize].params.push(v);
+        v
+    }
+
+    pub fn add_state(&mut self, state: FrameState) -> StateId {
+        if let Some(i) = self.states.iter().position(|s| *s == state) {
+            return StateId(i as u32);
+        }
+        self.states.push(state);
+        StateId(self.states.len() as u32 - 1)
+    }
+
+    /// The blocks in reverse post-order from the entry (bb0); unreachable blocks are left out.
+    pub fn rpo(&self) -> Vec<BlockId> {
+        let mut seen = vec![false; self.blocks.len()];
+        let mut post = Vec::new();
+        let mut stack = vec![(BlockId(0), 0usize)];
+        seen[0] = true;
+        while let Some((b, i)) = stack.pop() {
+            let succs = self.successors(b);
+            if i < succs.len() {
+                stack.push((b, i + 1));
+                let s = succs[i];
+                if !seen[s.0 as usize] {
+                    seen[s.0 as usize] = true;
+                    stack.push((s, 0));
+                }
+            } else {
+                post.push(b);
+            }
+        }
+        post.reverse();
+        post
+    }
+
+    /// Successor blocks of `b`.
+    pub fn successors(&self, b: BlockId) -> Vec<BlockId> {
+        match &self.block(b).term {
+            Terminator::Jump { target, .. } => vec![*target],
+            Terminator::Branch { then_to, else_to, .. } => vec![*then_to, *else_to],
+            _ => vec![],
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Printing HIR as text a person can read (and snapshot tests can compare):
+//!
+//! ```text
+//! fn name
+//! bb0(v0: Object):            # @12
+//!   v3:Object = LoadLocal 0
+//!   v4 = Incref v3
+//!   v7:CInt = CallHelper PyObject_IsTrue(v3)
+//!   ...
+//! exits:
+//!   fs0: deopt @14 [v3] "LOAD_ATTR type version"
+//! ```
+
+use super::*;
+use std::fmt::Write;
+
+impl fmt::Display for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "fn {}", self.name)?;
+        for b in self.rpo() {
+            let block = self.block(b);
+            let params: Vec<String> =
+                block.params.iter().map(|p| format!("{p}: {}", self.inst(*p).ty)).collect();
+            writeln!(f, "{b}({}):  # @{}", params.join(", "), block.bc)?;
+            for v in &block.insts {
+                writeln!(f, "  {}", self.inst_text(*v))?;
+            }
+            writeln!(f, "  {}", self.term_text(&block.term))?;
+        }
+        if !self.states.is_empty() {
+            writeln!(f, "exits:")?;
+            for (i, s) in self.states.iter().enumerate() {
+                let kind = match s.kind {
+                    ExitKind::Deopt => "deopt",
+                    ExitKind::Raise => "raise",
+                };
+                writeln!(f, "  fs{i}: {kind} @{} [{}] \"{}\"", s.resume_at, list(&s.stack), s.reason)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn list(vs: &[ValueId]) -> String {
+    vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+impl Function {
+    /// One instruction as text.
+    pub fn inst_text(&self, v: ValueId) -> String {
+        let inst = self.inst(v);
+        let mut s = String::new();
+        if inst.ty != Type::VOID {
+            let _ = write!(s, "{v}:{} = ", inst.ty);
+        }
+        let _ = match &inst.kind {
+            InstKind::Param { index } => write!(s, "Param {index}"),
+            InstKind::Const { text, .. } => write!(s, "Const {text}"),
+            InstKind::CInt { value } => write!(s, "CInt {value}"),
+            InstKind::Null => write!(s, "Null"),
+            InstKind::Frame => write!(s, "Frame"),
+            InstKind::LoadLocal { index } => write!(s, "LoadLocal {index}"),
+            InstKind::StoreLocal { index, value } => write!(s, "StoreLocal {index}, {value}"),
+            InstKind::Incref { value } => write!(s, "Incref {value}"),
+            InstKind::Decref { value } => write!(s, "Decref {value}"),
+            InstKind::SpillToStack { depth, values } => write!(s, "SpillToStack @{depth} [{}]", list(values)),
+            InstKind::ReadStack { depth } => write!(s, "ReadStack @{depth}"),
+            InstKind::StackAddr { depth } => write!(s, "StackAddr @{depth}"),
+            InstKind::CallHelper { helper, args } => write!(s, "CallHelper {}({})", helper.name(), list(args)),
+            InstKind::CheckError { value, check, state } => write!(s, "CheckError {value} {check:?} -> {state}"),
+            InstKind::GuardNotMarker { value, state } => write!(s, "GuardNotMarker {value} -> {state}"),
+            InstKind::GuardNotNull { value, state } => write!(s, "GuardNotNull {value} -> {state}"),
+            InstKind::GuardType { value, name, state, .. } => write!(s, "GuardType {value} is {name} -> {state}"),
+            InstKind::GuardTypeVersion { value, version, state } => {
+                write!(s, "GuardTypeVersion {value} == {version} -> {state}")
+            }
+            InstKind::GuardCachedKeysVersion { value, version, state } => {
+                write!(s, "GuardCachedKeysVersion {value} == {version} -> {state}")
+            }
+            InstKind::GuardNoDict { value, state } => write!(s, "GuardNoDict {value} -> {state}"),
+            InstKind::GuardInterpreterIdle { state } => write!(s, "GuardInterpreterIdle -> {state}"),
+            InstKind::LoadInstanceValue { obj, index, state } => write!(s, "LoadInstanceValue {obj}[{index}] -> {state}"),
+            InstKind::StoreInstanceValue { obj, index, value, state } => {
+                write!(s, "StoreInstanceValue {obj}[{index}] = {value} -> {state}")
+            }
+            InstKind::LoadModuleGlobal { version, index, state, .. } => {
+                write!(s, "LoadModuleGlobal keys {version} [{index}] -> {state}")
+            }
+            InstKind::LoadBuiltin { globals_version, builtins_version, index, state, .. } => {
+                write!(s, "LoadBuiltin keys {globals_version}/{builtins_version} [{index}] -> {state}")
+            }
+            InstKind::Is { a, b } => write!(s, "Is {a}, {b}"),
+            InstKind::Truthy { value } => write!(s, "Truthy {value}"),
+            InstKind::BoolObject { value, negate } => write!(s, "BoolObject {}{value}", if *negate { "not " } else { "" }),
+            InstKind::NonZero { value } => write!(s, "NonZero {value}"),
+            InstKind::IsExhausted { value } => write!(s, "IsExhausted {value}"),
+        };
+        s
+    }
+
+    fn term_text(&self, t: &Terminator) -> String {
+        match t {
+            Terminator::None => "<no terminator>".to_string(),
+            Terminator::Jump { target, args } => format!("Jump {target}({})", list(args)),
+            Terminator::Branch { cond, then_to, then_args, else_to, else_args } => {
+                format!("Branch {cond} ? {then_to}({}) : {else_to}({})", list(then_args), list(else_args))
+            }
+            Terminator::Return { value } => format!("Return {value}"),
+            Terminator::Exit { state } => format!("Exit -> {state}"),
+        }
+    }
+}

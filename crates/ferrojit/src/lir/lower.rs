@@ -1,0 +1,427 @@
+//! Lowering HIR to LIR: each HIR value gets a virtual register, block parameters become moves
+//! on the incoming edges (through temporaries, so swaps are right), frame states become side
+//! exits, and the operations become loads, stores, guards and helper calls at the offsets the
+//! layout probe measured.
+
+use super::*;
+use crate::cpython::Layout;
+use crate::hir::{self, ErrorCheck, ExitKind, Helper, InstKind, Terminator, Type, ValueId};
+use std::collections::HashMap;
+
+/// What lowering needs to know about the running interpreter and the code being compiled.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub layout: Layout,
+    /// Address of the code's first code unit (`_PyCode_CODE(co)`).
+    pub first_instr: usize,
+    pub true_obj: usize,
+    pub false_obj: usize,
+    pub none_obj: usize,
+    /// Address of the interpreter's `eval_breaker` word.
+    pub eval_breaker: usize,
+    /// The address of each helper.
+    pub helpers: HashMap<Helper, usize>,
+}
+
+struct Lowerer<'a> {
+    hir: &'a hir::Function,
+    cx: &'a Context,
+    out: Function,
+    vreg_of: HashMap<ValueId, VReg>,
+    block_of: HashMap<hir::BlockId, LBlock>,
+    exit_of: HashMap<hir::StateId, ExitId>,
+    cur: usize,
+}
+
+/// Lowers `hir` to LIR.
+pub fn lower(hir: &hir::Function, cx: &Context) -> Function {
+    let mut l = Lowerer {
+        hir,
+        cx,
+        out: Function { name: hir.name.clone(), ..Default::default() },
+        vreg_of: HashMap::new(),
+        block_of: HashMap::new(),
+        exit_of: HashMap::new(),
+        cur: 0,
+    };
+    let order = hir.rpo();
+    for b in &order {
+        let lb = l.new_block();
+        l.block_of.insert(*b, lb);
+    }
+    for b in &order {
+        l.cur = l.block_of[b].0 as usize;
+        l.lower_block(*b);
+    }
+    l.out
+}
+
+impl<'a> Lowerer<'a> {
+    fn new_block(&mut self) -> LBlock {
+        self.out.blocks.push(Block::default());
+        LBlock(self.out.blocks.len() as u32 - 1)
+    }
+
+    fn new_vreg(&mut self) -> VReg {
+        self.out.num_vregs += 1;
+        VReg(self.out.num_vregs - 1)
+    }
+
+    fn emit(&mut self, inst: LInst) {
+        self.out.blocks[self.cur].insts.push(inst);
+    }
+
+    /// The register holding HIR value `v`.
+    fn reg(&mut self, v: ValueId) -> VReg {
+        if let Some(r) = self.vreg_of.get(&v) {
+            return *r;
+        }
+        let r = self.new_vreg();
+        self.vreg_of.insert(v, r);
+        r
+    }
+
+    fn op(&mut self, v: ValueId) -> Operand {
+        match self.hir.inst(v).kind {
+            InstKind::Null => Operand::Imm(0),
+            InstKind::CInt { value } => Operand::Imm(value),
+            InstKind::Const { obj, .. } => Operand::Imm(obj as i64),
+            _ => Operand::Reg(self.reg(v)),
+        }
+    }
+
+    fn lay(&self) -> &Layout {
+        &self.cx.layout
+    }
+
+    /// Byte offset of value-stack slot `depth` inside the frame.
+    fn stack_slot(&self, depth: u32) -> i32 {
+        (self.lay().frame_localsplus + 8 * (self.hir.nlocalsplus as i64 + depth as i64)) as i32
+    }
+
+    fn local_slot(&self, index: u32) -> i32 {
+        (self.lay().frame_localsplus + 8 * index as i64) as i32
+    }
+
+    fn exit(&mut self, s: hir::StateId) -> ExitId {
+        if let Some(e) = self.exit_of.get(&s) {
+            return *e;
+        }
+        let state = self.hir.state(s).clone();
+        let stack: Vec<Operand> = state.stack.iter().map(|v| self.op(*v)).collect();
+        let id = ExitId(self.out.exits.len() as u32);
+        let (prev_instr, code) = match state.kind {
+            ExitKind::Deopt => (self.cx.first_instr as i64 + 2 * (state.resume_at as i64 - 1), ((id.0 as i64) << 1) | 1),
+            ExitKind::Raise => (self.cx.first_instr as i64 + 2 * state.resume_at as i64, 0),
+        };
+        self.out.exits.push(Exit {
+            state: s.0,
+            stack,
+            prev_instr: prev_instr as usize,
+            stacktop: (self.hir.nlocalsplus + state.stack.len() as u32) as i32,
+            code,
+        });
+        self.exit_of.insert(s, id);
+        id
+    }
+
+    fn guard(&mut self, a: VReg, b: Operand, cond: Cond, width: Width, s: hir::StateId) {
+        let exit = self.exit(s);
+        self.emit(LInst::GuardCmp { a, b, cond, width, exit });
+    }
+
+    fn load(&mut self, base: Base, offset: i64, width: Width) -> VReg {
+        let dst = self.new_vreg();
+        self.emit(LInst::Load { dst, base, offset: offset as i32, width });
+        dst
+    }
+
+    fn call(&mut self, helper: Helper, args: Vec<Operand>, dst: Option<VReg>, bc: u32) {
+        self.set_prev_instr(bc);
+        let target = self.cx.helpers.get(&helper).copied().unwrap_or(0);
+        self.emit(LInst::Call { target, name: helper.name(), args, dst });
+    }
+
+    /// Keeps `frame->prev_instr` at the instruction being executed before anything that can
+    /// look at the frame (tracebacks, `sys._getframe`, `f_lineno`).
+    fn set_prev_instr(&mut self, bc: u32) {
+        let addr = self.cx.first_instr as i64 + 2 * bc as i64;
+        let off = self.lay().frame_prev_instr as i32;
+        let t = self.new_vreg();
+        self.emit(LInst::Mov { dst: t, src: Operand::Imm(addr) });
+        self.emit(LInst::Store { base: Base::Frame, offset: off, src: Operand::Reg(t), width: Width::W64 });
+    }
+
+    fn lower_block(&mut self, b: hir::BlockId) {
+        let block = self.hir.block(b).clone();
+        for v in &block.insts {
+            self.lower_inst(*v);
+        }
+        self.lower_term(&block.term);
+    }
+
+    fn lower_inst(&mut self, v: ValueId) {
+        let inst = self.hir.inst(v).clone();
+        let lay = *self.lay();
+        match inst.kind {
+            InstKind::Param { .. } | InstKind::Null | InstKind::CInt { .. } | InstKind::Const { .. } => {}
+            InstKind::Frame => {
+                let d = self.reg(v);
+                self.emit(LInst::Lea { dst: d, base: Base::Frame, offset: 0 });
+            }
+            InstKind::LoadLocal { index } => {
+                let d = self.reg(v);
+                let offset = self.local_slot(index);
+                self.emit(LInst::Load { dst: d, base: Base::Frame, offset, width: Width::W64 });
+            }
+            InstKind::StoreLocal { index, value } => {
+                let offset = self.local_slot(index);
+                let old = self.load(Base::Frame, offset as i64, Width::W64);
+                let src = self.op(value);
+                self.emit(LInst::Store { base: Base::Frame, offset, src, width: Width::W64 });
+                self.emit(LInst::Decref { value: old, maybe_null: true });
+            }
+            InstKind::Incref { value } => match self.op(value) {
+                Operand::Reg(r) => self.emit(LInst::AddMem { base: Base::Reg(r), offset: 0, imm: 1 }),
+                Operand::Imm(addr) => {
+                    let t = self.new_vreg();
+                    self.emit(LInst::Mov { dst: t, src: Operand::Imm(addr) });
+                    self.emit(LInst::AddMem { base: Base::Reg(t), offset: 0, imm: 1 });
+                }
+            },
+            InstKind::Decref { value } => {
+                let r = self.materialise(value);
+                self.emit(LInst::Decref { value: r, maybe_null: false });
+            }
+            InstKind::SpillToStack { depth, values } => {
+                for (k, val) in values.iter().enumerate() {
+                    let src = self.op(*val);
+                    let offset = self.stack_slot(depth + k as u32);
+                    self.emit(LInst::Store { base: Base::Frame, offset, src, width: Width::W64 });
+                }
+            }
+            InstKind::ReadStack { depth } => {
+                let d = self.reg(v);
+                let offset = self.stack_slot(depth);
+                self.emit(LInst::Load { dst: d, base: Base::Frame, offset, width: Width::W64 });
+            }
+            InstKind::StackAddr { depth } => {
+                let d = self.reg(v);
+                let offset = self.stack_slot(depth);
+                self.emit(LInst::Lea { dst: d, base: Base::Frame, offset });
+            }
+            InstKind::CallHelper { helper, args } => {
+                let args: Vec<Operand> = args.iter().map(|a| self.op(*a)).collect();
+                let dst = if inst.ty == Type::VOID { None } else { Some(self.reg(v)) };
+                self.call(helper, args, dst, inst.bc);
+            }
+            InstKind::CheckError { value, check, state } => {
+                let r = self.reg(value);
+                match check {
+                    ErrorCheck::Null => self.guard(r, Operand::Imm(0), Cond::Eq, Width::W64, state),
+                    ErrorCheck::Negative => self.guard(r, Operand::Imm(0), Cond::Lt, Width::W32, state),
+                }
+            }
+            InstKind::GuardNotMarker { value, state } => {
+                let r = self.reg(value);
+                self.guard(r, Operand::Imm(1), Cond::Eq, Width::W64, state);
+            }
+            InstKind::GuardNotNull { value, state } => {
+                let r = self.reg(value);
+                self.guard(r, Operand::Imm(0), Cond::Eq, Width::W64, state);
+            }
+            InstKind::GuardType { value, ty, state, .. } => {
+                let r = self.materialise(value);
+                let t = self.load(Base::Reg(r), lay.object_type, Width::W64);
+                self.guard(t, Operand::Imm(ty as i64), Cond::Ne, Width::W64, state);
+            }
+            InstKind::GuardTypeVersion { value, version, state } => {
+                let r = self.materialise(value);
+                let t = self.load(Base::Reg(r), lay.object_type, Width::W64);
+                let ver = self.load(Base::Reg(t), lay.type_version_tag, Width::W32);
+                self.guard(ver, Operand::Imm(version as i64), Cond::Ne, Width::W32, state);
+            }
+            InstKind::GuardCachedKeysVersion { value, version, state } => {
+                let r = self.materialise(value);
+                let t = self.load(Base::Reg(r), lay.object_type, Width::W64);
+                let keys = self.load(Base::Reg(t), lay.heaptype_cached_keys, Width::W64);
+                let ver = self.load(Base::Reg(keys), lay.dictkeys_version, Width::W32);
+                self.guard(ver, Operand::Imm(version as i64), Cond::Ne, Width::W32, state);
+            }
+            InstKind::GuardNoDict { value, state } => {
+                let r = self.materialise(value);
+                let d = self.load(Base::Reg(r), lay.object_managed_dict_pointer, Width::W64);
+                self.guard(d, Operand::Imm(0), Cond::Ne, Width::W64, state);
+            }
+            InstKind::GuardInterpreterIdle { state } => {
+                let cframe = self.load(Base::Tstate, lay.tstate_cframe, Width::W64);
+                let tracing = self.load(Base::Reg(cframe), lay.cframe_use_tracing, Width::W8);
+                self.guard(tracing, Operand::Imm(0), Cond::Ne, Width::W32, state);
+                let addr = self.new_vreg();
+                self.emit(LInst::Mov { dst: addr, src: Operand::Imm(self.cx.eval_breaker as i64) });
+                let brk = self.load(Base::Reg(addr), 0, Width::W32);
+                self.guard(brk, Operand::Imm(0), Cond::Ne, Width::W32, state);
+            }
+            InstKind::LoadInstanceValue { obj, index, state } => {
+                let r = self.materialise(obj);
+                let values = self.load(Base::Reg(r), lay.object_values_pointer, Width::W64);
+                self.guard(values, Operand::Imm(0), Cond::Eq, Width::W64, state);
+                let d = self.reg(v);
+                self.emit(LInst::Load { dst: d, base: Base::Reg(values), offset: 8 * index as i32, width: Width::W64 });
+                self.guard(d, Operand::Imm(0), Cond::Eq, Width::W64, state);
+            }
+            InstKind::StoreInstanceValue { obj, index, value, state } => {
+                let r = self.materialise(obj);
+                let values = self.load(Base::Reg(r), lay.object_values_pointer, Width::W64);
+                self.guard(values, Operand::Imm(0), Cond::Eq, Width::W64, state);
+                let old = self.load(Base::Reg(values), 8 * index as i64, Width::W64);
+                self.guard(old, Operand::Imm(0), Cond::Eq, Width::W64, state);
+                let src = self.op(value);
+                self.emit(LInst::Store { base: Base::Reg(values), offset: 8 * index as i32, src, width: Width::W64 });
+                self.emit(LInst::Decref { value: old, maybe_null: false });
+            }
+            InstKind::LoadModuleGlobal { version, index, entries, state } => {
+                let keys = self.dict_keys(lay.frame_globals, version, state);
+                let d = self.reg(v);
+                let offset = entries as i64 + lay.dict_unicode_entry_size * index as i64 + lay.dict_unicode_entry_value;
+                self.emit(LInst::Load { dst: d, base: Base::Reg(keys), offset: offset as i32, width: Width::W64 });
+                self.guard(d, Operand::Imm(0), Cond::Eq, Width::W64, state);
+            }
+            InstKind::LoadBuiltin { globals_version, builtins_version, index, entries, state } => {
+                self.dict_keys(lay.frame_globals, globals_version, state);
+                let keys = self.dict_keys(lay.frame_builtins, builtins_version, state);
+                let d = self.reg(v);
+                let offset = entries as i64 + lay.dict_unicode_entry_size * index as i64 + lay.dict_unicode_entry_value;
+                self.emit(LInst::Load { dst: d, base: Base::Reg(keys), offset: offset as i32, width: Width::W64 });
+                self.guard(d, Operand::Imm(0), Cond::Eq, Width::W64, state);
+            }
+            InstKind::Is { a, b } => {
+                let ra = self.materialise(a);
+                let ob = self.op(b);
+                let d = self.reg(v);
+                self.emit(LInst::SetCmp { dst: d, a: ra, b: ob, cond: Cond::Eq, width: Width::W64 });
+            }
+            InstKind::Truthy { value } => self.truthy(v, value, inst.bc),
+            InstKind::BoolObject { value, negate } => {
+                let c = self.materialise(value);
+                let d = self.reg(v);
+                let (t, f) = (self.cx.true_obj as i64, self.cx.false_obj as i64);
+                let (if_true, if_false) = if negate { (f, t) } else { (t, f) };
+                self.emit(LInst::Select { dst: d, c, if_true, if_false });
+            }
+            InstKind::NonZero { value } => {
+                let r = self.materialise(value);
+                let d = self.reg(v);
+                self.emit(LInst::SetCmp { dst: d, a: r, b: Operand::Imm(0), cond: Cond::Ne, width: Width::W32 });
+            }
+            InstKind::IsExhausted { value } => {
+                let r = self.reg(value);
+                let d = self.reg(v);
+                self.emit(LInst::SetCmp { dst: d, a: r, b: Operand::Imm(1), cond: Cond::Eq, width: Width::W64 });
+            }
+        }
+    }
+
+    /// A register holding `v` (constants are moved into a fresh one).
+    fn materialise(&mut self, v: ValueId) -> VReg {
+        match self.op(v) {
+            Operand::Reg(r) => r,
+            Operand::Imm(i) => {
+                let t = self.new_vreg();
+                self.emit(LInst::Mov { dst: t, src: Operand::Imm(i) });
+                t
+            }
+        }
+    }
+
+    /// Loads the keys of the dict at frame field `field` and guards their version.
+    fn dict_keys(&mut self, field: i64, version: u32, state: hir::StateId) -> VReg {
+        let lay = *self.lay();
+        let dict = self.load(Base::Frame, field, Width::W64);
+        let keys = self.load(Base::Reg(dict), lay.dict_keys, Width::W64);
+        let ver = self.load(Base::Reg(keys), lay.dictkeys_version, Width::W32);
+        self.guard(ver, Operand::Imm(version as i64), Cond::Ne, Width::W32, state);
+        keys
+    }
+
+    /// `dst = 1 if value is True, 0 if False or None, else PyObject_IsTrue(value)`.
+    fn truthy(&mut self, v: ValueId, value: ValueId, bc: u32) {
+        let r = self.materialise(value);
+        let d = self.reg(v);
+        let done = self.new_block_after();
+        let slow = self.new_block_after_named();
+        self.emit(LInst::Mov { dst: d, src: Operand::Imm(1) });
+        self.emit(LInst::BranchCmp { a: r, b: Operand::Imm(self.cx.true_obj as i64), cond: Cond::Eq, width: Width::W64, target: done });
+        self.emit(LInst::Mov { dst: d, src: Operand::Imm(0) });
+        self.emit(LInst::BranchCmp { a: r, b: Operand::Imm(self.cx.false_obj as i64), cond: Cond::Eq, width: Width::W64, target: done });
+        self.emit(LInst::BranchCmp { a: r, b: Operand::Imm(self.cx.none_obj as i64), cond: Cond::Eq, width: Width::W64, target: done });
+        self.emit(LInst::Jump { target: slow });
+        self.cur = slow.0 as usize;
+        self.call(Helper::IsTrue, vec![Operand::Reg(r)], Some(d), bc);
+        self.emit(LInst::Jump { target: done });
+        self.cur = done.0 as usize;
+    }
+
+    /// A new block for the continuation of the current one. Blocks are laid out in creation
+    /// order, and continuation blocks are only ever reached by explicit jumps, so their position
+    /// does not matter for fall-through.
+    fn new_block_after(&mut self) -> LBlock {
+        self.new_block()
+    }
+
+    fn new_block_after_named(&mut self) -> LBlock {
+        self.new_block()
+    }
+
+    /// Moves `args` into the parameters of `target` (through temporaries: a parallel copy).
+    fn edge_moves(&mut self, target: hir::BlockId, args: &[ValueId]) {
+        let params = self.hir.block(target).params.clone();
+        let temps: Vec<(VReg, Operand)> = args
+            .iter()
+            .map(|a| {
+                let t = self.new_vreg();
+                let src = self.op(*a);
+                (t, src)
+            })
+            .collect();
+        for (t, src) in &temps {
+            self.emit(LInst::Mov { dst: *t, src: *src });
+        }
+        for (p, (t, _)) in params.iter().zip(&temps) {
+            let dst = self.reg(*p);
+            self.emit(LInst::Mov { dst, src: Operand::Reg(*t) });
+        }
+    }
+
+    fn lower_term(&mut self, term: &Terminator) {
+        match term {
+            Terminator::None => unreachable!("unterminated HIR block"),
+            Terminator::Jump { target, args } => {
+                self.edge_moves(*target, args);
+                let t = self.block_of[target];
+                self.emit(LInst::Jump { target: t });
+            }
+            Terminator::Branch { cond, then_to, then_args, else_to, else_args } => {
+                let c = self.materialise(*cond);
+                let then_edge = self.new_block();
+                let else_edge = self.new_block();
+                self.emit(LInst::BranchCmp { a: c, b: Operand::Imm(0), cond: Cond::Ne, width: Width::W64, target: then_edge });
+                self.emit(LInst::Jump { target: else_edge });
+                for (edge, to, args) in [(then_edge, then_to, then_args), (else_edge, else_to, else_args)] {
+                    self.cur = edge.0 as usize;
+                    self.edge_moves(*to, args);
+                    let t = self.block_of[to];
+                    self.emit(LInst::Jump { target: t });
+                }
+            }
+            Terminator::Return { value } => {
+                let r = self.materialise(*value);
+                self.emit(LInst::Return { value: r });
+            }
+            Terminator::Exit { state } => {
+                let exit = self.exit(*state);
+                self.emit(LInst::Exit { exit });
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Register allocation: liveness over LIR blocks, one live interval per virtual register, and a
+//! linear scan that gives each interval a machine register for its whole life or a stack slot.
+//!
+//! Calls dominate the code ferrojit compiles, so the scan has one rule for them: an interval live
+//! across a call gets a callee-saved register (or a slot); the others prefer caller-saved ones.
+//! [`check`] verifies an allocation independently (no two overlapping intervals share a
+//! register, nothing live across a call sits in a caller-saved register); tests run it, and debug
+//! builds run it on every compiled function.
+
+use crate::lir::{Function, VReg};
+use std::fmt;
+
+/// The most spill slots a function may have; beyond it compilation is refused (it keeps every
+/// slot addressable by one load or store on both ISAs).
+pub const MAX_SLOTS: u32 = 4000;
+
+/// Where a virtual register lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Loc {
+    /// A machine register, by its encoding number.
+    Reg(u8),
+    /// A spill slot in the native stack frame.
+    Slot(u32),
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Loc::Reg(r) => write!(f, "r{r}"),
+            Loc::Slot(s) => write!(f, "[slot{s}]"),
+        }
+    }
+}
+
+/// The registers the allocator may hand out, by class.
+#[derive(Clone, Debug)]
+pub struct RegisterSet {
+    /// Preserved across calls.
+    pub callee_saved: Vec<u8>,
+    /// Clobbered by calls.
+    pub caller_saved: Vec<u8>,
+}
+
+/// A live interval: the first and last position at which the register is live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interval {
+    pub vreg: VReg,
+    pub start: u32,
+    pub end: u32,
+}
+
+/// The result of allocation.
+#[derive(Clone, Debug, Default)]
+pub struct Allocation {
+    /// Location of each virtual register (None: never used).
+    pub locs: Vec<Option<Loc>>,
+    pub num_slots: u32,
+    /// Callee-saved registers the function uses (the prologue saves them).
+    pub used_callee_saved: Vec<u8>,
+}
+
+impl Allocation {
+    pub fn loc(&self, v: VReg) -> Loc {
+        self.locs[v.0 as usize].unwrap_or_else(|| panic!("{v} has no location"))
+    }
+}
+
+/// Program positions: instruction `k` (in layout order) reads at `2k` and writes at `2k + 1`.
+fn use_pos(k: usize) -> u32 {
+    2 * k as u32
+}
+fn def_pos(k: usize) -> u32 {
+    2 * k as u32 + 1
+}
+
+/// A small bit set over virtual registers.
+#[derive(Clone, PartialEq)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(n: u32) -> Bits {
+        Bits(vec![0; (n as usize).div_ceil(64)])
+    }
+    fn set(&mut self, i: u32) {
+        self.0[i as usize / 64] |= 1 << (i % 64);
+    }
+    fn clear(&mut self, i: u32) {
+        self.0[i as usize / 64] &= !(1 << (i % 64));
+    }
+    fn union_with(&mut self, o: &Bits) {
+        self.0.iter_mut().zip(&o.0).for_each(|(a, b)| *a |= b);
+    }
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, bits)| (0..64).filter(move |b| bits & (1 << b) != 0).map(move |b| (w * 64 + b) as u32))
+    }
+}
+
+/// Live intervals of every used virtual register, and the positions of calls.
+pub fn intervals(f: &Function) -> (Vec<Interval>, Vec<u32>) {
+    let n = f.num_vregs;
+    let nb = f.blocks.len();
+    let mut uses = vec![Bits::new(n); nb];
+    let mut defs = vec![Bits::new(n); nb];
+    let mut tmp = Vec::new();
+    for (b, block) in f.blocks.iter().enumerate() {
+        for inst in &block.insts {
+            tmp.clear();
+            inst.uses(&f.exits, &mut tmp);
+            for u in &tmp {
+                if defs[b].0[u.0 as usize / 64] & (1 << (u.0 % 64)) == 0 {
+                    uses[b].set(u.0);
+                }
+            }
+            if let Some(d) = inst.def() {
+                defs[b].set(d.0);
+            }
+        }
+    }
+    let succs: Vec<Vec<usize>> = (0..nb).map(|b| f.successors(b)).collect();
+    let mut live_in = vec![Bits::new(n); nb];
+    let mut live_out = vec![Bits::new(n); nb];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for b in (0..nb).rev() {
+            let mut out = Bits::new(n);
+            for s in &succs[b] {
+                out.union_with(&live_in[*s]);
+            }
+            let mut inn = out.clone();
+            for d in defs[b].iter() {
+                inn.clear(d);
+            }
+            inn.union_with(&uses[b]);
+            if inn != live_in[b] || out != live_out[b] {
+                live_in[b] = inn;
+                live_out[b] = out;
+                changed = true;
+            }
+        }
+    }
+    let mut lo = vec![u32::MAX; n as usize];
+    let mut hi = vec![0u32; n as usize];
+    let mut cover = |v: u32, p: u32| {
+        lo[v as usize] = lo[v as usize].min(p);
+        hi[v as usize] = hi[v as usize].max(p);
+    };
+    let mut calls = Vec::new();
+    let mut k = 0usize;
+    for (b, block) in f.blocks.iter().enumerate() {
+        let first = k;
+        for inst in &block.insts {
+            tmp.clear();
+            inst.uses(&f.exits, &mut tmp);
+            for u in &tmp {
+                cover(u.0, use_pos(k));
+            }
+            if let Some(d) = inst.def() {
+                cover(d.0, def_pos(k));
+            }
+            if inst.is_call() {
+                calls.push(def_pos(k));
+            }
+            k += 1;
+        }
+        let last = if k > first { k - 1 } else { first };
+        for v in live_in[b].iter() {
+            cover(v, use_pos(first));
+        }
+        for v in live_out[b].iter() {
+            cover(v, def_pos(last) + 1);
+        }
+    }
+    let ivs = (0..n)
+        .filter(|v| lo[*v as usize] != u32::MAX)
+        .map(|v| Interval { vreg: VReg(v), start: lo[v as usize], end: hi[v as usize] })
+        .collect();
+    (ivs, calls)
+}
+
+/// Whether `iv` is live across the call whose result is written at `call_def`.
+fn crosses(iv: &Interval, call_def: u32) -> bool {
+    iv.start < call_def && iv.end > call_def
+}
+
+/// Linear-scan allocation of `f` over `regs`.
+pub fn allocate(f: &Function, regs: &RegisterSet) -> Allocation {
+    let (mut ivs, calls) = intervals(f);
+    ivs.sort_by_key(|iv| (iv.start, iv.vreg));
+    let mut alloc = Allocation { locs: vec![None; f.num_vregs as usize], ..Default::default() };
+    // Active intervals with their register.
+    let mut active: Vec<(Interval, u8)> = Vec::new();
+    for iv in ivs {
+        active.retain(|(a, _)| a.end >= iv.start);
+        let across = calls.iter().any(|c| crosses(&iv, *c));
+        let taken: Vec<u8> = active.iter().map(|(_, r)| *r).collect();
+        let free = |pool: &Vec<u8>| pool.iter().copied().find(|r| !taken.contains(r));
+        let choice = if across { free(&regs.callee_saved) } else { free(&regs.caller_saved).or_else(|| free(&regs.callee_saved)) };
+        if let Some(r) = choice {
+            alloc.locs[iv.vreg.0 as usize] = Some(Loc::Reg(r));
+            active.push((iv, r));
+            continue;
+        }
+        // Spill whichever of the candidates lives longest: a permissible active one or this one.
+        let permissible = |r: u8| !across || regs.callee_saved.contains(&r);
+        let victim = active
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, r))| permissible(*r))
+            .max_by_key(|(_, (a, _))| a.end)
+            .map(|(i, (a, r))| (i, *a, *r));
+        match victim {
+            Some((i, a, r)) if a.end > iv.end => {
+                alloc.locs[a.vreg.0 as usize] = Some(Loc::Slot(alloc.num_slots));
+                alloc.num_slots += 1;
+                active.remove(i);
+                alloc.locs[iv.vreg.0 as usize] = Some(Loc::Reg(r));
+                active.push((iv, r));
+            }
+            _ => {
+                alloc.locs[iv.vreg.0 as usize] = Some(Loc::Slot(alloc.num_slots));
+                alloc.num_slots += 1;
+            }
+        }
+    }
+    let mut used: Vec<u8> = alloc
+        .locs
+        .iter()
+        .filter_map(|l| match l {
+            Some(Loc::Reg(r)) if regs.callee_saved.contains(r) => Some(*r),
+            _ => None,
+        })
+        .collect();
+    used.sort();
+    used.dedup();
+    alloc.used_callee_saved = used;
+    alloc
+}
+
+/// Verifies `alloc` against freshly computed intervals.
+pub fn check(f: &Function, alloc: &Allocation, regs: &RegisterSet) -> Result<(), String> {
+    let (ivs, calls) = intervals(f);
+    for iv in &ivs {
+        let loc = alloc.locs[iv.vreg.0 as usize].ok_or_else(|| format!("{} is live but has no location", iv.vreg))?;
+        if let Loc::Reg(r) = loc {
+            if regs.caller_saved.contains(&r) {
+                if let Some(c) = calls.iter().find(|c| crosses(iv, **c)) {
+                    return Err(format!("{} in caller-saved r{r} is live across the call at {c}", iv.vreg));
+                }
+            }
+        }
+    }
+    for (i, a) in ivs.iter().enumerate() {
+        for b in &ivs[i + 1..] {
+            let overlap = a.start <= b.end && b.start <= a.end;
+            if overlap && alloc.locs[a.vreg.0 as usize] == alloc.locs[b.vreg.0 as usize] {
+                return Err(format!("{} and {} overlap and share {}", a.vreg, b.vreg, alloc.loc(a.vreg)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prints LIR with each virtual register's location, for dumps.
+pub fn print_allocated(f: &Function, alloc: &Allocation) -> String {
+    let mut s = f.to_string();
+    s.push_str("locations:\n");
+    for (v, l) in alloc.locs.iter().enumerate() {
+        if let Some(l) = l {
+            s.push_str(&format!("  %{v} -> {l}\n"));
+        }
+    }
+    s.push_str(&format!("slots: {}\n", alloc.num_slots));
+    s
+}

@@ -1,0 +1,396 @@
+//! The compile driver: reads a live code object (bytecode with feedback, constants, names, the
+//! namespaces' dict-key versions), runs the pipeline
+//! bytecode -> HIR -> LIR -> register allocation -> machine code, installs the code in
+//! executable memory, and writes dumps.
+
+use super::codemem::CodeBlock;
+use super::helpers;
+use super::hook::{runtime, CodeState};
+use crate::backend::{disasm, Env, Isa};
+use crate::bytecode;
+use crate::cpython::ffi::{self, code as co, InterpreterFrame};
+use crate::cpython::{layout, opcode_tables};
+use crate::hir::builder::{CodeInfo, ConstInfo, KeysInfo, WellKnown};
+use crate::hir::{self, Type};
+use crate::lir;
+use crate::regalloc;
+use pyo3_ffi::*;
+use std::time::Instant;
+
+/// The signature of generated code.
+pub type Entry = unsafe extern "C" fn(*mut PyThreadState, *mut InterpreterFrame) -> *mut PyObject;
+
+/// A compiled function, owned by its code object's state.
+pub struct NativeCode {
+    pub entry: Entry,
+    pub block: CodeBlock,
+    /// The reason of each side exit, by exit number.
+    pub exit_reasons: Vec<&'static str>,
+}
+
+/// Everything the pipeline produced for one function, for dumps and tests.
+pub struct Artifacts {
+    pub name: String,
+    pub hir: hir::Function,
+    pub lir: lir::Function,
+    pub alloc: regalloc::Allocation,
+    pub code: Vec<u8>,
+    pub isa: Isa,
+}
+
+impl Artifacts {
+    /// The four dump texts: HIR, LIR, allocated LIR, disassembly.
+    pub fn texts(&self) -> [(&'static str, String); 4] {
+        let asm = disasm::disassemble(self.isa, &self.code, 0).unwrap_or_else(|e| format!("disassembly failed: {e}\n"));
+        [
+            ("hir", self.hir.to_string()),
+            ("lir", self.lir.to_string()),
+            ("regalloc", regalloc::print_allocated(&self.lir, &self.alloc)),
+            ("asm", asm),
+        ]
+    }
+}
+
+/// Why a code object is never compiled, before looking at its bytecode.
+///
+/// # Safety
+/// `code` is a live code object.
+unsafe fn refusal(code: *mut PyObject) -> Option<String> {
+    // SAFETY: reading fields of a live code object.
+    unsafe {
+        let flags = co::flags(code);
+        if flags & (ffi::CO_GENERATOR | ffi::CO_COROUTINE | ffi::CO_ASYNC_GENERATOR | ffi::CO_ITERABLE_COROUTINE) != 0 {
+            return Some("generator or coroutine".into());
+        }
+        if co::ncellvars(code) != 0 || co::nfreevars(code) != 0 {
+            return Some("cell or free variables".into());
+        }
+        None
+    }
+}
+
+/// Compiles `code` for the host and attaches the result to `state`, or records the refusal.
+///
+/// # Safety
+/// GIL held; `code` is a live code object.
+pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut CodeState) {
+    // SAFETY: GIL held, live code object.
+    unsafe {
+        let rt = runtime();
+        if let Some(reason) = refusal(code) {
+            rt.stats.refuse(&reason);
+            state.refused = Some(reason);
+            return;
+        }
+        let started = Instant::now();
+        let where_ = location(code);
+        match pipeline(code, ns, Isa::host()) {
+            Err(Failure::Unsupported(reason)) => {
+                rt.stats.refuse(&reason);
+                rt.stats.refused_functions.insert(where_, reason.clone());
+                state.refused = Some(reason);
+            }
+            Err(Failure::Error(reason)) => {
+                rt.stats.fail(&reason);
+                rt.stats.refused_functions.insert(where_, reason.clone());
+                state.refused = Some(reason);
+            }
+            Ok(art) => match install(&art) {
+                Ok(native) => {
+                    let rt = runtime();
+                    rt.stats.functions_compiled += 1;
+                    rt.stats.code_bytes += art.code.len() as u64;
+                    rt.stats.code_instructions += disasm::count_instructions(art.isa, &art.code) as u64;
+                    rt.stats.compile_time_ms += started.elapsed().as_secs_f64() * 1000.0;
+                    rt.stats.compiled.push(where_);
+                    if let Some(dir) = rt.options.dump_dir.clone() {
+                        write_dumps(&dir, &art);
+                    }
+                    state.native = Some(native);
+                }
+                Err(e) => {
+                    rt.stats.fail(&e);
+                    state.refused = Some(e);
+                }
+            },
+        }
+    }
+}
+
+/// The globals and builtins dicts the code will run with (borrowed; NULL if unknown): their
+/// key versions decide whether `LOAD_GLOBAL` feedback is still good.
+#[derive(Clone, Copy)]
+pub struct Namespaces {
+    pub globals: *mut PyObject,
+    pub builtins: *mut PyObject,
+}
+
+impl Namespaces {
+    /// The namespaces of a frame about to run.
+    ///
+    /// # Safety
+    /// `f` is a live frame.
+    pub unsafe fn of_frame(f: *mut InterpreterFrame) -> Namespaces {
+        // SAFETY: reading two borrowed pointers of a live frame.
+        unsafe { Namespaces { globals: ffi::read(f as _, layout().frame_globals), builtins: ffi::read(f as _, layout().frame_builtins) } }
+    }
+
+    /// The namespaces of a function object.
+    ///
+    /// # Safety
+    /// `func` is a live function object.
+    pub unsafe fn of_function(func: *mut PyObject) -> Namespaces {
+        // SAFETY: reading two borrowed pointers of a live function.
+        unsafe {
+            Namespaces {
+                globals: ffi::read(func as _, layout().function_globals),
+                builtins: ffi::read(func as _, layout().function_builtins),
+            }
+        }
+    }
+}
+
+/// `file:qualname` of a code object, as statistics name functions.
+///
+/// # Safety
+/// GIL held; `code` is a live code object.
+pub unsafe fn location(code: *mut PyObject) -> String {
+    // SAFETY: as above.
+    unsafe {
+        let file = attr_string(code, c"co_filename").unwrap_or_default();
+        let name = attr_string(code, c"co_qualname").unwrap_or_default();
+        format!("{file}:{name}")
+    }
+}
+
+/// How compilation did not succeed.
+pub enum Failure {
+    /// The compiler does not handle this function (yet).
+    Unsupported(String),
+    /// Something went wrong that should not have.
+    Error(String),
+}
+
+impl Failure {
+    pub fn message(&self) -> &str {
+        match self {
+            Failure::Unsupported(s) | Failure::Error(s) => s,
+        }
+    }
+}
+
+fn install(art: &Artifacts) -> Result<NativeCode, String> {
+    let block = CodeBlock::new(&art.code)?;
+    // SAFETY: the block holds code generated for the host ISA with the `Entry` ABI.
+    let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(block.addr()) };
+    let exit_reasons = art.lir.exits.iter().map(|e| art.hir.states[e.state as usize].reason).collect();
+    Ok(NativeCode { entry, block, exit_reasons })
+}
+
+/// Runs the whole pipeline on `code` for `isa` without installing anything.
+///
+/// # Safety
+/// GIL held; `code` is a live code object.
+pub unsafe fn pipeline(code: *mut PyObject, ns: Namespaces, isa: Isa) -> Result<Artifacts, Failure> {
+    // SAFETY: GIL held, live code object.
+    unsafe {
+        if let Some(reason) = refusal(code) {
+            return Err(Failure::Unsupported(reason));
+        }
+        let info = code_info(code, ns).map_err(Failure::Error)?;
+        let hir = hir::builder::build(&info).map_err(|u| Failure::Unsupported(u.0))?;
+        let cx = lowering_context(code);
+        let lir = lir::lower::lower(&hir, &cx);
+        let regs = isa.registers();
+        let alloc = regalloc::allocate(&lir, &regs);
+        if cfg!(debug_assertions) {
+            regalloc::check(&lir, &alloc, &regs).map_err(Failure::Error)?;
+        }
+        if alloc.num_slots > regalloc::MAX_SLOTS {
+            return Err(Failure::Unsupported(format!("more than {} spill slots", regalloc::MAX_SLOTS)));
+        }
+        let env = backend_env();
+        let machine = isa.emit(&lir, &alloc, &env).map_err(Failure::Error)?;
+        Ok(Artifacts { name: info.name, hir, lir, alloc, code: machine, isa })
+    }
+}
+
+fn backend_env() -> Env {
+    let l = layout();
+    Env {
+        frame_localsplus: l.frame_localsplus as i32,
+        frame_stacktop: l.frame_stacktop as i32,
+        frame_prev_instr: l.frame_prev_instr as i32,
+        dealloc: ffi::_Py_Dealloc as usize,
+    }
+}
+
+unsafe fn lowering_context(code: *mut PyObject) -> lir::lower::Context {
+    // SAFETY: GIL held; reading the interpreter state of the current thread.
+    unsafe {
+        let ts = PyThreadState_Get();
+        let interp: *mut u8 = ffi::read(ts as _, layout().tstate_interp);
+        lir::lower::Context {
+            layout: *layout(),
+            first_instr: co::first_instr(code) as usize,
+            true_obj: Py_True() as usize,
+            false_obj: Py_False() as usize,
+            none_obj: Py_None() as usize,
+            eval_breaker: interp as usize + layout().interp_eval_breaker as usize,
+            helpers: helpers::addresses(),
+        }
+    }
+}
+
+/// Reads what the HIR builder needs from a live code object.
+unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, String> {
+    // SAFETY: GIL held, live code object; all objects read are borrowed from it.
+    unsafe {
+        let nunits = (*(code as *mut PyVarObject)).ob_size as usize;
+        let units = std::slice::from_raw_parts(co::first_instr(code), nunits);
+        let tables = opcode_tables();
+        let instrs = bytecode::decode(units, &tables.caches, &tables.deopt);
+        let name = attr_string(code, c"co_qualname").unwrap_or_else(|| "<unknown>".into());
+        let consts = tuple_infos(co::consts(code));
+        let names = tuple_infos(co::names(code));
+        let mut nparams = co::argcount(code) as u32 + attr_int(code, c"co_kwonlyargcount") as u32;
+        let flags = co::flags(code);
+        nparams += (flags & ffi::CO_VARARGS != 0) as u32 + (flags & ffi::CO_VARKEYWORDS != 0) as u32;
+        Ok(CodeInfo {
+            name,
+            instrs,
+            consts,
+            names,
+            nlocalsplus: co::nlocalsplus(code) as u32,
+            nparams,
+            globals_keys: keys_info(ns.globals),
+            builtins_keys: keys_info(ns.builtins),
+            well_known: WellKnown { none: Py_None() as usize, true_: Py_True() as usize, false_: Py_False() as usize },
+        })
+    }
+}
+
+/// The version and entries offset of an exact dict's keys, if they hold only str keys.
+unsafe fn keys_info(dict: *mut PyObject) -> Option<KeysInfo> {
+    // SAFETY: `dict` is NULL or a live object; only read when it is an exact dict.
+    unsafe {
+        if dict.is_null() || PyDict_CheckExact(dict) == 0 {
+            return None;
+        }
+        let l = layout();
+        let keys: *mut u8 = ffi::read(dict as _, l.dict_keys);
+        let kind: u8 = ffi::read(keys as _, l.dictkeys_kind);
+        if kind != 1 {
+            return None; // only DICT_KEYS_UNICODE tables have the entry layout assumed
+        }
+        let version: u32 = ffi::read(keys as _, l.dictkeys_version);
+        let log2_index_bytes: u8 = ffi::read(keys as _, l.dictkeys_log2_index_bytes);
+        let entries = l.dictkeys_indices as u32 + (1u32 << log2_index_bytes);
+        Some(KeysInfo { version, entries })
+    }
+}
+
+unsafe fn tuple_infos(t: *mut PyObject) -> Vec<ConstInfo> {
+    // SAFETY: `t` is a live tuple owned by the code object.
+    unsafe {
+        (0..PyTuple_GET_SIZE(t))
+            .map(|i| {
+                let o = PyTuple_GET_ITEM(t, i);
+                ConstInfo { obj: o as usize, text: short_repr(o), ty: exact_type(o) }
+            })
+            .collect()
+    }
+}
+
+/// The HIR type of an object, by its exact type.
+pub unsafe fn exact_type(o: *mut PyObject) -> Type {
+    // SAFETY: `o` is a live object.
+    unsafe {
+        let t = Py_TYPE(o);
+        if o == Py_None() {
+            Type::NONE_TYPE
+        } else if t == std::ptr::addr_of_mut!(PyBool_Type) {
+            Type::BOOL
+        } else if t == std::ptr::addr_of_mut!(PyLong_Type) {
+            Type::INT
+        } else if t == std::ptr::addr_of_mut!(PyFloat_Type) {
+            Type::FLOAT
+        } else if t == std::ptr::addr_of_mut!(PyUnicode_Type) {
+            Type::STR
+        } else if t == std::ptr::addr_of_mut!(PyTuple_Type) {
+            Type::TUPLE
+        } else {
+            Type::OTHER
+        }
+    }
+}
+
+unsafe fn short_repr(o: *mut PyObject) -> String {
+    // SAFETY: `o` is live; repr of constants (numbers, strings, tuples, code) runs no user code.
+    unsafe {
+        let r = PyObject_Repr(o);
+        if r.is_null() {
+            PyErr_Clear();
+            return "<?>".into();
+        }
+        let s = utf8(r);
+        Py_DECREF(r);
+        if s.chars().count() > 40 {
+            s.chars().take(37).collect::<String>() + "..."
+        } else {
+            s
+        }
+    }
+}
+
+unsafe fn utf8(s: *mut PyObject) -> String {
+    // SAFETY: `s` is a live str.
+    unsafe {
+        let mut n: Py_ssize_t = 0;
+        let p = PyUnicode_AsUTF8AndSize(s, &mut n);
+        if p.is_null() {
+            PyErr_Clear();
+            return String::new();
+        }
+        String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, n as usize)).into_owned()
+    }
+}
+
+unsafe fn attr_string(o: *mut PyObject, name: &std::ffi::CStr) -> Option<String> {
+    // SAFETY: `o` is live; attribute reads of code objects run no user code.
+    unsafe {
+        let v = PyObject_GetAttrString(o, name.as_ptr());
+        if v.is_null() {
+            PyErr_Clear();
+            return None;
+        }
+        let s = utf8(v);
+        Py_DECREF(v);
+        Some(s)
+    }
+}
+
+unsafe fn attr_int(o: *mut PyObject, name: &std::ffi::CStr) -> i64 {
+    // SAFETY: as above.
+    unsafe {
+        let v = PyObject_GetAttrString(o, name.as_ptr());
+        if v.is_null() {
+            PyErr_Clear();
+            return 0;
+        }
+        let n = PyLong_AsLongLong(v);
+        Py_DECREF(v);
+        n
+    }
+}
+
+/// Writes `<dir>/<name>.{hir,lir,regalloc,asm}`.
+pub fn write_dumps(dir: &std::path::Path, art: &Artifacts) {
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let stem: String = art.name.chars().map(|c| if c.is_alphanumeric() || c == '_' || c == '.' { c } else { '_' }).collect();
+    for (ext, text) in art.texts() {
+        let _ = std::fs::write(dir.join(format!("{stem}.{ext}")), text);
+    }
+}

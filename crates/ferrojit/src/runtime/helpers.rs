@@ -1,0 +1,268 @@
+//! The helper functions that generated code calls, each doing what the interpreter does for
+//! one generic instruction (Python/ceval.c in 3.11), with the same reference-count effects.
+//!
+//! Conventions: object results are new references; NULL means an exception is set;
+//! [`DEOPT_MARKER`] asks the generated code to hand the instruction to the interpreter (nothing
+//! was consumed); [`EXHAUSTED_MARKER`] ends a `for` loop.
+
+use crate::cpython::ffi::{self, InterpreterFrame};
+use crate::cpython::layout;
+use crate::cpython::opcodes::*;
+use crate::hir::Helper;
+use pyo3_ffi::*;
+use std::collections::HashMap;
+use std::os::raw::c_int;
+
+/// "Run this instruction in the interpreter instead" (never a valid object address).
+pub const DEOPT_MARKER: *mut PyObject = 1 as *mut PyObject;
+/// `fj_for_iter`: the iterator is exhausted.
+pub const EXHAUSTED_MARKER: *mut PyObject = 1 as *mut PyObject;
+
+extern "C" {
+    fn _PyObject_GetMethod(obj: *mut PyObject, name: *mut PyObject, method: *mut *mut PyObject) -> c_int;
+}
+
+/// The address of every helper, for lowering.
+pub fn addresses() -> HashMap<Helper, usize> {
+    let mut m = HashMap::new();
+    m.insert(Helper::BinaryOp, fj_binary_op as usize);
+    m.insert(Helper::RichCompare, PyObject_RichCompare as usize);
+    m.insert(Helper::GetAttr, PyObject_GetAttr as usize);
+    m.insert(Helper::SetAttr, PyObject_SetAttr as usize);
+    m.insert(Helper::GetItem, PyObject_GetItem as usize);
+    m.insert(Helper::SetItem, PyObject_SetItem as usize);
+    m.insert(Helper::IsTrue, PyObject_IsTrue as usize);
+    m.insert(Helper::GetIter, PyObject_GetIter as usize);
+    m.insert(Helper::Contains, PySequence_Contains as usize);
+    m.insert(Helper::Not, PyObject_Not as usize);
+    m.insert(Helper::LoadGlobal, fj_load_global as usize);
+    m.insert(Helper::StoreGlobal, fj_store_global as usize);
+    m.insert(Helper::LoadMethod, fj_load_method as usize);
+    m.insert(Helper::Call, fj_call as usize);
+    m.insert(Helper::BuildList, fj_build_list as usize);
+    m.insert(Helper::BuildTuple, fj_build_tuple as usize);
+    m.insert(Helper::BuildMap, fj_build_map as usize);
+    m.insert(Helper::ForIter, fj_for_iter as usize);
+    m.insert(Helper::ListAppend, fj_list_append as usize);
+    m
+}
+
+/// `BINARY_OP oparg`: the interpreter's `binary_ops[oparg]`.
+pub unsafe extern "C" fn fj_binary_op(a: *mut PyObject, b: *mut PyObject, oparg: i64) -> *mut PyObject {
+    // SAFETY: generated code passes two live objects; the C API functions accept any objects.
+    unsafe {
+        match oparg as u8 {
+            NB_ADD => PyNumber_Add(a, b),
+            NB_AND => PyNumber_And(a, b),
+            NB_FLOOR_DIVIDE => PyNumber_FloorDivide(a, b),
+            NB_LSHIFT => PyNumber_Lshift(a, b),
+            NB_MATRIX_MULTIPLY => PyNumber_MatrixMultiply(a, b),
+            NB_MULTIPLY => PyNumber_Multiply(a, b),
+            NB_REMAINDER => PyNumber_Remainder(a, b),
+            NB_OR => PyNumber_Or(a, b),
+            NB_POWER => PyNumber_Power(a, b, Py_None()),
+            NB_RSHIFT => PyNumber_Rshift(a, b),
+            NB_SUBTRACT => PyNumber_Subtract(a, b),
+            NB_TRUE_DIVIDE => PyNumber_TrueDivide(a, b),
+            NB_XOR => PyNumber_Xor(a, b),
+            NB_INPLACE_ADD => PyNumber_InPlaceAdd(a, b),
+            NB_INPLACE_AND => PyNumber_InPlaceAnd(a, b),
+            NB_INPLACE_FLOOR_DIVIDE => PyNumber_InPlaceFloorDivide(a, b),
+            NB_INPLACE_LSHIFT => PyNumber_InPlaceLshift(a, b),
+            NB_INPLACE_MATRIX_MULTIPLY => PyNumber_InPlaceMatrixMultiply(a, b),
+            NB_INPLACE_MULTIPLY => PyNumber_InPlaceMultiply(a, b),
+            NB_INPLACE_REMAINDER => PyNumber_InPlaceRemainder(a, b),
+            NB_INPLACE_OR => PyNumber_InPlaceOr(a, b),
+            NB_INPLACE_POWER => PyNumber_InPlacePower(a, b, Py_None()),
+            NB_INPLACE_RSHIFT => PyNumber_InPlaceRshift(a, b),
+            NB_INPLACE_SUBTRACT => PyNumber_InPlaceSubtract(a, b),
+            NB_INPLACE_TRUE_DIVIDE => PyNumber_InPlaceTrueDivide(a, b),
+            NB_INPLACE_XOR => PyNumber_InPlaceXor(a, b),
+            _ => {
+                PyErr_SetString(PyExc_SystemError, c"ferrojit: unknown BINARY_OP".as_ptr());
+                std::ptr::null_mut()
+            }
+        }
+    }
+}
+
+/// `LOAD_GLOBAL` for exact-dict globals and builtins; the deopt marker when the name is in
+/// neither (the interpreter raises the NameError, with its exact message and attributes) or
+/// when either namespace is not an exact dict.
+pub unsafe extern "C" fn fj_load_global(frame: *mut InterpreterFrame, name: *mut PyObject) -> *mut PyObject {
+    // SAFETY: `frame` is the running frame; its globals and builtins are live borrowed refs.
+    unsafe {
+        let globals: *mut PyObject = ffi::read(frame as _, layout().frame_globals);
+        let builtins: *mut PyObject = ffi::read(frame as _, layout().frame_builtins);
+        if PyDict_CheckExact(globals) == 0 || PyDict_CheckExact(builtins) == 0 {
+            return DEOPT_MARKER;
+        }
+        for ns in [globals, builtins] {
+            let v = PyDict_GetItemWithError(ns, name);
+            if !v.is_null() {
+                Py_INCREF(v);
+                return v;
+            }
+            if !PyErr_Occurred().is_null() {
+                return std::ptr::null_mut();
+            }
+        }
+        DEOPT_MARKER
+    }
+}
+
+/// `STORE_GLOBAL`: does not take `v`.
+pub unsafe extern "C" fn fj_store_global(frame: *mut InterpreterFrame, name: *mut PyObject, v: *mut PyObject) -> c_int {
+    // SAFETY: `frame` is the running frame; its globals is a live dict.
+    unsafe {
+        let globals: *mut PyObject = ffi::read(frame as _, layout().frame_globals);
+        PyDict_SetItem(globals, name, v)
+    }
+}
+
+/// `LOAD_METHOD`: on success takes `obj` and writes (method, self) or (NULL, attribute) to
+/// `out`; on error leaves `obj` to the caller (the interpreter keeps it on the stack).
+pub unsafe extern "C" fn fj_load_method(obj: *mut PyObject, name: *mut PyObject, out: *mut *mut PyObject) -> c_int {
+    // SAFETY: `out` points at two writable stack slots of the running frame.
+    unsafe {
+        let mut meth: *mut PyObject = std::ptr::null_mut();
+        let found = _PyObject_GetMethod(obj, name, &mut meth);
+        if meth.is_null() {
+            return -1;
+        }
+        if found != 0 {
+            *out = meth;
+            *out.add(1) = obj;
+        } else {
+            *out = std::ptr::null_mut();
+            Py_DECREF(obj);
+            *out.add(1) = meth;
+        }
+        0
+    }
+}
+
+/// `PRECALL` + `CALL` (generic): `base` holds `[method or NULL, callable or self, args...]`,
+/// all taken; `kwnames` is a tuple of keyword names or NULL (0).
+pub unsafe extern "C" fn fj_call(base: *mut *mut PyObject, oparg: i64, kwnames: *mut PyObject) -> *mut PyObject {
+    // SAFETY: `base` points at oparg + 2 stack slots of the running frame, filled by the caller.
+    unsafe {
+        let oparg = oparg as usize;
+        let mut is_meth = !(*base).is_null();
+        if !is_meth {
+            let callable = *base.add(1);
+            if Py_TYPE(callable) == std::ptr::addr_of_mut!(ffi::PyMethod_Type) {
+                let func = ffi::PyMethod_Function(callable);
+                let selfobj = ffi::PyMethod_Self(callable);
+                Py_INCREF(func);
+                Py_INCREF(selfobj);
+                *base = func;
+                *base.add(1) = selfobj;
+                Py_DECREF(callable);
+                is_meth = true;
+            }
+        }
+        let total = oparg + is_meth as usize;
+        let args = base.add(2 - is_meth as usize);
+        let function = *args.sub(1);
+        let nkw = if kwnames.is_null() { 0 } else { PyTuple_GET_SIZE(kwnames) as usize };
+        let nargsf = (total - nkw) | PY_VECTORCALL_ARGUMENTS_OFFSET;
+        let res = PyObject_Vectorcall(function, args, nargsf, kwnames);
+        Py_DECREF(function);
+        for i in 0..total {
+            Py_DECREF(*args.add(i));
+        }
+        res
+    }
+}
+
+/// `BUILD_LIST n`: takes the n items.
+pub unsafe extern "C" fn fj_build_list(items: *mut *mut PyObject, n: i64) -> *mut PyObject {
+    // SAFETY: `items` points at n owned references.
+    unsafe {
+        let list = PyList_New(n as isize);
+        if list.is_null() {
+            release(items, n);
+            return list;
+        }
+        for i in 0..n as isize {
+            PyList_SET_ITEM(list, i, *items.offset(i));
+        }
+        list
+    }
+}
+
+/// `BUILD_TUPLE n`: takes the n items.
+pub unsafe extern "C" fn fj_build_tuple(items: *mut *mut PyObject, n: i64) -> *mut PyObject {
+    // SAFETY: `items` points at n owned references.
+    unsafe {
+        let t = PyTuple_New(n as isize);
+        if t.is_null() {
+            release(items, n);
+            return t;
+        }
+        for i in 0..n as isize {
+            PyTuple_SET_ITEM(t, i, *items.offset(i));
+        }
+        t
+    }
+}
+
+/// `BUILD_MAP n`: takes n key/value pairs.
+pub unsafe extern "C" fn fj_build_map(items: *mut *mut PyObject, n: i64) -> *mut PyObject {
+    // SAFETY: `items` points at 2n owned references.
+    unsafe {
+        let d = PyDict_New();
+        let mut ok = !d.is_null();
+        for i in 0..n as isize {
+            if ok && PyDict_SetItem(d, *items.offset(2 * i), *items.offset(2 * i + 1)) < 0 {
+                ok = false;
+            }
+        }
+        release(items, 2 * n);
+        if !ok && !d.is_null() {
+            Py_DECREF(d);
+            return std::ptr::null_mut();
+        }
+        d
+    }
+}
+
+unsafe fn release(items: *mut *mut PyObject, n: i64) {
+    for i in 0..n as isize {
+        // SAFETY: the caller passes n owned references.
+        unsafe { Py_DECREF(*items.offset(i)) };
+    }
+}
+
+/// `FOR_ITER`: the next item, NULL on error, or the exhausted marker (StopIteration cleared).
+/// Does not take `iter`.
+pub unsafe extern "C" fn fj_for_iter(iter: *mut PyObject) -> *mut PyObject {
+    // SAFETY: `iter` is a live iterator (GET_ITER produced it).
+    unsafe {
+        let next = match (*Py_TYPE(iter)).tp_iternext {
+            Some(f) => f(iter),
+            None => std::ptr::null_mut(),
+        };
+        if !next.is_null() {
+            return next;
+        }
+        if !PyErr_Occurred().is_null() {
+            if PyErr_ExceptionMatches(PyExc_StopIteration) == 0 {
+                return std::ptr::null_mut();
+            }
+            PyErr_Clear();
+        }
+        EXHAUSTED_MARKER
+    }
+}
+
+/// `LIST_APPEND`: takes `v`.
+pub unsafe extern "C" fn fj_list_append(list: *mut PyObject, v: *mut PyObject) -> c_int {
+    // SAFETY: `list` is a live list (LIST_APPEND only follows BUILD_LIST) and `v` is owned.
+    unsafe {
+        let r = PyList_Append(list, v);
+        Py_DECREF(v);
+        r
+    }
+}

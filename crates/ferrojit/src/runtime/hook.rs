@@ -1,0 +1,210 @@
+//! The PEP 523 frame-evaluation hook: counts calls per code object, compiles hot functions,
+//! enters their native code, and hands frames back to the interpreter on deopts and exceptions.
+//!
+//! The interpreter runs a frame whenever native code cannot: tracing or profiling on, a
+//! generator or coroutine frame, `throw()`, or a function the compiler refused (for good, with
+//! the reason counted). Entering native code costs one recursion level, as the interpreter's
+//! `start_frame` does, and the frame is linked into `cframe->current_frame` for the duration so
+//! that `sys._getframe` and tracebacks see it.
+
+use super::compile::{self, Namespaces, NativeCode};
+use super::stats::Stats;
+use super::{GilCell, Options};
+use crate::backend::Isa;
+use crate::cpython::ffi::{self, frame, tstate, InterpreterFrame};
+use pyo3_ffi::{PyObject, PyThreadState};
+use std::os::raw::{c_int, c_void};
+
+/// Per-code-object state, kept in the code object's co_extra slot.
+pub struct CodeState {
+    pub calls: u32,
+    pub native: Option<NativeCode>,
+    /// Why this code will never be compiled.
+    pub refused: Option<String>,
+}
+
+/// Process-wide JIT state (one interpreter).
+pub struct Runtime {
+    pub options: Options,
+    pub stats: Stats,
+    pub extra_index: isize,
+    pub enabled: bool,
+}
+
+static RUNTIME: GilCell<Option<Runtime>> = GilCell::new(None);
+
+/// The runtime state; created on first use.
+///
+/// # Safety
+/// The caller holds the GIL (see [`GilCell::get`]).
+pub unsafe fn runtime() -> &'static mut Runtime {
+    // SAFETY: the GIL is held by the caller.
+    let slot = unsafe { RUNTIME.get() };
+    slot.get_or_insert_with(|| Runtime {
+        options: Options::default(),
+        stats: Stats { isa: Isa::host().name(), threshold: super::DEFAULT_THRESHOLD, ..Default::default() },
+        extra_index: -1,
+        enabled: false,
+    })
+}
+
+unsafe extern "C" fn free_code_state(p: *mut c_void) {
+    if !p.is_null() {
+        // SAFETY: co_extra holds a Box<CodeState> made by `code_state`; CPython calls this once,
+        // with the GIL, when the code object dies.
+        drop(unsafe { Box::from_raw(p as *mut CodeState) });
+    }
+}
+
+/// The state of `code`, created on first use; None if the extra slot cannot be used.
+///
+/// # Safety
+/// GIL held; `code` is a live code object.
+pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> {
+    // SAFETY: GIL held by the caller; `code` is live.
+    unsafe {
+        let rt = runtime();
+        if rt.extra_index < 0 {
+            rt.extra_index = ffi::_PyEval_RequestCodeExtraIndex(free_code_state);
+            if rt.extra_index < 0 {
+                pyo3_ffi::PyErr_Clear();
+                return None;
+            }
+        }
+        let mut p: *mut c_void = std::ptr::null_mut();
+        if ffi::_PyCode_GetExtra(code, rt.extra_index, &mut p) != 0 {
+            pyo3_ffi::PyErr_Clear();
+            return None;
+        }
+        if p.is_null() {
+            let b = Box::into_raw(Box::new(CodeState { calls: 0, native: None, refused: None }));
+            if ffi::_PyCode_SetExtra(code, rt.extra_index, b as *mut c_void) != 0 {
+                pyo3_ffi::PyErr_Clear();
+                drop(Box::from_raw(b));
+                return None;
+            }
+            p = b as *mut c_void;
+        }
+        Some(&mut *(p as *mut CodeState))
+    }
+}
+
+/// The hook itself.
+///
+/// # Safety
+/// Called by CPython with the GIL held, a live thread state and a pushed, initialised frame.
+pub unsafe extern "C" fn eval_frame(ts: *mut PyThreadState, f: *mut InterpreterFrame, throwflag: c_int) -> *mut PyObject {
+    // SAFETY: CPython's contract for eval-frame hooks (see above).
+    unsafe {
+        if throwflag != 0 || frame::owner(f) != 0 || tstate::use_tracing(ts) {
+            return ffi::_PyEval_EvalFrameDefault(ts, f, throwflag);
+        }
+        let code = frame::code(f);
+        let Some(state) = code_state(code) else {
+            return ffi::_PyEval_EvalFrameDefault(ts, f, 0);
+        };
+        if state.native.is_none() && state.refused.is_none() {
+            state.calls = state.calls.saturating_add(1);
+            if state.calls > runtime().options.threshold {
+                compile::compile_code(code, Namespaces::of_frame(f), state);
+            }
+        }
+        match &state.native {
+            Some(native) => run_native(ts, f, native),
+            None => ffi::_PyEval_EvalFrameDefault(ts, f, 0),
+        }
+    }
+}
+
+/// What native code returned.
+enum Outcome {
+    Returned(*mut PyObject),
+    Raised,
+    Deopt(usize),
+}
+
+fn outcome(r: *mut PyObject) -> Outcome {
+    let bits = r as usize;
+    if bits == 0 {
+        Outcome::Raised
+    } else if bits & 1 == 1 {
+        Outcome::Deopt(bits >> 1)
+    } else {
+        Outcome::Returned(r)
+    }
+}
+
+/// Runs `native` on frame `f`, handing over to the interpreter when it exits.
+///
+/// # Safety
+/// As for [`eval_frame`]; `native` was compiled from `f`'s code object.
+unsafe fn run_native(ts: *mut PyThreadState, f: *mut InterpreterFrame, native: &NativeCode) -> *mut PyObject {
+    // SAFETY: the frame and thread state are live (hook contract); `native.entry` follows the
+    // `(tstate, frame) -> object` ABI its backend generated.
+    unsafe {
+        let remaining = tstate::recursion_remaining(ts);
+        let was = *remaining;
+        *remaining = was - 1;
+        if was <= 0 && ffi::_Py_CheckRecursiveCall(ts, c"".as_ptr()) != 0 {
+            // The check restored the count and set RecursionError, as at the interpreter's entry.
+            return std::ptr::null_mut();
+        }
+        let previous = tstate::current_frame(ts);
+        frame::set_previous(f, previous);
+        tstate::set_current_frame(ts, f);
+        let r = (native.entry)(ts, f);
+        tstate::set_current_frame(ts, previous);
+        *remaining += 1;
+        let rt = runtime();
+        rt.stats.native_calls += 1;
+        match outcome(r) {
+            Outcome::Returned(v) => v,
+            Outcome::Raised => {
+                rt.stats.raises += 1;
+                ffi::_PyEval_EvalFrameDefault(ts, f, 1)
+            }
+            Outcome::Deopt(i) => {
+                let reason = native.exit_reasons.get(i).copied().unwrap_or("unknown exit");
+                rt.stats.deopt(reason);
+                ffi::_PyEval_EvalFrameDefault(ts, f, 0)
+            }
+        }
+    }
+}
+
+/// Installs the hook. Refuses (with the reason) when another tool's hook is installed.
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn install() -> Result<(), String> {
+    // SAFETY: GIL held; the interpreter state is live.
+    unsafe {
+        let interp = pyo3_ffi::PyInterpreterState_Get();
+        let current = ffi::_PyInterpreterState_GetEvalFrameFunc(interp);
+        let ours = eval_frame as ffi::EvalFrameFunc;
+        let default = ffi::_PyEval_EvalFrameDefault as ffi::EvalFrameFunc;
+        if current as usize != default as usize && current as usize != ours as usize {
+            return Err("another frame-evaluation hook (PEP 523) is installed; ferrojit will not replace it".into());
+        }
+        ffi::_PyInterpreterState_SetEvalFrameFunc(interp, ours);
+        runtime().enabled = true;
+        Ok(())
+    }
+}
+
+/// Removes the hook if it is ours. Compiled code stays attached to its code objects and is used
+/// again if the hook is installed again.
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn uninstall() {
+    // SAFETY: GIL held.
+    unsafe {
+        let interp = pyo3_ffi::PyInterpreterState_Get();
+        let current = ffi::_PyInterpreterState_GetEvalFrameFunc(interp);
+        if current as usize == eval_frame as ffi::EvalFrameFunc as usize {
+            ffi::_PyInterpreterState_SetEvalFrameFunc(interp, ffi::_PyEval_EvalFrameDefault);
+        }
+        runtime().enabled = false;
+    }
+}

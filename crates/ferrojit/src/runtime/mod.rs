@@ -1,0 +1,55 @@
+//! The runtime: the frame-evaluation hook and its policy, per-code state, the compile driver,
+//! executable memory, the helpers generated code calls, and statistics.
+
+pub mod codemem;
+pub mod compile;
+pub mod helpers;
+pub mod hook;
+pub mod stats;
+
+use std::cell::UnsafeCell;
+use std::path::PathBuf;
+
+/// Interior mutability for state that is only touched while holding the GIL.
+pub struct GilCell<T>(UnsafeCell<T>);
+
+// SAFETY: every access goes through `get`, whose callers hold the GIL, which serialises them.
+unsafe impl<T> Sync for GilCell<T> {}
+
+impl<T> GilCell<T> {
+    pub const fn new(v: T) -> Self {
+        GilCell(UnsafeCell::new(v))
+    }
+
+    /// # Safety
+    /// The caller holds the GIL and does not keep the reference across anything that may
+    /// re-enter ferrojit (a Python call).
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn get(&self) -> &mut T {
+        // SAFETY: exclusive by the GIL, as the caller promises.
+        unsafe { &mut *self.0.get() }
+    }
+}
+
+/// The knobs of the JIT.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Calls a function gets in the interpreter before it is compiled (0: compile on the first
+    /// call). The interpreter's warm-up quickens the code, so a non-zero threshold gives the
+    /// compiler type feedback.
+    pub threshold: u32,
+    /// Append a JSON line of statistics here at exit.
+    pub stats_path: Option<PathBuf>,
+    /// Write each compiled function's HIR, LIR and disassembly here.
+    pub dump_dir: Option<PathBuf>,
+}
+
+/// Default call threshold: the interpreter quickens a function after 8 calls (co_warmup) and
+/// its instructions specialise on their next execution, so a few calls more give feedback.
+pub const DEFAULT_THRESHOLD: u32 = 20;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { threshold: DEFAULT_THRESHOLD, stats_path: None, dump_dir: None }
+    }
+}

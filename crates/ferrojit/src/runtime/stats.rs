@@ -1,0 +1,57 @@
+//! Statistics: what was compiled, refused or failed (with reasons), deopts by reason, code
+//! bytes, compile time. Serialised as JSON for `--stats` and `ferrojit.stats()`.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Counters of one process.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Stats {
+    /// The ISA the code was generated for.
+    pub isa: &'static str,
+    pub functions_compiled: u64,
+    /// Functions the compiler does not support (they stay with the interpreter), by reason.
+    pub functions_refused: u64,
+    pub refused_reasons: BTreeMap<String, u64>,
+    /// Functions whose compilation failed unexpectedly, by reason.
+    pub functions_failed: u64,
+    pub failed_reasons: BTreeMap<String, u64>,
+    /// Hand-overs to the interpreter after a failed guard, by reason.
+    pub deopts: BTreeMap<String, u64>,
+    /// Hand-overs to the interpreter with an exception set.
+    pub raises: u64,
+    /// Entries into compiled code.
+    pub native_calls: u64,
+    /// Bytes of machine code generated.
+    pub code_bytes: u64,
+    /// Machine instructions generated.
+    pub code_instructions: u64,
+    pub compile_time_ms: f64,
+    /// `file:qualname` of the compiled functions, in compile order.
+    pub compiled: Vec<String>,
+    /// `file:qualname` of the functions the compiler looked at and refused, with the reason
+    /// (generators and closures are refused before that and only counted).
+    pub refused_functions: BTreeMap<String, String>,
+    /// The call threshold in force.
+    pub threshold: u32,
+}
+
+impl Stats {
+    pub fn refuse(&mut self, reason: &str) {
+        self.functions_refused += 1;
+        *self.refused_reasons.entry(reason.to_string()).or_default() += 1;
+    }
+
+    pub fn fail(&mut self, reason: &str) {
+        self.functions_failed += 1;
+        *self.failed_reasons.entry(reason.to_string()).or_default() += 1;
+    }
+
+    pub fn deopt(&mut self, reason: &str) {
+        *self.deopts.entry(reason.to_string()).or_default() += 1;
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}

@@ -1,0 +1,121 @@
+"""ferrojit: a JIT compiler for CPython 3.11, for x86-64 and AArch64.
+
+    import ferrojit
+    ferrojit.enable(threshold=20)   # compile functions after 20 calls (0: on the first call)
+    ...
+    ferrojit.stats()                # what was compiled, refused, deopted; code bytes
+
+`python -m ferrojit run SCRIPT` runs a script with the JIT on; `FERROJIT=1` switches it on in any
+process that can import ferrojit (see sitecustomize.py beside this package).
+"""
+
+import atexit
+import json
+import os
+import sys
+
+if sys.version_info[:2] != (3, 11):
+    raise ImportError(
+        "ferrojit supports CPython 3.11 only; this is %d.%d (%s)"
+        % (sys.version_info[0], sys.version_info[1], sys.executable)
+    )
+
+from . import _ferrojit
+
+ISA = _ferrojit.ISA
+DEFAULT_THRESHOLD = _ferrojit.DEFAULT_THRESHOLD
+
+__all__ = ["enable", "disable", "is_enabled", "stats", "compile", "is_compiled", "inspect", "ISA"]
+
+
+def enable(threshold=None, stats=None, dump=None):
+    """Switch the JIT on.
+
+    threshold: calls in the interpreter before a function is compiled (0: first call).
+    stats: a file to append one JSON line of statistics to at exit ("-": standard output).
+    dump: a folder for each compiled function's HIR, LIR (before and after allocation) and
+    disassembly.
+    """
+    if threshold is not None:
+        threshold = _check_threshold(threshold)
+    _ferrojit.enable(threshold, None if stats is None else os.fspath(stats), None if dump is None else os.fspath(dump))
+    _register_stats_writer()
+
+
+def disable():
+    """Switch the JIT off (compiled code is kept for a later enable())."""
+    _ferrojit.disable()
+
+
+def is_enabled():
+    return _ferrojit.is_enabled()
+
+
+def stats():
+    """The statistics of this process as a dict."""
+    return json.loads(_ferrojit.stats_json())
+
+
+def compile(func):
+    """Compile `func` now; raises RuntimeError with the reason when it cannot."""
+    _ferrojit.compile(func)
+
+
+def is_compiled(func):
+    """Whether `func` has native code."""
+    return _ferrojit.is_compiled(func)
+
+
+def inspect(func, isa=None):
+    """Run the compiler on `func` for `isa` ("x86_64" or "aarch64", default: this machine's)
+    without installing the code; returns its HIR, LIR, allocation, disassembly and sizes."""
+    return _ferrojit.inspect(func, isa)
+
+
+def _check_threshold(value):
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = -1
+    if n < 0 or str(value).strip() in ("", "-0"):
+        raise ValueError("threshold must be a non-negative integer, got %r" % (value,))
+    return n
+
+
+_stats_writer_registered = False
+
+
+def _register_stats_writer():
+    global _stats_writer_registered
+    if not _stats_writer_registered:
+        atexit.register(_write_stats)
+        _stats_writer_registered = True
+
+
+def _write_stats():
+    path = _ferrojit.stats_path()
+    if path is None:
+        return
+    line = _ferrojit.stats_json() + "\n"
+    if os.fspath(path) == "-":
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        return
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line)
+
+
+def _enable_from_environment():
+    """Switch the JIT on from FERROJIT_THRESHOLD, FERROJIT_STATS and FERROJIT_DUMP."""
+    threshold = os.environ.get("FERROJIT_THRESHOLD")
+    if threshold is not None:
+        try:
+            threshold = _check_threshold(threshold)
+        except ValueError:
+            sys.stderr.write("ferrojit: FERROJIT_THRESHOLD must be a non-negative integer, got %r\n" % threshold)
+            raise SystemExit(2)
+    enable(
+        threshold=threshold,
+        stats=os.environ.get("FERROJIT_STATS") or None,
+        dump=os.environ.get("FERROJIT_DUMP") or None,
+    )
