@@ -100,7 +100,9 @@ fn write_opcodes_rs(out: &Path, includes: &[PathBuf]) {
             if let Ok(n) = parts[2].parse::<u32>() {
                 if n < 256 && parts[1] != "HAVE_ARGUMENT" && parts[1] != "MIN_INSTRUMENTED_OPCODE" {
                     rs += &format!("pub const {}: u8 = {};\n", parts[1], n);
-                    names.push((parts[1].to_string(), n));
+                    if !parts[1].starts_with("NB_") {
+                        names.push((parts[1].to_string(), n));
+                    }
                 }
             }
         }

@@ -1,1 +1,504 @@
-//! ferrojit's x86-64 instruction encoder (being written).
+//! ferrojit's x86-64 instruction encoder: only the forms the code generator emits, each one
+//! checked against capstone in the tests.
+//!
+//! Encoding layout used throughout:
+//!
+//! ```text
+//! [REX: 0100 W R X B] opcode [ModRM: mod(2) reg(3) rm(3)] [SIB: scale(2) index(3) base(3)] [disp8|disp32] [imm]
+//! ```
+//! REX.W selects 64-bit operand size; REX.R/X/B extend ModRM.reg, SIB.index and ModRM.rm/SIB.base
+//! to the upper eight registers.
+
+use ferrojit_asm_core::CodeBuffer;
+pub use ferrojit_asm_core::{AsmError, Label};
+use std::fmt;
+
+/// A 64-bit general register, numbered as in the encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Reg {
+    Rax = 0,
+    Rcx,
+    Rdx,
+    Rbx,
+    Rsp,
+    Rbp,
+    Rsi,
+    Rdi,
+    R8,
+    R9,
+    R10,
+    R11,
+    R12,
+    R13,
+    R14,
+    R15,
+}
+
+impl Reg {
+    /// Every register, by encoding number.
+    pub const ALL: [Reg; 16] = [
+        Reg::Rax,
+        Reg::Rcx,
+        Reg::Rdx,
+        Reg::Rbx,
+        Reg::Rsp,
+        Reg::Rbp,
+        Reg::Rsi,
+        Reg::Rdi,
+        Reg::R8,
+        Reg::R9,
+        Reg::R10,
+        Reg::R11,
+        Reg::R12,
+        Reg::R13,
+        Reg::R14,
+        Reg::R15,
+    ];
+
+    /// The encoding number (0..16).
+    pub fn index(self) -> u8 {
+        self as u8
+    }
+
+    fn low(self) -> u8 {
+        self as u8 & 7
+    }
+
+    fn high(self) -> u8 {
+        (self as u8 >> 3) & 1
+    }
+}
+
+impl fmt::Display for Reg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMES: [&str; 16] =
+            ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
+        f.write_str(NAMES[*self as usize])
+    }
+}
+
+/// Condition codes, numbered as in the Jcc/SETcc/CMOVcc opcodes (O = 0 ... G = 15).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Cond {
+    O = 0,
+    No,
+    B,
+    Ae,
+    E,
+    Ne,
+    Be,
+    A,
+    S,
+    Ns,
+    P,
+    Np,
+    L,
+    Ge,
+    Le,
+    G,
+}
+
+impl Cond {
+    /// The opposite condition (the codes come in pairs differing in the low bit).
+    pub fn invert(self) -> Cond {
+        const ALL: [Cond; 16] = [
+            Cond::O,
+            Cond::No,
+            Cond::B,
+            Cond::Ae,
+            Cond::E,
+            Cond::Ne,
+            Cond::Be,
+            Cond::A,
+            Cond::S,
+            Cond::Ns,
+            Cond::P,
+            Cond::Np,
+            Cond::L,
+            Cond::Ge,
+            Cond::Le,
+            Cond::G,
+        ];
+        ALL[(self as usize) ^ 1]
+    }
+}
+
+/// Memory operand `[base + disp]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mem {
+    pub base: Reg,
+    pub disp: i32,
+}
+
+impl Mem {
+    pub fn new(base: Reg, disp: i32) -> Mem {
+        Mem { base, disp }
+    }
+}
+
+/// The two-operand ALU operations of the 0x01..0x3B family; the value is the ModRM.reg
+/// extension of the 0x81/0x83 immediate forms (and `value * 8 + 1` is the `r/m, reg` opcode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Alu {
+    Add = 0,
+    Or = 1,
+    And = 4,
+    Sub = 5,
+    Xor = 6,
+    Cmp = 7,
+}
+
+/// Shifts by an immediate (0xC1 /ext).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Shift {
+    Shl = 4,
+    Shr = 5,
+    Sar = 7,
+}
+
+/// Fix-up kinds: a rel32 field ending the instruction; the fix-up records the end of the
+/// instruction (where the displacement is measured from), not its start.
+const FIX_REL32: u8 = 0;
+
+/// An x86-64 assembler.
+#[derive(Default)]
+pub struct Assembler {
+    buf: CodeBuffer,
+}
+
+/// Either a register or a memory operand in the ModRM.rm position.
+#[derive(Clone, Copy)]
+enum Rm {
+    Reg(Reg),
+    Mem(Mem),
+}
+
+impl Assembler {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn offset(&self) -> usize {
+        self.buf.offset()
+    }
+
+    pub fn new_label(&mut self) -> Label {
+        self.buf.new_label()
+    }
+
+    /// Binds `l` here; panics if it was bound already.
+    pub fn bind(&mut self, l: Label) {
+        self.buf.bind(l).expect("label bound twice");
+    }
+
+    pub fn label_offset(&self, l: Label) -> Option<usize> {
+        self.buf.label_offset(l)
+    }
+
+    /// The code with every label reference resolved.
+    pub fn finish(self) -> Result<Vec<u8>, AsmError> {
+        self.buf.finish(|bytes, fix, target| {
+            debug_assert_eq!(fix.kind, FIX_REL32);
+            // The rel32 field is the last four bytes of the instruction; find its end.
+            let end = fix.at;
+            let rel = target as i64 - end as i64;
+            let rel = i32::try_from(rel).map_err(|_| AsmError::OutOfRange { at: end, label: fix.label, distance: rel })?;
+            bytes[end - 4..end].copy_from_slice(&rel.to_le_bytes());
+            Ok(())
+        })
+    }
+
+    // ---- encoding primitives ------------------------------------------------------------
+
+    /// REX prefix for a `reg` field and an r/m operand; emitted when any bit is set or `force`
+    /// (byte registers sil/dil/spl/bpl need an empty REX).
+    fn rex(&mut self, w: bool, reg: u8, rm: Rm, force: bool) {
+        let r = (reg >> 3) & 1;
+        let b = match rm {
+            Rm::Reg(x) => x.high(),
+            Rm::Mem(m) => m.base.high(),
+        };
+        let byte = 0x40 | (w as u8) << 3 | r << 2 | b;
+        if byte != 0x40 || force {
+            self.buf.put_u8(byte);
+        }
+    }
+
+    /// ModRM (+ SIB + displacement) for `reg` and `rm`.
+    fn modrm(&mut self, reg: u8, rm: Rm) {
+        let reg = (reg & 7) << 3;
+        match rm {
+            Rm::Reg(x) => self.buf.put_u8(0xC0 | reg | x.low()),
+            Rm::Mem(Mem { base, disp }) => {
+                // rbp/r13 as base with mod 00 means rip-relative / disp32-only: use disp8 0.
+                let mode = if disp == 0 && base.low() != 5 {
+                    0x00
+                } else if i8::try_from(disp).is_ok() {
+                    0x40
+                } else {
+                    0x80
+                };
+                self.buf.put_u8(mode | reg | base.low());
+                if base.low() == 4 {
+                    // rsp/r12 as base need a SIB byte: no index (100), base.
+                    self.buf.put_u8(0x24);
+                }
+                match mode {
+                    0x40 => self.buf.put_u8(disp as i8 as u8),
+                    0x80 => self.buf.put_u32_le(disp as u32),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// A full instruction: [REX] opcode bytes, ModRM for (reg, rm).
+    fn op(&mut self, w: bool, opcode: &[u8], reg: u8, rm: Rm) {
+        self.rex(w, reg, rm, false);
+        self.buf.put_bytes(opcode);
+        self.modrm(reg, rm);
+    }
+
+    // ---- data movement -------------------------------------------------------------------
+
+    /// `mov dst, src` (64-bit).
+    pub fn mov_rr(&mut self, dst: Reg, src: Reg) {
+        self.op(true, &[0x89], src.index(), Rm::Reg(dst));
+    }
+
+    /// `mov dst, imm` in its shortest form that does not touch the flags.
+    pub fn mov_ri(&mut self, dst: Reg, imm: i64) {
+        if let Ok(u) = u32::try_from(imm) {
+            // mov r32, imm32 (B8+r) zero-extends.
+            if dst.high() == 1 {
+                self.buf.put_u8(0x41);
+            }
+            self.buf.put_u8(0xB8 + dst.low());
+            self.buf.put_u32_le(u);
+        } else if let Ok(s) = i32::try_from(imm) {
+            // mov r/m64, simm32 (C7 /0) sign-extends.
+            self.op(true, &[0xC7], 0, Rm::Reg(dst));
+            self.buf.put_u32_le(s as u32);
+        } else {
+            // movabs r64, imm64 (REX.W B8+r).
+            self.buf.put_u8(0x48 | dst.high());
+            self.buf.put_u8(0xB8 + dst.low());
+            self.buf.put_u64_le(imm as u64);
+        }
+    }
+
+    /// `mov dst, qword [m]`.
+    pub fn load64(&mut self, dst: Reg, m: Mem) {
+        self.op(true, &[0x8B], dst.index(), Rm::Mem(m));
+    }
+
+    /// `mov dst32, dword [m]` (zero-extends).
+    pub fn load32(&mut self, dst: Reg, m: Mem) {
+        self.op(false, &[0x8B], dst.index(), Rm::Mem(m));
+    }
+
+    /// `movzx dst32, byte [m]`.
+    pub fn load8(&mut self, dst: Reg, m: Mem) {
+        self.op(false, &[0x0F, 0xB6], dst.index(), Rm::Mem(m));
+    }
+
+    /// `mov qword [m], src`.
+    pub fn store64(&mut self, m: Mem, src: Reg) {
+        self.op(true, &[0x89], src.index(), Rm::Mem(m));
+    }
+
+    /// `mov dword [m], src32`.
+    pub fn store32(&mut self, m: Mem, src: Reg) {
+        self.op(false, &[0x89], src.index(), Rm::Mem(m));
+    }
+
+    /// `mov byte [m], src8` (REX for spl/bpl/sil/dil).
+    pub fn store8(&mut self, m: Mem, src: Reg) {
+        let force = matches!(src, Reg::Rsp | Reg::Rbp | Reg::Rsi | Reg::Rdi);
+        self.rex(false, src.index(), Rm::Mem(m), force);
+        self.buf.put_u8(0x88);
+        self.modrm(src.index(), Rm::Mem(m));
+    }
+
+    /// `mov qword [m], simm32`.
+    pub fn store64_imm(&mut self, m: Mem, imm: i32) {
+        self.op(true, &[0xC7], 0, Rm::Mem(m));
+        self.buf.put_u32_le(imm as u32);
+    }
+
+    /// `lea dst, [m]`.
+    pub fn lea(&mut self, dst: Reg, m: Mem) {
+        self.op(true, &[0x8D], dst.index(), Rm::Mem(m));
+    }
+
+    // ---- arithmetic and logic ------------------------------------------------------------
+
+    /// `op dst, src`.
+    pub fn alu_rr(&mut self, op: Alu, dst: Reg, src: Reg) {
+        self.op(true, &[(op as u8) << 3 | 1], src.index(), Rm::Reg(dst));
+    }
+
+    fn alu_imm(&mut self, w: bool, op: Alu, rm: Rm, imm: i32) {
+        if let Ok(b) = i8::try_from(imm) {
+            self.op(w, &[0x83], op as u8, rm);
+            self.buf.put_u8(b as u8);
+        } else {
+            self.op(w, &[0x81], op as u8, rm);
+            self.buf.put_u32_le(imm as u32);
+        }
+    }
+
+    /// `op dst, imm` (imm8 form when it fits).
+    pub fn alu_ri(&mut self, op: Alu, dst: Reg, imm: i32) {
+        self.alu_imm(true, op, Rm::Reg(dst), imm);
+    }
+
+    /// `op qword [m], imm`.
+    pub fn alu_mi(&mut self, op: Alu, m: Mem, imm: i32) {
+        self.alu_imm(true, op, Rm::Mem(m), imm);
+    }
+
+    /// `op dst, qword [m]`.
+    pub fn alu_rm(&mut self, op: Alu, dst: Reg, m: Mem) {
+        self.op(true, &[(op as u8) << 3 | 3], dst.index(), Rm::Mem(m));
+    }
+
+    /// `op qword [m], src`.
+    pub fn alu_mr(&mut self, op: Alu, m: Mem, src: Reg) {
+        self.op(true, &[(op as u8) << 3 | 1], src.index(), Rm::Mem(m));
+    }
+
+    /// `cmp a32, imm`.
+    pub fn cmp32_ri(&mut self, a: Reg, imm: i32) {
+        self.alu_imm(false, Alu::Cmp, Rm::Reg(a), imm);
+    }
+
+    /// `cmp dword [m], imm`.
+    pub fn cmp32_mi(&mut self, m: Mem, imm: i32) {
+        self.alu_imm(false, Alu::Cmp, Rm::Mem(m), imm);
+    }
+
+    /// `test a, b`.
+    pub fn test_rr(&mut self, a: Reg, b: Reg) {
+        self.op(true, &[0x85], b.index(), Rm::Reg(a));
+    }
+
+    /// `test a, simm32`.
+    pub fn test_ri(&mut self, a: Reg, imm: i32) {
+        self.op(true, &[0xF7], 0, Rm::Reg(a));
+        self.buf.put_u32_le(imm as u32);
+    }
+
+    /// `imul dst, src`.
+    pub fn imul_rr(&mut self, dst: Reg, src: Reg) {
+        self.op(true, &[0x0F, 0xAF], dst.index(), Rm::Reg(src));
+    }
+
+    /// `shl/shr/sar dst, amount`.
+    pub fn shift_ri(&mut self, op: Shift, dst: Reg, amount: u8) {
+        self.op(true, &[0xC1], op as u8, Rm::Reg(dst));
+        self.buf.put_u8(amount);
+    }
+
+    /// `neg r`.
+    pub fn neg(&mut self, r: Reg) {
+        self.op(true, &[0xF7], 3, Rm::Reg(r));
+    }
+
+    /// `not r`.
+    pub fn not(&mut self, r: Reg) {
+        self.op(true, &[0xF7], 2, Rm::Reg(r));
+    }
+
+    /// `setcc dst8; movzx dst32, dst8`.
+    pub fn setcc(&mut self, c: Cond, dst: Reg) {
+        let force = matches!(dst, Reg::Rsp | Reg::Rbp | Reg::Rsi | Reg::Rdi);
+        self.rex(false, 0, Rm::Reg(dst), force);
+        self.buf.put_bytes(&[0x0F, 0x90 | c as u8]);
+        self.modrm(0, Rm::Reg(dst));
+        self.rex(false, dst.index(), Rm::Reg(dst), force);
+        self.buf.put_bytes(&[0x0F, 0xB6]);
+        self.modrm(dst.index(), Rm::Reg(dst));
+    }
+
+    /// `cmovcc dst, src`.
+    pub fn cmov(&mut self, c: Cond, dst: Reg, src: Reg) {
+        self.op(true, &[0x0F, 0x40 | c as u8], dst.index(), Rm::Reg(src));
+    }
+
+    // ---- control flow --------------------------------------------------------------------
+
+    /// Distance from the end of an instruction of `len` bytes starting here to a bound label.
+    fn backward(&self, l: Label, len: usize) -> Option<i64> {
+        self.buf.label_offset(l).map(|t| t as i64 - (self.offset() + len) as i64)
+    }
+
+    /// `jmp l` (rel8 when `l` is bound and near, else rel32).
+    pub fn jmp(&mut self, l: Label) {
+        if let Some(d) = self.backward(l, 2).filter(|d| i8::try_from(*d).is_ok()) {
+            self.buf.put_bytes(&[0xEB, d as i8 as u8]);
+            return;
+        }
+        self.buf.put_u8(0xE9);
+        self.buf.put_u32_le(0);
+        let end = self.offset();
+        self.buf.add_fixup(end, l, FIX_REL32);
+    }
+
+    /// `jcc l` (rel8 when `l` is bound and near, else rel32).
+    pub fn jcc(&mut self, c: Cond, l: Label) {
+        if let Some(d) = self.backward(l, 2).filter(|d| i8::try_from(*d).is_ok()) {
+            self.buf.put_bytes(&[0x70 | c as u8, d as i8 as u8]);
+            return;
+        }
+        self.buf.put_bytes(&[0x0F, 0x80 | c as u8]);
+        self.buf.put_u32_le(0);
+        let end = self.offset();
+        self.buf.add_fixup(end, l, FIX_REL32);
+    }
+
+    /// `call r`.
+    pub fn call_r(&mut self, r: Reg) {
+        self.op(false, &[0xFF], 2, Rm::Reg(r));
+    }
+
+    /// `jmp r`.
+    pub fn jmp_r(&mut self, r: Reg) {
+        self.op(false, &[0xFF], 4, Rm::Reg(r));
+    }
+
+    pub fn ret(&mut self) {
+        self.buf.put_u8(0xC3);
+    }
+
+    /// `push r`.
+    pub fn push(&mut self, r: Reg) {
+        if r.high() == 1 {
+            self.buf.put_u8(0x41);
+        }
+        self.buf.put_u8(0x50 + r.low());
+    }
+
+    /// `pop r`.
+    pub fn pop(&mut self, r: Reg) {
+        if r.high() == 1 {
+            self.buf.put_u8(0x41);
+        }
+        self.buf.put_u8(0x58 + r.low());
+    }
+
+    pub fn int3(&mut self) {
+        self.buf.put_u8(0xCC);
+    }
+
+    pub fn nop(&mut self) {
+        self.buf.put_u8(0x90);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -273,3 +273,66 @@ pub fn print_allocated(f: &Function, alloc: &Allocation) -> String {
     s.push_str(&format!("slots: {}\n", alloc.num_slots));
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lir::{Base, Block, LInst, Operand, Width};
+    use proptest::prelude::*;
+
+    /// Straight-line LIR from a recipe: each step loads a new value, calls with up to three
+    /// earlier values (defining a new one), or stores an earlier value.
+    fn program(steps: &[(u8, u8, u8, u8)]) -> Function {
+        let mut insts = vec![LInst::Load { dst: VReg(0), base: Base::Frame, offset: 0, width: Width::W64 }];
+        let mut n = 1u32;
+        for &(kind, a, b, c) in steps {
+            let pick = |x: u8| Operand::Reg(VReg(x as u32 % n));
+            match kind % 3 {
+                0 => {
+                    insts.push(LInst::Load { dst: VReg(n), base: Base::Frame, offset: 8, width: Width::W64 });
+                    n += 1;
+                }
+                1 => {
+                    insts.push(LInst::Call { target: 0, name: "f", args: vec![pick(a), pick(b), pick(c)], dst: Some(VReg(n)) });
+                    n += 1;
+                }
+                _ => insts.push(LInst::Store { base: Base::Frame, offset: 16, src: pick(a), width: Width::W64 }),
+            }
+        }
+        insts.push(LInst::Return { value: VReg(n - 1) });
+        Function { name: "p".into(), blocks: vec![Block { insts }], exits: vec![], num_vregs: n }
+    }
+
+    proptest! {
+        #[test]
+        fn allocations_pass_the_checker_even_with_few_registers(
+            steps in proptest::collection::vec((0u8..3, any::<u8>(), any::<u8>(), any::<u8>()), 1..60),
+            callee in 0usize..3,
+            caller in 1usize..3,
+        ) {
+            let f = program(&steps);
+            let regs = RegisterSet { callee_saved: (10..10 + callee as u8).collect(), caller_saved: (0..caller as u8).collect() };
+            let alloc = allocate(&f, &regs);
+            prop_assert!(check(&f, &alloc, &regs).is_ok(), "{:?}", check(&f, &alloc, &regs));
+        }
+    }
+
+    #[test]
+    fn values_live_across_calls_avoid_caller_saved_registers() {
+        let f = program(&[(1, 0, 0, 0), (1, 0, 1, 0)]);
+        let regs = RegisterSet { callee_saved: vec![10], caller_saved: vec![0, 1] };
+        let alloc = allocate(&f, &regs);
+        // %0 is used by both calls, so it lives across the first one.
+        assert_eq!(alloc.loc(VReg(0)), Loc::Reg(10));
+        check(&f, &alloc, &regs).unwrap();
+    }
+
+    #[test]
+    fn the_checker_catches_a_shared_register() {
+        let f = program(&[(0, 0, 0, 0), (1, 0, 1, 0)]);
+        let regs = RegisterSet { callee_saved: vec![10], caller_saved: vec![0, 1] };
+        let mut alloc = allocate(&f, &regs);
+        alloc.locs[1] = alloc.locs[0];
+        assert!(check(&f, &alloc, &regs).is_err());
+    }
+}

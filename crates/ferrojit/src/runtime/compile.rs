@@ -51,6 +51,9 @@ impl Artifacts {
     }
 }
 
+const CO_OPTIMIZED: i32 = 0x1;
+const CO_NEWLOCALS: i32 = 0x2;
+
 /// Why a code object is never compiled, before looking at its bytecode.
 ///
 /// # Safety
@@ -61,6 +64,9 @@ unsafe fn refusal(code: *mut PyObject) -> Option<String> {
         let flags = co::flags(code);
         if flags & (ffi::CO_GENERATOR | ffi::CO_COROUTINE | ffi::CO_ASYNC_GENERATOR | ffi::CO_ITERABLE_COROUTINE) != 0 {
             return Some("generator or coroutine".into());
+        }
+        if flags & (CO_OPTIMIZED | CO_NEWLOCALS) != (CO_OPTIMIZED | CO_NEWLOCALS) {
+            return Some("module or class body".into());
         }
         if co::ncellvars(code) != 0 || co::nfreevars(code) != 0 {
             return Some("cell or free variables".into());
@@ -221,7 +227,7 @@ fn backend_env() -> Env {
         frame_localsplus: l.frame_localsplus as i32,
         frame_stacktop: l.frame_stacktop as i32,
         frame_prev_instr: l.frame_prev_instr as i32,
-        dealloc: ffi::_Py_Dealloc as usize,
+        dealloc: ffi::_Py_Dealloc as *const () as usize,
     }
 }
 

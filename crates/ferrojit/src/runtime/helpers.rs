@@ -25,25 +25,25 @@ extern "C" {
 /// The address of every helper, for lowering.
 pub fn addresses() -> HashMap<Helper, usize> {
     let mut m = HashMap::new();
-    m.insert(Helper::BinaryOp, fj_binary_op as usize);
-    m.insert(Helper::RichCompare, PyObject_RichCompare as usize);
-    m.insert(Helper::GetAttr, PyObject_GetAttr as usize);
-    m.insert(Helper::SetAttr, PyObject_SetAttr as usize);
-    m.insert(Helper::GetItem, PyObject_GetItem as usize);
-    m.insert(Helper::SetItem, PyObject_SetItem as usize);
-    m.insert(Helper::IsTrue, PyObject_IsTrue as usize);
-    m.insert(Helper::GetIter, PyObject_GetIter as usize);
-    m.insert(Helper::Contains, PySequence_Contains as usize);
-    m.insert(Helper::Not, PyObject_Not as usize);
-    m.insert(Helper::LoadGlobal, fj_load_global as usize);
-    m.insert(Helper::StoreGlobal, fj_store_global as usize);
-    m.insert(Helper::LoadMethod, fj_load_method as usize);
-    m.insert(Helper::Call, fj_call as usize);
-    m.insert(Helper::BuildList, fj_build_list as usize);
-    m.insert(Helper::BuildTuple, fj_build_tuple as usize);
-    m.insert(Helper::BuildMap, fj_build_map as usize);
-    m.insert(Helper::ForIter, fj_for_iter as usize);
-    m.insert(Helper::ListAppend, fj_list_append as usize);
+    m.insert(Helper::BinaryOp, fj_binary_op as *const () as usize);
+    m.insert(Helper::RichCompare, PyObject_RichCompare as *const () as usize);
+    m.insert(Helper::GetAttr, PyObject_GetAttr as *const () as usize);
+    m.insert(Helper::SetAttr, PyObject_SetAttr as *const () as usize);
+    m.insert(Helper::GetItem, PyObject_GetItem as *const () as usize);
+    m.insert(Helper::SetItem, PyObject_SetItem as *const () as usize);
+    m.insert(Helper::IsTrue, PyObject_IsTrue as *const () as usize);
+    m.insert(Helper::GetIter, PyObject_GetIter as *const () as usize);
+    m.insert(Helper::Contains, PySequence_Contains as *const () as usize);
+    m.insert(Helper::Not, PyObject_Not as *const () as usize);
+    m.insert(Helper::LoadGlobal, fj_load_global as *const () as usize);
+    m.insert(Helper::StoreGlobal, fj_store_global as *const () as usize);
+    m.insert(Helper::LoadMethod, fj_load_method as *const () as usize);
+    m.insert(Helper::Call, fj_call as *const () as usize);
+    m.insert(Helper::BuildList, fj_build_list as *const () as usize);
+    m.insert(Helper::BuildTuple, fj_build_tuple as *const () as usize);
+    m.insert(Helper::BuildMap, fj_build_map as *const () as usize);
+    m.insert(Helper::ForIter, fj_for_iter as *const () as usize);
+    m.insert(Helper::ListAppend, fj_list_append as *const () as usize);
     m
 }
 

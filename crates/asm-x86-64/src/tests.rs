@@ -1,0 +1,298 @@
+//! Every instruction form checked against capstone: each test assembles one instruction for many
+//! registers, displacements and immediates, decodes it with capstone, and compares capstone's
+//! mnemonic and decoded operands (registers by name, memory as base + displacement, immediates as
+//! numbers) with the instruction asked for.
+
+use super::*;
+use capstone::arch::x86::X86OperandType;
+use capstone::arch::ArchOperand;
+use capstone::prelude::*;
+
+fn capstone() -> Capstone {
+    Capstone::new().x86().mode(arch::x86::ArchMode::Mode64).syntax(arch::x86::ArchSyntax::Intel).detail(true).build().unwrap()
+}
+
+/// Canonical text of the single instruction `asm` emitted: `mnemonic op, op` with memory as
+/// `[base+disp]` and immediates in decimal. Fails unless capstone decodes exactly one
+/// instruction covering every byte.
+#[track_caller]
+fn one(build: impl FnOnce(&mut Assembler)) -> String {
+    let mut a = Assembler::new();
+    build(&mut a);
+    let code = a.finish().unwrap();
+    decode_all(&code, 1).remove(0)
+}
+
+#[track_caller]
+fn decode_all(code: &[u8], expected: usize) -> Vec<String> {
+    let cs = capstone();
+    let insns = cs.disasm_all(code, 0x1000).unwrap();
+    assert_eq!(insns.len(), expected, "{code:02x?}");
+    let total: usize = insns.iter().map(|i| i.bytes().len()).sum();
+    assert_eq!(total, code.len(), "capstone left bytes undecoded: {code:02x?}");
+    insns
+        .iter()
+        .map(|i| {
+            let detail = cs.insn_detail(i).unwrap();
+            let ops: Vec<String> = detail
+                .arch_detail()
+                .operands()
+                .into_iter()
+                .map(|op| match op {
+                    ArchOperand::X86Operand(x) => match x.op_type {
+                        X86OperandType::Reg(r) => cs.reg_name(r).unwrap(),
+                        X86OperandType::Imm(v) => v.to_string(),
+                        X86OperandType::Mem(m) => {
+                            assert_eq!(m.index().0, 0, "unexpected index register");
+                            format!("[{}{:+}]", cs.reg_name(m.base()).unwrap(), m.disp())
+                        }
+                        other => format!("{other:?}"),
+                    },
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            format!("{} {}", i.mnemonic().unwrap(), ops.join(", ")).trim_end().to_string()
+        })
+        .collect()
+}
+
+const DISPS: [i32; 8] = [0, 8, -8, 127, 128, -128, -129, 0x12345];
+const IMMS: [i32; 9] = [0, 1, -1, 127, 128, -128, -129, i32::MAX, i32::MIN];
+
+fn r32(r: Reg) -> String {
+    const N: [&str; 16] =
+        ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d"];
+    N[r as usize].to_string()
+}
+
+fn r8(r: Reg) -> String {
+    const N: [&str; 16] =
+        ["al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil", "r8b", "r9b", "r10b", "r11b", "r12b", "r13b", "r14b", "r15b"];
+    N[r as usize].to_string()
+}
+
+fn mem(b: Reg, d: i32) -> String {
+    format!("[{b}{d:+}]")
+}
+
+#[test]
+fn mov_register_to_register() {
+    for d in Reg::ALL {
+        for s in Reg::ALL {
+            assert_eq!(one(|a| a.mov_rr(d, s)), format!("mov {d}, {s}"));
+        }
+    }
+}
+
+#[test]
+fn mov_immediates_pick_the_shortest_form() {
+    let values = [0i64, 1, 0x7fff_ffff, 0xffff_ffff, -1, -0x8000_0000, 0x1_0000_0000, i64::MIN, i64::MAX, 0x7f12_3456_789a];
+    for r in Reg::ALL {
+        for v in values {
+            let text = one(|a| a.mov_ri(r, v));
+            let expect = if u32::try_from(v).is_ok() {
+                format!("mov {}, {}", r32(r), v)
+            } else if i32::try_from(v).is_ok() {
+                format!("mov {r}, {v}")
+            } else {
+                format!("movabs {r}, {v}")
+            };
+            assert_eq!(text, expect);
+        }
+    }
+    let mut a = Assembler::new();
+    a.mov_ri(Reg::Rax, 5);
+    assert_eq!(a.offset(), 5, "mov eax, imm32 is five bytes");
+}
+
+#[test]
+fn loads_and_stores_with_every_base_and_displacement() {
+    for r in Reg::ALL {
+        for b in Reg::ALL {
+            for d in DISPS {
+                let m = Mem::new(b, d);
+                assert_eq!(one(|a| a.load64(r, m)), format!("mov {r}, {}", mem(b, d)));
+                assert_eq!(one(|a| a.load32(r, m)), format!("mov {}, {}", r32(r), mem(b, d)));
+                assert_eq!(one(|a| a.load8(r, m)), format!("movzx {}, {}", r32(r), mem(b, d)));
+                assert_eq!(one(|a| a.store64(m, r)), format!("mov {}, {r}", mem(b, d)));
+                assert_eq!(one(|a| a.store32(m, r)), format!("mov {}, {}", mem(b, d), r32(r)));
+                assert_eq!(one(|a| a.store8(m, r)), format!("mov {}, {}", mem(b, d), r8(r)));
+                assert_eq!(one(|a| a.lea(r, m)), format!("lea {r}, {}", mem(b, d)));
+            }
+        }
+    }
+}
+
+#[test]
+fn store_immediates() {
+    for b in Reg::ALL {
+        for d in DISPS {
+            for i in IMMS {
+                assert_eq!(one(|a| a.store64_imm(Mem::new(b, d), i)), format!("mov {}, {i}", mem(b, d)));
+            }
+        }
+    }
+}
+
+fn alu_name(op: Alu) -> &'static str {
+    match op {
+        Alu::Add => "add",
+        Alu::Or => "or",
+        Alu::And => "and",
+        Alu::Sub => "sub",
+        Alu::Xor => "xor",
+        Alu::Cmp => "cmp",
+    }
+}
+
+#[test]
+fn alu_forms() {
+    for op in [Alu::Add, Alu::Or, Alu::And, Alu::Sub, Alu::Xor, Alu::Cmp] {
+        let n = alu_name(op);
+        for d in Reg::ALL {
+            for s in Reg::ALL {
+                assert_eq!(one(|a| a.alu_rr(op, d, s)), format!("{n} {d}, {s}"));
+            }
+            for i in IMMS {
+                assert_eq!(one(|a| a.alu_ri(op, d, i)), format!("{n} {d}, {i}"));
+            }
+            for b in [Reg::Rsp, Reg::Rbp, Reg::R12, Reg::R13, Reg::Rax, Reg::R9] {
+                for disp in DISPS {
+                    assert_eq!(one(|a| a.alu_rm(op, d, Mem::new(b, disp))), format!("{n} {d}, {}", mem(b, disp)));
+                    assert_eq!(one(|a| a.alu_mr(op, Mem::new(b, disp), d)), format!("{n} {}, {d}", mem(b, disp)));
+                }
+            }
+        }
+        for b in Reg::ALL {
+            for disp in DISPS {
+                for i in IMMS {
+                    assert_eq!(one(|a| a.alu_mi(op, Mem::new(b, disp), i)), format!("{n} {}, {i}", mem(b, disp)));
+                }
+            }
+        }
+    }
+    let mut a = Assembler::new();
+    a.alu_ri(Alu::Add, Reg::Rax, 1);
+    assert_eq!(a.offset(), 4, "imm8 form used");
+}
+
+#[test]
+fn compares_and_tests() {
+    for r in Reg::ALL {
+        for i in IMMS {
+            // capstone shows 32-bit immediates either signed or as their unsigned bits.
+            let t = one(|a| a.cmp32_ri(r, i));
+            assert!(t == format!("cmp {}, {i}", r32(r)) || t == format!("cmp {}, {}", r32(r), i as u32), "{t}");
+            assert_eq!(one(|a| a.test_ri(r, i)), format!("test {r}, {i}"));
+            let t = one(|a| a.cmp32_mi(Mem::new(r, 0x180), i));
+            assert!(t == format!("cmp {}, {i}", mem(r, 0x180)) || t == format!("cmp {}, {}", mem(r, 0x180), i as u32), "{t}");
+        }
+        for s in Reg::ALL {
+            assert_eq!(one(|a| a.test_rr(r, s)), format!("test {r}, {s}"));
+            assert_eq!(one(|a| a.imul_rr(r, s)), format!("imul {r}, {s}"));
+        }
+    }
+}
+
+#[test]
+fn shifts_and_unary() {
+    for r in Reg::ALL {
+        for (op, n) in [(Shift::Shl, "shl"), (Shift::Shr, "shr"), (Shift::Sar, "sar")] {
+            for amount in [1u8, 3, 63] {
+                assert_eq!(one(|a| a.shift_ri(op, r, amount)), format!("{n} {r}, {amount}"));
+            }
+        }
+        assert_eq!(one(|a| a.neg(r)), format!("neg {r}"));
+        assert_eq!(one(|a| a.not(r)), format!("not {r}"));
+        assert_eq!(one(|a| a.push(r)), format!("push {r}"));
+        assert_eq!(one(|a| a.pop(r)), format!("pop {r}"));
+        assert_eq!(one(|a| a.call_r(r)), format!("call {r}"));
+        assert_eq!(one(|a| a.jmp_r(r)), format!("jmp {r}"));
+    }
+}
+
+const CONDS: [(Cond, &str); 16] = [
+    (Cond::O, "o"),
+    (Cond::No, "no"),
+    (Cond::B, "b"),
+    (Cond::Ae, "ae"),
+    (Cond::E, "e"),
+    (Cond::Ne, "ne"),
+    (Cond::Be, "be"),
+    (Cond::A, "a"),
+    (Cond::S, "s"),
+    (Cond::Ns, "ns"),
+    (Cond::P, "p"),
+    (Cond::Np, "np"),
+    (Cond::L, "l"),
+    (Cond::Ge, "ge"),
+    (Cond::Le, "le"),
+    (Cond::G, "g"),
+];
+
+#[test]
+fn setcc_and_cmov() {
+    for (c, n) in CONDS {
+        for r in Reg::ALL {
+            let mut a = Assembler::new();
+            a.setcc(c, r);
+            let text = decode_all(&a.finish().unwrap(), 2);
+            assert_eq!(text, vec![format!("set{n} {}", r8(r)), format!("movzx {}, {}", r32(r), r8(r))]);
+            for s in [Reg::Rax, Reg::R11, Reg::Rdi] {
+                assert_eq!(one(|a| a.cmov(c, r, s)), format!("cmov{n} {r}, {s}"));
+            }
+        }
+        assert_eq!(c.invert().invert(), c);
+        assert_ne!(c.invert(), c);
+    }
+}
+
+#[test]
+fn branches_reach_their_labels() {
+    for (c, n) in CONDS {
+        // forward, patched at finish
+        let mut a = Assembler::new();
+        let l = a.new_label();
+        a.jcc(c, l);
+        a.nop();
+        a.bind(l);
+        a.ret();
+        let text = decode_all(&a.finish().unwrap(), 3);
+        assert_eq!(text[0], format!("j{n} {}", 0x1000 + 7));
+        // backward, near: rel8
+        let mut a = Assembler::new();
+        let l = a.new_label();
+        a.bind(l);
+        a.nop();
+        a.jcc(c, l);
+        let code = a.finish().unwrap();
+        assert_eq!(code.len(), 3);
+        assert_eq!(decode_all(&code, 2)[1], format!("j{n} {}", 0x1000));
+    }
+    // far backward jmp: rel32
+    let mut a = Assembler::new();
+    let l = a.new_label();
+    a.bind(l);
+    for _ in 0..300 {
+        a.nop();
+    }
+    a.jmp(l);
+    let code = a.finish().unwrap();
+    assert_eq!(decode_all(&code, 301)[300], format!("jmp {}", 0x1000));
+    assert_eq!(code.len(), 305);
+}
+
+#[test]
+fn unbound_labels_are_errors() {
+    let mut a = Assembler::new();
+    let l = a.new_label();
+    a.jmp(l);
+    assert_eq!(a.finish(), Err(AsmError::UnboundLabel(l)));
+}
+
+#[test]
+fn misc_single_byte_instructions() {
+    assert_eq!(one(|a| a.ret()), "ret");
+    assert_eq!(one(|a| a.int3()), "int3");
+    assert_eq!(one(|a| a.nop()), "nop");
+}

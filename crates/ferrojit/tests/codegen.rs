@@ -1,0 +1,211 @@
+//! Runs generated code: hand-written LIR goes through register allocation (with the ISA's full
+//! register set and with tiny ones that force spills) and the host backend, is installed in
+//! executable memory and called. Under `cargo xtask test --arch aarch64` the same tests run the
+//! AArch64 backend's code under qemu.
+
+use ferrojit::backend::{Env, Isa};
+use ferrojit::lir::{Base, Block, Cond, Exit, ExitId, Function, LBlock, LInst, Operand, VReg, Width};
+use ferrojit::regalloc::{self, RegisterSet};
+use ferrojit::runtime::codemem::CodeBlock;
+use std::cell::Cell;
+
+/// A fake frame: `[x, y, out, count, stacktop|pad, prev_instr, pad, pad, localsplus...]`.
+const LOCALSPLUS: i32 = 64;
+const ENV: Env = Env { frame_localsplus: LOCALSPLUS, frame_stacktop: 32, frame_prev_instr: 40, dealloc: 0 };
+
+thread_local! {
+    static DEALLOCATED: Cell<usize> = const { Cell::new(0) };
+}
+
+extern "C" fn add3(a: i64, b: i64, c: i64) -> i64 {
+    a + 2 * b + 3 * c
+}
+
+extern "C" fn record_dealloc(p: *mut i64) {
+    DEALLOCATED.with(|d| d.set(p as usize));
+}
+
+fn v(n: u32) -> VReg {
+    VReg(n)
+}
+
+fn r(n: u32) -> Operand {
+    Operand::Reg(VReg(n))
+}
+
+fn call(target: usize, args: Vec<Operand>, dst: u32) -> LInst {
+    LInst::Call { target, name: "add3", args, dst: Some(v(dst)) }
+}
+
+fn load(dst: u32, offset: i32) -> LInst {
+    LInst::Load { dst: v(dst), base: Base::Frame, offset, width: Width::W64 }
+}
+
+/// Registers of the host ISA, or only the first `callee`/`caller` of each class.
+fn regs(limit: Option<(usize, usize)>) -> RegisterSet {
+    let mut all = Isa::host().registers();
+    if let Some((callee, caller)) = limit {
+        all.callee_saved.truncate(callee);
+        all.caller_saved.truncate(caller);
+    }
+    all
+}
+
+/// Allocates, checks the allocation, generates host code, and runs it on `frame`.
+fn run(f: &Function, regs: &RegisterSet, frame: &mut [i64; 16], env: Env) -> i64 {
+    let alloc = regalloc::allocate(f, regs);
+    regalloc::check(f, &alloc, regs).unwrap();
+    let code = Isa::host().emit(f, &alloc, &env).unwrap();
+    let block = CodeBlock::new(&code).unwrap();
+    // SAFETY: the block holds code for this ISA with the (tstate, frame) -> i64 ABI, and the
+    // frame buffer is large enough for every offset the LIR uses.
+    unsafe {
+        let entry: extern "C" fn(*mut i64, *mut i64) -> i64 = std::mem::transmute(block.addr());
+        entry(std::ptr::null_mut(), frame.as_mut_ptr())
+    }
+}
+
+/// x, y -> a = add3(x, y, 5); b = add3(a, x, y); c = add3(b, a, 7); out = c; exit if c < 0
+/// (stack [x, a]); return b.
+fn call_chain() -> Function {
+    let target = add3 as usize;
+    let insts = vec![
+        load(0, 0),
+        load(1, 8),
+        call(target, vec![r(0), r(1), Operand::Imm(5)], 2),
+        call(target, vec![r(2), r(0), r(1)], 3),
+        call(target, vec![r(3), r(2), Operand::Imm(7)], 4),
+        LInst::Store { base: Base::Frame, offset: 16, src: r(4), width: Width::W64 },
+        LInst::GuardCmp { a: v(4), b: Operand::Imm(0), cond: Cond::Lt, width: Width::W64, exit: ExitId(0) },
+        LInst::Return { value: v(3) },
+    ];
+    Function {
+        name: "call_chain".into(),
+        blocks: vec![Block { insts }],
+        exits: vec![Exit { state: 0, stack: vec![r(0), r(2)], prev_instr: 0x1234_5678_9abc, stacktop: 3, code: 1 }],
+        num_vregs: 5,
+    }
+}
+
+fn expected_chain(x: i64, y: i64) -> (i64, i64, i64) {
+    let a = add3(x, y, 5);
+    let b = add3(a, x, y);
+    (a, b, add3(b, a, 7))
+}
+
+#[test]
+fn values_survive_calls_with_every_register_set() {
+    for limit in [None, Some((2, 2)), Some((1, 1)), Some((0, 1))] {
+        let mut frame = [0i64; 16];
+        frame[0] = 3;
+        frame[1] = 4;
+        let got = run(&call_chain(), &regs(limit), &mut frame, ENV);
+        let (_, b, c) = expected_chain(3, 4);
+        assert_eq!(got, b, "return value with registers {limit:?}");
+        assert_eq!(frame[2], c, "stored value with registers {limit:?}");
+    }
+}
+
+#[test]
+fn a_failed_guard_writes_the_stack_and_returns_its_code() {
+    for limit in [None, Some((1, 1))] {
+        let mut frame = [0i64; 16];
+        frame[0] = -1000;
+        frame[1] = 1;
+        let got = run(&call_chain(), &regs(limit), &mut frame, ENV);
+        let (a, _, _) = expected_chain(-1000, 1);
+        assert_eq!(got, 1, "exit code");
+        // stacktop 3 with a 2-value stack: the values go to localsplus slots 1 and 2.
+        assert_eq!(frame[(LOCALSPLUS / 8 + 1) as usize], -1000);
+        assert_eq!(frame[(LOCALSPLUS / 8 + 2) as usize], a);
+        assert_eq!(frame[4] as i32, 3, "stacktop");
+        assert_eq!(frame[5], 0x1234_5678_9abc, "prev_instr");
+    }
+}
+
+/// Counts frame[3] down to zero in a loop, incrementing frame[2] each time; returns frame[2].
+#[test]
+fn loops_branch_backwards() {
+    let insts0 = vec![load(0, 24), LInst::BranchCmp { a: v(0), b: Operand::Imm(0), cond: Cond::Eq, width: Width::W64, target: LBlock(2) }];
+    let insts1 = vec![
+        LInst::AddMem { base: Base::Frame, offset: 24, imm: -1 },
+        LInst::AddMem { base: Base::Frame, offset: 16, imm: 1 },
+        LInst::Jump { target: LBlock(0) },
+    ];
+    let insts2 = vec![load(1, 16), LInst::Return { value: v(1) }];
+    let f = Function {
+        name: "count".into(),
+        blocks: vec![Block { insts: insts0 }, Block { insts: insts1 }, Block { insts: insts2 }],
+        exits: vec![],
+        num_vregs: 2,
+    };
+    let mut frame = [0i64; 16];
+    frame[3] = 37;
+    assert_eq!(run(&f, &regs(None), &mut frame, ENV), 37);
+    assert_eq!(frame[3], 0);
+}
+
+/// A decref that reaches zero calls the deallocator out of line and preserves live registers.
+#[test]
+fn decref_to_zero_calls_dealloc_and_keeps_registers() {
+    let mut object = [1i64, 0];
+    let obj = object.as_mut_ptr() as i64;
+    for limit in [None, Some((1, 3))] {
+        object[0] = 1;
+        DEALLOCATED.with(|d| d.set(0));
+        let insts = vec![
+            load(0, 0),
+            load(1, 8),
+            LInst::Mov { dst: v(2), src: Operand::Imm(obj) },
+            LInst::Decref { value: v(2), maybe_null: false },
+            LInst::SetCmp { dst: v(3), a: v(0), b: r(1), cond: Cond::Lt, width: Width::W64 },
+            LInst::Select { dst: v(4), c: v(3), if_true: 111, if_false: 222 },
+            LInst::Store { base: Base::Frame, offset: 16, src: r(4), width: Width::W64 },
+            LInst::Return { value: v(0) },
+        ];
+        let f = Function { name: "decref".into(), blocks: vec![Block { insts }], exits: vec![], num_vregs: 5 };
+        let mut frame = [0i64; 16];
+        frame[0] = 5;
+        frame[1] = 9;
+        let env = Env { dealloc: record_dealloc as usize, ..ENV };
+        assert_eq!(run(&f, &regs(limit), &mut frame, env), 5);
+        assert_eq!(object[0], 0);
+        assert_eq!(DEALLOCATED.with(|d| d.get()), obj as usize);
+        assert_eq!(frame[2], 111);
+    }
+}
+
+/// A decref that does not reach zero leaves the object alone; NULL is skipped by xdecref.
+#[test]
+fn decref_above_zero_and_xdecref_of_null() {
+    let mut object = [2i64, 0];
+    let obj = object.as_mut_ptr() as i64;
+    DEALLOCATED.with(|d| d.set(0));
+    let insts = vec![
+        LInst::Mov { dst: v(0), src: Operand::Imm(obj) },
+        LInst::Decref { value: v(0), maybe_null: false },
+        LInst::Mov { dst: v(1), src: Operand::Imm(0) },
+        LInst::Decref { value: v(1), maybe_null: true },
+        LInst::Return { value: v(0) },
+    ];
+    let f = Function { name: "decref2".into(), blocks: vec![Block { insts }], exits: vec![], num_vregs: 2 };
+    let env = Env { dealloc: record_dealloc as usize, ..ENV };
+    let mut frame = [0i64; 16];
+    assert_eq!(run(&f, &regs(None), &mut frame, env), obj);
+    assert_eq!(object[0], 1);
+    assert_eq!(DEALLOCATED.with(|d| d.get()), 0);
+}
+
+/// Both backends encode every test function (the other ISA's code is only disassembled).
+#[test]
+fn both_backends_encode_and_disassemble() {
+    for isa in [Isa::X86_64, Isa::Aarch64] {
+        let f = call_chain();
+        let regs = isa.registers();
+        let alloc = regalloc::allocate(&f, &regs);
+        let code = isa.emit(&f, &alloc, &ENV).unwrap();
+        let text = ferrojit::backend::disasm::disassemble(isa, &code, 0).unwrap();
+        assert!(text.lines().count() > 10, "{text}");
+        assert!(!text.contains("invalid"), "{text}");
+    }
+}

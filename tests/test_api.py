@@ -1,0 +1,110 @@
+"""The Python API and the command line: switches, errors for bad input, refusals with reasons,
+dumps, statistics."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import ferrojit
+from conftest import PROGRAMS, clean_env, read_stats, run_jit
+
+
+def add(a, b):
+    c = a + b
+    return c * 2
+
+
+def make_generator():
+    yield 1
+
+
+def test_compile_runs_natively_and_gives_the_same_result():
+    assert not ferrojit.is_compiled(add)
+    ferrojit.compile(add)
+    assert ferrojit.is_compiled(add)
+    ferrojit.enable(threshold=1000)
+    try:
+        before = ferrojit.stats()["native_calls"]
+        assert [add(i, 3) for i in range(5)] == [6, 8, 10, 12, 14]
+        assert add("a", "b") == "abab"
+        assert ferrojit.stats()["native_calls"] - before == 6
+    finally:
+        ferrojit.disable()
+
+
+def test_refused_functions_say_why():
+    with pytest.raises(RuntimeError, match="generator"):
+        ferrojit.compile(make_generator)
+    with pytest.raises(TypeError):
+        ferrojit.compile(len)
+
+
+def test_inspect_returns_every_stage_for_both_isas():
+    for isa in ("x86_64", "aarch64"):
+        r = ferrojit.inspect(add, isa=isa)
+        assert "CallHelper fj_binary_op" in r["hir"]
+        assert "call fj_binary_op" in r["lir"]
+        assert "locations:" in r["regalloc"]
+        assert r["code_bytes"] > 0 and r["instructions"] > 10
+    with pytest.raises(ValueError, match="unknown ISA"):
+        ferrojit.inspect(add, isa="mips")
+
+
+def test_bad_threshold_is_a_clear_error():
+    with pytest.raises(ValueError, match="non-negative integer"):
+        ferrojit.enable(threshold=-1)
+    r = run_jit(PROGRAMS / "arith_and_branches.py", threshold="abc")
+    assert r.returncode == 2
+    assert "non-negative integer" in r.stderr
+    env = clean_env(FERROJIT="1", FERROJIT_THRESHOLD="lots")
+    r = subprocess.run([sys.executable, "-c", "print('hi')"], capture_output=True, text=True, env=env)
+    assert r.returncode == 2
+    assert "FERROJIT_THRESHOLD must be a non-negative integer" in r.stderr
+
+
+def test_missing_script_is_reported_like_python(tmp_path):
+    r = run_jit(tmp_path / "nope.py", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "can't open file" in r.stderr
+
+
+def test_environment_switch_reaches_child_processes(tmp_path):
+    stats = tmp_path / "s.jsonl"
+    code = "import ferrojit, sys; print(ferrojit.is_enabled())"
+    env = clean_env(FERROJIT="1", FERROJIT_THRESHOLD="0", FERROJIT_STATS=str(stats))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.stdout.strip() == "True", r.stderr
+    assert read_stats(stats)[0]["threshold"] == 0
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env())
+    assert r.stdout.strip() == "False"
+
+
+def test_module_mode_argv_and_exit_code(tmp_path):
+    (tmp_path / "mod_under_test.py").write_text("import sys\nprint(sys.argv[1:])\nsys.exit(3)\n")
+    r = subprocess.run(
+        [sys.executable, "-m", "ferrojit", "run", "-m", "mod_under_test", "a", "b"],
+        cwd=tmp_path, capture_output=True, text=True, env=clean_env(PYTHONPATH=os.pathsep.join(sys.path)),
+    )
+    assert r.stdout.strip() == "['a', 'b']", r.stderr
+    assert r.returncode == 3
+
+
+def test_dump_writes_every_stage(tmp_path):
+    dump = tmp_path / "dump"
+    r = run_jit(PROGRAMS / "arith_and_branches.py", threshold=0, extra=["--dump", str(dump)])
+    assert r.returncode == 0, r.stderr
+    names = {p.name for p in dump.iterdir()}
+    for ext in ("hir", "lir", "regalloc", "asm"):
+        assert "collatz.%s" % ext in names, sorted(names)
+    assert "Branch" in (dump / "collatz.hir").read_text()
+
+
+def test_stats_to_stdout(tmp_path):
+    r = run_jit(PROGRAMS / "arith_and_branches.py", threshold=0, stats="-")
+    last = json.loads(r.stdout.splitlines()[-1])
+    assert last["functions_compiled"] >= 2
+    assert last["isa"] == ferrojit.ISA
+    assert last["code_bytes"] > 0

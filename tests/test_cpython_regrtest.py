@@ -1,0 +1,42 @@
+"""CPython's own regression tests (a subset that runs in a few minutes) with ferrojit compiling
+everything at threshold 0, against the plain interpreter on the same subset in the same run: a
+module that passes without the JIT must pass with it."""
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import TIMEOUT, clean_env, read_stats
+
+MODULES = """
+test_int test_bool test_list test_tuple test_dict test_scope test_class test_raise test_opcodes
+test_augassign test_compare test_contains test_unary test_keywordonlyarg test_extcall
+test_positional_only_arg test_richcmp test_iter test_enumerate test_sort test_exception_variations
+test_with test_string test_genexps test_listcomps test_setcomps test_dictcomps test_binop
+test_bisect test_heapq test_operator test_funcattrs test_property test_super test_isinstance
+test_slice test_range test_exceptions test_grammar test_named_expressions test_unpack
+test_dataclasses test_types test_set test_userdict test_userlist test_defaultdict test_deque
+test_textwrap test_shlex test_fractions test_statistics test_json test_functools test_itertools
+""".split()
+
+
+def regrtest(module, jit, stats=None):
+    env = clean_env(FERROJIT="1", FERROJIT_THRESHOLD="0", FERROJIT_STATS=str(stats)) if jit else clean_env()
+    return subprocess.run([sys.executable, "-m", "test", module], capture_output=True, text=True, timeout=TIMEOUT, env=env)
+
+
+def test_the_test_package_is_present():
+    r = subprocess.run([sys.executable, "-c", "import test.libregrtest"], capture_output=True, text=True)
+    assert r.returncode == 0, "CPython's test package is missing for %s: %s" % (sys.executable, r.stderr)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_no_new_failures_with_the_jit(module, tmp_path):
+    plain = regrtest(module, jit=False)
+    stats = tmp_path / "stats.jsonl"
+    jit = regrtest(module, jit=True, stats=stats)
+    if plain.returncode == 0:
+        assert jit.returncode == 0, "passes without the JIT, fails with it:\n" + jit.stdout[-4000:] + jit.stderr[-4000:]
+    compiled = sum(s["functions_compiled"] for s in read_stats(stats))
+    assert compiled > 0, "the JIT compiled nothing while running %s" % module
