@@ -112,8 +112,11 @@ def _enable_from_environment():
         try:
             threshold = _check_threshold(threshold)
         except ValueError:
+            # Raised here, the error would be reported as a failing sitecustomize and Python would
+            # go on without the JIT: stop instead, with the reason.
             sys.stderr.write("ferrojit: FERROJIT_THRESHOLD must be a non-negative integer, got %r\n" % threshold)
-            raise SystemExit(2)
+            sys.stderr.flush()
+            os._exit(2)
     enable(
         threshold=threshold,
         stats=os.environ.get("FERROJIT_STATS") or None,

@@ -65,8 +65,7 @@ def main(argv=None):
             return 2
     elif args.stats:
         # Same process set-up: statistics (all zero) still get written.
-        ferrojit._ferrojit.enable(args.threshold, args.stats, None)
-        ferrojit.disable()
+        ferrojit._ferrojit.configure(args.threshold, args.stats, None)
         ferrojit._register_stats_writer()
     if args.module is not None:
         sys.argv = [args.module] + args.target

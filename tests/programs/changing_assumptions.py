@@ -56,9 +56,9 @@ def shadow():
     return len
 
 
-print(shadow())
+print(shadow() is builtins.len)
 len = lambda s: -1  # noqa: E731 - a module global now shadows the builtin
-print(shadow(), scaled(1))
+print(shadow()("x"), scaled(1))
 del len
 print(shadow() is builtins.len)
 leakcheck("scaled", lambda: scaled(3))

@@ -41,6 +41,15 @@ fn function_parts(func: &Bound<'_, PyAny>) -> PyResult<(*mut pyo3_ffi::PyObject,
 #[pyo3(signature = (threshold=None, stats=None, dump=None))]
 fn enable(threshold: Option<u32>, stats: Option<PathBuf>, dump: Option<PathBuf>) -> PyResult<()> {
     check_python_version()?;
+    configure(threshold, stats, dump);
+    // SAFETY: the GIL is held by any #[pyfunction].
+    unsafe { hook::install().map_err(PyRuntimeError::new_err) }
+}
+
+/// Sets the knobs without switching the JIT on.
+#[pyfunction]
+#[pyo3(signature = (threshold=None, stats=None, dump=None))]
+fn configure(threshold: Option<u32>, stats: Option<PathBuf>, dump: Option<PathBuf>) {
     // SAFETY: the GIL is held by any #[pyfunction].
     unsafe {
         let rt = hook::runtime();
@@ -54,7 +63,6 @@ fn enable(threshold: Option<u32>, stats: Option<PathBuf>, dump: Option<PathBuf>)
         if dump.is_some() {
             rt.options.dump_dir = dump;
         }
-        hook::install().map_err(PyRuntimeError::new_err)
     }
 }
 
@@ -156,6 +164,7 @@ fn ferrojit_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_THRESHOLD", runtime::DEFAULT_THRESHOLD)?;
     m.add_function(wrap_pyfunction!(enable, m)?)?;
     m.add_function(wrap_pyfunction!(disable, m)?)?;
+    m.add_function(wrap_pyfunction!(configure, m)?)?;
     m.add_function(wrap_pyfunction!(is_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(stats_json, m)?)?;
     m.add_function(wrap_pyfunction!(stats_path, m)?)?;

@@ -332,7 +332,7 @@ impl<'a> Builder<'a> {
             BINARY_OP | COMPARE_OP => {
                 let b = self.pop(cur, ins)?;
                 let a = self.pop(cur, ins)?;
-                let helper = if ins.op == BINARY_OP { Helper::BinaryOp } else { Helper::RichCompare };
+                let helper = if ins.op == BINARY_OP { Helper::BinaryOp } else { Helper::CompareOp };
                 let op = self.cint(cur, arg as i64, ins);
                 let r = self.helper(cur, helper, vec![a, b, op], Type::OBJECT, ins);
                 self.decref(cur, a, ins);

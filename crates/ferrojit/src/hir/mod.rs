@@ -71,8 +71,10 @@ pub struct FrameState {
 pub enum Helper {
     /// `fj_binary_op(a, b, oparg)`: the interpreter's `binary_ops[oparg]`. New reference or NULL.
     BinaryOp,
-    /// `PyObject_RichCompare(a, b, op)`. New reference or NULL.
-    RichCompare,
+    /// `fj_compare_op(a, b, op)`: `COMPARE_OP`; exact ints, floats and (==, !=) strs compare
+    /// through their type directly, as the interpreter's specialised forms do (no recursion
+    /// check); anything else through `PyObject_RichCompare`. New reference or NULL.
+    CompareOp,
     /// `PyObject_GetAttr(obj, name)`. New reference or NULL.
     GetAttr,
     /// `PyObject_SetAttr(obj, name, value)`: 0 or -1.
@@ -117,7 +119,7 @@ impl Helper {
     pub fn name(self) -> &'static str {
         match self {
             Helper::BinaryOp => "fj_binary_op",
-            Helper::RichCompare => "PyObject_RichCompare",
+            Helper::CompareOp => "fj_compare_op",
             Helper::GetAttr => "PyObject_GetAttr",
             Helper::SetAttr => "PyObject_SetAttr",
             Helper::GetItem => "PyObject_GetItem",

@@ -26,7 +26,7 @@ extern "C" {
 pub fn addresses() -> HashMap<Helper, usize> {
     let mut m = HashMap::new();
     m.insert(Helper::BinaryOp, fj_binary_op as *const () as usize);
-    m.insert(Helper::RichCompare, PyObject_RichCompare as *const () as usize);
+    m.insert(Helper::CompareOp, fj_compare_op as *const () as usize);
     m.insert(Helper::GetAttr, PyObject_GetAttr as *const () as usize);
     m.insert(Helper::SetAttr, PyObject_SetAttr as *const () as usize);
     m.insert(Helper::GetItem, PyObject_GetItem as *const () as usize);
@@ -83,6 +83,24 @@ pub unsafe extern "C" fn fj_binary_op(a: *mut PyObject, b: *mut PyObject, oparg:
                 std::ptr::null_mut()
             }
         }
+    }
+}
+
+/// `COMPARE_OP op`.
+pub unsafe extern "C" fn fj_compare_op(a: *mut PyObject, b: *mut PyObject, op: i64) -> *mut PyObject {
+    // SAFETY: generated code passes two live objects and a comparison operator (0..=5).
+    unsafe {
+        let t = Py_TYPE(a);
+        let direct = t == Py_TYPE(b)
+            && (t == std::ptr::addr_of_mut!(PyLong_Type)
+                || t == std::ptr::addr_of_mut!(PyFloat_Type)
+                || (t == std::ptr::addr_of_mut!(PyUnicode_Type) && (op as i32 == Py_EQ || op as i32 == Py_NE)));
+        if direct {
+            if let Some(cmp) = (*t).tp_richcompare {
+                return cmp(a, b, op as i32);
+            }
+        }
+        PyObject_RichCompare(a, b, op as i32)
     }
 }
 
