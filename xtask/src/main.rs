@@ -1,1 +1,85 @@
-fn main() {}
+//! `cargo xtask`: ferrojit's developer commands. Every command is non-interactive (scripts and CI
+//! drive them), prints progress on stderr, and exits non-zero on failure.
+//!
+//! - `setup-arm64`: the cross toolchain, qemu, and an emulated Debian arm64 CPython 3.11 (idempotent)
+//! - `build [--arch A] [--debug]`: the extension for an ISA, assembled in `target/pkg/<arch>/`
+//! - `python [--arch A] -- ARGS`: that ISA's CPython with the build importable
+//! - `test [--arch A] [-- PYTEST-ARGS]`: the whole test suite for one ISA, or both
+//! - `bench [--arch A] [--fast]`: richards through pyperf with and without the JIT
+
+mod arch;
+mod arm64;
+mod bench;
+mod build;
+mod python;
+mod run;
+mod test;
+
+use anyhow::Result;
+use arch::Arch;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "ferrojit developer commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install the AArch64 cross toolchain and qemu, and unpack an arm64 CPython 3.11 (idempotent).
+    SetupArm64,
+    /// Build the extension for an ISA into target/pkg/<arch>/.
+    Build {
+        #[arg(long, value_enum)]
+        arch: Option<Arch>,
+        /// An unoptimised build with debug assertions (the allocator checker on).
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Run that ISA's CPython (under qemu for aarch64) with ferrojit importable.
+    Python {
+        #[arg(long, value_enum)]
+        arch: Option<Arch>,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the whole test suite for one ISA (both when --arch is not given).
+    Test {
+        #[arg(long, value_enum)]
+        arch: Option<Arch>,
+        /// Extra arguments for pytest.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        pytest_args: Vec<String>,
+    },
+    /// pyperformance's richards through pyperf with and without the JIT, and the speed-up.
+    Bench {
+        #[arg(long, value_enum)]
+        arch: Option<Arch>,
+        /// Fewer processes and values: a quick look, not a measurement to quote.
+        #[arg(long)]
+        fast: bool,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result: Result<i32> = match cli.command {
+        Command::SetupArm64 => arm64::setup().map(|_| 0),
+        Command::Build { arch, debug } => build::build(arch.unwrap_or_else(Arch::host), !debug).map(|p| {
+            println!("{}", p.display());
+            0
+        }),
+        Command::Python { arch, args } => python::run(arch.unwrap_or_else(Arch::host), &args),
+        Command::Test { arch, pytest_args } => test::run(arch, &pytest_args),
+        Command::Bench { arch, fast } => bench::run(arch.unwrap_or_else(Arch::host), fast).map(|_| 0),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}

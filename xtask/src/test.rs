@@ -1,0 +1,84 @@
+//! `cargo xtask test`: for each ISA, the Rust tests (run under qemu for aarch64: the encoders,
+//! the allocator, and generated code executed for real) and then the Python suite (differential
+//! runs against plain CPython, the API, richards under pyperf, CPython's regression tests,
+//! snapshots) under that ISA's interpreter. Keeps going after a failing step so one run shows
+//! every failure, and exits non-zero if any step failed.
+
+use crate::arch::{repo_root, Arch};
+use crate::arm64;
+use crate::build;
+use crate::python;
+use crate::run::{capture, status};
+use anyhow::Result;
+use std::process::Command;
+use std::time::Instant;
+
+struct Step {
+    name: String,
+    ok: bool,
+    seconds: f64,
+}
+
+pub fn run(arch: Option<Arch>, pytest_args: &[String]) -> Result<i32> {
+    let arches = match arch {
+        Some(a) => vec![a],
+        None => vec![Arch::host(), if Arch::host() == Arch::X86_64 { Arch::Aarch64 } else { Arch::X86_64 }],
+    };
+    let mut steps = Vec::new();
+    for a in arches {
+        if a.emulated() && a == Arch::Aarch64 {
+            arm64::setup()?;
+        } else if a.emulated() {
+            eprintln!("xtask: no emulated {} here; skipping it", a.name());
+            continue;
+        }
+        steps.push(timed(format!("{}: Rust tests", a.name()), || rust_tests(a)));
+        steps.push(timed(format!("{}: Python tests", a.name()), || python_tests(a, pytest_args)));
+    }
+    eprintln!("\nxtask test summary:");
+    for s in &steps {
+        eprintln!("  {:<28} {:>4}  {:.0}s", s.name, if s.ok { "ok" } else { "FAIL" }, s.seconds);
+    }
+    let failed = steps.iter().filter(|s| !s.ok).count();
+    println!("xtask: {} passed, {} failed", steps.len() - failed, failed);
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+fn timed(name: String, f: impl FnOnce() -> Result<bool>) -> Step {
+    eprintln!("\n== {name}");
+    let start = Instant::now();
+    let ok = match f() {
+        Ok(ok) => ok,
+        Err(e) => {
+            eprintln!("xtask: {name}: {e:#}");
+            false
+        }
+    };
+    Step { name, ok, seconds: start.elapsed().as_secs_f64() }
+}
+
+fn rust_tests(arch: Arch) -> Result<bool> {
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(repo_root()).args(["test", "--workspace"]);
+    if let Some(target) = arch.cross_target() {
+        cmd.args(["--target", target, "--exclude", "xtask", "--exclude", "ferrojit-lab"]);
+        if arch == Arch::Aarch64 {
+            cmd.envs(arm64::cross_env());
+        }
+    } else {
+        // The ferrojit crate's tests link libpython (no extension-module feature).
+        let libdir = capture(Command::new("python3").args(["-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"]))?;
+        cmd.env("LD_LIBRARY_PATH", libdir.trim());
+    }
+    Ok(status(&mut cmd)? == 0)
+}
+
+fn python_tests(arch: Arch, extra: &[String]) -> Result<bool> {
+    if !arch.emulated() {
+        python::check_host_python()?;
+    }
+    build::build(arch, true)?;
+    let mut cmd = python::command(arch);
+    cmd.current_dir(repo_root()).args(["-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"]).args(extra);
+    Ok(status(&mut cmd)? == 0)
+}
