@@ -52,6 +52,21 @@ except AttributeError as e:
     print("AttributeError", e)
 
 
+# Adding a key to builtins or to the module's globals changes the dict's keys version: a
+# compiled LOAD_GLOBAL that pushes a NULL before the callable must leave the interpreter a
+# stack without that NULL when it hands over.
+def calls_globals(x):
+    return x + len("abc") + scaled(x)
+
+
+print([calls_globals(i) for i in range(25)])
+builtins.ferrojit_new_builtin = 1
+print([calls_globals(i) for i in range(3)])
+new_module_global = 2
+print([calls_globals(i) for i in range(3)])
+del builtins.ferrojit_new_builtin
+
+
 def shadow():
     return len
 

@@ -251,6 +251,25 @@ impl<'a> Builder<'a> {
         b
     }
 
+    /// Every backward jump that the interpreter treats as a loop edge (all but
+    /// JUMP_BACKWARD_NO_INTERRUPT) checks the eval breaker, so that a loop in compiled code still
+    /// drops the GIL for other threads and runs signal handlers. The guard sits before the jump,
+    /// and its exit re-runs the jump in the interpreter, which then does the check itself.
+    fn guard_idle_on_backward_jump(&mut self, cur: &mut Cursor, ins: &Instr) {
+        let backward = matches!(
+            ins.op,
+            JUMP_BACKWARD
+                | POP_JUMP_BACKWARD_IF_FALSE
+                | POP_JUMP_BACKWARD_IF_TRUE
+                | POP_JUMP_BACKWARD_IF_NONE
+                | POP_JUMP_BACKWARD_IF_NOT_NONE
+        );
+        if backward {
+            let state = self.deopt_state(cur, ins, "eval breaker or tracing in loop");
+            self.emit(cur, InstKind::GuardInterpreterIdle { state }, Type::VOID, ins);
+        }
+    }
+
     // ---- the translation of one instruction; returns true when it ended the block ----------
 
     fn translate(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<bool, Unsupported> {
@@ -387,6 +406,7 @@ impl<'a> Builder<'a> {
             }
             POP_JUMP_FORWARD_IF_FALSE | POP_JUMP_BACKWARD_IF_FALSE | POP_JUMP_FORWARD_IF_TRUE
             | POP_JUMP_BACKWARD_IF_TRUE => {
+                self.guard_idle_on_backward_jump(cur, ins);
                 let v = self.pop(cur, ins)?;
                 let t = self.emit(cur, InstKind::Truthy { value: v }, Type::CINT, ins);
                 self.decref(cur, v, ins);
@@ -400,6 +420,7 @@ impl<'a> Builder<'a> {
             }
             POP_JUMP_FORWARD_IF_NONE | POP_JUMP_BACKWARD_IF_NONE | POP_JUMP_FORWARD_IF_NOT_NONE
             | POP_JUMP_BACKWARD_IF_NOT_NONE => {
+                self.guard_idle_on_backward_jump(cur, ins);
                 let v = self.pop(cur, ins)?;
                 let none = ConstInfo { obj: self.code.well_known.none, text: "None".into(), ty: Type::NONE_TYPE };
                 let n = self.constant(cur, &none, ins);
@@ -416,10 +437,7 @@ impl<'a> Builder<'a> {
                 return Ok(true);
             }
             JUMP_FORWARD | JUMP_BACKWARD | JUMP_BACKWARD_NO_INTERRUPT => {
-                if ins.op == JUMP_BACKWARD {
-                    let state = self.deopt_state(cur, ins, "eval breaker or tracing in loop");
-                    self.emit(cur, InstKind::GuardInterpreterIdle { state }, Type::VOID, ins);
-                }
+                self.guard_idle_on_backward_jump(cur, ins);
                 let target = self.block_for(ins.jump_target().unwrap())?;
                 let args = self.edge_to(target, &cur.stack);
                 self.end(cur, Terminator::Jump { target, args });
@@ -483,10 +501,9 @@ impl<'a> Builder<'a> {
 
     fn load_global(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
         let name = self.code.names[(ins.arg >> 1) as usize].clone();
-        if ins.arg & 1 == 1 {
-            let n = self.emit(cur, InstKind::Null, Type::NULL, ins);
-            cur.stack.push(n);
-        }
+        // Every exit below resumes at (or raises from) the LOAD_GLOBAL itself, so its frame state
+        // is the stack before the instruction: the NULL for a call is pushed last, as the
+        // interpreter does once the lookup has succeeded.
         let globals_ok = |v: u32| self.code.globals_keys.map(|k| k.version == v).unwrap_or(false);
         let v = match ins.specialised {
             LOAD_GLOBAL_MODULE if globals_ok(ins.cache_u32(2)) => {
@@ -516,13 +533,22 @@ impl<'a> Builder<'a> {
                 let state = self.deopt_state(cur, ins, "LOAD_GLOBAL name missing");
                 self.emit(cur, InstKind::GuardNotMarker { value: r, state }, Type::VOID, ins);
                 self.check(cur, r, ErrorCheck::Null, ins);
-                cur.stack.push(r);
+                self.push_global(cur, r, ins);
                 return Ok(());
             }
         };
         self.incref(cur, v, ins);
-        cur.stack.push(v);
+        self.push_global(cur, v, ins);
         Ok(())
+    }
+
+    /// Pushes the result of LOAD_GLOBAL, preceded by a NULL when the oparg asks for one.
+    fn push_global(&mut self, cur: &mut Cursor, value: ValueId, ins: &Instr) {
+        if ins.arg & 1 == 1 {
+            let n = self.emit(cur, InstKind::Null, Type::NULL, ins);
+            cur.stack.push(n);
+        }
+        cur.stack.push(value);
     }
 
     fn load_attr(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
