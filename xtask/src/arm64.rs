@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Bump when the set-up changes, so existing roots are completed.
-const STAMP: &str = "ferrojit-arm64-setup-v2";
+const STAMP: &str = "ferrojit-arm64-setup-v3";
 
 /// Host packages: the cross C toolchain, Debian's rustc with the arm64 standard library, qemu.
 const HOST_PACKAGES: &[&str] = &[
@@ -26,7 +26,14 @@ const HOST_PACKAGES: &[&str] = &[
 ];
 
 /// The arm64 CPython and the libraries it loads, unpacked into the sysroot.
+/// The C library comes from the same Debian build as everything else here: qemu looks up the
+/// dynamic loader and libc.so.6 in the sysroot first and on the host second, and a loader and a
+/// libc from different builds (say the cross toolchain's copy and the host's multiarch libc6:arm64)
+/// share private structures that differ; the first thread started then spins for ever.
 const SYSROOT_PACKAGES: &[&str] = &[
+    "libc6:arm64",
+    "libgcc-s1:arm64",
+    "libstdc++6:arm64",
     "python3.11-minimal:arm64",
     "libpython3.11-minimal:arm64",
     "libpython3.11-stdlib:arm64",
@@ -152,11 +159,18 @@ fn register_binfmt() -> Result<()> {
 
 fn build_sysroot() -> Result<()> {
     let debs = root().join("debs");
+    if debs.exists() {
+        std::fs::remove_dir_all(&debs)?;
+    }
     std::fs::create_dir_all(&debs)?;
     eprintln!("xtask: downloading the arm64 CPython packages");
     check(Command::new("apt-get").arg("download").args(SYSROOT_PACKAGES).current_dir(&debs))
         .context("apt-get download (run `apt-get update` if the package lists are old)")?;
+    // Start from an empty sysroot so that nothing from an older set-up is mixed in.
     let sysroot = sysroot();
+    if sysroot.exists() {
+        std::fs::remove_dir_all(&sysroot)?;
+    }
     std::fs::create_dir_all(&sysroot)?;
     for entry in std::fs::read_dir(&debs)? {
         let path = entry?.path();
@@ -164,8 +178,7 @@ fn build_sysroot() -> Result<()> {
             check(Command::new("dpkg").arg("-x").arg(&path).arg(&sysroot))?;
         }
     }
-    std::fs::create_dir_all(sysroot.join("lib"))?;
-    check(Command::new("sh").arg("-c").arg(format!("cp -a /usr/aarch64-linux-gnu/lib/. '{}/lib/'", sysroot.display())))
+    Ok(())
 }
 
 fn install_site_packages() -> Result<()> {
@@ -179,15 +192,23 @@ fn install_site_packages() -> Result<()> {
 }
 
 fn verify() -> Result<()> {
+    // `timeout`: a broken set-up tends to hang (see SYSROOT_PACKAGES), and should fail instead.
     let out = capture(
-        Command::new(python())
-            .args(["-c", "import sys, platform, pyperf, pytest; print(platform.machine(), sys.version.split()[0])"])
+        Command::new("timeout")
+            .arg("300")
+            .arg(python())
+            .args([
+                "-c",
+                "import sys, platform, threading, pyperf, pytest\n\
+                 t = threading.Thread(target=print, args=('thread ok',)); t.start(); t.join()\n\
+                 print(platform.machine(), sys.version.split()[0])",
+            ])
             .env("QEMU_LD_PREFIX", sysroot())
             .env("PYTHONPATH", site()),
     )
     .context("running the arm64 CPython under qemu")?;
-    eprintln!("xtask: arm64 CPython runs: {}", out.trim());
-    if !out.starts_with("aarch64 3.11") {
+    eprintln!("xtask: arm64 CPython runs: {}", out.trim().replace('\n', "; "));
+    if !out.contains("thread ok\naarch64 3.11") {
         bail!("unexpected interpreter: {out}");
     }
     Ok(())
@@ -205,6 +226,7 @@ pub fn cross_env() -> Vec<(String, String)> {
     );
     vec![
         ("RUSTC".into(), "/usr/bin/rustc".into()),
+        ("RUSTDOC".into(), "/usr/bin/rustdoc".into()),
         ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER".into(), "aarch64-linux-gnu-gcc".into()),
         ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS".into(), rustflags),
         ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER".into(), format!("qemu-aarch64 -L {}", s.display())),

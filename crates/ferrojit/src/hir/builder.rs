@@ -251,6 +251,37 @@ impl<'a> Builder<'a> {
         b
     }
 
+    /// Splits control flow on machine bool `cond`: `fast` runs when it holds, `slow` when not.
+    /// Each arm starts from the current stack and returns values of types `outs`, which the
+    /// join block (where building continues) receives as parameters, returned here.
+    fn diamond(
+        &mut self,
+        cur: &mut Cursor,
+        cond: ValueId,
+        outs: &[Type],
+        ins: &Instr,
+        fast: impl FnOnce(&mut Self, &mut Cursor) -> Vec<ValueId>,
+        slow: impl FnOnce(&mut Self, &mut Cursor) -> Vec<ValueId>,
+    ) -> Vec<ValueId> {
+        let head = cur.block;
+        let stack = cur.stack.clone();
+        let (fast_b, slow_b, join) = (self.func.new_block(ins.at), self.func.new_block(ins.at), self.func.new_block(ins.at));
+        self.started.extend([true, true, true]);
+        let params: Vec<ValueId> = outs.iter().map(|t| self.func.add_param(join, *t)).collect();
+        for (block, arm) in [(fast_b, Box::new(fast) as Box<dyn FnOnce(&mut Self, &mut Cursor) -> Vec<ValueId>>), (slow_b, Box::new(slow))] {
+            cur.block = block;
+            cur.stack = stack.clone();
+            let args = arm(self, cur);
+            debug_assert_eq!(args.len(), outs.len());
+            self.end(cur, Terminator::Jump { target: join, args });
+        }
+        cur.stack = stack;
+        cur.block = join;
+        self.func.blocks[head.0 as usize].term =
+            Terminator::Branch { cond, then_to: fast_b, then_args: vec![], else_to: slow_b, else_args: vec![] };
+        params
+    }
+
     /// Every backward jump that the interpreter treats as a loop edge (all but
     /// JUMP_BACKWARD_NO_INTERRUPT) checks the eval breaker, so that a loop in compiled code still
     /// drops the GIL for other threads and runs signal handlers. The guard sits before the jump,
@@ -552,53 +583,75 @@ impl<'a> Builder<'a> {
     }
 
     fn load_attr(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
-        if ins.specialised == LOAD_ATTR_INSTANCE_VALUE {
-            let obj = *cur.stack.last().unwrap();
+        let obj = *cur.stack.last().unwrap();
+        let r = if ins.specialised == LOAD_ATTR_INSTANCE_VALUE {
+            // The type the interpreter saw gets a slot read; any other type the generic lookup.
             let state = self.deopt_state(cur, ins, "LOAD_ATTR instance value");
             let version = ins.cache_u32(1);
-            self.emit(cur, InstKind::GuardTypeVersion { value: obj, version, state }, Type::VOID, ins);
             let index = ins.cache[3] as u32;
-            let v = self.emit(cur, InstKind::LoadInstanceValue { obj, index, state }, Type::OBJECT, ins);
-            self.incref(cur, v, ins);
-            cur.stack.pop();
-            self.decref(cur, obj, ins);
-            cur.stack.push(v);
-            return Ok(());
-        }
-        // The interpreter keeps the owner on the stack when the lookup raises.
-        let obj = *cur.stack.last().unwrap();
-        let name = self.code.names[ins.arg as usize].clone();
-        let n = self.constant(cur, &name, ins);
-        let r = self.helper(cur, Helper::GetAttr, vec![obj, n], Type::OBJECT, ins);
-        self.check(cur, r, ErrorCheck::Null, ins);
+            let same = self.emit(cur, InstKind::HasTypeVersion { value: obj, version }, Type::CBOOL, ins);
+            let fast = |b: &mut Self, cur: &mut Cursor| {
+                let v = b.emit(cur, InstKind::LoadInstanceValue { obj, index, state }, Type::OBJECT, ins);
+                b.incref(cur, v, ins);
+                vec![v]
+            };
+            let slow = |b: &mut Self, cur: &mut Cursor| vec![b.generic_getattr(cur, obj, ins)];
+            self.diamond(cur, same, &[Type::OBJECT], ins, fast, slow)[0]
+        } else {
+            self.generic_getattr(cur, obj, ins)
+        };
         cur.stack.pop();
         self.decref(cur, obj, ins);
         cur.stack.push(r);
         Ok(())
     }
 
+    /// `getattr(obj, name)`; the interpreter keeps the owner on the stack when it raises.
+    fn generic_getattr(&mut self, cur: &mut Cursor, obj: ValueId, ins: &Instr) -> ValueId {
+        let name = self.code.names[ins.arg as usize].clone();
+        let n = self.constant(cur, &name, ins);
+        let r = self.helper(cur, Helper::GetAttr, vec![obj, n], Type::OBJECT, ins);
+        self.check(cur, r, ErrorCheck::Null, ins);
+        r
+    }
+
     fn store_attr(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
+        let n = cur.stack.len();
+        if n < 2 {
+            return Err(Unsupported(format!("stack underflow at {}", ins.at)));
+        }
+        let (value, owner) = (cur.stack[n - 2], cur.stack[n - 1]);
         if ins.specialised == STORE_ATTR_INSTANCE_VALUE {
-            let n = cur.stack.len();
-            let (value, owner) = (cur.stack[n - 2], cur.stack[n - 1]);
             let state = self.deopt_state(cur, ins, "STORE_ATTR instance value");
             let version = ins.cache_u32(1);
-            self.emit(cur, InstKind::GuardTypeVersion { value: owner, version, state }, Type::VOID, ins);
             let index = ins.cache[3] as u32;
-            self.emit(cur, InstKind::StoreInstanceValue { obj: owner, index, value, state }, Type::VOID, ins);
+            let same = self.emit(cur, InstKind::HasTypeVersion { value: owner, version }, Type::CBOOL, ins);
             cur.stack.truncate(n - 2);
-            self.decref(cur, owner, ins);
+            let fast = |b: &mut Self, cur: &mut Cursor| {
+                b.emit(cur, InstKind::StoreInstanceValue { obj: owner, index, value, state }, Type::VOID, ins);
+                b.decref(cur, owner, ins);
+                vec![]
+            };
+            let slow = |b: &mut Self, cur: &mut Cursor| {
+                b.generic_setattr(cur, owner, value, ins);
+                vec![]
+            };
+            self.diamond(cur, same, &[], ins, fast, slow);
             return Ok(());
         }
-        let owner = self.pop(cur, ins)?;
-        let value = self.pop(cur, ins)?;
+        cur.stack.truncate(n - 2);
+        self.generic_setattr(cur, owner, value, ins);
+        Ok(())
+    }
+
+    /// `setattr(owner, name, value)`, releasing both (already popped).
+    fn generic_setattr(&mut self, cur: &mut Cursor, owner: ValueId, value: ValueId, ins: &Instr) {
         let name = self.code.names[ins.arg as usize].clone();
         let nm = self.constant(cur, &name, ins);
         let r = self.helper(cur, Helper::SetAttr, vec![owner, nm, value], Type::CINT, ins);
         self.decref(cur, value, ins);
         self.decref(cur, owner, ins);
         self.check(cur, r, ErrorCheck::Negative, ins);
-        Ok(())
     }
 
     fn load_method(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
@@ -606,38 +659,45 @@ impl<'a> Builder<'a> {
             LOAD_METHOD_WITH_VALUES | LOAD_METHOD_NO_DICT => Some(ins.cache_u64(6) as usize),
             _ => None,
         };
-        if let Some(descr) = cached {
-            let obj = *cur.stack.last().unwrap();
-            let state = self.deopt_state(cur, ins, "LOAD_METHOD cached method");
-            let version = ins.cache_u32(1);
-            self.emit(cur, InstKind::GuardTypeVersion { value: obj, version, state }, Type::VOID, ins);
-            if ins.specialised == LOAD_METHOD_WITH_VALUES {
-                self.emit(cur, InstKind::GuardNoDict { value: obj, state }, Type::VOID, ins);
-                let keys = ins.cache_u32(4);
-                self.emit(cur, InstKind::GuardCachedKeysVersion { value: obj, version: keys, state }, Type::VOID, ins);
-            }
-            cur.stack.pop();
-            let m = ConstInfo { obj: descr, text: format!("<method {:#x}>", descr), ty: Type::OTHER };
-            let mv = self.constant(cur, &m, ins);
-            self.incref(cur, mv, ins);
-            cur.stack.push(mv);
-            cur.stack.push(obj);
-            return Ok(());
-        }
-        // On error the object stays on the stack (the helper leaves it to us).
         let obj = *cur.stack.last().unwrap();
+        let pair = match cached {
+            Some(descr) => {
+                let state = self.deopt_state(cur, ins, "LOAD_METHOD cached method");
+                let version = ins.cache_u32(1);
+                let same = self.emit(cur, InstKind::HasTypeVersion { value: obj, version }, Type::CBOOL, ins);
+                let fast = |b: &mut Self, cur: &mut Cursor| {
+                    if ins.specialised == LOAD_METHOD_WITH_VALUES {
+                        b.emit(cur, InstKind::GuardNoDict { value: obj, state }, Type::VOID, ins);
+                        let keys = ins.cache_u32(4);
+                        b.emit(cur, InstKind::GuardCachedKeysVersion { value: obj, version: keys, state }, Type::VOID, ins);
+                    }
+                    let m = ConstInfo { obj: descr, text: format!("<method {:#x}>", descr), ty: Type::OTHER };
+                    let mv = b.constant(cur, &m, ins);
+                    b.incref(cur, mv, ins);
+                    vec![mv, obj]
+                };
+                let slow = |b: &mut Self, cur: &mut Cursor| b.generic_load_method(cur, obj, ins);
+                self.diamond(cur, same, &[Type::OPT_OBJECT, Type::OBJECT], ins, fast, slow)
+            }
+            None => self.generic_load_method(cur, obj, ins),
+        };
+        cur.stack.pop();
+        cur.stack.extend(pair);
+        Ok(())
+    }
+
+    /// The interpreter's LOAD_METHOD through a helper that writes the (method, self) or
+    /// (NULL, attribute) pair into the frame's stack; on error the object stays on the stack.
+    fn generic_load_method(&mut self, cur: &mut Cursor, obj: ValueId, ins: &Instr) -> Vec<ValueId> {
         let name = self.code.names[ins.arg as usize].clone();
         let n = self.constant(cur, &name, ins);
         let depth = self.depth(cur) - 1;
         let out = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
         let r = self.helper(cur, Helper::LoadMethod, vec![obj, n, out], Type::CINT, ins);
         self.check(cur, r, ErrorCheck::Negative, ins);
-        cur.stack.pop();
         let m = self.emit(cur, InstKind::ReadStack { depth }, Type::OPT_OBJECT, ins);
         let s = self.emit(cur, InstKind::ReadStack { depth: depth + 1 }, Type::OBJECT, ins);
-        cur.stack.push(m);
-        cur.stack.push(s);
-        Ok(())
+        vec![m, s]
     }
 
     fn call(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {

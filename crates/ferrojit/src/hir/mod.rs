@@ -191,6 +191,10 @@ pub enum InstKind {
     GuardType { value: ValueId, ty: usize, name: String, state: StateId },
     /// Deopts unless `Py_TYPE(value)->tp_version_tag == version`.
     GuardTypeVersion { value: ValueId, version: u32, state: StateId },
+    /// Machine bool: `Py_TYPE(value)->tp_version_tag == version` (selects the specialised arm
+    /// of an attribute access; the other arm is the generic one, so a polymorphic site costs a
+    /// helper call instead of a deopt).
+    HasTypeVersion { value: ValueId, version: u32 },
     /// Deopts unless the cached keys of `value`'s heap type have version `version`.
     GuardCachedKeysVersion { value: ValueId, version: u32, state: StateId },
     /// Deopts if the instance's managed `__dict__` was materialised.

@@ -77,6 +77,7 @@ impl Function {
             InstKind::GuardCachedKeysVersion { value, version, state } => {
                 write!(s, "GuardCachedKeysVersion {value} == {version} -> {state}")
             }
+            InstKind::HasTypeVersion { value, version } => write!(s, "HasTypeVersion {value} == {version}"),
             InstKind::GuardNoDict { value, state } => write!(s, "GuardNoDict {value} -> {state}"),
             InstKind::GuardInterpreterIdle { state } => write!(s, "GuardInterpreterIdle -> {state}"),
             InstKind::LoadInstanceValue { obj, index, state } => write!(s, "LoadInstanceValue {obj}[{index}] -> {state}"),

@@ -241,6 +241,13 @@ impl<'a> Lowerer<'a> {
                 let ver = self.load(Base::Reg(t), lay.type_version_tag, Width::W32);
                 self.guard(ver, Operand::Imm(version as i64), Cond::Ne, Width::W32, state);
             }
+            InstKind::HasTypeVersion { value, version } => {
+                let r = self.materialise(value);
+                let t = self.load(Base::Reg(r), lay.object_type, Width::W64);
+                let ver = self.load(Base::Reg(t), lay.type_version_tag, Width::W32);
+                let d = self.reg(v);
+                self.emit(LInst::SetCmp { dst: d, a: ver, b: Operand::Imm(version as i64), cond: Cond::Eq, width: Width::W32 });
+            }
             InstKind::GuardCachedKeysVersion { value, version, state } => {
                 let r = self.materialise(value);
                 let t = self.load(Base::Reg(r), lay.object_type, Width::W64);

@@ -1,0 +1,215 @@
+//! Runtimes on a host: the recipe that sets one up (a venv with pinned pyperf and pyperformance,
+//! plus ferrojit or cinderx), the check that says what is there and what is missing, and the
+//! interpreter and environment a benchmark runs with.
+//!
+//! Local and SSH hosts get a venv per runtime in `<workdir>/envs/<runtime>`, made with
+//! `--system-site-packages` so that pinned packages the interpreter already has are reused, and
+//! pip run only for what is missing or at another version. The emulated host uses the arm64
+//! CPython and the package folder that `cargo xtask setup-arm64` made.
+
+use crate::config::{RuntimeConfig, RuntimeKind};
+use crate::host::{Host, HostKind};
+use anyhow::{bail, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Pinned versions of the harness, the same on every host.
+pub const PYPERF: &str = "pyperf==2.10.0";
+pub const PYPERFORMANCE: &str = "pyperformance==1.14.0";
+
+/// How one runtime runs on one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recipe {
+    pub runtime: String,
+    pub kind: RuntimeKind,
+    /// The interpreter that runs benchmarks (after set-up), or the command's argv for kind
+    /// "command".
+    pub argv: Vec<String>,
+    /// Environment for the benchmark and its pyperf workers.
+    pub env: BTreeMap<String, String>,
+    /// Shell lines that create or repair the environment; idempotent.
+    pub setup: Vec<String>,
+    /// A folder to copy to the host first (ferrojit's build for the host's ISA), and where.
+    pub upload: Option<(PathBuf, String)>,
+}
+
+/// Which ISA folder of ferrojit a host needs.
+pub fn isa_of(arch: &str) -> Result<&'static str> {
+    match arch {
+        "x86_64" | "amd64" => Ok("x86_64"),
+        "aarch64" | "arm64" => Ok("aarch64"),
+        other => bail!("ferrojit has no backend for {other}"),
+    }
+}
+
+/// ferrojit's importable build for an ISA, made by `cargo xtask build --arch ISA`.
+pub fn ferrojit_pkg(isa: &str) -> PathBuf {
+    repo_root().join("target/pkg").join(isa)
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn recipe(name: &str, rt: &RuntimeConfig, host: &Host, arch: &str) -> Result<Recipe> {
+    let env_dir = format!("{}/envs/{}", host.workdir, name);
+    let mut env: BTreeMap<String, String> = rt.env.clone();
+    let mut setup = Vec::new();
+    let mut upload = None;
+    let configured = rt.python_on.get(&host.name).or(rt.python.as_ref()).cloned();
+    let argv = match (&host.kind, rt.kind) {
+        (_, RuntimeKind::Command) => rt.command.clone(),
+        (HostKind::Emulated { root }, RuntimeKind::Cpython | RuntimeKind::Ferrojit) => {
+            let site = root.join("site").display().to_string();
+            env.insert("PYTHONPATH".into(), site);
+            vec![root.join("sysroot/usr/bin/python3.11").display().to_string()]
+        }
+        (HostKind::Emulated { .. }, kind) => bail!("runtime {name}: kind {kind:?} cannot run on the emulated arm64 host"),
+        (_, kind) => {
+            let base = configured.unwrap_or_else(|| default_python(kind).to_string());
+            let mut packages = vec![PYPERF.to_string(), PYPERFORMANCE.to_string()];
+            if kind == RuntimeKind::Cinderx {
+                packages.push("cinderx".into());
+            }
+            setup.push(format!("[ -x \"{env_dir}/bin/python\" ] || {base} -m venv --system-site-packages \"{env_dir}\""));
+            setup.push(pip_missing(&env_dir, &packages));
+            vec![format!("{env_dir}/bin/python")]
+        }
+    };
+    if rt.kind == RuntimeKind::Ferrojit {
+        let isa = isa_of(arch)?;
+        let dest = format!("{}/ferrojit/{isa}", host.workdir);
+        let path = match env.get("PYTHONPATH") {
+            Some(p) => format!("{dest}:{p}"),
+            None => dest.clone(),
+        };
+        env.insert("PYTHONPATH".into(), path);
+        env.insert("FERROJIT".into(), "1".into());
+        upload = Some((ferrojit_pkg(isa), dest));
+    }
+    Ok(Recipe { runtime: name.to_string(), kind: rt.kind, argv, env, setup, upload })
+}
+
+fn default_python(kind: RuntimeKind) -> &'static str {
+    match kind {
+        RuntimeKind::Cpython | RuntimeKind::Ferrojit => "python3.11",
+        RuntimeKind::Cinderx => "python3.14",
+        RuntimeKind::Pypy => "pypy3",
+        RuntimeKind::Command => "",
+    }
+}
+
+/// A shell line that pip-installs the pinned packages the venv lacks (or has at another version).
+fn pip_missing(env_dir: &str, packages: &[String]) -> String {
+    let list = packages.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", ");
+    format!(
+        "missing=$(\"{env_dir}/bin/python\" - <<'EOF'\n\
+         from importlib import metadata\n\
+         for spec in [{list}]:\n\
+         \x20   name, _, version = spec.partition('==')\n\
+         \x20   try:\n\
+         \x20       ok = not version or metadata.version(name) == version\n\
+         \x20   except metadata.PackageNotFoundError:\n\
+         \x20       ok = False\n\
+         \x20   if not ok:\n\
+         \x20       print(spec)\n\
+         EOF\n\
+         ); [ -z \"$missing\" ] || \"{env_dir}/bin/python\" -m pip install -q --disable-pip-version-check $missing"
+    )
+}
+
+impl Recipe {
+    /// `export` lines for the environment.
+    pub fn exports(&self) -> String {
+        self.env.iter().map(|(k, v)| format!("export {k}=\"{v}\"\n")).collect()
+    }
+
+    /// A script that prints what the runtime is on the host (`version=...`, `pyperf=...`,
+    /// `ferrojit=...`) and `missing=...` lines for what set-up would add.
+    pub fn check_script(&self) -> String {
+        let py = shell_words(&self.argv);
+        let mut s = self.exports();
+        s.push_str("set +e\n");
+        s.push_str(&format!(
+            "{py} -c 'import sys; print(\"version=\" + sys.version.split()[0])' 2>/dev/null || echo \"missing=interpreter {}\"\n",
+            self.argv.first().map(|s| s.as_str()).unwrap_or("")
+        ));
+        if self.kind != RuntimeKind::Command {
+            s.push_str(&format!(
+                "{py} -c 'import pyperf, pyperformance; print(\"pyperf=\" + pyperf.__version__); print(\"pyperformance=\" + pyperformance.__version__)' 2>/dev/null || echo 'missing=pyperf and pyperformance (bootstrap installs {PYPERF} {PYPERFORMANCE})'\n"
+            ));
+        }
+        if self.kind == RuntimeKind::Ferrojit {
+            s.push_str(&format!(
+                "{py} -c 'import ferrojit, sys; print(\"ferrojit=\" + ferrojit._ferrojit.__file__)' 2>/dev/null || echo 'missing=ferrojit for this ISA (bootstrap copies it)'\n"
+            ));
+        }
+        if self.kind == RuntimeKind::Cinderx {
+            s.push_str(&format!("{py} -c 'import cinderx; print(\"cinderx=\" + cinderx.__file__)' 2>/dev/null || echo 'missing=cinderx (bootstrap installs it)'\n"));
+        }
+        s
+    }
+}
+
+/// Joins argv for a shell line (each word double-quoted, `$HOME` still expanding).
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter().map(|a| format!("\"{}\"", a.replace('"', "\\\""))).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HostConfig;
+
+    fn rt(kind: RuntimeKind) -> RuntimeConfig {
+        RuntimeConfig {
+            kind,
+            python: None,
+            python_on: BTreeMap::new(),
+            command: vec![],
+            env: BTreeMap::new(),
+            knobs: BTreeMap::new(),
+            hosts: None,
+        }
+    }
+
+    fn ssh_host() -> Host {
+        let cfg = HostConfig::Ssh { destination: "me@arm".into(), port: None, options: vec![], workdir: None };
+        Host::new("arm", &cfg, "~/.cache/ferrojit-lab".into(), Path::new("/tmp"))
+    }
+
+    #[test]
+    fn the_cinderx_recipe_installs_the_wheel_into_a_python_3_14_venv_and_passes_its_knobs() {
+        let mut c = rt(RuntimeKind::Cinderx);
+        c.env.insert("CINDERX_JIT_AUTO".into(), "1".into());
+        let r = recipe("cinderx", &c, &ssh_host(), "x86_64").unwrap();
+        assert_eq!(r.argv, vec!["$HOME/.cache/ferrojit-lab/envs/cinderx/bin/python"]);
+        assert!(r.setup[0].contains("python3.14 -m venv --system-site-packages \"$HOME/.cache/ferrojit-lab/envs/cinderx\""), "{:?}", r.setup);
+        assert!(r.setup[1].contains("'cinderx'") && r.setup[1].contains(PYPERF) && r.setup[1].contains("pip install"), "{:?}", r.setup);
+        assert_eq!(r.env.get("CINDERX_JIT_AUTO").map(|s| s.as_str()), Some("1"));
+        assert!(r.check_script().contains("import cinderx"));
+    }
+
+    #[test]
+    fn the_ferrojit_recipe_ships_the_build_for_the_hosts_isa() {
+        let r = recipe("ferrojit", &rt(RuntimeKind::Ferrojit), &ssh_host(), "aarch64").unwrap();
+        let (local, dest) = r.upload.clone().unwrap();
+        assert!(local.ends_with("target/pkg/aarch64"), "{local:?}");
+        assert_eq!(dest, "$HOME/.cache/ferrojit-lab/ferrojit/aarch64");
+        assert_eq!(r.env["PYTHONPATH"], dest);
+        assert_eq!(r.env["FERROJIT"], "1");
+        assert!(recipe("ferrojit", &rt(RuntimeKind::Ferrojit), &ssh_host(), "riscv64").is_err());
+    }
+
+    #[test]
+    fn the_emulated_host_uses_the_arm64_cpython_and_refuses_other_kinds() {
+        let cfg = HostConfig::Emulated { root: Some("/opt/arm64".into()), workdir: None };
+        let h = Host::new("emu", &cfg, "/tmp/w".into(), Path::new("/tmp"));
+        let r = recipe("cpython", &rt(RuntimeKind::Cpython), &h, "aarch64").unwrap();
+        assert_eq!(r.argv, vec!["/opt/arm64/sysroot/usr/bin/python3.11"]);
+        assert_eq!(r.env["PYTHONPATH"], "/opt/arm64/site");
+        assert!(r.setup.is_empty());
+        assert!(recipe("pypy", &rt(RuntimeKind::Pypy), &h, "aarch64").is_err());
+    }
+}
