@@ -45,11 +45,14 @@ pub struct Settings {
     /// Rigorous mode: twice the processes, and workers pinned to one CPU (an isolated one when
     /// the host has any).
     pub rigorous: bool,
+    /// pyperf's minimum duration of one value in seconds (its --min-time; pyperf's default
+    /// 0.1 when unset). Smaller makes quick smoke runs.
+    pub min_time: Option<f64>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { processes: 10, values: 5, warmups: 1, rounds: 2, confidence: 0.95, resamples: 2000, seed: 1, rigorous: false }
+        Settings { processes: 10, values: 5, warmups: 1, rounds: 2, confidence: 0.95, resamples: 2000, seed: 1, rigorous: false, min_time: None }
     }
 }
 
@@ -246,6 +249,11 @@ impl Config {
         if !(0.5..1.0).contains(&s.confidence) {
             bail!("settings: confidence must be in [0.5, 1), e.g. 0.95");
         }
+        if let Some(t) = s.min_time {
+            if !(t > 0.0 && t.is_finite()) {
+                bail!("settings: min_time must be a positive number of seconds");
+            }
+        }
         if s.resamples < 100 {
             bail!("settings: resamples must be at least 100");
         }
@@ -400,7 +408,22 @@ pub fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
 /// TOML's "unknown field `x`, expected one of `a`, `b`" becomes that plus "did you mean `a`?",
 /// with the line number.
 fn with_suggestion(message: &str, span: Option<std::ops::Range<usize>>, text: &str) -> String {
-    let line = span.map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+    let line_of = |at: usize| text[..at.min(text.len())].matches('\n').count() + 1;
+    let mut line = span.as_ref().map(|s| line_of(s.start));
+    // For a tagged table the span covers the whole table: point at the offending key itself.
+    if let (Some(sp), Some(rest)) = (&span, message.strip_prefix("unknown field `")) {
+        if let Some((field, _)) = rest.split_once('`') {
+            let mut offset = sp.start.min(text.len());
+            for l in text[offset..].split_inclusive('\n') {
+                let key = l.trim_start();
+                if key.strip_prefix(field).map(|r| r.trim_start().starts_with('=')).unwrap_or(false) {
+                    line = Some(line_of(offset));
+                    break;
+                }
+                offset += l.len();
+            }
+        }
+    }
     let mut out = match line {
         Some(l) => format!("line {l}: {message}"),
         None => message.to_string(),

@@ -33,7 +33,16 @@ impl Cell {
     }
 
     pub fn id(&self) -> String {
-        format!("{}/{}/{}", self.host, self.column(), self.benchmark)
+        format!("{}/{}/{}", self.host, self.column(), self.bench_name())
+    }
+
+    /// A benchmark's short name: pyperformance's name, or a script's file name.
+    pub fn bench_name(&self) -> String {
+        if self.benchmark.ends_with(".py") {
+            Path::new(&self.benchmark).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| self.benchmark.clone())
+        } else {
+            self.benchmark.clone()
+        }
     }
 
     /// A name safe as a folder for the benchmark (scripts are named by their file stem).
@@ -191,7 +200,7 @@ mod tests {
         let c = cells(&config);
         assert_eq!(c.len(), 2 * 2 + 2 * 2);
         let f = c.iter().find(|c| c.runtime == "ferrojit" && c.benchmark == "bench/tiny.py" && c.knobs["FERROJIT_THRESHOLD"] == "50").unwrap();
-        assert_eq!(f.id(), "b/ferrojit,FERROJIT_THRESHOLD=50/bench/tiny.py");
+        assert_eq!(f.id(), "b/ferrojit,FERROJIT_THRESHOLD=50/tiny.py");
         assert!(f.dir(Path::new("/r")).ends_with("raw/b/ferrojit,FERROJIT_THRESHOLD=50/tiny"));
     }
 }

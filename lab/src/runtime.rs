@@ -32,6 +32,8 @@ pub struct Recipe {
     pub setup: Vec<String>,
     /// A folder to copy to the host first (ferrojit's build for the host's ISA), and where.
     pub upload: Option<(PathBuf, String)>,
+    /// The interpreter the venv is made from, if there is a venv.
+    pub base: Option<String>,
 }
 
 /// Which ISA folder of ferrojit a host needs.
@@ -57,6 +59,7 @@ pub fn recipe(name: &str, rt: &RuntimeConfig, host: &Host, arch: &str) -> Result
     let mut env: BTreeMap<String, String> = rt.env.clone();
     let mut setup = Vec::new();
     let mut upload = None;
+    let mut base_python = None;
     let configured = rt.python_on.get(&host.name).or(rt.python.as_ref()).cloned();
     let argv = match (&host.kind, rt.kind) {
         (_, RuntimeKind::Command) => rt.command.clone(),
@@ -73,6 +76,7 @@ pub fn recipe(name: &str, rt: &RuntimeConfig, host: &Host, arch: &str) -> Result
                 packages.push("cinderx".into());
             }
             setup.push(format!("[ -x \"{env_dir}/bin/python\" ] || {base} -m venv --system-site-packages \"{env_dir}\""));
+            base_python = Some(base);
             setup.push(pip_missing(&env_dir, &packages));
             vec![format!("{env_dir}/bin/python")]
         }
@@ -88,7 +92,7 @@ pub fn recipe(name: &str, rt: &RuntimeConfig, host: &Host, arch: &str) -> Result
         env.insert("FERROJIT".into(), "1".into());
         upload = Some((ferrojit_pkg(isa), dest));
     }
-    Ok(Recipe { runtime: name.to_string(), kind: rt.kind, argv, env, setup, upload })
+    Ok(Recipe { runtime: name.to_string(), kind: rt.kind, argv, env, setup, upload, base: base_python })
 }
 
 fn default_python(kind: RuntimeKind) -> &'static str {
@@ -131,10 +135,15 @@ impl Recipe {
         let py = shell_words(&self.argv);
         let mut s = self.exports();
         s.push_str("set +e\n");
-        s.push_str(&format!(
-            "{py} -c 'import sys; print(\"version=\" + sys.version.split()[0])' 2>/dev/null || echo \"missing=interpreter {}\"\n",
-            self.argv.first().map(|s| s.as_str()).unwrap_or("")
-        ));
+        let first = self.argv.first().map(|s| s.as_str()).unwrap_or("");
+        let absent = match &self.base {
+            Some(base) => {
+                s.push_str(&format!("command -v \"{base}\" >/dev/null 2>&1 || echo \"missing=interpreter {base}\"\n"));
+                format!("environment {first} (bootstrap creates it)")
+            }
+            None => format!("interpreter {first}"),
+        };
+        s.push_str(&format!("{py} -c 'import sys; print(\"version=\" + sys.version.split()[0])' 2>/dev/null || echo \"missing={absent}\"\n"));
         if self.kind != RuntimeKind::Command {
             s.push_str(&format!(
                 "{py} -c 'import pyperf, pyperformance; print(\"pyperf=\" + pyperf.__version__); print(\"pyperformance=\" + pyperformance.__version__)' 2>/dev/null || echo 'missing=pyperf and pyperformance (bootstrap installs {PYPERF} {PYPERFORMANCE})'\n"

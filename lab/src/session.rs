@@ -158,6 +158,9 @@ impl Session {
             "--processes {processes} --values {} --warmups {} --quiet -o \"{out}\"",
             s.values, s.warmups
         );
+        if let Some(t) = s.min_time {
+            pyperf.push_str(&format!(" --min-time={t}"));
+        }
         if !inherit.is_empty() {
             pyperf.push_str(&format!(" --inherit-environ={}", inherit.join(",")));
         }

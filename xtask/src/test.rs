@@ -35,6 +35,11 @@ pub fn run(arch: Option<Arch>, pytest_args: &[String]) -> Result<i32> {
         steps.push(timed(format!("{}: Rust tests", a.name()), || rust_tests(a)));
         steps.push(timed(format!("{}: Python tests", a.name()), || python_tests(a, pytest_args)));
     }
+    if arch.is_none() {
+        steps.push(timed("lab: end-to-end".to_string(), lab_end_to_end));
+    } else {
+        eprintln!("xtask: the lab's end-to-end tests run when both ISAs are tested (no --arch)");
+    }
     eprintln!("\nxtask test summary:");
     for s in &steps {
         eprintln!("  {:<28} {:>4}  {:.0}s", s.name, if s.ok { "ok" } else { "FAIL" }, s.seconds);
@@ -80,5 +85,16 @@ fn python_tests(arch: Arch, extra: &[String]) -> Result<bool> {
     build::build(arch, true)?;
     let mut cmd = python::command(arch);
     cmd.current_dir(repo_root()).args(["-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"]).args(extra);
+    Ok(status(&mut cmd)? == 0)
+}
+
+/// The lab's end-to-end tests (loopback sshd, the emulated host, headless Chromium), which need
+/// ferrojit built for both ISAs; ignored under a bare `cargo test`, run here.
+fn lab_end_to_end() -> Result<bool> {
+    build::build(Arch::X86_64, true)?;
+    build::build(Arch::Aarch64, true)?;
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(repo_root())
+        .args(["test", "-p", "ferrojit-lab", "--test", "e2e", "--", "--include-ignored", "--test-threads=1"]);
     Ok(status(&mut cmd)? == 0)
 }
