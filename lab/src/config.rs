@@ -116,6 +116,21 @@ pub struct RuntimeConfig {
     pub hosts: Option<Vec<String>>,
 }
 
+impl RuntimeConfig {
+    /// A runtime of `kind` with every option at its default.
+    pub fn of_kind(kind: RuntimeKind) -> RuntimeConfig {
+        RuntimeConfig {
+            kind,
+            python: None,
+            python_on: BTreeMap::new(),
+            command: vec![],
+            env: BTreeMap::new(),
+            knobs: BTreeMap::new(),
+            hosts: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum RuntimeKind {
@@ -213,18 +228,9 @@ impl Config {
         if emulated_ready {
             hosts.insert("arm64-qemu".to_string(), HostConfig::Emulated { root: None, workdir: None });
         }
-        let runtime = |kind| RuntimeConfig {
-            kind,
-            python: None,
-            python_on: BTreeMap::new(),
-            command: vec![],
-            env: BTreeMap::new(),
-            knobs: BTreeMap::new(),
-            hosts: None,
-        };
         let mut runtimes = BTreeMap::new();
-        runtimes.insert("cpython".to_string(), runtime(RuntimeKind::Cpython));
-        runtimes.insert("ferrojit".to_string(), runtime(RuntimeKind::Ferrojit));
+        runtimes.insert("cpython".to_string(), RuntimeConfig::of_kind(RuntimeKind::Cpython));
+        runtimes.insert("ferrojit".to_string(), RuntimeConfig::of_kind(RuntimeKind::Ferrojit));
         let comparisons = hosts
             .keys()
             .map(|h| Comparison {
@@ -428,18 +434,10 @@ fn with_suggestion(message: &str, span: Option<std::ops::Range<usize>>, text: &s
         Some(l) => format!("line {l}: {message}"),
         None => message.to_string(),
     };
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some((field, expected)) = rest.split_once('`') {
+    for prefix in ["unknown field `", "unknown variant `"] {
+        if let Some((word, expected)) = message.strip_prefix(prefix).and_then(|rest| rest.split_once('`')) {
             let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-            if let Some(s) = suggest(field, names.into_iter()) {
-                out.push_str(&format!(" (did you mean `{s}`?)"));
-            }
-        }
-    }
-    if let Some(rest) = message.strip_prefix("unknown variant `") {
-        if let Some((variant, expected)) = rest.split_once('`') {
-            let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-            if let Some(s) = suggest(variant, names.into_iter()) {
+            if let Some(s) = suggest(word, names.into_iter()) {
                 out.push_str(&format!(" (did you mean `{s}`?)"));
             }
         }

@@ -172,15 +172,7 @@ mod tests {
     use crate::config::HostConfig;
 
     fn rt(kind: RuntimeKind) -> RuntimeConfig {
-        RuntimeConfig {
-            kind,
-            python: None,
-            python_on: BTreeMap::new(),
-            command: vec![],
-            env: BTreeMap::new(),
-            knobs: BTreeMap::new(),
-            hosts: None,
-        }
+        RuntimeConfig::of_kind(kind)
     }
 
     fn ssh_host() -> Host {
