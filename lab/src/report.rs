@@ -239,6 +239,8 @@ fn compare(
     for b in &benches {
         let (base, cand) = (selected(&c.baseline, b, samples), selected(&c.candidate, b, samples));
         let ratio = match (base, cand) {
+            // No speed figure at all across hosts when one is emulated.
+            _ if cross_host && emulated => None,
             (Some((bc, bs)), Some((cc, cs))) => {
                 for cell in [bc, cc] {
                     if let Some(st) = cells.iter().find(|r| r.id == cell.id()).and_then(|r| r.stats.as_ref()) {

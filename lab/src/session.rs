@@ -8,7 +8,7 @@ use crate::runtime::{self, recipe, shell_words, Recipe};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// A host and what probing it found.
 pub struct Reached {
@@ -28,6 +28,8 @@ impl Reached {
 pub struct Session {
     pub config: Config,
     pub hosts: BTreeMap<String, Reached>,
+    /// ISAs ferrojit was built for in this session.
+    built: std::cell::RefCell<std::collections::BTreeSet<String>>,
     /// Holds the ssh control sockets; removed with the session.
     _control_dir: tempfile::TempDir,
 }
@@ -43,7 +45,7 @@ impl Session {
             let probe = host.probe();
             hosts.insert(name.clone(), Reached { host, probe });
         }
-        Ok(Session { config, hosts, _control_dir: control_dir })
+        Ok(Session { config, hosts, built: Default::default(), _control_dir: control_dir })
     }
 
     /// The recipe of a runtime on a reached host.
@@ -91,9 +93,7 @@ impl Session {
         let recipe = self.recipe(host, runtime)?;
         let h = &self.hosts[host].host;
         if let Some((local, dest)) = &recipe.upload {
-            if !local.join("ferrojit").exists() {
-                build_ferrojit(local)?;
-            }
+            self.ensure_built(local)?;
             h.upload_dir(local, dest)?;
         }
         if !recipe.setup.is_empty() {
@@ -104,6 +104,23 @@ impl Session {
         if !missing.is_empty() {
             bail!("{runtime} on {host} is still missing after set-up: {}", missing.join("; "));
         }
+        Ok(())
+    }
+
+    /// Builds ferrojit for the ISA of `pkg` once per session (cargo makes this a quick no-op when
+    /// it is up to date), so that a run never measures a stale build. Without cargo, an existing
+    /// build is used as it is.
+    fn ensure_built(&self, pkg: &Path) -> Result<()> {
+        let isa = pkg.file_name().unwrap().to_string_lossy().into_owned();
+        if self.built.borrow().contains(&isa) {
+            return Ok(());
+        }
+        match build_ferrojit(pkg) {
+            Ok(()) => {}
+            Err(e) if pkg.join("ferrojit").exists() => eprintln!("lab: warning: using the existing build in {} ({e:#})", pkg.display()),
+            Err(e) => return Err(e),
+        }
+        self.built.borrow_mut().insert(isa);
         Ok(())
     }
 
@@ -214,10 +231,10 @@ fn pin_cpu(p: &Probe) -> String {
 /// Builds ferrojit for an ISA with the repository's xtask (the lab lives in the same workspace).
 fn build_ferrojit(pkg: &Path) -> Result<()> {
     let isa = pkg.file_name().unwrap().to_string_lossy().into_owned();
-    eprintln!("lab: building ferrojit for {isa} (cargo xtask build --arch {isa})");
     let st = Command::new("cargo")
         .args(["xtask", "build", "--arch", &isa])
         .current_dir(runtime::repo_root())
+        .stdout(Stdio::null())
         .status()
         .context("running cargo xtask build")?;
     if !st.success() || !pkg.join("ferrojit").exists() {

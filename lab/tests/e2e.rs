@@ -217,6 +217,7 @@ fn a_run_through_loopback_ssh_and_the_emulated_host_reports_json_markdown_and_ht
     // The cross-host comparison with the emulated host gets no speed verdict.
     let cmp = &s["comparisons"][1];
     assert_eq!(cmp["verdict"], "not-applicable", "{cmp}");
+    assert!(cmp["geomean"].is_null() && cmp["per_benchmark"][0]["ratio"].is_null(), "no speed figure either: {cmp}");
     assert!(cmp["reason"].as_str().unwrap().contains("emulated"), "{cmp}");
     assert!(["holds", "fails", "inconclusive"].contains(&s["comparisons"][0]["verdict"].as_str().unwrap()));
     assert_eq!(s["sweeps"].as_array().unwrap().len(), 2, "one knob sweep per host");
