@@ -114,22 +114,7 @@ impl Host {
             bail!("host {}: unsupported characters in {dest:?}", self.name);
         }
         let line = format!("rm -rf \"{dest}\" && mkdir -p \"{dest}\" && tar -xf - -C \"{dest}\"");
-        let mut cmd = match &self.kind {
-            HostKind::Ssh { .. } => {
-                let mut c = self.shell_command();
-                // Replace the trailing `sh -s` with the one-line command.
-                let args: Vec<_> = c.get_args().map(|a| a.to_owned()).collect();
-                let mut s = Command::new(c.get_program());
-                s.args(&args[..args.len() - 2]).arg(&line);
-                c = s;
-                c
-            }
-            _ => {
-                let mut c = Command::new("sh");
-                c.arg("-c").arg(&line);
-                c
-            }
-        };
+        let mut cmd = self.command_line(&line);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn()?;
         child.stdin.take().unwrap().write_all(&tar.stdout).ok();
@@ -163,11 +148,24 @@ impl Host {
         }
     }
 
+    /// `sh -s` on the host: the script comes on standard input.
     fn shell_command(&self) -> Command {
         match &self.kind {
+            HostKind::Ssh { .. } => self.command_line("sh -s"),
             HostKind::Local | HostKind::Emulated { .. } => {
                 let mut c = Command::new("sh");
                 c.arg("-s");
+                c
+            }
+        }
+    }
+
+    /// A one-line shell command run on the host (`sh -c` here, the login shell over SSH).
+    fn command_line(&self, line: &str) -> Command {
+        match &self.kind {
+            HostKind::Local | HostKind::Emulated { .. } => {
+                let mut c = Command::new("sh");
+                c.arg("-c").arg(line);
                 c
             }
             HostKind::Ssh { destination, port, options, control } => {
@@ -178,7 +176,7 @@ impl Host {
                 if let Some(p) = port {
                     c.args(["-p", &p.to_string()]);
                 }
-                c.args(options).arg(destination).args(["sh", "-s"]);
+                c.args(options).arg(destination).arg(line);
                 c
             }
         }
