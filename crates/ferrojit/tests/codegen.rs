@@ -68,7 +68,10 @@ fn run(f: &Function, regs: &RegisterSet, frame: &mut [i64; 16], env: Env) -> i64
 /// x, y -> a = add3(x, y, 5); b = add3(a, x, y); c = add3(b, a, 7); out = c; exit if c < 0
 /// (stack [x, a]); return b.
 fn call_chain() -> Function {
-    let target = add3 as usize;
+    call_chain_calling(add3 as *const () as usize)
+}
+
+fn call_chain_calling(target: usize) -> Function {
     let insts = vec![
         load(0, 0),
         load(1, 8),
@@ -167,7 +170,7 @@ fn decref_to_zero_calls_dealloc_and_keeps_registers() {
         let mut frame = [0i64; 16];
         frame[0] = 5;
         frame[1] = 9;
-        let env = Env { dealloc: record_dealloc as usize, ..ENV };
+        let env = Env { dealloc: record_dealloc as *const () as usize, ..ENV };
         assert_eq!(run(&f, &regs(limit), &mut frame, env), 5);
         assert_eq!(object[0], 0);
         assert_eq!(DEALLOCATED.with(|d| d.get()), obj as usize);
@@ -189,7 +192,7 @@ fn decref_above_zero_and_xdecref_of_null() {
         LInst::Return { value: v(0) },
     ];
     let f = Function { name: "decref2".into(), blocks: vec![Block { insts }], exits: vec![], num_vregs: 2 };
-    let env = Env { dealloc: record_dealloc as usize, ..ENV };
+    let env = Env { dealloc: record_dealloc as *const () as usize, ..ENV };
     let mut frame = [0i64; 16];
     assert_eq!(run(&f, &regs(None), &mut frame, env), obj);
     assert_eq!(object[0], 1);
@@ -207,5 +210,23 @@ fn both_backends_encode_and_disassemble() {
         let text = ferrojit::backend::disasm::disassemble(isa, &code, 0).unwrap();
         assert!(text.lines().count() > 10, "{text}");
         assert!(!text.contains("invalid"), "{text}");
+    }
+}
+
+/// The code shape of the call chain on each ISA, pinned: instruction count, code bytes and the
+/// disassembly (the call target is a fixed fake address so the text is stable). A change in
+/// code generation shows up here as a reviewed snapshot diff (`cargo insta review`, or
+/// INSTA_UPDATE=always to rewrite).
+#[test]
+fn call_chain_code_shape_is_pinned_per_isa() {
+    for isa in [Isa::X86_64, Isa::Aarch64] {
+        let f = call_chain_calling(0x0000_1122_3344_5566);
+        let regs = isa.registers();
+        let alloc = regalloc::allocate(&f, &regs);
+        let code = isa.emit(&f, &alloc, &ENV).unwrap();
+        let text = ferrojit::backend::disasm::disassemble(isa, &code, 0).unwrap();
+        let count = ferrojit::backend::disasm::count_instructions(isa, &code);
+        let name = format!("call_chain_{}", isa.name());
+        insta::assert_snapshot!(name, format!("{count} instructions, {} bytes\n{text}", code.len()));
     }
 }
