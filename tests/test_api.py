@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import ferrojit
-from conftest import PROGRAMS, clean_env, read_stats, run_jit
+from conftest import PROGRAMS, clean_env, read_stats, run_jit, run_plain
 
 
 def add(a, b):
@@ -69,6 +69,16 @@ def test_missing_script_is_reported_like_python(tmp_path):
     r = run_jit(tmp_path / "nope.py", cwd=tmp_path)
     assert r.returncode == 2
     assert "can't open file" in r.stderr
+
+
+def test_relative_script_path_gives_the_same_file_names_as_python():
+    # CPython makes a script's file name absolute (tracebacks, __file__); sys.argv[0] stays as given.
+    name = "exceptions_and_tracebacks.py"
+    plain = run_plain(name, cwd=PROGRAMS)
+    r = run_jit(name, cwd=PROGRAMS)
+    assert str(PROGRAMS / name) in plain.stderr
+    assert r.stderr == plain.stderr
+    assert r.stdout == plain.stdout
 
 
 def test_environment_switch_reaches_child_processes(tmp_path):

@@ -79,7 +79,7 @@ def main(argv=None):
         sys.argv = list(args.target)
         sys.path[0] = os.path.dirname(os.path.abspath(script))
         entry = os.path.abspath(script)
-        run = lambda: runpy.run_path(script, run_name="__main__")
+        run = lambda: runpy.run_path(entry, run_name="__main__")
     try:
         run()
     except SystemExit:

@@ -65,6 +65,9 @@ fn timed(name: String, f: impl FnOnce() -> Result<bool>) -> Step {
 fn rust_tests(arch: Arch) -> Result<bool> {
     let mut cmd = Command::new("cargo");
     cmd.current_dir(repo_root()).args(["test", "--workspace"]);
+    // insta otherwise spawns `cargo metadata` to find the workspace, and a fork from the
+    // multi-threaded test binary under qemu-user can deadlock before its exec.
+    cmd.env("INSTA_WORKSPACE_ROOT", repo_root());
     if let Some(target) = arch.cross_target() {
         cmd.args(["--target", target, "--exclude", "xtask", "--exclude", "ferrojit-lab"]);
         if arch == Arch::Aarch64 {

@@ -188,6 +188,13 @@ impl<'a> Builder<'a> {
         self.emit(cur, InstKind::Decref { value: v }, Type::VOID, ins);
     }
 
+    /// A new attribute-site cache for this instruction.
+    fn site_cache(&mut self, cur: &Cursor, ins: &Instr) -> ValueId {
+        let index = self.func.site_caches;
+        self.func.site_caches += 1;
+        self.emit(cur, InstKind::SiteCache { index }, Type::CPTR, ins)
+    }
+
     fn cint(&mut self, cur: &Cursor, value: i64, ins: &Instr) -> ValueId {
         self.emit(cur, InstKind::CInt { value }, Type::CINT, ins)
     }
@@ -376,7 +383,7 @@ impl<'a> Builder<'a> {
                 for rest in cur.stack.clone() {
                     self.decref(cur, rest, ins);
                 }
-                self.end(cur, Terminator::Return { value: v });
+                self.end(cur, Terminator::Return { value: v, bc: ins.at });
                 return Ok(true);
             }
             BINARY_OP | COMPARE_OP => {
@@ -610,7 +617,8 @@ impl<'a> Builder<'a> {
     fn generic_getattr(&mut self, cur: &mut Cursor, obj: ValueId, ins: &Instr) -> ValueId {
         let name = self.code.names[ins.arg as usize].clone();
         let n = self.constant(cur, &name, ins);
-        let r = self.helper(cur, Helper::GetAttr, vec![obj, n], Type::OBJECT, ins);
+        let cache = self.site_cache(cur, ins);
+        let r = self.helper(cur, Helper::GetAttr, vec![obj, n, cache], Type::OBJECT, ins);
         self.check(cur, r, ErrorCheck::Null, ins);
         r
     }
@@ -693,7 +701,8 @@ impl<'a> Builder<'a> {
         let n = self.constant(cur, &name, ins);
         let depth = self.depth(cur) - 1;
         let out = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
-        let r = self.helper(cur, Helper::LoadMethod, vec![obj, n, out], Type::CINT, ins);
+        let cache = self.site_cache(cur, ins);
+        let r = self.helper(cur, Helper::LoadMethod, vec![obj, n, out, cache], Type::CINT, ins);
         self.check(cur, r, ErrorCheck::Negative, ins);
         let m = self.emit(cur, InstKind::ReadStack { depth }, Type::OPT_OBJECT, ins);
         let s = self.emit(cur, InstKind::ReadStack { depth: depth + 1 }, Type::OBJECT, ins);

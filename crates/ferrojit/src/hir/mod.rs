@@ -75,7 +75,8 @@ pub enum Helper {
     /// through their type directly, as the interpreter's specialised forms do (no recursion
     /// check); anything else through `PyObject_RichCompare`. New reference or NULL.
     CompareOp,
-    /// `PyObject_GetAttr(obj, name)`. New reference or NULL.
+    /// `fj_getattr_cached(obj, name, cache)`: `PyObject_GetAttr` through the site's
+    /// polymorphic cache. New reference or NULL.
     GetAttr,
     /// `PyObject_SetAttr(obj, name, value)`: 0 or -1.
     SetAttr,
@@ -96,8 +97,8 @@ pub enum Helper {
     LoadGlobal,
     /// `fj_store_global(frame, name, value)`: 0 or -1; does not take `value`.
     StoreGlobal,
-    /// `fj_load_method(obj, name, out)`: takes `obj`; writes (method, self) or (NULL, attribute)
-    /// to `out[0..2]` as new references; 0 or -1.
+    /// `fj_load_method_cached(obj, name, out, cache)`: takes `obj`; writes (method, self) or
+    /// (NULL, attribute) to `out[0..2]` as new references; 0 or -1. Through the site's cache.
     LoadMethod,
     /// `fj_call(base, oparg, kwnames)`: takes every reference in `base[0 .. oparg + 2]`
     /// (`[method or NULL, callable or self, args...]`); the call's result or NULL.
@@ -120,7 +121,7 @@ impl Helper {
         match self {
             Helper::BinaryOp => "fj_binary_op",
             Helper::CompareOp => "fj_compare_op",
-            Helper::GetAttr => "PyObject_GetAttr",
+            Helper::GetAttr => "fj_getattr_cached",
             Helper::SetAttr => "PyObject_SetAttr",
             Helper::GetItem => "PyObject_GetItem",
             Helper::SetItem => "PyObject_SetItem",
@@ -130,7 +131,7 @@ impl Helper {
             Helper::Not => "PyObject_Not",
             Helper::LoadGlobal => "fj_load_global",
             Helper::StoreGlobal => "fj_store_global",
-            Helper::LoadMethod => "fj_load_method",
+            Helper::LoadMethod => "fj_load_method_cached",
             Helper::Call => "fj_call",
             Helper::BuildList => "fj_build_list",
             Helper::BuildTuple => "fj_build_tuple",
@@ -160,6 +161,9 @@ pub enum InstKind {
     Const { obj: usize, text: String },
     /// A machine integer constant.
     CInt { value: i64 },
+    /// The address of this function's attribute-site cache number `index` (a polymorphic
+    /// cache the runtime keeps for one generic attribute or method load).
+    SiteCache { index: u32 },
     /// The NULL marker that `PUSH_NULL`/`LOAD_METHOD` leave on the stack.
     Null,
     /// The frame pointer (`_PyInterpreterFrame *`).
@@ -235,8 +239,9 @@ pub enum Terminator {
     Jump { target: BlockId, args: Vec<ValueId> },
     /// Two-way branch on a machine bool.
     Branch { cond: ValueId, then_to: BlockId, then_args: Vec<ValueId>, else_to: BlockId, else_args: Vec<ValueId> },
-    /// Returns `value` (an owned reference) from the function.
-    Return { value: ValueId },
+    /// Returns `value` (an owned reference) from the function; `bc` is the RETURN_VALUE, left in
+    /// `prev_instr` for a frame object that outlives the call (its `f_lineno`).
+    Return { value: ValueId, bc: u32 },
     /// Hands over to the interpreter unconditionally.
     Exit { state: StateId },
 }
@@ -268,11 +273,13 @@ pub struct Function {
     pub states: Vec<FrameState>,
     /// Size of locals + cells + free variables: where the value stack starts in the frame.
     pub nlocalsplus: u32,
+    /// How many attribute-site caches the function uses (`SiteCache` indices).
+    pub site_caches: u32,
 }
 
 impl Function {
     pub fn new(name: &str, nlocalsplus: u32) -> Function {
-        Function { name: name.to_string(), values: Vec::new(), blocks: Vec::new(), states: Vec::new(), nlocalsplus }
+        Function { name: name.to_string(), values: Vec::new(), blocks: Vec::new(), states: Vec::new(), nlocalsplus, site_caches: 0 }
     }
 
     pub fn inst(&self, v: ValueId) -> &Inst {

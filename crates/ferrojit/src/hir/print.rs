@@ -57,6 +57,7 @@ impl Function {
             InstKind::Param { index } => write!(s, "Param {index}"),
             InstKind::Const { text, .. } => write!(s, "Const {text}"),
             InstKind::CInt { value } => write!(s, "CInt {value}"),
+            InstKind::SiteCache { index } => write!(s, "SiteCache #{index}"),
             InstKind::Null => write!(s, "Null"),
             InstKind::Frame => write!(s, "Frame"),
             InstKind::LoadLocal { index } => write!(s, "LoadLocal {index}"),
@@ -106,7 +107,7 @@ impl Function {
             Terminator::Branch { cond, then_to, then_args, else_to, else_args } => {
                 format!("Branch {cond} ? {then_to}({}) : {else_to}({})", list(then_args), list(else_args))
             }
-            Terminator::Return { value } => format!("Return {value}"),
+            Terminator::Return { value, .. } => format!("Return {value}"),
             Terminator::Exit { state } => format!("Exit -> {state}"),
         }
     }

@@ -21,6 +21,9 @@ pub struct Context {
     pub eval_breaker: usize,
     /// The address of each helper.
     pub helpers: HashMap<Helper, usize>,
+    /// Address of the function's first attribute-site cache, and the size of one.
+    pub site_caches: usize,
+    pub site_cache_size: usize,
 }
 
 struct Lowerer<'a> {
@@ -85,6 +88,7 @@ impl<'a> Lowerer<'a> {
         match self.hir.inst(v).kind {
             InstKind::Null => Operand::Imm(0),
             InstKind::CInt { value } => Operand::Imm(value),
+            InstKind::SiteCache { index } => Operand::Imm((self.cx.site_caches + index as usize * self.cx.site_cache_size) as i64),
             InstKind::Const { obj, .. } => Operand::Imm(obj as i64),
             _ => Operand::Reg(self.reg(v)),
         }
@@ -164,7 +168,7 @@ impl<'a> Lowerer<'a> {
         let inst = self.hir.inst(v).clone();
         let lay = *self.lay();
         match inst.kind {
-            InstKind::Param { .. } | InstKind::Null | InstKind::CInt { .. } | InstKind::Const { .. } => {}
+            InstKind::Param { .. } | InstKind::Null | InstKind::CInt { .. } | InstKind::SiteCache { .. } | InstKind::Const { .. } => {}
             InstKind::Frame => {
                 let d = self.reg(v);
                 self.emit(LInst::Lea { dst: d, base: Base::Frame, offset: 0 });
@@ -421,8 +425,9 @@ impl<'a> Lowerer<'a> {
                     self.emit(LInst::Jump { target: t });
                 }
             }
-            Terminator::Return { value } => {
+            Terminator::Return { value, bc } => {
                 let r = self.materialise(*value);
+                self.set_prev_instr(*bc);
                 self.emit(LInst::Return { value: r });
             }
             Terminator::Exit { state } => {

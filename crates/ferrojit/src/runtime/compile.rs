@@ -3,6 +3,7 @@
 //! bytecode -> HIR -> LIR -> register allocation -> machine code, installs the code in
 //! executable memory, and writes dumps.
 
+use super::attr_cache::SiteCache;
 use super::codemem::CodeBlock;
 use super::helpers;
 use super::hook::{runtime, CodeState};
@@ -26,6 +27,8 @@ pub struct NativeCode {
     pub block: CodeBlock,
     /// The reason of each side exit, by exit number.
     pub exit_reasons: Vec<&'static str>,
+    /// The attribute-site caches the code points at.
+    pub site_caches: Box<[SiteCache]>,
 }
 
 /// Everything the pipeline produced for one function, for dumps and tests.
@@ -36,6 +39,8 @@ pub struct Artifacts {
     pub alloc: regalloc::Allocation,
     pub code: Vec<u8>,
     pub isa: Isa,
+    /// The attribute-site caches the code points at; they live as long as the code.
+    pub site_caches: Box<[SiteCache]>,
 }
 
 impl Artifacts {
@@ -101,7 +106,7 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
                 rt.stats.refused_functions.insert(where_, reason.clone());
                 state.refused = Some(reason);
             }
-            Ok(art) => match install(&art) {
+            Ok(mut art) => match install(&mut art) {
                 Ok(native) => {
                     let rt = runtime();
                     rt.stats.functions_compiled += 1;
@@ -185,12 +190,12 @@ impl Failure {
     }
 }
 
-fn install(art: &Artifacts) -> Result<NativeCode, String> {
+fn install(art: &mut Artifacts) -> Result<NativeCode, String> {
     let block = CodeBlock::new(&art.code)?;
     // SAFETY: the block holds code generated for the host ISA with the `Entry` ABI.
     let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(block.addr()) };
     let exit_reasons = art.lir.exits.iter().map(|e| art.hir.states[e.state as usize].reason).collect();
-    Ok(NativeCode { entry, block, exit_reasons })
+    Ok(NativeCode { entry, block, exit_reasons, site_caches: std::mem::take(&mut art.site_caches) })
 }
 
 /// Runs the whole pipeline on `code` for `isa` without installing anything.
@@ -205,7 +210,10 @@ pub unsafe fn pipeline(code: *mut PyObject, ns: Namespaces, isa: Isa) -> Result<
         }
         let info = code_info(code, ns).map_err(Failure::Error)?;
         let hir = hir::builder::build(&info).map_err(|u| Failure::Unsupported(u.0))?;
-        let cx = lowering_context(code);
+        let site_caches: Box<[SiteCache]> = (0..hir.site_caches).map(|_| SiteCache::default()).collect();
+        let mut cx = lowering_context(code);
+        cx.site_caches = site_caches.as_ptr() as usize;
+        cx.site_cache_size = std::mem::size_of::<SiteCache>();
         let lir = lir::lower::lower(&hir, &cx);
         let regs = isa.registers();
         let alloc = regalloc::allocate(&lir, &regs);
@@ -217,7 +225,7 @@ pub unsafe fn pipeline(code: *mut PyObject, ns: Namespaces, isa: Isa) -> Result<
         }
         let env = backend_env();
         let machine = isa.emit(&lir, &alloc, &env).map_err(Failure::Error)?;
-        Ok(Artifacts { name: info.name, hir, lir, alloc, code: machine, isa })
+        Ok(Artifacts { name: info.name, hir, lir, alloc, code: machine, isa, site_caches })
     }
 }
 
@@ -244,6 +252,8 @@ unsafe fn lowering_context(code: *mut PyObject) -> lir::lower::Context {
             none_obj: Py_None() as usize,
             eval_breaker: interp as usize + layout().interp_eval_breaker as usize,
             helpers: helpers::addresses(),
+            site_caches: 0,
+            site_cache_size: 0,
         }
     }
 }

@@ -18,16 +18,12 @@ pub const DEOPT_MARKER: *mut PyObject = 1 as *mut PyObject;
 /// `fj_for_iter`: the iterator is exhausted.
 pub const EXHAUSTED_MARKER: *mut PyObject = 1 as *mut PyObject;
 
-extern "C" {
-    fn _PyObject_GetMethod(obj: *mut PyObject, name: *mut PyObject, method: *mut *mut PyObject) -> c_int;
-}
-
 /// The address of every helper, for lowering.
 pub fn addresses() -> HashMap<Helper, usize> {
     let mut m = HashMap::new();
     m.insert(Helper::BinaryOp, fj_binary_op as *const () as usize);
     m.insert(Helper::CompareOp, fj_compare_op as *const () as usize);
-    m.insert(Helper::GetAttr, PyObject_GetAttr as *const () as usize);
+    m.insert(Helper::GetAttr, super::attr_cache::fj_getattr_cached as *const () as usize);
     m.insert(Helper::SetAttr, PyObject_SetAttr as *const () as usize);
     m.insert(Helper::GetItem, PyObject_GetItem as *const () as usize);
     m.insert(Helper::SetItem, PyObject_SetItem as *const () as usize);
@@ -37,7 +33,7 @@ pub fn addresses() -> HashMap<Helper, usize> {
     m.insert(Helper::Not, PyObject_Not as *const () as usize);
     m.insert(Helper::LoadGlobal, fj_load_global as *const () as usize);
     m.insert(Helper::StoreGlobal, fj_store_global as *const () as usize);
-    m.insert(Helper::LoadMethod, fj_load_method as *const () as usize);
+    m.insert(Helper::LoadMethod, super::attr_cache::fj_load_method_cached as *const () as usize);
     m.insert(Helper::Call, fj_call as *const () as usize);
     m.insert(Helper::BuildList, fj_build_list as *const () as usize);
     m.insert(Helper::BuildTuple, fj_build_tuple as *const () as usize);
@@ -138,28 +134,6 @@ pub unsafe extern "C" fn fj_store_global(frame: *mut InterpreterFrame, name: *mu
     }
 }
 
-/// `LOAD_METHOD`: on success takes `obj` and writes (method, self) or (NULL, attribute) to
-/// `out`; on error leaves `obj` to the caller (the interpreter keeps it on the stack).
-pub unsafe extern "C" fn fj_load_method(obj: *mut PyObject, name: *mut PyObject, out: *mut *mut PyObject) -> c_int {
-    // SAFETY: `out` points at two writable stack slots of the running frame.
-    unsafe {
-        let mut meth: *mut PyObject = std::ptr::null_mut();
-        let found = _PyObject_GetMethod(obj, name, &mut meth);
-        if meth.is_null() {
-            return -1;
-        }
-        if found != 0 {
-            *out = meth;
-            *out.add(1) = obj;
-        } else {
-            *out = std::ptr::null_mut();
-            Py_DECREF(obj);
-            *out.add(1) = meth;
-        }
-        0
-    }
-}
-
 /// `PRECALL` + `CALL` (generic): `base` holds `[method or NULL, callable or self, args...]`,
 /// all taken; `kwnames` is a tuple of keyword names or NULL (0).
 pub unsafe extern "C" fn fj_call(base: *mut *mut PyObject, oparg: i64, kwnames: *mut PyObject) -> *mut PyObject {
@@ -184,6 +158,11 @@ pub unsafe extern "C" fn fj_call(base: *mut *mut PyObject, oparg: i64, kwnames: 
         let args = base.add(2 - is_meth as usize);
         let function = *args.sub(1);
         let nkw = if kwnames.is_null() { 0 } else { PyTuple_GET_SIZE(kwnames) as usize };
+        if nkw == 0 {
+            if let Some(res) = super::direct_call::call_compiled(function, args, total) {
+                return res;
+            }
+        }
         let nargsf = (total - nkw) | PY_VECTORCALL_ARGUMENTS_OFFSET;
         let res = PyObject_Vectorcall(function, args, nargsf, kwnames);
         Py_DECREF(function);

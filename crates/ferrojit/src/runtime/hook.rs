@@ -89,6 +89,25 @@ pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> 
     }
 }
 
+/// The state of `code` if it has one already, read straight from the code object's extras
+/// (`_PyCodeObjectExtra`: a size, then the slots) without the checks of `_PyCode_GetExtra`.
+///
+/// # Safety
+/// GIL held; `code` is a live code object.
+pub unsafe fn code_state_fast(code: *mut PyObject) -> Option<&'static mut CodeState> {
+    // SAFETY: co_extra is NULL or a `_PyCodeObjectExtra` (Objects/codeobject.c: `Py_ssize_t
+    // ce_size; void *ce_extras[]`), and our slot holds a Box<CodeState> or NULL.
+    unsafe {
+        let index = runtime().extra_index;
+        let extra: *const isize = ffi::read(code as _, crate::cpython::layout().code_extra);
+        if index < 0 || extra.is_null() || index >= *extra {
+            return None;
+        }
+        let p = *(extra.add(1 + index as usize)) as *mut CodeState;
+        p.as_mut()
+    }
+}
+
 /// The hook itself.
 ///
 /// # Safety
@@ -138,7 +157,7 @@ fn outcome(r: *mut PyObject) -> Outcome {
 ///
 /// # Safety
 /// As for [`eval_frame`]; `native` was compiled from `f`'s code object.
-unsafe fn run_native(ts: *mut PyThreadState, f: *mut InterpreterFrame, native: &NativeCode) -> *mut PyObject {
+pub(super) unsafe fn run_native(ts: *mut PyThreadState, f: *mut InterpreterFrame, native: &NativeCode) -> *mut PyObject {
     // SAFETY: the frame and thread state are live (hook contract); `native.entry` follows the
     // `(tstate, frame) -> object` ABI its backend generated.
     unsafe {

@@ -1,8 +1,10 @@
 //! The runtime: the frame-evaluation hook and its policy, per-code state, the compile driver,
 //! executable memory, the helpers generated code calls, and statistics.
 
+pub mod attr_cache;
 pub mod codemem;
 pub mod compile;
+pub mod direct_call;
 pub mod helpers;
 pub mod hook;
 pub mod stats;

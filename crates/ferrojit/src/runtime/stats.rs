@@ -22,6 +22,8 @@ pub struct Stats {
     pub raises: u64,
     /// Entries into compiled code.
     pub native_calls: u64,
+    /// Of those, calls from native code straight into native code (no vectorcall, no hook).
+    pub direct_calls: u64,
     /// Bytes of machine code generated.
     pub code_bytes: u64,
     /// Machine instructions generated.

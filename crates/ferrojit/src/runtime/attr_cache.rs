@@ -1,0 +1,273 @@
+//! Polymorphic caches for the attribute and method loads that stay generic in compiled code:
+//! sites CPython did not specialise (they saw several types while warming up) and the slow arm
+//! of sites specialised for one type. Each such site owns one [`SiteCache`] of a few entries,
+//! keyed by type and type version, filled after a generic lookup succeeded.
+//!
+//! An entry is only made when the generic lookup's result is certain to be found again the
+//! same way while the type's version stays the same (CPython bumps a type's version on any
+//! change to it or to its bases):
+//! - [`Kind::InstanceValue`]: an instance attribute of a type with inline values
+//!   (`Py_TPFLAGS_MANAGED_DICT`), `PyObject_GenericGetAttr` as `tp_getattro`, and nothing of that
+//!   name on the type; read from the instance's values at the shared-keys index, as
+//!   `LOAD_ATTR_INSTANCE_VALUE` does;
+//! - [`Kind::Method`]: a Python function found on the type, no such key in the shared keys (the
+//!   keys only grow, so an unchanged entry count proves it is still absent) and the instance's
+//!   values not turned into a dict, or a type whose instances have no dict at all; as
+//!   `LOAD_METHOD_WITH_VALUES` / `LOAD_METHOD_NO_DICT` do.
+//!
+//! Anything else, or a miss, takes the generic path (`PyObject_GetAttr`, `_PyObject_GetMethod`).
+
+use crate::cpython::ffi::read;
+use crate::cpython::layout;
+use pyo3_ffi::*;
+use std::cell::Cell;
+use std::os::raw::{c_int, c_void};
+
+/// Entries per site: richards' polymorphic sites see up to four task classes.
+pub const ENTRIES: usize = 4;
+
+/// What a cache entry knows how to do without a lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum Kind {
+    #[default]
+    Empty,
+    /// `values[index]` of the instance.
+    InstanceValue,
+    /// The function `method`, bound to the instance.
+    Method,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Entry {
+    ty: usize,
+    version: u32,
+    kind: Kind,
+    /// Shared-keys index (InstanceValue).
+    index: u32,
+    /// Shared-keys entry count when filled, or -1 for types without an instance dict (Method).
+    nentries: isize,
+    /// Borrowed from the type's dict (Method); valid while the version holds.
+    method: usize,
+}
+
+/// One site's cache. Only touched with the GIL held.
+#[derive(Debug, Default)]
+pub struct SiteCache {
+    entries: [Cell<Entry>; ENTRIES],
+    next: Cell<u8>,
+}
+
+impl SiteCache {
+    fn find(&self, ty: usize, version: u32) -> Option<Entry> {
+        self.entries.iter().map(Cell::get).find(|e| e.kind != Kind::Empty && e.ty == ty && e.version == version)
+    }
+
+    fn insert(&self, e: Entry) {
+        let slot = self.next.get() as usize % ENTRIES;
+        self.entries[slot].set(e);
+        self.next.set(((slot + 1) % ENTRIES) as u8);
+    }
+}
+
+extern "C" {
+    fn _PyType_Lookup(ty: *mut PyTypeObject, name: *mut PyObject) -> *mut PyObject;
+    fn _PyObject_GetMethod(obj: *mut PyObject, name: *mut PyObject, method: *mut *mut PyObject) -> c_int;
+}
+
+/// The type's version if it is valid (0 otherwise).
+unsafe fn valid_version(ty: *mut PyTypeObject) -> u32 {
+    // SAFETY: `ty` is a live type object.
+    unsafe {
+        let l = layout();
+        let flags: u64 = read::<std::os::raw::c_ulong>(ty as _, l.type_flags) as u64;
+        if flags & l.tpflags_valid_version_tag as u64 == 0 {
+            return 0;
+        }
+        read(ty as _, l.type_version_tag)
+    }
+}
+
+/// The instance's inline values array, or NULL (no inline values, or turned into a dict).
+unsafe fn values_of(obj: *mut PyObject) -> *mut *mut PyObject {
+    // SAFETY: only called for instances of managed-dict types, whose pre-header holds the pointer.
+    unsafe {
+        let values: *mut c_void = read(obj as _, layout().object_values_pointer);
+        values as *mut *mut PyObject
+    }
+}
+
+/// `ty` keeps instance attributes in inline values and looks attributes up generically.
+unsafe fn has_inline_values(ty: *mut PyTypeObject) -> bool {
+    // SAFETY: `ty` is a live type object.
+    unsafe {
+        let l = layout();
+        let flags = read::<std::os::raw::c_ulong>(ty as _, l.type_flags) as u64;
+        let getattro: usize = read(ty as _, l.type_getattro);
+        flags & l.tpflags_managed_dict as u64 != 0 && getattro == PyObject_GenericGetAttr as *const () as usize
+    }
+}
+
+/// The shared keys of a heap type with inline values.
+unsafe fn shared_keys(ty: *mut PyTypeObject) -> *mut c_void {
+    // SAFETY: `ty` is a heap type (managed-dict types are).
+    unsafe { read(ty as _, layout().heaptype_cached_keys) }
+}
+
+unsafe fn nentries(keys: *mut c_void) -> isize {
+    // SAFETY: `keys` is a live dict-keys object.
+    unsafe { read(keys as _, layout().dictkeys_nentries) }
+}
+
+/// Index of `name` (by identity: attribute names are interned) in shared keys, if present.
+unsafe fn key_index(keys: *mut c_void, name: *mut PyObject) -> Option<u32> {
+    // SAFETY: `keys` is a live split (str-keyed) keys object; entries up to dk_nentries exist.
+    unsafe {
+        let l = layout();
+        let log2_index_bytes: u8 = read(keys as _, l.dictkeys_log2_index_bytes);
+        let entries = keys as usize + l.dictkeys_indices as usize + (1usize << log2_index_bytes);
+        (0..nentries(keys).max(0) as usize)
+            .find(|&i| {
+                let entry = (entries + i * l.dict_unicode_entry_size as usize) as *const c_void;
+                read::<*mut PyObject>(entry, l.dict_unicode_entry_key) == name
+            })
+            .map(|i| i as u32)
+    }
+}
+
+/// `LOAD_ATTR` through the site's cache. New reference, or NULL with an exception set.
+///
+/// # Safety
+/// GIL held; `obj`, `name` live; `cache` is this site's cache.
+pub unsafe extern "C" fn fj_getattr_cached(obj: *mut PyObject, name: *mut PyObject, cache: *const SiteCache) -> *mut PyObject {
+    // SAFETY: as above; entries are only trusted while the type's version matches.
+    unsafe {
+        let cache = &*cache;
+        let ty = Py_TYPE(obj);
+        let version = valid_version(ty);
+        if version != 0 {
+            if let Some(e) = cache.find(ty as usize, version) {
+                if e.kind == Kind::InstanceValue {
+                    let values = values_of(obj);
+                    if !values.is_null() {
+                        let v = *values.add(e.index as usize);
+                        if !v.is_null() {
+                            Py_INCREF(v);
+                            return v;
+                        }
+                    }
+                }
+            }
+        }
+        let r = PyObject_GetAttr(obj, name);
+        if !r.is_null() && version != 0 && has_inline_values(ty) && valid_version(ty) == version {
+            fill_instance_value(cache, obj, ty, version, name, r);
+        }
+        r
+    }
+}
+
+unsafe fn fill_instance_value(
+    cache: &SiteCache,
+    obj: *mut PyObject,
+    ty: *mut PyTypeObject,
+    version: u32,
+    name: *mut PyObject,
+    found: *mut PyObject,
+) {
+    // SAFETY: `ty` is a live managed-dict heap type and `obj` its instance.
+    unsafe {
+        if !_PyType_Lookup(ty, name).is_null() {
+            return;
+        }
+        let values = values_of(obj);
+        if values.is_null() {
+            return;
+        }
+        if let Some(index) = key_index(shared_keys(ty), name) {
+            if *values.add(index as usize) == found {
+                cache.insert(Entry { ty: ty as usize, version, kind: Kind::InstanceValue, index, nentries: 0, method: 0 });
+            }
+        }
+    }
+}
+
+/// `LOAD_METHOD` through the site's cache: on success takes `obj` and writes (method, self) or
+/// (NULL, attribute) to `out`; on error leaves `obj` to the caller. 0 or -1.
+///
+/// # Safety
+/// GIL held; `obj` owned, `name` live; `out` two writable stack slots; `cache` this site's.
+pub unsafe extern "C" fn fj_load_method_cached(
+    obj: *mut PyObject,
+    name: *mut PyObject,
+    out: *mut *mut PyObject,
+    cache: *const SiteCache,
+) -> c_int {
+    // SAFETY: as above.
+    unsafe {
+        let cache = &*cache;
+        let ty = Py_TYPE(obj);
+        let version = valid_version(ty);
+        if version != 0 {
+            if let Some(e) = cache.find(ty as usize, version) {
+                if e.kind == Kind::Method && method_still_unshadowed(obj, ty, &e) {
+                    let m = e.method as *mut PyObject;
+                    Py_INCREF(m);
+                    *out = m;
+                    *out.add(1) = obj;
+                    return 0;
+                }
+            }
+        }
+        let mut meth: *mut PyObject = std::ptr::null_mut();
+        let found = _PyObject_GetMethod(obj, name, &mut meth);
+        if meth.is_null() {
+            return -1;
+        }
+        if found != 0 {
+            if version != 0 && valid_version(ty) == version {
+                fill_method(cache, obj, ty, version, name, meth);
+            }
+            *out = meth;
+            *out.add(1) = obj;
+        } else {
+            *out = std::ptr::null_mut();
+            Py_DECREF(obj);
+            *out.add(1) = meth;
+        }
+        0
+    }
+}
+
+unsafe fn method_still_unshadowed(obj: *mut PyObject, ty: *mut PyTypeObject, e: &Entry) -> bool {
+    // SAFETY: `ty` is `obj`'s type, whose version matches the entry's.
+    unsafe {
+        if e.nentries < 0 {
+            return true;
+        }
+        !values_of(obj).is_null() && nentries(shared_keys(ty)) == e.nentries
+    }
+}
+
+unsafe fn fill_method(cache: &SiteCache, obj: *mut PyObject, ty: *mut PyTypeObject, version: u32, name: *mut PyObject, meth: *mut PyObject) {
+    // SAFETY: `ty` is `obj`'s live type; `meth` is what the generic lookup found on it.
+    unsafe {
+        if Py_TYPE(meth) != std::ptr::addr_of_mut!(PyFunction_Type) || _PyType_Lookup(ty, name) != meth {
+            return;
+        }
+        let l = layout();
+        let dictoffset: isize = read(ty as _, l.type_dictoffset);
+        let nentries = if has_inline_values(ty) {
+            let keys = shared_keys(ty);
+            if values_of(obj).is_null() || key_index(keys, name).is_some() {
+                return;
+            }
+            nentries(keys)
+        } else if dictoffset == 0 && read::<usize>(ty as _, l.type_getattro) == PyObject_GenericGetAttr as *const () as usize {
+            -1
+        } else {
+            return;
+        };
+        cache.insert(Entry { ty: ty as usize, version, kind: Kind::Method, index: 0, nentries, method: meth as usize });
+    }
+}

@@ -1,0 +1,215 @@
+//! Direct calls from native code to native code.
+//!
+//! With a PEP 523 hook installed, CPython 3.11 no longer inlines Python-to-Python calls: every
+//! call goes `PyObject_Vectorcall` -> `_PyFunction_Vectorcall` -> `_PyEval_Vector` (push and
+//! initialise a frame, generic argument binding) -> the hook -> the code's native entry, and
+//! back through `_PyEvalFrameClearAndPop`. When a compiled function calls a plain Python
+//! function whose code is already compiled, with exactly its positional parameters, this module
+//! does what those layers do, and only that: it pushes the callee's `_PyInterpreterFrame` on the
+//! thread's data stack, initialises it as `_PyFrame_InitializeSpecials` does, moves the
+//! arguments in, runs the native code (through [`hook::run_native`], so recursion limits,
+//! frame linking, deopts and exceptions behave exactly as through the hook), then clears and
+//! pops the frame as `_PyFrame_Clear` and `_PyThreadState_PopFrame` do. 3.11 does not export
+//! those two, so the clear (including handing a frame object its data when `sys._getframe`
+//! kept one alive) is written here against the probed layout.
+//!
+//! Anything else (keywords, defaults, `*args`, a callee not compiled yet, tracing on, another
+//! tool's hook, a full data-stack chunk) takes the ordinary path, so the first calls of a
+//! function still reach the hook and its call counter.
+
+use super::hook::{self, code_state_fast, runtime};
+use crate::cpython::ffi::{self, read, write, InterpreterFrame};
+use crate::cpython::layout;
+use pyo3_ffi::*;
+use std::os::raw::c_void;
+
+/// Calls `function` with `args[..nargs]` through its native code when that is possible.
+/// Returns None (nothing taken) when it is not; otherwise the call's result (NULL with an
+/// exception set), having taken the references to `function` and to every argument.
+///
+/// # Safety
+/// GIL held; `function` and `args[..nargs]` are owned references.
+pub unsafe fn call_compiled(function: *mut PyObject, args: *const *mut PyObject, nargs: usize) -> Option<*mut PyObject> {
+    // SAFETY: the GIL is held and the objects are live (caller's contract); every field read
+    // below is at an offset the layout probe took from the target interpreter's headers.
+    unsafe {
+        if Py_TYPE(function) != std::ptr::addr_of_mut!(PyFunction_Type) {
+            return None;
+        }
+        let l = layout();
+        let ts = PyThreadState_Get();
+        if !hook_is_ours(ts) || ffi::tstate::use_tracing(ts) {
+            return None;
+        }
+        let code: *mut PyObject = read(function as _, l.function_code);
+        if !binds_exactly(code, nargs) {
+            return None;
+        }
+        let native = code_state_fast(code)?.native.as_ref()?;
+        let nlocalsplus = ffi::code::nlocalsplus(code) as usize;
+        let slots = nlocalsplus + ffi::code::stacksize(code) as usize + l.frame_specials_slots as usize;
+        let frame = push_frame(ts, slots)?;
+        init_frame(frame, function, code, nlocalsplus);
+        let locals = localsplus(frame);
+        std::ptr::copy_nonoverlapping(args, locals, nargs);
+        for i in nargs..nlocalsplus {
+            *locals.add(i) = std::ptr::null_mut();
+        }
+        runtime().stats.direct_calls += 1;
+        let result = hook::run_native(ts, frame, native);
+        clear_and_pop(ts, frame);
+        Some(result)
+    }
+}
+
+/// The installed hook is ferrojit's (another tool's hook must see every frame).
+unsafe fn hook_is_ours(ts: *mut PyThreadState) -> bool {
+    // SAFETY: `ts` is the live thread state; its interpreter is live.
+    unsafe {
+        let interp: *mut c_void = read(ts as _, layout().tstate_interp);
+        let current: usize = read(interp, layout().interp_eval_frame);
+        current == hook::eval_frame as ffi::EvalFrameFunc as usize
+    }
+}
+
+/// `code` takes exactly `nargs` positional arguments and nothing else (no keyword-only
+/// parameters, no `*args`/`**kwargs`, not a generator or coroutine).
+unsafe fn binds_exactly(code: *mut PyObject, nargs: usize) -> bool {
+    // SAFETY: `code` is a live code object (a function's `__code__`).
+    unsafe {
+        let special = ffi::CO_VARARGS
+            | ffi::CO_VARKEYWORDS
+            | ffi::CO_GENERATOR
+            | ffi::CO_COROUTINE
+            | ffi::CO_ITERABLE_COROUTINE
+            | ffi::CO_ASYNC_GENERATOR;
+        ffi::code::flags(code) & special == 0
+            && ffi::code::argcount(code) as usize == nargs
+            && read::<i32>(code as _, layout().code_kwonlyargcount) == 0
+    }
+}
+
+/// Bumps the thread's data-stack pointer by `slots` within the current chunk
+/// (`_PyThreadState_BumpFramePointer` without its slow path: a full chunk takes the ordinary
+/// call path, which allocates the next one).
+unsafe fn push_frame(ts: *mut PyThreadState, slots: usize) -> Option<*mut InterpreterFrame> {
+    // SAFETY: `ts` is live; the data-stack fields are read and written as CPython does.
+    unsafe {
+        let l = layout();
+        let top: *mut *mut PyObject = read(ts as _, l.tstate_datastack_top);
+        let limit: *mut *mut PyObject = read(ts as _, l.tstate_datastack_limit);
+        if top.is_null() || slots >= limit.offset_from(top) as usize {
+            return None;
+        }
+        // A frame at the very start of a chunk would make the pop free that chunk; CPython never
+        // leaves `top` there, but do not depend on it.
+        let chunk: *mut c_void = read(ts as _, l.tstate_datastack_chunk);
+        if top as usize == chunk as usize + l.stackchunk_data as usize {
+            return None;
+        }
+        write(ts as _, l.tstate_datastack_top, top.add(slots));
+        Some(top as *mut InterpreterFrame)
+    }
+}
+
+/// `_PyFrame_InitializeSpecials(frame, func, NULL, nlocalsplus)`: the frame takes the reference
+/// to `function` and a new one to its code.
+unsafe fn init_frame(frame: *mut InterpreterFrame, function: *mut PyObject, code: *mut PyObject, nlocalsplus: usize) {
+    // SAFETY: `frame` points at enough fresh data-stack slots for this code's frame.
+    unsafe {
+        let l = layout();
+        let f = frame as *mut c_void;
+        Py_INCREF(code);
+        write(f, l.frame_func, function);
+        write(f, l.frame_code, code);
+        write::<*mut PyObject>(f, l.frame_builtins, read(function as _, l.function_builtins));
+        write::<*mut PyObject>(f, l.frame_globals, read(function as _, l.function_globals));
+        write(f, l.frame_locals, std::ptr::null_mut::<PyObject>());
+        write(f, l.frame_stacktop, nlocalsplus as i32);
+        write(f, l.frame_frame_obj, std::ptr::null_mut::<PyObject>());
+        write(f, l.frame_prev_instr, ffi::code::first_instr(code).sub(1));
+        write(f, l.frame_is_entry, 0u8);
+        write(f, l.frame_owner, l.frame_owned_by_thread as i8);
+        ffi::frame::set_previous(frame, std::ptr::null_mut());
+    }
+}
+
+unsafe fn localsplus(frame: *mut InterpreterFrame) -> *mut *mut PyObject {
+    // SAFETY: `localsplus` is inside the frame.
+    unsafe { (frame as *mut u8).offset(layout().frame_localsplus as isize) as *mut *mut PyObject }
+}
+
+/// `_PyEvalFrameClearAndPop`: clear the frame (one recursion level held, as CPython does, since
+/// destructors may run) and give its slots back to the data stack.
+unsafe fn clear_and_pop(ts: *mut PyThreadState, frame: *mut InterpreterFrame) {
+    // SAFETY: `frame` is the thread's top frame, no longer linked as the current frame.
+    unsafe {
+        let remaining = ffi::tstate::recursion_remaining(ts);
+        *remaining -= 1;
+        clear_frame(frame);
+        *remaining += 1;
+        write(ts as _, layout().tstate_datastack_top, frame);
+    }
+}
+
+/// `_PyFrame_Clear` for a thread-owned frame.
+unsafe fn clear_frame(frame: *mut InterpreterFrame) {
+    // SAFETY: `frame` is a thread-owned frame whose slots below `stacktop` are owned references
+    // or NULL, as CPython leaves them.
+    unsafe {
+        let l = layout();
+        let f = frame as *mut c_void;
+        let frame_obj: *mut PyObject = read(f, l.frame_frame_obj);
+        if !frame_obj.is_null() {
+            write(f, l.frame_frame_obj, std::ptr::null_mut::<PyObject>());
+            if Py_REFCNT(frame_obj) > 1 {
+                give_frame_object_its_data(frame_obj, frame);
+                Py_DECREF(frame_obj);
+                return;
+            }
+            Py_DECREF(frame_obj);
+        }
+        let locals = localsplus(frame);
+        for i in 0..ffi::frame::stacktop(frame).max(0) as usize {
+            Py_XDECREF(*locals.add(i));
+        }
+        Py_XDECREF(read::<*mut PyObject>(f, l.frame_locals));
+        Py_DECREF(read::<*mut PyObject>(f, l.frame_func));
+        Py_DECREF(read::<*mut PyObject>(f, l.frame_code));
+    }
+}
+
+/// `take_ownership` (Python/frame.c): a frame object outlives its frame, so it gets a copy of
+/// the frame's data (which moves the references there), and its `f_back` link replaces the
+/// `previous` pointer that is about to dangle.
+unsafe fn give_frame_object_its_data(frame_obj: *mut PyObject, frame: *mut InterpreterFrame) {
+    // SAFETY: `frame_obj` is the live frame object of `frame`; its data area was sized for this
+    // code's frame when it was made.
+    unsafe {
+        let l = layout();
+        // The caller's frame object (made if needed), skipping incomplete frames, as CPython does.
+        // A pending exception (the callee raised) must survive this.
+        let (mut ty, mut value, mut tb) = (std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+        PyErr_Fetch(&mut ty, &mut value, &mut tb);
+        let back = PyFrame_GetBack(frame_obj as *mut PyFrameObject);
+        if back.is_null() {
+            PyErr_Clear();
+        }
+        PyErr_Restore(ty, value, tb);
+        let size = l.frame_localsplus as usize + ffi::frame::stacktop(frame).max(0) as usize * 8;
+        let copy = (frame_obj as *mut u8).offset(l.frameobject_data as isize) as *mut InterpreterFrame;
+        std::ptr::copy_nonoverlapping(frame as *const u8, copy as *mut u8, size);
+        write(frame_obj as _, l.frameobject_frame, copy);
+        write(copy as _, l.frame_owner, l.frame_owned_by_frame_object as i8);
+        let code = ffi::frame::code(copy);
+        let first_traceable = ffi::code::first_instr(code).add(ffi::code::firsttraceable(code) as usize);
+        if ffi::frame::prev_instr(copy) < first_traceable {
+            ffi::frame::set_prev_instr(copy, first_traceable);
+        }
+        ffi::frame::set_previous(copy, std::ptr::null_mut());
+        write(frame_obj as _, l.frameobject_back, back);
+        if PyObject_GC_IsTracked(frame_obj) == 0 {
+            PyObject_GC_Track(frame_obj as *mut c_void);
+        }
+    }
+}
