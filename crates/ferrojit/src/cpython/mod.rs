@@ -23,6 +23,7 @@ static LAYOUT: OnceLock<Layout> = OnceLock::new();
 static TABLES: OnceLock<OpcodeTables> = OnceLock::new();
 
 /// The interpreter's layout facts.
+#[inline]
 pub fn layout() -> &'static Layout {
     LAYOUT.get_or_init(|| {
         let mut values = vec![0i64; LAYOUT_FIELDS];

@@ -519,6 +519,80 @@ impl<'a> Builder<'a> {
                 let r = self.helper(cur, Helper::ListAppend, vec![list, v], Type::CINT, ins);
                 self.check(cur, r, ErrorCheck::Negative, ins);
             }
+            UNARY_NEGATIVE | UNARY_POSITIVE | UNARY_INVERT => {
+                let v = self.pop(cur, ins)?;
+                let helper = match ins.op {
+                    UNARY_NEGATIVE => Helper::Negative,
+                    UNARY_POSITIVE => Helper::Positive,
+                    _ => Helper::Invert,
+                };
+                let r = self.helper(cur, helper, vec![v], Type::OBJECT, ins);
+                self.decref(cur, v, ins);
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            UNPACK_SEQUENCE => self.unpack_sequence(cur, ins)?,
+            BUILD_SLICE => {
+                let step = if arg == 3 { Some(self.pop(cur, ins)?) } else { None };
+                let stop = self.pop(cur, ins)?;
+                let start = self.pop(cur, ins)?;
+                let step_arg = match step {
+                    Some(s) => s,
+                    None => self.emit(cur, InstKind::Null, Type::NULL, ins),
+                };
+                let r = self.helper(cur, Helper::BuildSlice, vec![start, stop, step_arg], Type::OBJECT, ins);
+                for v in [Some(start), Some(stop), step].into_iter().flatten() {
+                    self.decref(cur, v, ins);
+                }
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            DELETE_SUBSCR => {
+                let sub = self.pop(cur, ins)?;
+                let container = self.pop(cur, ins)?;
+                let r = self.helper(cur, Helper::DelItem, vec![container, sub], Type::CINT, ins);
+                self.decref(cur, container, ins);
+                self.decref(cur, sub, ins);
+                self.check(cur, r, ErrorCheck::Negative, ins);
+            }
+            FORMAT_VALUE => {
+                let spec = if arg & 0x04 != 0 { Some(self.pop(cur, ins)?) } else { None };
+                let value = self.pop(cur, ins)?;
+                let spec_arg = match spec {
+                    Some(s) => s,
+                    None => self.emit(cur, InstKind::Null, Type::NULL, ins),
+                };
+                let flags = self.cint(cur, arg as i64, ins);
+                let r = self.helper(cur, Helper::FormatValue, vec![value, flags, spec_arg], Type::OBJECT, ins);
+                self.decref(cur, value, ins);
+                if let Some(s) = spec {
+                    self.decref(cur, s, ins);
+                }
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            BUILD_STRING | BUILD_CONST_KEY_MAP => {
+                let keys = if ins.op == BUILD_CONST_KEY_MAP { Some(self.pop(cur, ins)?) } else { None };
+                let n = arg as usize;
+                if cur.stack.len() < n {
+                    return Err(Unsupported(format!("stack underflow at {}", ins.at)));
+                }
+                let items = cur.stack.split_off(cur.stack.len() - n);
+                let depth = self.depth(cur);
+                self.emit(cur, InstKind::SpillToStack { depth, values: items }, Type::VOID, ins);
+                let addr = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
+                let count = self.cint(cur, arg as i64, ins);
+                let r = match keys {
+                    Some(k) => {
+                        let r = self.helper(cur, Helper::BuildConstKeyMap, vec![addr, count, k], Type::DICT, ins);
+                        self.decref(cur, k, ins);
+                        r
+                    }
+                    None => self.helper(cur, Helper::BuildString, vec![addr, count], Type::STR, ins),
+                };
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
             RAISE_VARARGS | LOAD_ASSERTION_ERROR | RERAISE => {
                 // Raising is rare and has many details: the interpreter does it.
                 let state = self.deopt_state(cur, ins, "raise");
@@ -528,6 +602,24 @@ impl<'a> Builder<'a> {
             _ => return Err(Unsupported(format!("opcode {}", ins.name()))),
         }
         Ok(false)
+    }
+
+    /// `UNPACK_SEQUENCE n`: exact tuples and lists of length n inline through a helper; anything
+    /// else (iterators, wrong lengths and their errors) goes to the interpreter.
+    fn unpack_sequence(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
+        let state = self.deopt_state(cur, ins, "UNPACK_SEQUENCE not a tuple or list of that length");
+        let seq = self.pop(cur, ins)?;
+        let depth = self.depth(cur);
+        let out = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
+        let n = self.cint(cur, ins.arg as i64, ins);
+        let r = self.helper(cur, Helper::UnpackSequence, vec![seq, n, out], Type::OPT_OBJECT, ins);
+        self.emit(cur, InstKind::GuardNotMarker { value: r, state }, Type::VOID, ins);
+        self.decref(cur, seq, ins);
+        for i in 0..ins.arg {
+            let v = self.emit(cur, InstKind::ReadStack { depth: depth + i }, Type::OBJECT, ins);
+            cur.stack.push(v);
+        }
+        Ok(())
     }
 
     /// Pushes `Py_True`/`Py_False` (a new reference) for machine bool `c`, negated if asked.

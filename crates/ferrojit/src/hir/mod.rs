@@ -113,6 +113,27 @@ pub enum Helper {
     ForIter,
     /// `fj_list_append(list, v)`: takes v; 0 or -1.
     ListAppend,
+    /// `PyNumber_Negative(v)`. New reference or NULL.
+    Negative,
+    /// `PyNumber_Positive(v)`. New reference or NULL.
+    Positive,
+    /// `PyNumber_Invert(v)`. New reference or NULL.
+    Invert,
+    /// `fj_unpack_sequence(seq, n, out)`: an exact tuple or list of length n is unpacked into
+    /// `out[0..n]` (new references, last item first, as `UNPACK_SEQUENCE` leaves the stack) and
+    /// `seq` returned (borrowed); anything else returns the deopt marker, writing nothing.
+    UnpackSequence,
+    /// `PySlice_New(start, stop, step or NULL)`. New reference or NULL.
+    BuildSlice,
+    /// `PyObject_DelItem(container, key)`: 0 or -1.
+    DelItem,
+    /// `fj_format_value(value, flags, spec or NULL)`: `FORMAT_VALUE` (conversion, then
+    /// `format()`); takes nothing. New reference or NULL.
+    FormatValue,
+    /// `fj_build_string(items, n)`: takes the n str items; their concatenation or NULL.
+    BuildString,
+    /// `fj_build_const_key_map(items, n, keys)`: takes the n values (not `keys`, a tuple).
+    BuildConstKeyMap,
 }
 
 impl Helper {
@@ -138,6 +159,15 @@ impl Helper {
             Helper::BuildMap => "fj_build_map",
             Helper::ForIter => "fj_for_iter",
             Helper::ListAppend => "fj_list_append",
+            Helper::Negative => "PyNumber_Negative",
+            Helper::Positive => "PyNumber_Positive",
+            Helper::Invert => "PyNumber_Invert",
+            Helper::UnpackSequence => "fj_unpack_sequence",
+            Helper::BuildSlice => "PySlice_New",
+            Helper::DelItem => "PyObject_DelItem",
+            Helper::FormatValue => "fj_format_value",
+            Helper::BuildString => "fj_build_string",
+            Helper::BuildConstKeyMap => "fj_build_const_key_map",
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct NativeCode {
     pub exit_reasons: Vec<&'static str>,
     /// The attribute-site caches the code points at.
     pub site_caches: Box<[SiteCache]>,
+    /// How native callers may call this code directly (None: only through the hook).
+    pub direct: Option<super::direct_call::DirectEntry>,
 }
 
 /// Everything the pipeline produced for one function, for dumps and tests.
@@ -107,7 +109,8 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
                 state.refused = Some(reason);
             }
             Ok(mut art) => match install(&mut art) {
-                Ok(native) => {
+                Ok(mut native) => {
+                    native.direct = super::direct_call::DirectEntry::for_code(code);
                     let rt = runtime();
                     rt.stats.functions_compiled += 1;
                     rt.stats.code_bytes += art.code.len() as u64;
@@ -195,7 +198,7 @@ fn install(art: &mut Artifacts) -> Result<NativeCode, String> {
     // SAFETY: the block holds code generated for the host ISA with the `Entry` ABI.
     let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(block.addr()) };
     let exit_reasons = art.lir.exits.iter().map(|e| art.hir.states[e.state as usize].reason).collect();
-    Ok(NativeCode { entry, block, exit_reasons, site_caches: std::mem::take(&mut art.site_caches) })
+    Ok(NativeCode { entry, block, exit_reasons, site_caches: std::mem::take(&mut art.site_caches), direct: None })
 }
 
 /// Runs the whole pipeline on `code` for `isa` without installing anything.

@@ -23,6 +23,44 @@ use crate::cpython::layout;
 use pyo3_ffi::*;
 use std::os::raw::c_void;
 
+/// What a direct call needs to know about its callee, worked out once when the callee is
+/// compiled: it takes exactly `nargs` positional arguments and nothing else (no keyword-only
+/// parameters, no `*args`/`**kwargs`, not a generator or coroutine).
+#[derive(Clone, Copy, Debug)]
+pub struct DirectEntry {
+    pub nargs: usize,
+    pub nlocalsplus: usize,
+    /// Data-stack slots of its frame: specials, locals and value stack.
+    pub slots: usize,
+}
+
+impl DirectEntry {
+    /// The entry of `code`, if its calls can be direct.
+    ///
+    /// # Safety
+    /// GIL held; `code` is a live code object.
+    pub unsafe fn for_code(code: *mut PyObject) -> Option<DirectEntry> {
+        // SAFETY: reading fields of a live code object.
+        unsafe {
+            let special = ffi::CO_VARARGS
+                | ffi::CO_VARKEYWORDS
+                | ffi::CO_GENERATOR
+                | ffi::CO_COROUTINE
+                | ffi::CO_ITERABLE_COROUTINE
+                | ffi::CO_ASYNC_GENERATOR;
+            if ffi::code::flags(code) & special != 0 || read::<i32>(code as _, layout().code_kwonlyargcount) != 0 {
+                return None;
+            }
+            let nlocalsplus = ffi::code::nlocalsplus(code) as usize;
+            Some(DirectEntry {
+                nargs: ffi::code::argcount(code) as usize,
+                nlocalsplus,
+                slots: nlocalsplus + ffi::code::stacksize(code) as usize + layout().frame_specials_slots as usize,
+            })
+        }
+    }
+}
+
 /// Calls `function` with `args[..nargs]` through its native code when that is possible.
 /// Returns None (nothing taken) when it is not; otherwise the call's result (NULL with an
 /// exception set), having taken the references to `function` and to every argument.
@@ -37,24 +75,21 @@ pub unsafe fn call_compiled(function: *mut PyObject, args: *const *mut PyObject,
             return None;
         }
         let l = layout();
+        let code: *mut PyObject = read(function as _, l.function_code);
+        let native = code_state_fast(code)?.native.as_ref()?;
+        let direct = native.direct?;
+        if direct.nargs != nargs {
+            return None;
+        }
         let ts = PyThreadState_Get();
         if !hook_is_ours(ts) || ffi::tstate::use_tracing(ts) {
             return None;
         }
-        let code: *mut PyObject = read(function as _, l.function_code);
-        if !binds_exactly(code, nargs) {
-            return None;
-        }
-        let native = code_state_fast(code)?.native.as_ref()?;
-        let nlocalsplus = ffi::code::nlocalsplus(code) as usize;
-        let slots = nlocalsplus + ffi::code::stacksize(code) as usize + l.frame_specials_slots as usize;
-        let frame = push_frame(ts, slots)?;
-        init_frame(frame, function, code, nlocalsplus);
+        let frame = push_frame(ts, direct.slots)?;
+        init_frame(frame, function, code, direct.nlocalsplus);
         let locals = localsplus(frame);
         std::ptr::copy_nonoverlapping(args, locals, nargs);
-        for i in nargs..nlocalsplus {
-            *locals.add(i) = std::ptr::null_mut();
-        }
+        std::ptr::write_bytes(locals.add(nargs), 0, direct.nlocalsplus - nargs);
         runtime().stats.direct_calls += 1;
         let result = hook::run_native(ts, frame, native);
         clear_and_pop(ts, frame);
@@ -69,23 +104,6 @@ unsafe fn hook_is_ours(ts: *mut PyThreadState) -> bool {
         let interp: *mut c_void = read(ts as _, layout().tstate_interp);
         let current: usize = read(interp, layout().interp_eval_frame);
         current == hook::eval_frame as ffi::EvalFrameFunc as usize
-    }
-}
-
-/// `code` takes exactly `nargs` positional arguments and nothing else (no keyword-only
-/// parameters, no `*args`/`**kwargs`, not a generator or coroutine).
-unsafe fn binds_exactly(code: *mut PyObject, nargs: usize) -> bool {
-    // SAFETY: `code` is a live code object (a function's `__code__`).
-    unsafe {
-        let special = ffi::CO_VARARGS
-            | ffi::CO_VARKEYWORDS
-            | ffi::CO_GENERATOR
-            | ffi::CO_COROUTINE
-            | ffi::CO_ITERABLE_COROUTINE
-            | ffi::CO_ASYNC_GENERATOR;
-        ffi::code::flags(code) & special == 0
-            && ffi::code::argcount(code) as usize == nargs
-            && read::<i32>(code as _, layout().code_kwonlyargcount) == 0
     }
 }
 

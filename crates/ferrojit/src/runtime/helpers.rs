@@ -26,6 +26,15 @@ pub fn addresses() -> HashMap<Helper, usize> {
     m.insert(Helper::GetAttr, super::attr_cache::fj_getattr_cached as *const () as usize);
     m.insert(Helper::SetAttr, PyObject_SetAttr as *const () as usize);
     m.insert(Helper::GetItem, PyObject_GetItem as *const () as usize);
+    m.insert(Helper::Negative, PyNumber_Negative as *const () as usize);
+    m.insert(Helper::Positive, PyNumber_Positive as *const () as usize);
+    m.insert(Helper::Invert, PyNumber_Invert as *const () as usize);
+    m.insert(Helper::UnpackSequence, fj_unpack_sequence as *const () as usize);
+    m.insert(Helper::BuildSlice, PySlice_New as *const () as usize);
+    m.insert(Helper::DelItem, PyObject_DelItem as *const () as usize);
+    m.insert(Helper::FormatValue, fj_format_value as *const () as usize);
+    m.insert(Helper::BuildString, fj_build_string as *const () as usize);
+    m.insert(Helper::BuildConstKeyMap, fj_build_const_key_map as *const () as usize);
     m.insert(Helper::SetItem, PyObject_SetItem as *const () as usize);
     m.insert(Helper::IsTrue, PyObject_IsTrue as *const () as usize);
     m.insert(Helper::GetIter, PyObject_GetIter as *const () as usize);
@@ -261,5 +270,96 @@ pub unsafe extern "C" fn fj_list_append(list: *mut PyObject, v: *mut PyObject) -
         let r = PyList_Append(list, v);
         Py_DECREF(v);
         r
+    }
+}
+
+/// `UNPACK_SEQUENCE n` for an exact tuple or list of length n: writes its items (new
+/// references) to `out`, last item first; returns `seq` (borrowed). Anything else: the deopt
+/// marker, nothing written (the interpreter unpacks it, with its own error messages).
+pub unsafe extern "C" fn fj_unpack_sequence(seq: *mut PyObject, n: i64, out: *mut *mut PyObject) -> *mut PyObject {
+    // SAFETY: `seq` is live; `out` points at n writable stack slots above the running stack.
+    unsafe {
+        let n = n as isize;
+        let items: *mut *mut PyObject = if PyTuple_CheckExact(seq) != 0 && PyTuple_GET_SIZE(seq) == n {
+            (seq as *mut u8).offset(layout().tuple_items as isize) as *mut *mut PyObject
+        } else if PyList_CheckExact(seq) != 0 && PyList_GET_SIZE(seq) == n {
+            ffi::read(seq as _, layout().list_items)
+        } else {
+            return DEOPT_MARKER;
+        };
+        for i in 0..n {
+            let item = *items.offset(i);
+            Py_INCREF(item);
+            *out.offset(n - 1 - i) = item;
+        }
+        seq
+    }
+}
+
+extern "C" {
+    fn _PyUnicode_JoinArray(separator: *mut PyObject, items: *const *mut PyObject, n: isize) -> *mut PyObject;
+}
+
+/// `FORMAT_VALUE flags`: the conversion (`!s`, `!r`, `!a`), then `format(value, spec)`; an
+/// exact str without a spec is itself. Takes nothing.
+pub unsafe extern "C" fn fj_format_value(value: *mut PyObject, flags: i64, spec: *mut PyObject) -> *mut PyObject {
+    // SAFETY: `value` is live; `spec` is NULL or a live str.
+    unsafe {
+        let converted = match flags & 0x03 {
+            1 => PyObject_Str(value),
+            2 => PyObject_Repr(value),
+            3 => PyObject_ASCII(value),
+            _ => {
+                Py_INCREF(value);
+                value
+            }
+        };
+        if converted.is_null() {
+            return converted;
+        }
+        if spec.is_null() && PyUnicode_CheckExact(converted) != 0 {
+            return converted;
+        }
+        let r = PyObject_Format(converted, spec);
+        Py_DECREF(converted);
+        r
+    }
+}
+
+/// `BUILD_STRING n`: joins the n str items, which it takes.
+pub unsafe extern "C" fn fj_build_string(items: *mut *mut PyObject, n: i64) -> *mut PyObject {
+    // SAFETY: `items` points at n owned str references.
+    unsafe {
+        let empty = PyUnicode_FromStringAndSize(std::ptr::null(), 0);
+        let r = if empty.is_null() { empty } else { _PyUnicode_JoinArray(empty, items, n as isize) };
+        Py_XDECREF(empty);
+        release(items, n);
+        r
+    }
+}
+
+/// `BUILD_CONST_KEY_MAP n`: a dict of `keys` (a tuple of n keys) to the n values, which it takes.
+pub unsafe extern "C" fn fj_build_const_key_map(items: *mut *mut PyObject, n: i64, keys: *mut PyObject) -> *mut PyObject {
+    // SAFETY: `items` points at n owned references; `keys` is a live tuple of n items (the
+    // compiler made it so).
+    unsafe {
+        let d = if PyTuple_CheckExact(keys) != 0 && PyTuple_GET_SIZE(keys) == n as isize {
+            PyDict_New()
+        } else {
+            PyErr_SetString(PyExc_SystemError, c"bad BUILD_CONST_KEY_MAP keys argument".as_ptr());
+            std::ptr::null_mut()
+        };
+        let mut ok = !d.is_null();
+        for i in 0..n as isize {
+            if ok && PyDict_SetItem(d, PyTuple_GET_ITEM(keys, i), *items.offset(i)) < 0 {
+                ok = false;
+            }
+        }
+        release(items, n);
+        if !ok && !d.is_null() {
+            Py_DECREF(d);
+            return std::ptr::null_mut();
+        }
+        d
     }
 }

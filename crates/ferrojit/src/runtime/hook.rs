@@ -37,6 +37,7 @@ static RUNTIME: GilCell<Option<Runtime>> = GilCell::new(None);
 ///
 /// # Safety
 /// The caller holds the GIL (see [`GilCell::get`]).
+#[inline]
 pub unsafe fn runtime() -> &'static mut Runtime {
     // SAFETY: the GIL is held by the caller.
     let slot = unsafe { RUNTIME.get() };
@@ -94,6 +95,7 @@ pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> 
 ///
 /// # Safety
 /// GIL held; `code` is a live code object.
+#[inline]
 pub unsafe fn code_state_fast(code: *mut PyObject) -> Option<&'static mut CodeState> {
     // SAFETY: co_extra is NULL or a `_PyCodeObjectExtra` (Objects/codeobject.c: `Py_ssize_t
     // ce_size; void *ce_extras[]`), and our slot holds a Box<CodeState> or NULL.
