@@ -182,7 +182,7 @@ pub(super) unsafe fn run_native(ts: *mut PyThreadState, f: *mut InterpreterFrame
             Outcome::Returned(v) => v,
             Outcome::Raised => {
                 rt.stats.raises += 1;
-                ffi::_PyEval_EvalFrameDefault(ts, f, 1)
+                resume_with_exception(ts, f)
             }
             Outcome::Deopt(i) => {
                 let reason = native.exit_reasons.get(i).copied().unwrap_or("unknown exit");
@@ -190,6 +190,69 @@ pub(super) unsafe fn run_native(ts: *mut PyThreadState, f: *mut InterpreterFrame
                 ffi::_PyEval_EvalFrameDefault(ts, f, 0)
             }
         }
+    }
+}
+
+/// The trace and profile functions set aside while [`resume_with_exception`] swallows one
+/// 'call' event (0: none).
+static SET_ASIDE: GilCell<[usize; 2]> = GilCell::new([0, 0]);
+
+/// Hands a running frame with a pending exception to the interpreter. Entering
+/// `_PyEval_EvalFrameDefault` with `throwflag` reports a 'call' event to the trace and profile
+/// functions when they are on (as for `generator.throw()`); this frame was already running, so
+/// CPython would report no such event. Each function is swapped for one that puts it back and
+/// reports nothing, for exactly that event.
+///
+/// # Safety
+/// As for [`run_native`], with an exception set.
+unsafe fn resume_with_exception(ts: *mut PyThreadState, f: *mut InterpreterFrame) -> *mut PyObject {
+    // SAFETY: GIL held; the two function-pointer fields of the live thread state are swapped
+    // and restored around a call that reads them once at entry.
+    unsafe {
+        if !tstate::use_tracing(ts) {
+            return ffi::_PyEval_EvalFrameDefault(ts, f, 1);
+        }
+        let l = crate::cpython::layout();
+        let offsets = [l.tstate_c_tracefunc, l.tstate_c_profilefunc];
+        let swallowers = [swallow_trace_call as *const () as usize, swallow_profile_call as *const () as usize];
+        let set_aside = SET_ASIDE.get();
+        for i in 0..2 {
+            let current: usize = ffi::read(ts as _, offsets[i]);
+            set_aside[i] = current;
+            if current != 0 {
+                ffi::write(ts as _, offsets[i], swallowers[i]);
+            }
+        }
+        let r = ffi::_PyEval_EvalFrameDefault(ts, f, 1);
+        // The entry reports nothing if it could not make a frame object: put them back anyway.
+        for i in 0..2 {
+            if ffi::read::<usize>(ts as _, offsets[i]) == swallowers[i] {
+                ffi::write(ts as _, offsets[i], SET_ASIDE.get()[i]);
+            }
+        }
+        r
+    }
+}
+
+unsafe extern "C" fn swallow_trace_call(_obj: *mut PyObject, _f: *mut c_void, _what: c_int, _arg: *mut PyObject) -> c_int {
+    // SAFETY: called by the interpreter with the GIL, on the thread whose state was swapped.
+    unsafe { put_back(0) }
+    0
+}
+
+unsafe extern "C" fn swallow_profile_call(_obj: *mut PyObject, _f: *mut c_void, _what: c_int, _arg: *mut PyObject) -> c_int {
+    // SAFETY: as above.
+    unsafe { put_back(1) }
+    0
+}
+
+unsafe fn put_back(which: usize) {
+    // SAFETY: GIL held; the current thread state is the one whose field was swapped.
+    unsafe {
+        let ts = pyo3_ffi::PyThreadState_Get();
+        let l = crate::cpython::layout();
+        let offset = [l.tstate_c_tracefunc, l.tstate_c_profilefunc][which];
+        ffi::write(ts as _, offset, SET_ASIDE.get()[which]);
     }
 }
 
