@@ -60,27 +60,35 @@ pub unsafe fn write<T: Copy>(base: *mut c_void, offset: i64, value: T) {
 pub mod frame {
     use super::*;
 
+    #[inline]
     pub unsafe fn code(f: *mut InterpreterFrame) -> *mut PyObject {
         unsafe { read(f as _, layout().frame_code) }
     }
+    #[inline]
     pub unsafe fn owner(f: *mut InterpreterFrame) -> i8 {
         unsafe { read(f as _, layout().frame_owner) }
     }
+    #[inline]
     pub unsafe fn prev_instr(f: *mut InterpreterFrame) -> *mut u16 {
         unsafe { read(f as _, layout().frame_prev_instr) }
     }
+    #[inline]
     pub unsafe fn set_prev_instr(f: *mut InterpreterFrame, p: *mut u16) {
         unsafe { write(f as _, layout().frame_prev_instr, p) }
     }
+    #[inline]
     pub unsafe fn previous(f: *mut InterpreterFrame) -> *mut InterpreterFrame {
         unsafe { read(f as _, layout().frame_previous) }
     }
+    #[inline]
     pub unsafe fn set_previous(f: *mut InterpreterFrame, p: *mut InterpreterFrame) {
         unsafe { write(f as _, layout().frame_previous, p) }
     }
+    #[inline]
     pub unsafe fn stacktop(f: *mut InterpreterFrame) -> i32 {
         unsafe { read(f as _, layout().frame_stacktop) }
     }
+    #[inline]
     pub unsafe fn set_stacktop(f: *mut InterpreterFrame, v: i32) {
         unsafe { write(f as _, layout().frame_stacktop, v) }
     }
@@ -90,36 +98,47 @@ pub mod frame {
 pub mod code {
     use super::*;
 
+    #[inline]
     pub unsafe fn flags(co: *mut PyObject) -> i32 {
         unsafe { read(co as _, layout().code_flags) }
     }
+    #[inline]
     pub unsafe fn first_instr(co: *mut PyObject) -> *mut u16 {
         unsafe { (co as *mut u8).offset(layout().code_adaptive as isize) as *mut u16 }
     }
+    #[inline]
     pub unsafe fn nlocalsplus(co: *mut PyObject) -> i32 {
         unsafe { read(co as _, layout().code_nlocalsplus) }
     }
+    #[inline]
     pub unsafe fn nlocals(co: *mut PyObject) -> i32 {
         unsafe { read(co as _, layout().code_nlocals) }
     }
+    #[inline]
     pub unsafe fn argcount(co: *mut PyObject) -> i32 {
         unsafe { read(co as _, layout().code_argcount) }
     }
+    #[inline]
     pub unsafe fn stacksize(co: *mut PyObject) -> i32 {
         unsafe { read(co as _, layout().code_stacksize) }
     }
+    #[inline]
     pub unsafe fn ncellvars(co: *mut PyObject) -> i32 {
         unsafe { read(co as _, layout().code_ncellvars) }
     }
+    #[inline]
     pub unsafe fn nfreevars(co: *mut PyObject) -> i32 {
         unsafe { read(co as _, layout().code_nfreevars) }
     }
+    #[inline]
     pub unsafe fn firsttraceable(co: *mut PyObject) -> i32 {
         unsafe { read(co as _, layout().code_firsttraceable) }
     }
+    #[inline]
     pub unsafe fn consts(co: *mut PyObject) -> *mut PyObject {
         unsafe { read(co as _, layout().code_consts) }
     }
+    #[inline]
     pub unsafe fn names(co: *mut PyObject) -> *mut PyObject {
         unsafe { read(co as _, layout().code_names) }
     }
@@ -129,18 +148,23 @@ pub mod code {
 pub mod tstate {
     use super::*;
 
+    #[inline]
     pub unsafe fn cframe(ts: *mut PyThreadState) -> *mut c_void {
         unsafe { read(ts as _, layout().tstate_cframe) }
     }
+    #[inline]
     pub unsafe fn use_tracing(ts: *mut PyThreadState) -> bool {
         unsafe { read::<u8>(cframe(ts), layout().cframe_use_tracing) != 0 }
     }
+    #[inline]
     pub unsafe fn current_frame(ts: *mut PyThreadState) -> *mut InterpreterFrame {
         unsafe { read(cframe(ts), layout().cframe_current_frame) }
     }
+    #[inline]
     pub unsafe fn set_current_frame(ts: *mut PyThreadState, f: *mut InterpreterFrame) {
         unsafe { write(cframe(ts), layout().cframe_current_frame, f) }
     }
+    #[inline]
     pub unsafe fn recursion_remaining(ts: *mut PyThreadState) -> *mut c_int {
         unsafe { (ts as *mut u8).offset(layout().tstate_recursion_remaining as isize) as *mut c_int }
     }

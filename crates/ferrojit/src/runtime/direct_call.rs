@@ -88,8 +88,13 @@ pub unsafe fn call_compiled(function: *mut PyObject, args: *const *mut PyObject,
         let frame = push_frame(ts, direct.slots)?;
         init_frame(frame, function, code, direct.nlocalsplus);
         let locals = localsplus(frame);
-        std::ptr::copy_nonoverlapping(args, locals, nargs);
-        std::ptr::write_bytes(locals.add(nargs), 0, direct.nlocalsplus - nargs);
+        // Element loops, not memcpy/memset: these are a handful of words.
+        for i in 0..nargs {
+            *locals.add(i) = *args.add(i);
+        }
+        for i in nargs..direct.nlocalsplus {
+            *locals.add(i) = std::ptr::null_mut();
+        }
         runtime().stats.direct_calls += 1;
         let result = hook::run_native(ts, frame, native);
         clear_and_pop(ts, frame);

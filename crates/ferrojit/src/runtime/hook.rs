@@ -41,7 +41,15 @@ static RUNTIME: GilCell<Option<Runtime>> = GilCell::new(None);
 pub unsafe fn runtime() -> &'static mut Runtime {
     // SAFETY: the GIL is held by the caller.
     let slot = unsafe { RUNTIME.get() };
-    slot.get_or_insert_with(|| Runtime {
+    match slot {
+        Some(rt) => rt,
+        None => first_runtime(slot),
+    }
+}
+
+#[cold]
+fn first_runtime(slot: &'static mut Option<Runtime>) -> &'static mut Runtime {
+    slot.insert(Runtime {
         options: Options::default(),
         stats: Stats { isa: Isa::host().name(), threshold: super::DEFAULT_THRESHOLD, ..Default::default() },
         extra_index: -1,

@@ -3,7 +3,8 @@
 //!
 //! Pinned registers: x19 = frame, x20 = thread state. Scratch: x16, x17 (the intra-procedure-call
 //! registers) and x15, never allocated. x18 (platform) and x29/x30 are left alone.
-//! Native frame: x29/x30 and x19..x28 saved in pairs, then the spill slots at `[sp + 8 * k]`.
+//! Native frame: x29/x30, x19/x20, and the pairs of x21..x28 holding a register the allocator
+//! used, saved in pairs; then the spill slots at `[sp + 8 * k]`.
 
 use super::parallel_move::{self, Move, Src};
 use super::{exit_slot, Env};
@@ -65,10 +66,17 @@ pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>,
 }
 
 impl<'a> Emitter<'a> {
+    /// The callee-saved pairs this function must save: x19/x20 (pinned) and any pair with a
+    /// register the allocator used.
+    fn saved_pairs(&self) -> Vec<(Reg, Reg)> {
+        let used = |r: Reg| r == FRAME || r == TSTATE || self.alloc.used_callee_saved.iter().any(|&u| reg(u) == r);
+        SAVED_PAIRS.iter().copied().filter(|&(a, b)| used(a) || used(b)).collect()
+    }
+
     fn prologue(&mut self) {
         self.asm.stp_pre(Reg::FP, Reg::LR, Reg::SP, -16);
         self.asm.mov_rr(Reg::FP, Reg::SP);
-        for (a, b) in SAVED_PAIRS {
+        for (a, b) in self.saved_pairs() {
             self.asm.stp_pre(a, b, Reg::SP, -16);
         }
         self.adjust_sp(self.frame_size, true);
@@ -93,8 +101,8 @@ impl<'a> Emitter<'a> {
     fn epilogue(&mut self) {
         self.asm.bind(self.epilogue);
         self.adjust_sp(self.frame_size, false);
-        for (a, b) in SAVED_PAIRS.iter().rev() {
-            self.asm.ldp_post(*a, *b, Reg::SP, 16);
+        for (a, b) in self.saved_pairs().into_iter().rev() {
+            self.asm.ldp_post(a, b, Reg::SP, 16);
         }
         self.asm.ldp_post(Reg::FP, Reg::LR, Reg::SP, 16);
         self.asm.ret();
