@@ -71,6 +71,38 @@ def test_missing_script_is_reported_like_python(tmp_path):
     assert "can't open file" in r.stderr
 
 
+def test_functions_with_a_loop_compile_on_their_second_call(tmp_path):
+    script = tmp_path / "loops.py"
+    script.write_text(
+        "import ferrojit\n"
+        "def looping(n):\n"
+        "    t = 0\n"
+        "    for i in range(n):\n"
+        "        t += i\n"
+        "    return t\n"
+        "def straight(n):\n"
+        "    return n + 1\n"
+        "seen = []\n"
+        "for call in range(1, 5):\n"
+        "    looping(10); straight(1)\n"
+        "    seen.append((call, ferrojit.is_compiled(looping), ferrojit.is_compiled(straight)))\n"
+        "print(seen)\n"
+    )
+    r = run_jit(script, threshold=3, stats="-", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    # Compiled when the call count exceeds the threshold: the loop one on call 2, the other on 4.
+    assert lines[0] == str([(1, False, False), (2, True, False), (3, True, False), (4, True, True)])
+    stats = json.loads(lines[-1])
+    assert (stats["threshold"], stats["loop_threshold"]) == (3, 1)
+    r = run_jit(script, threshold=3, extra=["--loop-threshold", "3"], cwd=tmp_path)
+    assert r.stdout.splitlines()[0] == str([(1, False, False), (2, False, False), (3, False, False), (4, True, True)])
+    env = clean_env(FERROJIT="1", FERROJIT_LOOP_THRESHOLD="soon")
+    r = subprocess.run([sys.executable, "-c", "print('hi')"], capture_output=True, text=True, env=env)
+    assert r.returncode == 2
+    assert "FERROJIT_LOOP_THRESHOLD must be a non-negative integer" in r.stderr
+
+
 def test_relative_script_path_gives_the_same_file_names_as_python():
     # CPython makes a script's file name absolute (tracebacks, __file__); sys.argv[0] stays as given.
     name = "exceptions_and_tracebacks.py"

@@ -24,21 +24,28 @@ from . import _ferrojit
 
 ISA = _ferrojit.ISA
 DEFAULT_THRESHOLD = _ferrojit.DEFAULT_THRESHOLD
+DEFAULT_LOOP_THRESHOLD = _ferrojit.DEFAULT_LOOP_THRESHOLD
 
 __all__ = ["enable", "disable", "is_enabled", "stats", "compile", "is_compiled", "inspect", "ISA"]
 
 
-def enable(threshold=None, stats=None, dump=None):
+def enable(threshold=None, stats=None, dump=None, loop_threshold=None):
     """Switch the JIT on.
 
     threshold: calls in the interpreter before a function is compiled (0: first call).
+    loop_threshold: the same for functions with a loop, when smaller (default 1: their loop
+    quickens them during the first call, so they compile on the second).
     stats: a file to append one JSON line of statistics to at exit ("-": standard output).
     dump: a folder for each compiled function's HIR, LIR (before and after allocation) and
     disassembly.
     """
     if threshold is not None:
         threshold = _check_threshold(threshold)
-    _ferrojit.enable(threshold, None if stats is None else os.fspath(stats), None if dump is None else os.fspath(dump))
+    if loop_threshold is not None:
+        loop_threshold = _check_threshold(loop_threshold, "loop_threshold")
+    _ferrojit.enable(
+        threshold, None if stats is None else os.fspath(stats), None if dump is None else os.fspath(dump), loop_threshold
+    )
     _register_stats_writer()
 
 
@@ -72,13 +79,13 @@ def inspect(func, isa=None):
     return _ferrojit.inspect(func, isa)
 
 
-def _check_threshold(value):
+def _check_threshold(value, what="threshold"):
     try:
         n = int(value)
     except (TypeError, ValueError):
         n = -1
     if n < 0 or str(value).strip() in ("", "-0"):
-        raise ValueError("threshold must be a non-negative integer, got %r" % (value,))
+        raise ValueError("%s must be a non-negative integer, got %r" % (what, value))
     return n
 
 
@@ -106,19 +113,23 @@ def _write_stats():
 
 
 def _enable_from_environment():
-    """Switch the JIT on from FERROJIT_THRESHOLD, FERROJIT_STATS and FERROJIT_DUMP."""
-    threshold = os.environ.get("FERROJIT_THRESHOLD")
-    if threshold is not None:
+    """Switch the JIT on from FERROJIT_THRESHOLD, FERROJIT_LOOP_THRESHOLD, FERROJIT_STATS and
+    FERROJIT_DUMP."""
+    thresholds = {}
+    for name, key in (("FERROJIT_THRESHOLD", "threshold"), ("FERROJIT_LOOP_THRESHOLD", "loop_threshold")):
+        value = os.environ.get(name)
+        if value is None:
+            continue
         try:
-            threshold = _check_threshold(threshold)
+            thresholds[key] = _check_threshold(value)
         except ValueError:
             # Raised here, the error would be reported as a failing sitecustomize and Python would
             # go on without the JIT: stop instead, with the reason.
-            sys.stderr.write("ferrojit: FERROJIT_THRESHOLD must be a non-negative integer, got %r\n" % threshold)
+            sys.stderr.write("ferrojit: %s must be a non-negative integer, got %r\n" % (name, value))
             sys.stderr.flush()
             os._exit(2)
     enable(
-        threshold=threshold,
+        **thresholds,
         stats=os.environ.get("FERROJIT_STATS") or None,
         dump=os.environ.get("FERROJIT_DUMP") or None,
     )

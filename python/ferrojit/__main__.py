@@ -8,7 +8,7 @@ import traceback
 
 import ferrojit
 
-USAGE = "python -m ferrojit run [--threshold N] [--stats FILE|-] [--dump DIR] [--no-jit] (SCRIPT | -m MODULE) [ARGS...]"
+USAGE = "python -m ferrojit run [--threshold N] [--loop-threshold N] [--stats FILE|-] [--dump DIR] [--no-jit] (SCRIPT | -m MODULE) [ARGS...]"
 
 
 def _parser():
@@ -16,6 +16,9 @@ def _parser():
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", usage=USAGE, help="run a script or module with the JIT on")
     run.add_argument("--threshold", type=_threshold, default=None, help="calls before a function is compiled (0: first call)")
+    run.add_argument(
+        "--loop-threshold", type=_threshold, default=None, help="the same for functions with a loop, when smaller (default 1)"
+    )
     run.add_argument("--stats", metavar="FILE", help="append a JSON line of statistics to FILE at exit (-: stdout)")
     run.add_argument("--dump", metavar="DIR", help="write HIR, LIR and disassembly of each compiled function to DIR")
     run.add_argument("--no-jit", action="store_true", help="the same process set-up with the JIT off (for A/B runs)")
@@ -34,7 +37,13 @@ def _threshold(text):
 def _export_environment(args):
     """Child processes (pyperf's workers, subprocesses) see the same knobs."""
     os.environ["FERROJIT"] = "0" if args.no_jit else "1"
-    for name, value in (("FERROJIT_THRESHOLD", args.threshold), ("FERROJIT_STATS", args.stats), ("FERROJIT_DUMP", args.dump)):
+    knobs = (
+        ("FERROJIT_THRESHOLD", args.threshold),
+        ("FERROJIT_LOOP_THRESHOLD", args.loop_threshold),
+        ("FERROJIT_STATS", args.stats),
+        ("FERROJIT_DUMP", args.dump),
+    )
+    for name, value in knobs:
         if value is not None:
             os.environ[name] = str(value)
 
@@ -59,13 +68,13 @@ def main(argv=None):
     _export_environment(args)
     if not args.no_jit:
         try:
-            ferrojit.enable(threshold=args.threshold, stats=args.stats, dump=args.dump)
+            ferrojit.enable(threshold=args.threshold, stats=args.stats, dump=args.dump, loop_threshold=args.loop_threshold)
         except RuntimeError as e:
             sys.stderr.write("ferrojit: %s\n" % e)
             return 2
     elif args.stats:
         # Same process set-up: statistics (all zero) still get written.
-        ferrojit._ferrojit.configure(args.threshold, args.stats, None)
+        ferrojit._ferrojit.configure(args.threshold, args.stats, None, args.loop_threshold)
         ferrojit._register_stats_writer()
     if args.module is not None:
         sys.argv = [args.module] + args.target

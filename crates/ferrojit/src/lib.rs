@@ -38,24 +38,28 @@ fn function_parts(func: &Bound<'_, PyAny>) -> PyResult<(*mut pyo3_ffi::PyObject,
 
 /// Switches the JIT on (installing the frame-evaluation hook).
 #[pyfunction]
-#[pyo3(signature = (threshold=None, stats=None, dump=None))]
-fn enable(threshold: Option<u32>, stats: Option<PathBuf>, dump: Option<PathBuf>) -> PyResult<()> {
+#[pyo3(signature = (threshold=None, stats=None, dump=None, loop_threshold=None))]
+fn enable(threshold: Option<u32>, stats: Option<PathBuf>, dump: Option<PathBuf>, loop_threshold: Option<u32>) -> PyResult<()> {
     check_python_version()?;
-    configure(threshold, stats, dump);
+    configure(threshold, stats, dump, loop_threshold);
     // SAFETY: the GIL is held by any #[pyfunction].
     unsafe { hook::install().map_err(PyRuntimeError::new_err) }
 }
 
 /// Sets the knobs without switching the JIT on.
 #[pyfunction]
-#[pyo3(signature = (threshold=None, stats=None, dump=None))]
-fn configure(threshold: Option<u32>, stats: Option<PathBuf>, dump: Option<PathBuf>) {
+#[pyo3(signature = (threshold=None, stats=None, dump=None, loop_threshold=None))]
+fn configure(threshold: Option<u32>, stats: Option<PathBuf>, dump: Option<PathBuf>, loop_threshold: Option<u32>) {
     // SAFETY: the GIL is held by any #[pyfunction].
     unsafe {
         let rt = hook::runtime();
         if let Some(t) = threshold {
             rt.options.threshold = t;
             rt.stats.threshold = t;
+        }
+        if let Some(t) = loop_threshold {
+            rt.options.loop_threshold = t;
+            rt.stats.loop_threshold = t;
         }
         if stats.is_some() {
             rt.options.stats_path = stats;
@@ -162,6 +166,7 @@ fn ferrojit_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     check_python_version()?;
     m.add("ISA", HOST_ISA)?;
     m.add("DEFAULT_THRESHOLD", runtime::DEFAULT_THRESHOLD)?;
+    m.add("DEFAULT_LOOP_THRESHOLD", runtime::DEFAULT_LOOP_THRESHOLD)?;
     m.add_function(wrap_pyfunction!(enable, m)?)?;
     m.add_function(wrap_pyfunction!(disable, m)?)?;
     m.add_function(wrap_pyfunction!(configure, m)?)?;

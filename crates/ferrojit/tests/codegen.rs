@@ -17,7 +17,14 @@ thread_local! {
     static DEALLOCATED: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Called from generated code: also checks the ABI's stack alignment at the call (a 16-aligned
+/// local sits at a 16-aligned address only if the caller kept sp 16-byte aligned; the compiler
+/// relies on that and does not realign for 16).
 extern "C" fn add3(a: i64, b: i64, c: i64) -> i64 {
+    #[repr(align(16))]
+    struct Aligned([u8; 16]);
+    let probe = std::hint::black_box(Aligned([0; 16]));
+    assert_eq!(std::ptr::addr_of!(probe) as usize % 16, 0, "generated code called with a misaligned stack");
     a + 2 * b + 3 * c
 }
 

@@ -82,6 +82,31 @@ unsafe fn refusal(code: *mut PyObject) -> Option<String> {
     }
 }
 
+/// Whether `code` has a loop: a backward jump (not `JUMP_BACKWARD_NO_INTERRUPT`, which only
+/// `yield from`/`await` use).
+///
+/// # Safety
+/// GIL held; `code` is a live code object.
+pub unsafe fn has_loop(code: *mut PyObject) -> bool {
+    // SAFETY: reading the code units of a live code object.
+    unsafe {
+        let nunits = (*(code as *mut PyVarObject)).ob_size as usize;
+        let units = std::slice::from_raw_parts(co::first_instr(code), nunits);
+        let tables = opcode_tables();
+        bytecode::decode(units, &tables.caches, &tables.deopt).iter().any(|i| {
+            use crate::cpython::opcodes::*;
+            matches!(
+                i.op,
+                JUMP_BACKWARD
+                    | POP_JUMP_BACKWARD_IF_FALSE
+                    | POP_JUMP_BACKWARD_IF_TRUE
+                    | POP_JUMP_BACKWARD_IF_NONE
+                    | POP_JUMP_BACKWARD_IF_NOT_NONE
+            )
+        })
+    }
+}
+
 /// Compiles `code` for the host and attaches the result to `state`, or records the refusal.
 ///
 /// # Safety

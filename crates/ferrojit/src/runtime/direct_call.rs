@@ -85,7 +85,10 @@ pub unsafe fn call_compiled(function: *mut PyObject, args: *const *mut PyObject,
         if !hook_is_ours(ts) || ffi::tstate::use_tracing(ts) {
             return None;
         }
-        let frame = push_frame(ts, direct.slots)?;
+        let Some(frame) = push_frame(ts, direct.slots) else {
+            runtime().stats.direct_calls_without_room += 1;
+            return None;
+        };
         init_frame(frame, function, code, direct.nlocalsplus);
         let locals = localsplus(frame);
         // Element loops, not memcpy/memset: these are a handful of words.

@@ -18,6 +18,8 @@ use std::os::raw::{c_int, c_void};
 /// Per-code-object state, kept in the code object's co_extra slot.
 pub struct CodeState {
     pub calls: u32,
+    /// The code has a loop (a backward jump): the loop threshold applies.
+    pub has_loop: bool,
     pub native: Option<NativeCode>,
     /// Why this code will never be compiled.
     pub refused: Option<String>,
@@ -51,7 +53,12 @@ pub unsafe fn runtime() -> &'static mut Runtime {
 fn first_runtime(slot: &'static mut Option<Runtime>) -> &'static mut Runtime {
     slot.insert(Runtime {
         options: Options::default(),
-        stats: Stats { isa: Isa::host().name(), threshold: super::DEFAULT_THRESHOLD, ..Default::default() },
+        stats: Stats {
+            isa: Isa::host().name(),
+            threshold: super::DEFAULT_THRESHOLD,
+            loop_threshold: super::DEFAULT_LOOP_THRESHOLD,
+            ..Default::default()
+        },
         extra_index: -1,
         enabled: false,
     })
@@ -86,7 +93,8 @@ pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> 
             return None;
         }
         if p.is_null() {
-            let b = Box::into_raw(Box::new(CodeState { calls: 0, native: None, refused: None }));
+            let has_loop = compile::has_loop(code);
+            let b = Box::into_raw(Box::new(CodeState { calls: 0, has_loop, native: None, refused: None }));
             if ffi::_PyCode_SetExtra(code, rt.extra_index, b as *mut c_void) != 0 {
                 pyo3_ffi::PyErr_Clear();
                 drop(Box::from_raw(b));
@@ -134,7 +142,9 @@ pub unsafe extern "C" fn eval_frame(ts: *mut PyThreadState, f: *mut InterpreterF
         };
         if state.native.is_none() && state.refused.is_none() {
             state.calls = state.calls.saturating_add(1);
-            if state.calls > runtime().options.threshold {
+            let options = &runtime().options;
+            let threshold = if state.has_loop { options.threshold.min(options.loop_threshold) } else { options.threshold };
+            if state.calls > threshold {
                 compile::compile_code(code, Namespaces::of_frame(f), state);
             }
         }

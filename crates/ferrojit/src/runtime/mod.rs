@@ -40,6 +40,11 @@ pub struct Options {
     /// call). The interpreter's warm-up quickens the code, so a non-zero threshold gives the
     /// compiler type feedback.
     pub threshold: u32,
+    /// Calls before a function with a loop (a backward jump) is compiled, when fewer than
+    /// `threshold`: its loop makes the interpreter quicken it during the first call, so its
+    /// feedback is ready early, and a function whose loop is the hot part may be called only a
+    /// few times (richards' `schedule` once per iteration of the benchmark).
+    pub loop_threshold: u32,
     /// Append a JSON line of statistics here at exit.
     pub stats_path: Option<PathBuf>,
     /// Write each compiled function's HIR, LIR and disassembly here.
@@ -50,8 +55,11 @@ pub struct Options {
 /// its instructions specialise on their next execution, so a few calls more give feedback.
 pub const DEFAULT_THRESHOLD: u32 = 20;
 
+/// Default loop threshold: compile a function with a loop on its second call.
+pub const DEFAULT_LOOP_THRESHOLD: u32 = 1;
+
 impl Default for Options {
     fn default() -> Self {
-        Options { threshold: DEFAULT_THRESHOLD, stats_path: None, dump_dir: None }
+        Options { threshold: DEFAULT_THRESHOLD, loop_threshold: DEFAULT_LOOP_THRESHOLD, stats_path: None, dump_dir: None }
     }
 }

@@ -24,6 +24,9 @@ pub struct Stats {
     pub native_calls: u64,
     /// Of those, calls from native code straight into native code (no vectorcall, no hook).
     pub direct_calls: u64,
+    /// Calls that could have been direct but found the data-stack chunk full (the ordinary path
+    /// then allocates the next chunk).
+    pub direct_calls_without_room: u64,
     /// Bytes of machine code generated.
     pub code_bytes: u64,
     /// Machine instructions generated.
@@ -36,6 +39,8 @@ pub struct Stats {
     pub refused_functions: BTreeMap<String, String>,
     /// The call threshold in force.
     pub threshold: u32,
+    /// The call threshold for functions with a loop.
+    pub loop_threshold: u32,
 }
 
 impl Stats {

@@ -2,7 +2,8 @@
 //! LIR, out-of-line deallocation paths, side-exit stubs, prologue and epilogue.
 //!
 //! Pinned registers: r15 = frame, r14 = thread state. Scratch: r10, r11 (never allocated).
-//! Native frame: the six callee-saved registers pushed, then the spill slots at `[rsp + 8 * k]`.
+//! Native frame: r14, r15 and the callee-saved registers the allocator used pushed, padding to
+//! keep rsp 16-byte aligned, then the spill slots at `[rsp + 8 * k]`.
 
 use super::parallel_move::{self, Move, Src};
 use super::{exit_slot, Env};
@@ -44,6 +45,8 @@ struct Emitter<'a> {
     epilogue: Label,
     /// Out-of-line `_Py_Dealloc` calls: (entry, return point, register holding the object).
     dealloc_paths: Vec<(Label, Label, Reg)>,
+    /// Callee-saved registers pushed by the prologue, in push order.
+    saved: Vec<Reg>,
     frame_size: i32,
 }
 
@@ -53,10 +56,13 @@ pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>,
     let blocks = (0..f.blocks.len()).map(|_| asm.new_label()).collect();
     let exits = (0..f.exits.len()).map(|_| asm.new_label()).collect();
     let epilogue = asm.new_label();
-    // Six pushes plus the return address leave rsp 8 below 16-byte alignment.
+    let saved: Vec<Reg> =
+        SAVED.iter().copied().filter(|&r| r == FRAME || r == TSTATE || alloc.used_callee_saved.contains(&r.index())).collect();
+    // The return address, the pushes and the frame keep rsp 16-byte aligned in the body.
     let slots = alloc.num_slots as i32 * 8;
-    let frame_size = if (slots + 8) % 16 == 0 { slots } else { slots + 8 };
-    let mut e = Emitter { asm, f, alloc, env, blocks, exits, epilogue, dealloc_paths: Vec::new(), frame_size };
+    let pushed = 8 + 8 * saved.len() as i32;
+    let frame_size = if (pushed + slots) % 16 == 0 { slots } else { slots + 8 };
+    let mut e = Emitter { asm, f, alloc, env, blocks, exits, epilogue, dealloc_paths: Vec::new(), saved, frame_size };
     e.prologue();
     for b in 0..f.blocks.len() {
         e.asm.bind(e.blocks[b]);
@@ -72,7 +78,7 @@ pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>,
 
 impl<'a> Emitter<'a> {
     fn prologue(&mut self) {
-        for r in SAVED {
+        for r in self.saved.clone() {
             self.asm.push(r);
         }
         if self.frame_size != 0 {
@@ -87,8 +93,8 @@ impl<'a> Emitter<'a> {
         if self.frame_size != 0 {
             self.asm.alu_ri(Alu::Add, Reg::Rsp, self.frame_size);
         }
-        for r in SAVED.iter().rev() {
-            self.asm.pop(*r);
+        for r in self.saved.clone().into_iter().rev() {
+            self.asm.pop(r);
         }
         self.asm.ret();
     }
