@@ -461,6 +461,14 @@ impl Assembler {
         self.buf.add_fixup(end, l, FIX_REL32);
     }
 
+    /// `call l` (`E8 rel32`).
+    pub fn call(&mut self, l: Label) {
+        self.buf.put_u8(0xE8);
+        self.buf.put_u32_le(0);
+        let end = self.offset();
+        self.buf.add_fixup(end, l, FIX_REL32);
+    }
+
     /// `call r`.
     pub fn call_r(&mut self, r: Reg) {
         self.op(false, &[0xFF], 2, Rm::Reg(r));

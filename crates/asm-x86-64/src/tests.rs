@@ -283,6 +283,22 @@ fn branches_reach_their_labels() {
 }
 
 #[test]
+fn calls_reach_their_labels_both_ways() {
+    let mut a = Assembler::new();
+    let back = a.new_label();
+    let ahead = a.new_label();
+    a.bind(back);
+    a.nop();
+    a.call(ahead);
+    a.call(back);
+    a.bind(ahead);
+    a.ret();
+    let text = decode_all(&a.finish().unwrap(), 4);
+    assert_eq!(text[1], format!("call {}", 0x1000 + 11));
+    assert_eq!(text[2], format!("call {}", 0x1000));
+}
+
+#[test]
 fn unbound_labels_are_errors() {
     let mut a = Assembler::new();
     let l = a.new_label();

@@ -2,7 +2,8 @@
 //!
 //! See docs/ARCHITECTURE.md for the map. The rooms, in pipeline order: `cpython` (the ABI),
 //! `bytecode` (decoding and feedback), `hir` (SSA with guards), `lir` (machine-level IR),
-//! `regalloc`, `backend` (x86-64 and AArch64 encoders' users), `runtime` (hook, policy, memory,
+//! `passes` (LIR clean-ups around allocation), `regalloc`, `backend` (x86-64 and AArch64
+//! encoders' users), `runtime` (hook, policy, memory,
 //! helpers, statistics). This file is the Python module `ferrojit._ferrojit`.
 
 pub mod backend;
@@ -10,6 +11,7 @@ pub mod bytecode;
 pub mod cpython;
 pub mod hir;
 pub mod lir;
+pub mod passes;
 pub mod regalloc;
 pub mod runtime;
 

@@ -5,6 +5,7 @@
 
 use ferrojit::backend::{Env, Isa};
 use ferrojit::lir::{Base, Block, Cond, Exit, ExitId, Function, LBlock, LInst, Operand, VReg, Width};
+use ferrojit::passes;
 use ferrojit::regalloc::{self, RegisterSet};
 use ferrojit::runtime::codemem::CodeBlock;
 use std::cell::Cell;
@@ -15,6 +16,7 @@ const ENV: Env = Env { frame_localsplus: LOCALSPLUS, frame_stacktop: 32, frame_p
 
 thread_local! {
     static DEALLOCATED: Cell<usize> = const { Cell::new(0) };
+    static DEALLOCATED_ALL: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Called from generated code: also checks the ABI's stack alignment at the call (a 16-aligned
@@ -29,7 +31,12 @@ extern "C" fn add3(a: i64, b: i64, c: i64) -> i64 {
 }
 
 extern "C" fn record_dealloc(p: *mut i64) {
+    #[repr(align(16))]
+    struct Aligned([u8; 16]);
+    let probe = std::hint::black_box(Aligned([0; 16]));
+    assert_eq!(std::ptr::addr_of!(probe) as usize % 16, 0, "dealloc called with a misaligned stack");
     DEALLOCATED.with(|d| d.set(p as usize));
+    DEALLOCATED_ALL.with(|d| d.borrow_mut().push(p as usize));
 }
 
 fn v(n: u32) -> VReg {
@@ -62,8 +69,26 @@ fn regs(limit: Option<(usize, usize)>) -> RegisterSet {
 fn run(f: &Function, regs: &RegisterSet, frame: &mut [i64; 16], env: Env) -> i64 {
     let alloc = regalloc::allocate(f, regs);
     regalloc::check(f, &alloc, regs).unwrap();
-    let code = Isa::host().emit(f, &alloc, &env).unwrap();
-    let block = CodeBlock::new(&code).unwrap();
+    run_code(&Isa::host().emit(f, &alloc, &env).unwrap(), frame)
+}
+
+/// As the compiler does it: simplify, allocate, check, clean up, generate host code; then run.
+fn run_with_passes(f: &Function, regs: &RegisterSet, frame: &mut [i64; 16], env: Env) -> i64 {
+    run_code(&compile(Isa::host(), f, regs, env), frame)
+}
+
+/// The compiler's pipeline from LIR to machine code for `isa`.
+fn compile(isa: Isa, f: &Function, regs: &RegisterSet, env: Env) -> Vec<u8> {
+    let mut f = f.clone();
+    passes::simplify(&mut f);
+    let alloc = regalloc::allocate(&f, regs);
+    regalloc::check(&f, &alloc, regs).unwrap();
+    passes::cleanup(&mut f, &alloc);
+    isa.emit(&f, &alloc, &env).unwrap()
+}
+
+fn run_code(code: &[u8], frame: &mut [i64; 16]) -> i64 {
+    let block = CodeBlock::new(code).unwrap();
     // SAFETY: the block holds code for this ISA with the (tstate, frame) -> i64 ABI, and the
     // frame buffer is large enough for every offset the LIR uses.
     unsafe {
@@ -97,6 +122,8 @@ fn call_chain_calling(target: usize) -> Function {
     }
 }
 
+type Runner = fn(&Function, &RegisterSet, &mut [i64; 16], Env) -> i64;
+
 fn expected_chain(x: i64, y: i64) -> (i64, i64, i64) {
     let a = add3(x, y, 5);
     let b = add3(a, x, y);
@@ -109,20 +136,23 @@ fn values_survive_calls_with_every_register_set() {
         let mut frame = [0i64; 16];
         frame[0] = 3;
         frame[1] = 4;
-        let got = run(&call_chain(), &regs(limit), &mut frame, ENV);
-        let (_, b, c) = expected_chain(3, 4);
-        assert_eq!(got, b, "return value with registers {limit:?}");
-        assert_eq!(frame[2], c, "stored value with registers {limit:?}");
+        for (passes, runner) in [(false, run as Runner), (true, run_with_passes)] {
+            frame[2] = 0;
+            let got = runner(&call_chain(), &regs(limit), &mut frame, ENV);
+            let (_, b, c) = expected_chain(3, 4);
+            assert_eq!(got, b, "return value with registers {limit:?}, passes {passes}");
+            assert_eq!(frame[2], c, "stored value with registers {limit:?}, passes {passes}");
+        }
     }
 }
 
 #[test]
 fn a_failed_guard_writes_the_stack_and_returns_its_code() {
-    for limit in [None, Some((1, 1))] {
+    for (limit, runner) in [(None, run as Runner), (Some((1, 1)), run), (None, run_with_passes), (Some((1, 1)), run_with_passes)] {
         let mut frame = [0i64; 16];
         frame[0] = -1000;
         frame[1] = 1;
-        let got = run(&call_chain(), &regs(limit), &mut frame, ENV);
+        let got = runner(&call_chain(), &regs(limit), &mut frame, ENV);
         let (a, _, _) = expected_chain(-1000, 1);
         assert_eq!(got, 1, "exit code");
         // stacktop 3 with a 2-value stack: the values go to localsplus slots 1 and 2.
@@ -185,6 +215,43 @@ fn decref_to_zero_calls_dealloc_and_keeps_registers() {
     }
 }
 
+/// Several decrefs reaching zero, through shared out-of-line dealloc bodies: every object is
+/// deallocated once, in order, and values in registers (including the ones just used) survive.
+#[test]
+fn every_decref_site_reaches_the_shared_dealloc_body() {
+    let mut objects = [[1i64, 0]; 4];
+    let addrs: Vec<i64> = objects.iter_mut().map(|o| o.as_mut_ptr() as i64).collect();
+    for limit in [None, Some((1, 2)), Some((0, 1))] {
+        for o in objects.iter_mut() {
+            o[0] = 1;
+        }
+        DEALLOCATED_ALL.with(|d| d.borrow_mut().clear());
+        let mut insts = vec![load(0, 0), load(1, 8)];
+        for (i, a) in addrs.iter().enumerate() {
+            let v_obj = 2 + i as u32;
+            insts.push(LInst::Mov { dst: v(v_obj), src: Operand::Imm(*a) });
+            insts.push(LInst::Decref { value: v(v_obj), maybe_null: i % 2 == 1 });
+        }
+        // x and y are read after every dealloc call.
+        insts.push(call(add3 as *const () as usize, vec![r(0), r(1), Operand::Imm(0)], 6));
+        insts.push(LInst::Return { value: v(6) });
+        let f = Function { name: "decrefs".into(), blocks: vec![Block { insts }], exits: vec![], num_vregs: 7 };
+        let env = Env { dealloc: record_dealloc as *const () as usize, ..ENV };
+        for runner in [run as Runner, run_with_passes] {
+            for o in objects.iter_mut() {
+                o[0] = 1;
+            }
+            DEALLOCATED_ALL.with(|d| d.borrow_mut().clear());
+            let mut frame = [0i64; 16];
+            frame[0] = 5;
+            frame[1] = 9;
+            assert_eq!(runner(&f, &regs(limit), &mut frame, env), add3(5, 9, 0), "registers {limit:?}");
+            let seen = DEALLOCATED_ALL.with(|d| d.borrow().clone());
+            assert_eq!(seen, addrs.iter().map(|a| *a as usize).collect::<Vec<_>>(), "registers {limit:?}");
+        }
+    }
+}
+
 /// A decref that does not reach zero leaves the object alone; NULL is skipped by xdecref.
 #[test]
 fn decref_above_zero_and_xdecref_of_null() {
@@ -228,12 +295,125 @@ fn both_backends_encode_and_disassemble() {
 fn call_chain_code_shape_is_pinned_per_isa() {
     for isa in [Isa::X86_64, Isa::Aarch64] {
         let f = call_chain_calling(0x0000_1122_3344_5566);
-        let regs = isa.registers();
-        let alloc = regalloc::allocate(&f, &regs);
-        let code = isa.emit(&f, &alloc, &ENV).unwrap();
+        let code = compile(isa, &f, &isa.registers(), ENV);
         let text = ferrojit::backend::disasm::disassemble(isa, &code, 0).unwrap();
         let count = ferrojit::backend::disasm::count_instructions(isa, &code);
         let name = format!("call_chain_{}", isa.name());
         insta::assert_snapshot!(name, format!("{count} instructions, {} bytes\n{text}", code.len()));
+    }
+}
+
+/// The campaign's first AArch64 code-shape rule: a call result kept in a callee-saved register
+/// and passed as the next call's first argument is not moved back into x0, which still holds
+/// it (`mov x23, x0` ... `mov x0, x23`). The same holds for returning a call's result.
+#[test]
+fn a_call_result_is_not_moved_back_into_the_return_register() {
+    let chain = call_chain_calling(0x0000_1122_3344_5566);
+    let returns_call = Function {
+        name: "returns_call".into(),
+        blocks: vec![Block {
+            insts: vec![
+                load(0, 0),
+                call(0x1000, vec![r(0), Operand::Imm(1), Operand::Imm(2)], 1),
+                LInst::Store { base: Base::Frame, offset: 16, src: r(0), width: Width::W64 },
+                LInst::GuardCmp { a: v(1), b: Operand::Imm(0), cond: Cond::Eq, width: Width::W64, exit: ExitId(0) },
+                LInst::Decref { value: v(0), maybe_null: false },
+                LInst::Return { value: v(1) },
+            ],
+        }],
+        exits: vec![Exit { state: 0, stack: vec![], prev_instr: 0, stacktop: 0, code: 0 }],
+        num_vregs: 2,
+    };
+    for isa in [Isa::X86_64, Isa::Aarch64] {
+        let ret = if isa == Isa::Aarch64 { "x0" } else { "rax" };
+        // Without caller-saved registers the returned value lives in a callee-saved one.
+        let no_caller_saved = RegisterSet { caller_saved: vec![], ..isa.registers() };
+        for (f, regs) in [(&chain, isa.registers()), (&returns_call, no_caller_saved)] {
+            let code = compile(isa, f, &regs, ENV);
+            let text = ferrojit::backend::disasm::disassemble(isa, &code, 0).unwrap();
+            let lines: Vec<&str> = text.lines().map(|l| l.split_once(": ").unwrap().1).collect();
+            let mut kept: Option<String> = None;
+            for line in &lines {
+                if line.starts_with("blr") || line.starts_with("call") {
+                    kept = None;
+                } else if let Some(saved) = line.strip_prefix("mov ").and_then(|ops| ops.strip_suffix(&format!(", {ret}"))) {
+                    kept = Some(saved.to_string());
+                } else if let Some(k) = &kept {
+                    assert_ne!(*line, format!("mov {ret}, {k}"), "{} on {}: {ret} moved back from {k}\n{text}", f.name, isa.name());
+                    if line.starts_with("b ") || line.starts_with("jmp ") {
+                        kept = None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Compare-and-branch fusion, jump threading, dead definitions, fall-throughs: the function
+/// computes the same with and without the passes (every input, few and many registers), and
+/// the passes make it shorter on both ISAs.
+#[test]
+fn passes_keep_results_and_shrink_code() {
+    // out = x < 10 ? 1 : 2, through a comparison materialised as 0/1, branch edges that only
+    // jump, and a dead address computation; then exit if out == y (stack [x]), else return out.
+    let blocks = vec![
+        Block {
+            insts: vec![
+                load(0, 0),
+                LInst::SetCmp { dst: v(1), a: v(0), b: Operand::Imm(10), cond: Cond::Lt, width: Width::W64 },
+                LInst::Lea { dst: v(2), base: Base::Frame, offset: 0 },
+                LInst::BranchCmp { a: v(1), b: Operand::Imm(0), cond: Cond::Ne, width: Width::W64, target: LBlock(1) },
+                LInst::Jump { target: LBlock(2) },
+            ],
+        },
+        Block { insts: vec![LInst::Jump { target: LBlock(3) }] },
+        Block { insts: vec![LInst::Store { base: Base::Frame, offset: 16, src: Operand::Imm(2), width: Width::W64 }, LInst::Jump { target: LBlock(4) }] },
+        Block { insts: vec![LInst::Store { base: Base::Frame, offset: 16, src: Operand::Imm(1), width: Width::W64 }, LInst::Jump { target: LBlock(4) }] },
+        Block {
+            insts: vec![
+                load(3, 16),
+                load(4, 8),
+                LInst::SetCmp { dst: v(5), a: v(3), b: r(4), cond: Cond::Eq, width: Width::W64 },
+                LInst::GuardCmp { a: v(5), b: Operand::Imm(0), cond: Cond::Ne, width: Width::W64, exit: ExitId(0) },
+                LInst::Mov { dst: v(6), src: r(3) },
+                LInst::Return { value: v(6) },
+            ],
+        },
+    ];
+    let f = Function {
+        name: "passes".into(),
+        blocks,
+        exits: vec![Exit { state: 0, stack: vec![r(0)], prev_instr: 7, stacktop: 1, code: 9 }],
+        num_vregs: 7,
+    };
+    let mut simplified = f.clone();
+    let s = passes::simplify(&mut simplified);
+    assert_eq!((s.fused, s.dead), (2, 1), "{simplified}");
+    for limit in [None, Some((0, 1))] {
+        for x in [-5, 3, 9, 10, 11, 400] {
+            for y in [1, 2, 3] {
+                let expected = if x < 10 { 1 } else { 2 };
+                for runner in [run as Runner, run_with_passes] {
+                    let mut frame = [0i64; 16];
+                    frame[0] = x;
+                    frame[1] = y;
+                    let got = runner(&f, &regs(limit), &mut frame, ENV);
+                    if expected == y {
+                        assert_eq!(got, 9, "exit code for x={x} y={y}");
+                        assert_eq!(frame[(LOCALSPLUS / 8) as usize], x, "exit stack for x={x}");
+                    } else {
+                        assert_eq!(got, expected, "x={x} y={y} registers {limit:?}");
+                    }
+                    assert_eq!(frame[2], expected);
+                }
+            }
+        }
+    }
+    for isa in [Isa::X86_64, Isa::Aarch64] {
+        let regs = isa.registers();
+        let alloc = regalloc::allocate(&f, &regs);
+        let before = ferrojit::backend::disasm::count_instructions(isa, &isa.emit(&f, &alloc, &ENV).unwrap());
+        let after = ferrojit::backend::disasm::count_instructions(isa, &compile(isa, &f, &regs, ENV));
+        assert!(after + 5 <= before, "{}: {before} instructions before the passes, {after} after", isa.name());
     }
 }

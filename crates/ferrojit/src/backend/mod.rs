@@ -7,7 +7,7 @@ pub mod parallel_move;
 pub mod x86_64;
 
 use crate::lir;
-use crate::regalloc::{Allocation, RegisterSet};
+use crate::regalloc::{Allocation, Loc, RegisterSet};
 
 /// An instruction set ferrojit generates code for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,4 +75,53 @@ pub struct Env {
 pub fn exit_slot(env: &Env, exit: &lir::Exit, i: usize) -> i32 {
     let base = exit.stacktop - exit.stack.len() as i32;
     env.frame_localsplus + 8 * (base + i as i32)
+}
+
+/// After a call whose result went from the return register to another location, the return
+/// register still holds that value until something writes either of them. Both backends use
+/// this to drop a move back into the return register: the next call's first argument on
+/// AArch64 (`mov x23, x0; ...; mov x0, x23`), and a `Return` of that value on both ISAs.
+///
+/// Only the allocated locations and the return register are tracked; the backends' scratch
+/// registers and out-of-line paths (exit stubs, dealloc calls that preserve every caller-saved
+/// register) never write either.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReturnCopy(Option<Loc>);
+
+impl ReturnCopy {
+    /// The fact after `call` put its result in `dst` (nothing if it stayed in the return
+    /// register `ret`, where no move is needed anyway).
+    pub fn after_call(dst: Option<Loc>, ret: u8) -> ReturnCopy {
+        ReturnCopy(dst.filter(|l| *l != Loc::Reg(ret)))
+    }
+
+    /// Whether the return register holds the value that lives in `loc`.
+    pub fn holds(self, loc: Loc) -> bool {
+        self.0 == Some(loc)
+    }
+
+    /// Whether the return register holds the value a call argument is read from.
+    pub fn holds_src(self, src: parallel_move::Src) -> bool {
+        match src {
+            parallel_move::Src::Reg(r) => self.holds(Loc::Reg(r)),
+            parallel_move::Src::Slot(s) => self.holds(Loc::Slot(s)),
+            parallel_move::Src::Imm(_) => false,
+        }
+    }
+
+    /// The fact after `inst` (not a call) ran and fell through.
+    pub fn after(self, inst: &lir::LInst, alloc: &Allocation, ret: u8) -> ReturnCopy {
+        let Some(copy) = self.0 else { return self };
+        let keeps = !inst.ends_flow()
+            && !inst.is_call()
+            && inst.def().is_none_or(|d| {
+                let l = alloc.loc(d);
+                l != copy && l != Loc::Reg(ret)
+            });
+        if keeps {
+            self
+        } else {
+            ReturnCopy(None)
+        }
+    }
 }

@@ -39,6 +39,10 @@ pub struct RegisterSet {
     pub callee_saved: Vec<u8>,
     /// Clobbered by calls.
     pub caller_saved: Vec<u8>,
+    /// Registers a call's arguments go in, in order, and the one its result comes back in:
+    /// hints, so that values made for a call or returned by one need no move.
+    pub args: Vec<u8>,
+    pub ret: Option<u8>,
 }
 
 /// A live interval: the first and last position at which the register is live.
@@ -183,9 +187,31 @@ fn crosses(iv: &Interval, call_def: u32) -> bool {
     iv.start < call_def && iv.end > call_def
 }
 
+/// The register each virtual register would best live in, from its first call in layout
+/// order: the result register of the call that defines it, or the argument register of the
+/// call that reads it. Only a value that crosses no call can take its hint (checked when
+/// allocating); a taken hint saves the move into or out of the ABI register.
+fn hints(f: &Function, regs: &RegisterSet) -> Vec<Option<u8>> {
+    let mut hints = vec![None; f.num_vregs as usize];
+    for inst in f.blocks.iter().flat_map(|b| &b.insts) {
+        if let crate::lir::LInst::Call { args, dst, .. } = inst {
+            for (i, a) in args.iter().enumerate() {
+                if let (crate::lir::Operand::Reg(v), Some(r)) = (a, regs.args.get(i)) {
+                    hints[v.0 as usize].get_or_insert(*r);
+                }
+            }
+            if let (Some(d), Some(r)) = (dst, regs.ret) {
+                hints[d.0 as usize].get_or_insert(r);
+            }
+        }
+    }
+    hints
+}
+
 /// Linear-scan allocation of `f` over `regs`.
 pub fn allocate(f: &Function, regs: &RegisterSet) -> Allocation {
     let (mut ivs, calls) = intervals(f);
+    let hints = hints(f, regs);
     ivs.sort_by_key(|iv| (iv.start, iv.vreg));
     let mut alloc = Allocation { locs: vec![None; f.num_vregs as usize], ..Default::default() };
     // Active intervals with their register.
@@ -195,7 +221,12 @@ pub fn allocate(f: &Function, regs: &RegisterSet) -> Allocation {
         let across = calls.iter().any(|c| crosses(&iv, *c));
         let taken: Vec<u8> = active.iter().map(|(_, r)| *r).collect();
         let free = |pool: &Vec<u8>| pool.iter().copied().find(|r| !taken.contains(r));
-        let choice = if across { free(&regs.callee_saved) } else { free(&regs.caller_saved).or_else(|| free(&regs.callee_saved)) };
+        let hinted = hints[iv.vreg.0 as usize].filter(|h| !across && regs.caller_saved.contains(h) && !taken.contains(h));
+        let choice = if across {
+            free(&regs.callee_saved)
+        } else {
+            hinted.or_else(|| free(&regs.caller_saved)).or_else(|| free(&regs.callee_saved))
+        };
         if let Some(r) = choice {
             alloc.locs[iv.vreg.0 as usize] = Some(Loc::Reg(r));
             active.push((iv, r));
@@ -311,7 +342,7 @@ mod tests {
             caller in 1usize..3,
         ) {
             let f = program(&steps);
-            let regs = RegisterSet { callee_saved: (10..10 + callee as u8).collect(), caller_saved: (0..caller as u8).collect() };
+            let regs = RegisterSet { callee_saved: (10..10 + callee as u8).collect(), caller_saved: (0..caller as u8).collect(), args: vec![2, 0, 1], ret: Some(1) };
             let alloc = allocate(&f, &regs);
             prop_assert!(check(&f, &alloc, &regs).is_ok(), "{:?}", check(&f, &alloc, &regs));
         }
@@ -320,7 +351,7 @@ mod tests {
     #[test]
     fn values_live_across_calls_avoid_caller_saved_registers() {
         let f = program(&[(1, 0, 0, 0), (1, 0, 1, 0)]);
-        let regs = RegisterSet { callee_saved: vec![10], caller_saved: vec![0, 1] };
+        let regs = RegisterSet { callee_saved: vec![10], caller_saved: vec![0, 1], args: vec![1, 0], ret: Some(0) };
         let alloc = allocate(&f, &regs);
         // %0 is used by both calls, so it lives across the first one.
         assert_eq!(alloc.loc(VReg(0)), Loc::Reg(10));
@@ -330,7 +361,7 @@ mod tests {
     #[test]
     fn the_checker_catches_a_shared_register() {
         let f = program(&[(0, 0, 0, 0), (1, 0, 1, 0)]);
-        let regs = RegisterSet { callee_saved: vec![10], caller_saved: vec![0, 1] };
+        let regs = RegisterSet { callee_saved: vec![10], caller_saved: vec![0, 1], args: vec![1, 0], ret: Some(0) };
         let mut alloc = allocate(&f, &regs);
         alloc.locs[1] = alloc.locs[0];
         assert!(check(&f, &alloc, &regs).is_err());

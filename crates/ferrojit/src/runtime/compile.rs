@@ -1,7 +1,7 @@
 //! The compile driver: reads a live code object (bytecode with feedback, constants, names, the
 //! namespaces' dict-key versions), runs the pipeline
-//! bytecode -> HIR -> LIR -> register allocation -> machine code, installs the code in
-//! executable memory, and writes dumps.
+//! bytecode -> HIR -> LIR (simplified) -> register allocation -> cleanup -> machine code,
+//! installs the code in executable memory, and writes dumps.
 
 use super::attr_cache::SiteCache;
 use super::codemem::CodeBlock;
@@ -14,6 +14,7 @@ use crate::cpython::{layout, opcode_tables};
 use crate::hir::builder::{CodeInfo, ConstInfo, KeysInfo, WellKnown};
 use crate::hir::{self, Type};
 use crate::lir;
+use crate::passes;
 use crate::regalloc;
 use pyo3_ffi::*;
 use std::time::Instant;
@@ -37,8 +38,11 @@ pub struct NativeCode {
 pub struct Artifacts {
     pub name: String,
     pub hir: hir::Function,
+    /// The LIR given to the allocator (lowered, then simplified).
     pub lir: lir::Function,
     pub alloc: regalloc::Allocation,
+    /// The LIR after allocation and cleanup: what the backend turned into machine code.
+    pub allocated: lir::Function,
     pub code: Vec<u8>,
     pub isa: Isa,
     /// The attribute-site caches the code points at; they live as long as the code.
@@ -52,7 +56,7 @@ impl Artifacts {
         [
             ("hir", self.hir.to_string()),
             ("lir", self.lir.to_string()),
-            ("regalloc", regalloc::print_allocated(&self.lir, &self.alloc)),
+            ("regalloc", regalloc::print_allocated(&self.allocated, &self.alloc)),
             ("asm", asm),
         ]
     }
@@ -242,7 +246,8 @@ pub unsafe fn pipeline(code: *mut PyObject, ns: Namespaces, isa: Isa) -> Result<
         let mut cx = lowering_context(code);
         cx.site_caches = site_caches.as_ptr() as usize;
         cx.site_cache_size = std::mem::size_of::<SiteCache>();
-        let lir = lir::lower::lower(&hir, &cx);
+        let mut lir = lir::lower::lower(&hir, &cx);
+        passes::simplify(&mut lir);
         let regs = isa.registers();
         let alloc = regalloc::allocate(&lir, &regs);
         if cfg!(debug_assertions) {
@@ -251,9 +256,13 @@ pub unsafe fn pipeline(code: *mut PyObject, ns: Namespaces, isa: Isa) -> Result<
         if alloc.num_slots > regalloc::MAX_SLOTS {
             return Err(Failure::Unsupported(format!("more than {} spill slots", regalloc::MAX_SLOTS)));
         }
+        // The checker reads liveness off the LIR, so it runs before cleanup: removing a move
+        // between two registers that share a location makes one look used before defined.
+        let mut allocated = lir.clone();
+        passes::cleanup(&mut allocated, &alloc);
         let env = backend_env();
-        let machine = isa.emit(&lir, &alloc, &env).map_err(Failure::Error)?;
-        Ok(Artifacts { name: info.name, hir, lir, alloc, code: machine, isa, site_caches })
+        let machine = isa.emit(&allocated, &alloc, &env).map_err(Failure::Error)?;
+        Ok(Artifacts { name: info.name, hir, lir, alloc, allocated, code: machine, isa, site_caches })
     }
 }
 

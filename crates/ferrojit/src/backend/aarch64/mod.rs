@@ -7,11 +7,13 @@
 //! used, saved in pairs; then the spill slots at `[sp + 8 * k]`.
 
 use super::parallel_move::{self, Move, Src};
-use super::{exit_slot, Env};
+use super::{exit_slot, Env, ReturnCopy};
 use crate::lir::{self, Base, Cond, LInst, Operand, Width};
 use crate::regalloc::{Allocation, Loc, RegisterSet};
 use ferrojit_asm_aarch64::{Assembler, Cond as C, Label, Reg};
 
+/// The return register (and first argument register).
+const RET: Reg = Reg::X0;
 const FRAME: Reg = Reg::X19;
 const TSTATE: Reg = Reg::X20;
 /// Values read from slots or materialised immediates.
@@ -25,7 +27,7 @@ const SAVED_PAIRS: [(Reg, Reg); 5] =
 
 /// Registers the allocator may use.
 pub fn registers() -> RegisterSet {
-    RegisterSet { callee_saved: (21..=28).collect(), caller_saved: (0..=14).collect() }
+    RegisterSet { callee_saved: (21..=28).collect(), caller_saved: (0..=14).collect(), args: (0..=7).collect(), ret: Some(0) }
 }
 
 fn reg(r: u8) -> Reg {
@@ -55,8 +57,13 @@ pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>,
     e.prologue();
     for b in 0..f.blocks.len() {
         e.asm.bind(e.blocks[b]);
+        let mut copy = ReturnCopy::default();
         for inst in &f.blocks[b].insts {
-            e.inst(inst, b);
+            e.inst(inst, b, copy);
+            copy = match inst {
+                LInst::Call { dst, .. } => ReturnCopy::after_call(dst.map(|d| alloc.loc(d)), RET.index()),
+                _ => copy.after(inst, alloc, RET.index()),
+            };
         }
     }
     e.exit_stubs();
@@ -236,7 +243,8 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn inst(&mut self, inst: &LInst, block: usize) {
+    /// Emits `inst`; `copy` says where the return register's value also lives.
+    fn inst(&mut self, inst: &LInst, block: usize, copy: ReturnCopy) {
         match inst {
             LInst::Mov { dst, src } => {
                 let d = self.target(*dst, SCRATCH0);
@@ -274,7 +282,7 @@ impl<'a> Emitter<'a> {
                 self.store(SCRATCH0, b, *offset, Width::W64);
             }
             LInst::Decref { value, maybe_null } => self.decref(*value, *maybe_null),
-            LInst::Call { target, args, dst, .. } => self.call(*target, args, *dst),
+            LInst::Call { target, args, dst, .. } => self.call(*target, args, *dst, copy),
             LInst::SetCmp { dst, a, b, cond, width } => {
                 self.compare(*a, *b, *width);
                 let d = self.target(*dst, SCRATCH0);
@@ -306,10 +314,11 @@ impl<'a> Emitter<'a> {
                     self.asm.b(l);
                 }
             }
+            LInst::Return { value } if copy.holds(self.alloc.loc(*value)) => self.asm.b(self.epilogue),
             LInst::Return { value } => {
                 let r = self.read(*value, SCRATCH0);
-                if r != Reg::X0 {
-                    self.asm.mov_rr(Reg::X0, r);
+                if r != RET {
+                    self.asm.mov_rr(RET, r);
                 }
                 self.asm.b(self.epilogue);
             }
@@ -357,8 +366,12 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn call(&mut self, target: usize, args: &[Operand], dst: Option<lir::VReg>) {
-        let moves: Vec<Move> = args.iter().enumerate().map(|(i, a)| Move { dst: i as u8, src: self.src_of(a) }).collect();
+    fn call(&mut self, target: usize, args: &[Operand], dst: Option<lir::VReg>, copy: ReturnCopy) {
+        let mut moves: Vec<Move> = args.iter().enumerate().map(|(i, a)| Move { dst: i as u8, src: self.src_of(a) }).collect();
+        // A move into the return register of the value it still holds is no move at all.
+        if !moves.iter().any(|m| m.src == Src::Reg(RET.index())) {
+            moves.retain(|m| !(m.dst == RET.index() && copy.holds_src(m.src)));
+        }
         for m in parallel_move::sequence(&moves, SCRATCH0.index()) {
             let d = reg(m.dst);
             match m.src {
@@ -391,20 +404,40 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// `_Py_Dealloc(obj)` with x0..x15 preserved.
+    /// `_Py_Dealloc(obj)` with x0..x15 preserved, out of line. Each site that reaches zero
+    /// branches to two instructions (`bl` to the shared body for its register, then back); one
+    /// body per register saves x0..x15 and x30, calls, restores and returns. x30 is free at
+    /// the site: the prologue saved the caller's.
     fn dealloc_stubs(&mut self) {
+        let mut bodies: Vec<(Reg, Label)> = Vec::new();
         for (slow, done, r) in std::mem::take(&mut self.dealloc_paths) {
+            let body = match bodies.iter().find(|(br, _)| *br == r) {
+                Some((_, l)) => *l,
+                None => {
+                    let l = self.asm.new_label();
+                    bodies.push((r, l));
+                    l
+                }
+            };
             self.asm.bind(slow);
+            self.asm.bl(body);
+            self.asm.b(done);
+        }
+        for (r, body) in bodies {
+            self.asm.bind(body);
             for k in 0..8u8 {
                 self.asm.stp_pre(Reg::x(2 * k), Reg::x(2 * k + 1), Reg::SP, -16);
             }
+            // x17 may be the object's register (read from a spill slot): keep it beside x30.
+            self.asm.stp_pre(Reg::LR, SCRATCH1, Reg::SP, -16);
             self.asm.mov_rr(Reg::X0, r);
             self.asm.mov_imm(SCRATCH0, self.env.dealloc as u64);
             self.asm.blr(SCRATCH0);
+            self.asm.ldp_post(Reg::LR, SCRATCH1, Reg::SP, 16);
             for k in (0..8u8).rev() {
                 self.asm.ldp_post(Reg::x(2 * k), Reg::x(2 * k + 1), Reg::SP, 16);
             }
-            self.asm.b(done);
+            self.asm.ret();
         }
     }
 }

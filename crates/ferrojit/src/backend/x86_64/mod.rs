@@ -6,11 +6,13 @@
 //! keep rsp 16-byte aligned, then the spill slots at `[rsp + 8 * k]`.
 
 use super::parallel_move::{self, Move, Src};
-use super::{exit_slot, Env};
+use super::{exit_slot, Env, ReturnCopy};
 use crate::lir::{self, Base, Cond, LInst, Operand, Width};
 use crate::regalloc::{Allocation, Loc, RegisterSet};
 use ferrojit_asm_x86_64::{Alu, Assembler, Cond as C, Label, Mem, Reg};
 
+/// The return register.
+const RET: Reg = Reg::Rax;
 const FRAME: Reg = Reg::R15;
 const TSTATE: Reg = Reg::R14;
 const SCRATCH0: Reg = Reg::R10;
@@ -24,6 +26,8 @@ pub fn registers() -> RegisterSet {
     RegisterSet {
         callee_saved: vec![Reg::Rbx.index(), Reg::R12.index(), Reg::R13.index(), Reg::Rbp.index()],
         caller_saved: CALLER_SAVED.iter().map(|r| r.index()).collect(),
+        args: ARGS.iter().map(|r| r.index()).collect(),
+        ret: Some(RET.index()),
     }
 }
 
@@ -66,8 +70,13 @@ pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>,
     e.prologue();
     for b in 0..f.blocks.len() {
         e.asm.bind(e.blocks[b]);
+        let mut copy = ReturnCopy::default();
         for inst in &f.blocks[b].insts {
-            e.inst(inst, b);
+            e.inst(inst, b, copy);
+            copy = match inst {
+                LInst::Call { dst, .. } => ReturnCopy::after_call(dst.map(|d| alloc.loc(d)), RET.index()),
+                _ => copy.after(inst, alloc, RET.index()),
+            };
         }
     }
     e.exit_stubs();
@@ -179,7 +188,8 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn inst(&mut self, inst: &LInst, block: usize) {
+    /// Emits `inst`; `copy` says where the return register's value also lives.
+    fn inst(&mut self, inst: &LInst, block: usize, copy: ReturnCopy) {
         match inst {
             LInst::Mov { dst, src } => {
                 let d = self.target(*dst, SCRATCH0);
@@ -233,7 +243,7 @@ impl<'a> Emitter<'a> {
                 self.asm.alu_mi(Alu::Add, Mem::new(b, *offset), *imm);
             }
             LInst::Decref { value, maybe_null } => self.decref(*value, *maybe_null),
-            LInst::Call { target, args, dst, .. } => self.call(*target, args, *dst),
+            LInst::Call { target, args, dst, .. } => self.call(*target, args, *dst, copy),
             LInst::SetCmp { dst, a, b, cond, width } => {
                 self.compare(*a, *b, *width);
                 let d = self.target(*dst, SCRATCH0);
@@ -265,10 +275,11 @@ impl<'a> Emitter<'a> {
                     self.asm.jmp(l);
                 }
             }
+            LInst::Return { value } if copy.holds(self.alloc.loc(*value)) => self.asm.jmp(self.epilogue),
             LInst::Return { value } => {
                 let r = self.read(*value, SCRATCH0);
-                if r != Reg::Rax {
-                    self.asm.mov_rr(Reg::Rax, r);
+                if r != RET {
+                    self.asm.mov_rr(RET, r);
                 }
                 self.asm.jmp(self.epilogue);
             }
@@ -303,8 +314,12 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn call(&mut self, target: usize, args: &[Operand], dst: Option<lir::VReg>) {
-        let moves: Vec<Move> = args.iter().enumerate().map(|(i, a)| Move { dst: ARGS[i].index(), src: self.src_of(a) }).collect();
+    fn call(&mut self, target: usize, args: &[Operand], dst: Option<lir::VReg>, copy: ReturnCopy) {
+        let mut moves: Vec<Move> = args.iter().enumerate().map(|(i, a)| Move { dst: ARGS[i].index(), src: self.src_of(a) }).collect();
+        // A move into the return register of the value it still holds is no move at all.
+        if !moves.iter().any(|m| m.src == Src::Reg(RET.index())) {
+            moves.retain(|m| !(m.dst == RET.index() && copy.holds_src(m.src)));
+        }
         for m in parallel_move::sequence(&moves, SCRATCH0.index()) {
             let d = reg(m.dst);
             match m.src {
@@ -345,23 +360,37 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// `_Py_Dealloc(obj)` with every allocatable caller-saved register preserved.
+    /// `_Py_Dealloc(obj)` with every caller-saved register preserved, out of line. Each site
+    /// that reaches zero jumps to two instructions (`call` the shared body for its register,
+    /// then back); one body per register pushes the seven caller-saved registers (with the
+    /// return address that keeps the stack 16-byte aligned for the call), calls, pops, returns.
     fn dealloc_stubs(&mut self) {
+        let mut bodies: Vec<(Reg, Label)> = Vec::new();
         for (slow, done, r) in std::mem::take(&mut self.dealloc_paths) {
+            let body = match bodies.iter().find(|(br, _)| *br == r) {
+                Some((_, l)) => *l,
+                None => {
+                    let l = self.asm.new_label();
+                    bodies.push((r, l));
+                    l
+                }
+            };
             self.asm.bind(slow);
+            self.asm.call(body);
+            self.asm.jmp(done);
+        }
+        for (r, body) in bodies {
+            self.asm.bind(body);
             for s in CALLER_SAVED {
                 self.asm.push(s);
             }
-            // Seven pushes: realign the stack to 16 bytes for the call.
-            self.asm.alu_ri(Alu::Sub, Reg::Rsp, 8);
             self.asm.mov_rr(Reg::Rdi, r);
             self.asm.mov_ri(SCRATCH1, self.env.dealloc as i64);
             self.asm.call_r(SCRATCH1);
-            self.asm.alu_ri(Alu::Add, Reg::Rsp, 8);
             for s in CALLER_SAVED.iter().rev() {
                 self.asm.pop(*s);
             }
-            self.asm.jmp(done);
+            self.asm.ret();
         }
     }
 }
