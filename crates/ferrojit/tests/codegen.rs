@@ -23,18 +23,23 @@ thread_local! {
 /// local sits at a 16-aligned address only if the caller kept sp 16-byte aligned; the compiler
 /// relies on that and does not realign for 16).
 extern "C" fn add3(a: i64, b: i64, c: i64) -> i64 {
-    #[repr(align(16))]
-    struct Aligned([u8; 16]);
-    let probe = std::hint::black_box(Aligned([0; 16]));
-    assert_eq!(std::ptr::addr_of!(probe) as usize % 16, 0, "generated code called with a misaligned stack");
+    assert_stack_aligned("add3");
     a + 2 * b + 3 * c
 }
 
-extern "C" fn record_dealloc(p: *mut i64) {
+/// Panics unless this function's caller kept sp 16-byte aligned: a 16-aligned local sits at a
+/// 16-aligned address only then.
+#[inline(always)]
+fn assert_stack_aligned(callee: &str) {
     #[repr(align(16))]
+    #[allow(dead_code)] // only its address is looked at
     struct Aligned([u8; 16]);
     let probe = std::hint::black_box(Aligned([0; 16]));
-    assert_eq!(std::ptr::addr_of!(probe) as usize % 16, 0, "dealloc called with a misaligned stack");
+    assert_eq!(std::ptr::addr_of!(probe) as usize % 16, 0, "generated code called {callee} with a misaligned stack");
+}
+
+extern "C" fn record_dealloc(p: *mut i64) {
+    assert_stack_aligned("the deallocator");
     DEALLOCATED.with(|d| d.set(p as usize));
     DEALLOCATED_ALL.with(|d| d.borrow_mut().push(p as usize));
 }

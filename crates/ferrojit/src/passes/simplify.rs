@@ -1,7 +1,7 @@
 //! Before allocation: compare-and-branch fusion and dead-definition removal.
 
 use super::{def_counts, invert, use_counts};
-use crate::lir::{Function, LInst, Operand, VReg, Width};
+use crate::lir::{Cond, Function, LInst, Operand, VReg, Width};
 
 /// What [`simplify`] changed, for tests and dumps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,9 +29,9 @@ fn fuse_compares(f: &mut Function) -> u32 {
     for block in &mut f.blocks {
         let mut i = 0;
         while i < block.insts.len() {
-            if let Some(j) = fusable_tester(&block.insts, i, &uses, &defs) {
+            if let Some((j, nonzero)) = fusable_tester(&block.insts, i, &uses, &defs) {
                 let LInst::SetCmp { a, b, cond, width, .. } = block.insts[i].clone() else { unreachable!() };
-                let cond = if tests_nonzero(&block.insts[j]) { cond } else { invert(cond) };
+                let cond = if nonzero { cond } else { invert(cond) };
                 block.insts[j] = match block.insts[j].clone() {
                     LInst::BranchCmp { target, .. } => LInst::BranchCmp { a, b, cond, width, target },
                     LInst::GuardCmp { exit, .. } => LInst::GuardCmp { a, b, cond, width, exit },
@@ -48,16 +48,16 @@ fn fuse_compares(f: &mut Function) -> u32 {
 }
 
 /// The index of the branch or guard that is the only reader of the comparison at `i`, when the
-/// two can be fused.
-fn fusable_tester(insts: &[LInst], i: usize, uses: &[u32], defs: &[u32]) -> Option<usize> {
+/// two can be fused, and whether it tests for non-zero.
+fn fusable_tester(insts: &[LInst], i: usize, uses: &[u32], defs: &[u32]) -> Option<(usize, bool)> {
     let LInst::SetCmp { dst, a, b, .. } = &insts[i] else { return None };
     if uses[dst.0 as usize] != 1 || defs[dst.0 as usize] != 1 {
         return None;
     }
     let inputs: Vec<VReg> = std::iter::once(*a).chain(if let Operand::Reg(r) = b { Some(*r) } else { None }).collect();
     for (j, inst) in insts.iter().enumerate().skip(i + 1) {
-        if tests_zero_of(inst, *dst) {
-            return Some(j);
+        if let Some(nonzero) = zero_test_of(inst, *dst) {
+            return Some((j, nonzero));
         }
         // `%d` has this one reader, so nothing else in between reads it.
         let writes_input = inst.def().is_some_and(|d| d == *dst || inputs.contains(&d));
@@ -68,23 +68,22 @@ fn fusable_tester(insts: &[LInst], i: usize, uses: &[u32], defs: &[u32]) -> Opti
     None
 }
 
-/// `if %v != 0` or `if %v == 0`, as a branch or a guard, on the full register.
-fn tests_zero_of(inst: &LInst, v: VReg) -> bool {
+/// For `if %v != 0` (Some(true)) or `if %v == 0` (Some(false)), as a branch or a guard on the
+/// full register; None for anything else.
+fn zero_test_of(inst: &LInst, v: VReg) -> Option<bool> {
     match inst {
-        LInst::BranchCmp { a, b: Operand::Imm(0), width: Width::W64, .. }
-        | LInst::GuardCmp { a, b: Operand::Imm(0), width: Width::W64, .. } => *a == v && tests_nonzero_or_zero(inst),
-        _ => false,
+        LInst::BranchCmp { a, b: Operand::Imm(0), width: Width::W64, cond, .. }
+        | LInst::GuardCmp { a, b: Operand::Imm(0), width: Width::W64, cond, .. }
+            if *a == v =>
+        {
+            match cond {
+                Cond::Ne => Some(true),
+                Cond::Eq => Some(false),
+                _ => None,
+            }
+        }
+        _ => None,
     }
-}
-
-fn tests_nonzero_or_zero(inst: &LInst) -> bool {
-    use crate::lir::Cond;
-    matches!(inst, LInst::BranchCmp { cond: Cond::Ne | Cond::Eq, .. } | LInst::GuardCmp { cond: Cond::Ne | Cond::Eq, .. })
-}
-
-fn tests_nonzero(inst: &LInst) -> bool {
-    use crate::lir::Cond;
-    matches!(inst, LInst::BranchCmp { cond: Cond::Ne, .. } | LInst::GuardCmp { cond: Cond::Ne, .. })
 }
 
 /// Removes side-effect-free definitions (moves, loads, address computations, comparisons,
@@ -114,7 +113,7 @@ fn is_pure(inst: &LInst) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lir::{Base, Block, Cond, Exit, ExitId, LBlock};
+    use crate::lir::{Base, Block, Exit, ExitId, LBlock};
 
     fn v(n: u32) -> VReg {
         VReg(n)
