@@ -89,12 +89,6 @@ pub fn exit_slot(env: &Env, exit: &lir::Exit, i: usize) -> i32 {
 pub struct ReturnCopy(Option<Loc>);
 
 impl ReturnCopy {
-    /// The fact after `call` put its result in `dst` (nothing if it stayed in the return
-    /// register `ret`, where no move is needed anyway).
-    pub fn after_call(dst: Option<Loc>, ret: u8) -> ReturnCopy {
-        ReturnCopy(dst.filter(|l| *l != Loc::Reg(ret)))
-    }
-
     /// Whether the return register holds the value that lives in `loc`.
     pub fn holds(self, loc: Loc) -> bool {
         self.0 == Some(loc)
@@ -109,11 +103,15 @@ impl ReturnCopy {
         }
     }
 
-    /// The fact after `inst` (not a call) ran and fell through.
+    /// The fact after `inst` ran and fell through: a call whose result went elsewhere starts
+    /// a new one (none if the result stayed in `ret`); anything else keeps it unless it writes
+    /// either location.
     pub fn after(self, inst: &lir::LInst, alloc: &Allocation, ret: u8) -> ReturnCopy {
+        if let lir::LInst::Call { dst, .. } = inst {
+            return ReturnCopy(dst.map(|d| alloc.loc(d)).filter(|l| *l != Loc::Reg(ret)));
+        }
         let Some(copy) = self.0 else { return self };
         let keeps = !inst.ends_flow()
-            && !inst.is_call()
             && inst.def().is_none_or(|d| {
                 let l = alloc.loc(d);
                 l != copy && l != Loc::Reg(ret)

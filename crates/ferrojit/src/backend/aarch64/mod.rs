@@ -60,10 +60,7 @@ pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>,
         let mut copy = ReturnCopy::default();
         for inst in &f.blocks[b].insts {
             e.inst(inst, b, copy);
-            copy = match inst {
-                LInst::Call { dst, .. } => ReturnCopy::after_call(dst.map(|d| alloc.loc(d)), RET.index()),
-                _ => copy.after(inst, alloc, RET.index()),
-            };
+            copy = copy.after(inst, alloc, RET.index());
         }
     }
     e.exit_stubs();
