@@ -29,12 +29,18 @@ pub struct Comparison {
 pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
     let (ma, mb) = (Manifest::load(a)?, Manifest::load(b)?);
     let s = &mb.config.settings;
-    let boot = Bootstrap { resamples: s.resamples, confidence: s.confidence, seed: s.seed };
+    let boot = Bootstrap {
+        resamples: s.resamples,
+        confidence: s.confidence,
+        seed: s.seed,
+    };
     let cells_b = matrix::cells(&mb.config);
     let cells_a = matrix::cells(&ma.config);
     let mut out = Vec::new();
     for cb in &cells_b {
-        let Some(ca) = cells_a.iter().find(|c| c.id() == cb.id()) else { continue };
+        let Some(ca) = cells_a.iter().find(|c| c.id() == cb.id()) else {
+            continue;
+        };
         let sa = load_samples(ca, a, ma.config.settings.rounds)?;
         let sb = load_samples(cb, b, mb.config.settings.rounds)?;
         let ratio = stats::ratio(&sa, &sb, &boot);
@@ -44,12 +50,22 @@ pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
             Some(r) if r.ci_high < 1.0 => "slower",
             Some(_) => "no significant change",
         };
-        out.push(CellChange { cell: cb.id(), ratio, change: change.into() });
+        out.push(CellChange {
+            cell: cb.id(),
+            ratio,
+            change: change.into(),
+        });
     }
     if out.is_empty() {
         bail!("{} and {} have no cell in common", a.display(), b.display());
     }
-    Ok(Comparison { schema: "ferrojit-lab/compare", schema_version: 1, before: a.display().to_string(), after: b.display().to_string(), cells: out })
+    Ok(Comparison {
+        schema: "ferrojit-lab/compare",
+        schema_version: 1,
+        before: a.display().to_string(),
+        after: b.display().to_string(),
+        cells: out,
+    })
 }
 
 pub fn markdown(c: &Comparison, confidence: f64) -> String {
@@ -61,7 +77,10 @@ pub fn markdown(c: &Comparison, confidence: f64) -> String {
     );
     for x in &c.cells {
         match &x.ratio {
-            Some(r) => m.push_str(&format!("| {} | {:.3}x | [{:.3}, {:.3}] | {:.3} | {} |\n", x.cell, r.estimate, r.ci_low, r.ci_high, r.p_value, x.change)),
+            Some(r) => m.push_str(&format!(
+                "| {} | {:.3}x | [{:.3}, {:.3}] | {:.3} | {} |\n",
+                x.cell, r.estimate, r.ci_low, r.ci_high, r.p_value, x.change
+            )),
             None => m.push_str(&format!("| {} | - | - | - | {} |\n", x.cell, x.change)),
         }
     }

@@ -48,11 +48,27 @@ pub struct Settings {
     /// pyperf's minimum duration of one value in seconds (its --min-time; pyperf's default
     /// 0.1 when unset). Smaller makes quick smoke runs.
     pub min_time: Option<f64>,
+    /// Pin pyperf's loops: calibrate them once per benchmark and host (with the host's CPython
+    /// runtime, one pyperf calibration process) and give every runtime the same `--loops`, so
+    /// that all of them time the same work per value. Off: each runtime's pyperf calibrates its
+    /// own loops in every round.
+    pub pin_loops: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { processes: 10, values: 5, warmups: 1, rounds: 2, confidence: 0.95, resamples: 2000, seed: 1, rigorous: false, min_time: None }
+        Settings {
+            processes: 10,
+            values: 5,
+            warmups: 1,
+            rounds: 2,
+            confidence: 0.95,
+            resamples: 2000,
+            seed: 1,
+            rigorous: false,
+            min_time: None,
+            pin_loops: false,
+        }
     }
 }
 
@@ -185,13 +201,21 @@ impl Target {
             ["ratio", op, v] => (*op, *v),
             _ => bail!("target {s:?}: expected \"ratio >= NUMBER\" or \"ratio <= NUMBER\""),
         };
-        let value: f64 = value.parse().with_context(|| format!("target {s:?}: {value:?} is not a number"))?;
+        let value: f64 = value
+            .parse()
+            .with_context(|| format!("target {s:?}: {value:?} is not a number"))?;
         if !(value.is_finite() && value > 0.0) {
             bail!("target {s:?}: the ratio must be a positive number");
         }
         match op {
-            ">=" | ">" => Ok(Target { at_least: true, value }),
-            "<=" | "<" => Ok(Target { at_least: false, value }),
+            ">=" | ">" => Ok(Target {
+                at_least: true,
+                value,
+            }),
+            "<=" | "<" => Ok(Target {
+                at_least: false,
+                value,
+            }),
             _ => bail!("target {s:?}: unknown operator {op:?} (use >= or <=)"),
         }
     }
@@ -199,7 +223,12 @@ impl Target {
 
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ratio {} {}", if self.at_least { ">=" } else { "<=" }, self.value)
+        write!(
+            f,
+            "ratio {} {}",
+            if self.at_least { ">=" } else { "<=" },
+            self.value
+        )
     }
 }
 
@@ -210,12 +239,14 @@ fn default_benchmarks() -> Vec<String> {
 impl Config {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Config::parse(&text).with_context(|| format!("in {}", path.display()))
     }
 
     pub fn parse(text: &str) -> Result<Config> {
-        let config: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!(with_suggestion(e.message(), e.span(), text)))?;
+        let config: Config = toml::from_str(text)
+            .map_err(|e| anyhow::anyhow!(with_suggestion(e.message(), e.span(), text)))?;
         config.validate()?;
         Ok(config)
     }
@@ -226,22 +257,48 @@ impl Config {
         let mut hosts = BTreeMap::new();
         hosts.insert("local".to_string(), HostConfig::Local { workdir: None });
         if emulated_ready {
-            hosts.insert("arm64-qemu".to_string(), HostConfig::Emulated { root: None, workdir: None });
+            hosts.insert(
+                "arm64-qemu".to_string(),
+                HostConfig::Emulated {
+                    root: None,
+                    workdir: None,
+                },
+            );
         }
         let mut runtimes = BTreeMap::new();
-        runtimes.insert("cpython".to_string(), RuntimeConfig::of_kind(RuntimeKind::Cpython));
-        runtimes.insert("ferrojit".to_string(), RuntimeConfig::of_kind(RuntimeKind::Ferrojit));
+        runtimes.insert(
+            "cpython".to_string(),
+            RuntimeConfig::of_kind(RuntimeKind::Cpython),
+        );
+        runtimes.insert(
+            "ferrojit".to_string(),
+            RuntimeConfig::of_kind(RuntimeKind::Ferrojit),
+        );
         let comparisons = hosts
             .keys()
             .map(|h| Comparison {
                 name: format!("ferrojit speed-up on {h}"),
-                baseline: Selector { host: h.clone(), runtime: "cpython".into(), knobs: BTreeMap::new() },
-                candidate: Selector { host: h.clone(), runtime: "ferrojit".into(), knobs: BTreeMap::new() },
+                baseline: Selector {
+                    host: h.clone(),
+                    runtime: "cpython".into(),
+                    knobs: BTreeMap::new(),
+                },
+                candidate: Selector {
+                    host: h.clone(),
+                    runtime: "ferrojit".into(),
+                    knobs: BTreeMap::new(),
+                },
                 benchmarks: None,
                 target: "ratio >= 1.0".into(),
             })
             .collect();
-        Config { settings: Settings::default(), hosts, runtimes, benchmarks: default_benchmarks(), comparisons }
+        Config {
+            settings: Settings::default(),
+            hosts,
+            runtimes,
+            benchmarks: default_benchmarks(),
+            comparisons,
+        }
     }
 
     fn validate(&self) -> Result<()> {
@@ -250,7 +307,11 @@ impl Config {
             bail!("settings: processes, values and rounds must be at least 1");
         }
         if s.rounds > s.processes {
-            bail!("settings: rounds ({}) cannot exceed processes ({})", s.rounds, s.processes);
+            bail!(
+                "settings: rounds ({}) cannot exceed processes ({})",
+                s.rounds,
+                s.processes
+            );
         }
         if !(0.5..1.0).contains(&s.confidence) {
             bail!("settings: confidence must be in [0.5, 1), e.g. 0.95");
@@ -283,13 +344,16 @@ impl Config {
         for (name, r) in &self.runtimes {
             check_name("runtime", name)?;
             if r.kind == RuntimeKind::Command && r.command.is_empty() {
-                bail!("runtime {name}: kind \"command\" needs command = [\"program\", \"args\"...]");
+                bail!(
+                    "runtime {name}: kind \"command\" needs command = [\"program\", \"args\"...]"
+                );
             }
             if r.kind != RuntimeKind::Command && !r.command.is_empty() {
                 bail!("runtime {name}: command is only for kind \"command\"; use python for kind {:?}", r.kind);
             }
             for h in r.hosts.iter().flatten().chain(r.python_on.keys()) {
-                self.known_host(h).with_context(|| format!("runtime {name}"))?;
+                self.known_host(h)
+                    .with_context(|| format!("runtime {name}"))?;
             }
             for (k, values) in &r.knobs {
                 if values.is_empty() {
@@ -310,26 +374,44 @@ impl Config {
                 let r = &self.runtimes[&sel.runtime];
                 if let Some(hosts) = &r.hosts {
                     if !hosts.contains(&sel.host) {
-                        bail!("{}: runtime {} does not run on host {}", ctx(), sel.runtime, sel.host);
+                        bail!(
+                            "{}: runtime {} does not run on host {}",
+                            ctx(),
+                            sel.runtime,
+                            sel.host
+                        );
                     }
                 }
                 for (k, v) in &sel.knobs {
                     match r.knobs.get(k) {
                         None => bail!("{}: runtime {} has no knob {k}", ctx(), sel.runtime),
                         Some(values) if !values.contains(v) => {
-                            bail!("{}: knob {k} of runtime {} is never {v:?} (its values: {})", ctx(), sel.runtime, values.join(", "))
+                            bail!(
+                                "{}: knob {k} of runtime {} is never {v:?} (its values: {})",
+                                ctx(),
+                                sel.runtime,
+                                values.join(", ")
+                            )
                         }
                         _ => {}
                     }
                 }
-                let unset: Vec<&String> = r.knobs.keys().filter(|k| !sel.knobs.contains_key(*k)).collect();
+                let unset: Vec<&String> = r
+                    .knobs
+                    .keys()
+                    .filter(|k| !sel.knobs.contains_key(*k))
+                    .collect();
                 if !unset.is_empty() {
                     bail!("{}: runtime {} sweeps {}; say which value to compare with knobs = {{ ... }}", ctx(), sel.runtime, join(&unset));
                 }
             }
             for b in c.benchmarks.iter().flatten() {
                 if !self.benchmarks.contains(b) {
-                    bail!("{}: benchmark {b:?} is not in benchmarks ({})", ctx(), self.benchmarks.join(", "));
+                    bail!(
+                        "{}: benchmark {b:?} is not in benchmarks ({})",
+                        ctx(),
+                        self.benchmarks.join(", ")
+                    );
                 }
             }
         }
@@ -347,7 +429,9 @@ impl Config {
     /// Where a host keeps its environments and scratch files.
     pub fn workdir(&self, host: &str) -> String {
         let w = match &self.hosts[host] {
-            HostConfig::Local { workdir } | HostConfig::Ssh { workdir, .. } | HostConfig::Emulated { workdir, .. } => workdir.clone(),
+            HostConfig::Local { workdir }
+            | HostConfig::Ssh { workdir, .. }
+            | HostConfig::Emulated { workdir, .. } => workdir.clone(),
         };
         w.unwrap_or_else(|| "~/.cache/ferrojit-lab".to_string())
     }
@@ -366,26 +450,43 @@ pub fn emulated_root(root: &Option<String>) -> PathBuf {
 
 pub fn expand_home(p: &str) -> String {
     match p.strip_prefix("~/") {
-        Some(rest) => format!("{}/{}", std::env::var("HOME").unwrap_or_else(|_| "/root".into()), rest),
+        Some(rest) => format!(
+            "{}/{}",
+            std::env::var("HOME").unwrap_or_else(|_| "/root".into()),
+            rest
+        ),
         None => p.to_string(),
     }
 }
 
-fn known<'a>(what: &str, name: &str, names: impl Iterator<Item = &'a String> + Clone) -> Result<()> {
+fn known<'a>(
+    what: &str,
+    name: &str,
+    names: impl Iterator<Item = &'a String> + Clone,
+) -> Result<()> {
     if names.clone().any(|n| n == name) {
         return Ok(());
     }
     let all: Vec<&String> = names.collect();
-    let hint = suggest(name, all.iter().map(|s| s.as_str())).map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
+    let hint = suggest(name, all.iter().map(|s| s.as_str()))
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default();
     bail!("unknown {what} {name:?}{hint}; defined: {}", join(&all))
 }
 
 fn join(names: &[&String]) -> String {
-    names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn check_name(what: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
     if !ok {
         bail!("{what} name {name:?}: use letters, digits, '-', '_' and '.' (it names folders)");
     }
@@ -405,7 +506,13 @@ fn check_env_name(name: &str) -> Result<()> {
 /// The closest of `candidates` to `word`, if close enough to be a likely typo.
 pub fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
-        .map(|c| (strsim::jaro_winkler(word, c).max(strsim::normalized_damerau_levenshtein(word, c) + 0.15), c))
+        .map(|c| {
+            (
+                strsim::jaro_winkler(word, c)
+                    .max(strsim::normalized_damerau_levenshtein(word, c) + 0.15),
+                c,
+            )
+        })
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
@@ -422,7 +529,11 @@ fn with_suggestion(message: &str, span: Option<std::ops::Range<usize>>, text: &s
             let mut offset = sp.start.min(text.len());
             for l in text[offset..].split_inclusive('\n') {
                 let key = l.trim_start();
-                if key.strip_prefix(field).map(|r| r.trim_start().starts_with('=')).unwrap_or(false) {
+                if key
+                    .strip_prefix(field)
+                    .map(|r| r.trim_start().starts_with('='))
+                    .unwrap_or(false)
+                {
                     line = Some(line_of(offset));
                     break;
                 }
@@ -435,7 +546,10 @@ fn with_suggestion(message: &str, span: Option<std::ops::Range<usize>>, text: &s
         None => message.to_string(),
     };
     for prefix in ["unknown field `", "unknown variant `"] {
-        if let Some((word, expected)) = message.strip_prefix(prefix).and_then(|rest| rest.split_once('`')) {
+        if let Some((word, expected)) = message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split_once('`'))
+        {
             let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
             if let Some(s) = suggest(word, names.into_iter()) {
                 out.push_str(&format!(" (did you mean `{s}`?)"));
@@ -480,8 +594,15 @@ mod tests {
         let c = Config::parse(GOOD).unwrap();
         assert_eq!(c.settings.processes, 4);
         assert_eq!(c.settings.values, 5, "unset settings take their defaults");
+        assert!(!c.settings.pin_loops);
         assert_eq!(c.hosts.len(), 2);
-        assert_eq!(Target::parse(&c.comparisons[0].target).unwrap(), Target { at_least: true, value: 1.03 });
+        assert_eq!(
+            Target::parse(&c.comparisons[0].target).unwrap(),
+            Target {
+                at_least: true,
+                value: 1.03
+            }
+        );
     }
 
     #[test]
@@ -507,8 +628,14 @@ mod tests {
     #[test]
     fn a_comparison_naming_an_unknown_host_or_runtime_is_refused() {
         let e = err(&GOOD.replace("host = \"arm\"", "host = \"amr\""));
-        assert!(e.contains("unknown host \"amr\" (did you mean \"arm\"?); defined: arm, x86"), "{e}");
-        let e = err(&GOOD.replace("candidate = { host = \"arm\", runtime = \"ferrojit\"", "candidate = { host = \"arm\", runtime = \"pypy\""));
+        assert!(
+            e.contains("unknown host \"amr\" (did you mean \"arm\"?); defined: arm, x86"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace(
+            "candidate = { host = \"arm\", runtime = \"ferrojit\"",
+            "candidate = { host = \"arm\", runtime = \"pypy\"",
+        ));
         assert!(e.contains("unknown runtime \"pypy\""), "{e}");
     }
 
@@ -516,16 +643,52 @@ mod tests {
     fn a_comparison_must_fix_every_swept_knob_to_a_swept_value() {
         let e = err(&GOOD.replace("baseline = { host = \"x86\", runtime = \"ferrojit\", knobs = { FERROJIT_THRESHOLD = \"50\" } }", "baseline = { host = \"x86\", runtime = \"ferrojit\" }"));
         assert!(e.contains("sweeps FERROJIT_THRESHOLD"), "{e}");
-        let e = err(&GOOD.replace("knobs = { FERROJIT_THRESHOLD = \"50\" } }\n        candidate", "knobs = { FERROJIT_THRESHOLD = \"7\" } }\n        candidate"));
+        let e = err(&GOOD.replace(
+            "knobs = { FERROJIT_THRESHOLD = \"50\" } }\n        candidate",
+            "knobs = { FERROJIT_THRESHOLD = \"7\" } }\n        candidate",
+        ));
         assert!(e.contains("is never \"7\""), "{e}");
     }
 
     #[test]
     fn targets_parse_or_say_why_not() {
-        assert_eq!(Target::parse("ratio <= 0.9").unwrap(), Target { at_least: false, value: 0.9 });
+        assert_eq!(
+            Target::parse("ratio <= 0.9").unwrap(),
+            Target {
+                at_least: false,
+                value: 0.9
+            }
+        );
         assert!(format!("{}", Target::parse("speed >= 1").unwrap_err()).contains("expected"));
         assert!(format!("{}", Target::parse("ratio >= fast").unwrap_err()).contains("not a number"));
-        assert!(format!("{}", Target::parse("ratio == 1").unwrap_err()).contains("unknown operator"));
+        assert!(
+            format!("{}", Target::parse("ratio == 1").unwrap_err()).contains("unknown operator")
+        );
+    }
+
+    #[test]
+    fn the_example_configurations_are_valid_and_the_set_has_its_24_benchmarks() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let c = Config::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+            if path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("pyperformance-set")
+            {
+                assert_eq!(c.benchmarks.len(), 24, "{}", path.display());
+                assert!(c.settings.pin_loops, "{}", path.display());
+                assert!(
+                    c.comparisons
+                        .iter()
+                        .all(|k| k.baseline.runtime == "cpython"),
+                    "{}",
+                    path.display()
+                );
+            }
+        }
     }
 
     #[test]
@@ -534,6 +697,9 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.benchmarks, vec!["richards"]);
         assert_eq!(c.comparisons.len(), 2);
-        assert!(c.comparisons.iter().all(|k| k.baseline.runtime == "cpython" && k.candidate.runtime == "ferrojit"));
+        assert!(c
+            .comparisons
+            .iter()
+            .all(|k| k.baseline.runtime == "cpython" && k.candidate.runtime == "ferrojit"));
     }
 }

@@ -26,8 +26,15 @@ pub struct Host {
 #[derive(Debug, Clone)]
 pub enum HostKind {
     Local,
-    Ssh { destination: String, port: Option<u16>, options: Vec<String>, control: PathBuf },
-    Emulated { root: PathBuf },
+    Ssh {
+        destination: String,
+        port: Option<u16>,
+        options: Vec<String>,
+        control: PathBuf,
+    },
+    Emulated {
+        root: PathBuf,
+    },
 }
 
 /// What a script printed, and how it ended.
@@ -54,20 +61,31 @@ impl Host {
     pub fn new(name: &str, config: &HostConfig, workdir: String, control_dir: &Path) -> Host {
         let kind = match config {
             HostConfig::Local { .. } => HostKind::Local,
-            HostConfig::Ssh { destination, port, options, .. } => HostKind::Ssh {
+            HostConfig::Ssh {
+                destination,
+                port,
+                options,
+                ..
+            } => HostKind::Ssh {
                 destination: destination.clone(),
                 port: *port,
                 options: options.clone(),
                 control: control_dir.join(format!("ssh-{name}")),
             },
-            HostConfig::Emulated { root, .. } => HostKind::Emulated { root: emulated_root(root) },
+            HostConfig::Emulated { root, .. } => HostKind::Emulated {
+                root: emulated_root(root),
+            },
         };
         // `~` does not expand inside the double quotes scripts put paths in; $HOME does.
         let workdir = match workdir.strip_prefix("~/") {
             Some(rest) => format!("$HOME/{rest}"),
             None => workdir,
         };
-        Host { name: name.to_string(), kind, workdir }
+        Host {
+            name: name.to_string(),
+            kind,
+            workdir,
+        }
     }
 
     pub fn emulated(&self) -> bool {
@@ -78,8 +96,16 @@ impl Host {
     /// [`Unreachable`] when the host cannot be reached.
     pub fn sh(&self, script: &str) -> Result<Output> {
         let mut cmd = self.shell_command();
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().with_context(|| format!("host {}: could not start {:?}", self.name, cmd.get_program()))?;
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().with_context(|| {
+            format!(
+                "host {}: could not start {:?}",
+                self.name,
+                cmd.get_program()
+            )
+        })?;
         let full = format!("{}\n{}", self.prelude(), script);
         child.stdin.take().unwrap().write_all(full.as_bytes()).ok();
         let out = child.wait_with_output()?;
@@ -89,7 +115,12 @@ impl Host {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
         if matches!(self.kind, HostKind::Ssh { .. }) && o.code == 255 {
-            return Err(Unreachable(format!("host {}: ssh failed: {}", self.name, o.stderr.trim())).into());
+            return Err(Unreachable(format!(
+                "host {}: ssh failed: {}",
+                self.name,
+                o.stderr.trim()
+            ))
+            .into());
         }
         Ok(o)
     }
@@ -98,7 +129,12 @@ impl Host {
     pub fn sh_ok(&self, script: &str) -> Result<String> {
         let o = self.sh(script)?;
         if o.code != 0 {
-            bail!("host {}: command failed ({}): {}", self.name, o.code, tail(&o.stderr, 2000));
+            bail!(
+                "host {}: command failed ({}): {}",
+                self.name,
+                o.code,
+                tail(&o.stderr, 2000)
+            );
         }
         Ok(o.stdout)
     }
@@ -106,7 +142,12 @@ impl Host {
     /// Copies a local folder's contents into `dest` on the host (replacing it), as a tar stream
     /// on standard input; the command itself is a one-line argument here.
     pub fn upload_dir(&self, local: &Path, dest: &str) -> Result<()> {
-        let tar = Command::new("tar").arg("-C").arg(local).args(["-cf", "-", "."]).output().context("tar")?;
+        let tar = Command::new("tar")
+            .arg("-C")
+            .arg(local)
+            .args(["-cf", "-", "."])
+            .output()
+            .context("tar")?;
         if !tar.status.success() {
             bail!("tar of {} failed", local.display());
         }
@@ -115,15 +156,25 @@ impl Host {
         }
         let line = format!("rm -rf \"{dest}\" && mkdir -p \"{dest}\" && tar -xf - -C \"{dest}\"");
         let mut cmd = self.command_line(&line);
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn()?;
         child.stdin.take().unwrap().write_all(&tar.stdout).ok();
         let out = child.wait_with_output()?;
         if matches!(self.kind, HostKind::Ssh { .. }) && out.status.code() == Some(255) {
-            return Err(unreachable(format!("host {}: ssh failed: {}", self.name, String::from_utf8_lossy(&out.stderr).trim())));
+            return Err(unreachable(format!(
+                "host {}: ssh failed: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
         }
         if !out.status.success() {
-            bail!("host {}: upload to {dest} failed: {}", self.name, String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "host {}: upload to {dest} failed: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         Ok(())
     }
@@ -135,7 +186,12 @@ impl Host {
 
     /// Ends the SSH master connection, if any.
     pub fn close(&self) {
-        if let HostKind::Ssh { destination, control, .. } = &self.kind {
+        if let HostKind::Ssh {
+            destination,
+            control,
+            ..
+        } = &self.kind
+        {
             if control.exists() {
                 let _ = Command::new("ssh")
                     .arg("-o")
@@ -168,11 +224,26 @@ impl Host {
                 c.arg("-c").arg(line);
                 c
             }
-            HostKind::Ssh { destination, port, options, control } => {
+            HostKind::Ssh {
+                destination,
+                port,
+                options,
+                control,
+            } => {
                 let mut c = Command::new("ssh");
-                c.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2"]);
+                c.args([
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    "ConnectTimeout=10",
+                    "-o",
+                    "ServerAliveInterval=5",
+                    "-o",
+                    "ServerAliveCountMax=2",
+                ]);
                 c.args(["-o", "ControlMaster=auto", "-o", "ControlPersist=120"]);
-                c.arg("-o").arg(format!("ControlPath={}", control.display()));
+                c.arg("-o")
+                    .arg(format!("ControlPath={}", control.display()));
                 if let Some(p) = port {
                     c.args(["-p", &p.to_string()]);
                 }
@@ -186,7 +257,10 @@ impl Host {
     fn prelude(&self) -> String {
         let mut p = String::from("set -e\n");
         if let HostKind::Emulated { root } = &self.kind {
-            p.push_str(&format!("export QEMU_LD_PREFIX=\"{}\"\n", root.join("sysroot").display()));
+            p.push_str(&format!(
+                "export QEMU_LD_PREFIX=\"{}\"\n",
+                root.join("sysroot").display()
+            ));
         }
         p
     }
@@ -199,7 +273,11 @@ impl Host {
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
             .collect();
-        let mut get = |k: &str| kv.remove(k).filter(|v| !v.is_empty()).unwrap_or_else(|| "unknown".to_string());
+        let mut get = |k: &str| {
+            kv.remove(k)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "unknown".to_string())
+        };
         let mut p = Probe {
             arch: get("arch"),
             cpu: get("cpu"),
@@ -218,12 +296,29 @@ impl Host {
             // The machine is this one; the architecture is what the emulated interpreter sees.
             let py = root.join("sysroot/usr/bin/python3.11");
             if !py.exists() {
-                bail!("host {}: no arm64 CPython at {} (run `cargo xtask setup-arm64`)", self.name, py.display());
+                bail!(
+                    "host {}: no arm64 CPython at {} (run `cargo xtask setup-arm64`)",
+                    self.name,
+                    py.display()
+                );
             }
-            let arch = self.sh_ok(&format!("\"{}\" -c 'import platform; print(platform.machine())'", py.display()))?;
+            let arch = self.sh_ok(&format!(
+                "\"{}\" -c 'import platform; print(platform.machine())'",
+                py.display()
+            ))?;
             p.arch = arch.trim().to_string();
             p.emulated = true;
-            let v = Command::new("qemu-aarch64").arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_string());
+            let v = Command::new("qemu-aarch64")
+                .arg("--version")
+                .output()
+                .ok()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_string()
+                });
             p.emulator = v;
             p.cpu = format!("{} (emulated)", p.cpu);
         }
@@ -261,17 +356,31 @@ impl Probe {
             w.push("emulated: timings are not speed measurements; only within-host ratios and counts are reported".into());
         }
         if self.governor != "performance" && self.governor != "unknown" {
-            w.push(format!("CPU governor is {:?}: `pyperf system tune` would set \"performance\"", self.governor));
+            w.push(format!(
+                "CPU governor is {:?}: `pyperf system tune` would set \"performance\"",
+                self.governor
+            ));
         }
         if self.turbo == "on" {
             w.push("turbo boost is on: `pyperf system tune` would turn it off".into());
         }
         if self.isolated == "unknown" || self.isolated.is_empty() || self.isolated == "none" {
-            w.push("no isolated CPUs (isolcpus=): workers share CPUs with the rest of the system".into());
+            w.push(
+                "no isolated CPUs (isolcpus=): workers share CPUs with the rest of the system"
+                    .into(),
+            );
         }
-        if let Some(load1) = self.load.split_whitespace().next().and_then(|l| l.parse::<f64>().ok()) {
+        if let Some(load1) = self
+            .load
+            .split_whitespace()
+            .next()
+            .and_then(|l| l.parse::<f64>().ok())
+        {
             if self.cores > 0 && load1 > 0.5 * self.cores as f64 {
-                w.push(format!("load average {load1} is high for {} cores", self.cores));
+                w.push(format!(
+                    "load average {load1} is high for {} cores",
+                    self.cores
+                ));
             }
         }
         w

@@ -1,10 +1,11 @@
 //! The HTML report: one self-contained page (no network, no external files) with inline SVG
 //! plots: the distribution of process means per cell, ratios with their intervals per
-//! comparison, and knob sweeps. A small script counts the plots that laid out with a non-empty
+//! comparison, and knob sweeps; and a table of what ferrojit compiled, refused and deopted in
+//! each cell, with its top deopt sites. A small script counts the plots that laid out with a non-empty
 //! size and records it on `<body data-plots-rendered=N>`, which the tests read back from a
 //! headless browser.
 
-use crate::report::{ComparisonReport, Summary, Sweep};
+use crate::report::{counted_cells, sites_list, top_list, ComparisonReport, Summary, Sweep};
 use std::fmt::Write;
 
 const W: f64 = 720.0;
@@ -13,10 +14,23 @@ const RIGHT: f64 = 40.0;
 
 pub fn page(s: &Summary) -> String {
     let mut body = String::new();
-    let _ = write!(body, "<h1>ferrojit-lab report</h1><p>Run <code>{}</code>, reported {}.</p>", esc(&s.run_dir), esc(&s.created));
+    let _ = write!(
+        body,
+        "<h1>ferrojit-lab report</h1><p>Run <code>{}</code>, reported {}.</p>",
+        esc(&s.run_dir),
+        esc(&s.created)
+    );
     body.push_str("<h2>Verdicts</h2><ul>");
     for c in &s.comparisons {
-        let _ = write!(body, "<li><b>{}</b> ({}): <span class=\"v-{}\">{}</span>, {}</li>", esc(&c.name), c.target, c.verdict, c.verdict, esc(&c.reason));
+        let _ = write!(
+            body,
+            "<li><b>{}</b> ({}): <span class=\"v-{}\">{}</span>, {}</li>",
+            esc(&c.name),
+            c.target,
+            c.verdict,
+            c.verdict,
+            esc(&c.reason)
+        );
     }
     body.push_str("</ul>");
     if !s.warnings.is_empty() {
@@ -42,12 +56,15 @@ pub fn page(s: &Summary) -> String {
             body.push_str(&sweep_plot(sw));
         }
     }
+    body.push_str(&counters_table(s));
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>ferrojit-lab report</title><style>{CSS}</style></head>\n<body>{body}<script>{SCRIPT}</script></body></html>\n"
     )
 }
 
 const CSS: &str = "body{font-family:sans-serif;max-width:60em;margin:1em auto;color:#222}svg.plot{display:block;margin:1em 0;background:#fafafa;border:1px solid #ddd}\
+table.counters{border-collapse:collapse;font-size:12px}table.counters td,table.counters th{border:1px solid #ddd;padding:2px 6px;vertical-align:top;text-align:left}\
+table.counters td.n{text-align:right}\
 .v-holds{color:#080;font-weight:bold}.v-fails{color:#b00;font-weight:bold}.v-inconclusive{color:#a60;font-weight:bold}.v-not-applicable{color:#666}\
 text{font-size:11px}";
 
@@ -56,7 +73,10 @@ if(b.width>0&&b.height>0&&s.querySelectorAll('circle,rect,line').length>0)n++;})
 document.body.setAttribute('data-plots-total',String(document.querySelectorAll('svg.plot').length));})();";
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Maps [lo, hi] onto the plot's horizontal span.
@@ -76,7 +96,10 @@ impl Scale {
             return Scale { lo: 0.0, hi: 1.0 };
         }
         let pad = ((hi - lo) * 0.08).max(hi.abs() * 0.01).max(1e-12);
-        Scale { lo: lo - pad, hi: hi + pad }
+        Scale {
+            lo: lo - pad,
+            hi: hi + pad,
+        }
     }
 
     fn x(&self, v: f64) -> f64 {
@@ -85,7 +108,11 @@ impl Scale {
 }
 
 fn axis(svg: &mut String, sc: &Scale, y: f64, fmt: &dyn Fn(f64) -> String) {
-    let _ = write!(svg, "<line x1=\"{LEFT}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#999\"/>", W - RIGHT);
+    let _ = write!(
+        svg,
+        "<line x1=\"{LEFT}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#999\"/>",
+        W - RIGHT
+    );
     for i in 0..=4 {
         let v = sc.lo + (sc.hi - sc.lo) * i as f64 / 4.0;
         let x = sc.x(v);
@@ -97,19 +124,36 @@ fn ratio_plot(c: &ComparisonReport) -> String {
     let mut rows: Vec<(String, f64, f64, f64)> = c
         .per_benchmark
         .iter()
-        .filter_map(|b| b.ratio.map(|r| (b.benchmark.clone(), r.estimate, r.ci_low, r.ci_high)))
+        .filter_map(|b| {
+            b.ratio
+                .map(|r| (b.benchmark.clone(), r.estimate, r.ci_low, r.ci_high))
+        })
         .collect();
     if let Some(g) = c.geomean {
         rows.push(("geometric mean".into(), g.estimate, g.ci_low, g.ci_high));
     }
     let h = 40.0 + 22.0 * rows.len().max(1) as f64 + 24.0;
-    let sc = Scale::new(rows.iter().flat_map(|r| [r.2, r.3]).chain([1.0, c.target.value]));
+    let sc = Scale::new(
+        rows.iter()
+            .flat_map(|r| [r.2, r.3])
+            .chain([1.0, c.target.value]),
+    );
     let mut svg = format!("<h3>{}</h3><svg class=\"plot\" width=\"{W}\" height=\"{h}\" xmlns=\"http://www.w3.org/2000/svg\">", esc(&c.name));
-    let _ = write!(svg, "<text x=\"8\" y=\"16\">{} vs {} ({}){}</text>", esc(&sel(&c.baseline)), esc(&sel(&c.candidate)), c.target, if c.emulated { " — emulated" } else { "" });
+    let _ = write!(
+        svg,
+        "<text x=\"8\" y=\"16\">{} vs {} ({}){}</text>",
+        esc(&sel(&c.baseline)),
+        esc(&sel(&c.candidate)),
+        c.target,
+        if c.emulated { " — emulated" } else { "" }
+    );
     let bottom = h - 24.0;
     for (v, dash) in [(1.0, ""), (c.target.value, " stroke-dasharray=\"4 3\"")] {
         let x = sc.x(v);
-        let _ = write!(svg, "<line x1=\"{x:.1}\" y1=\"28\" x2=\"{x:.1}\" y2=\"{bottom}\" stroke=\"#c33\"{dash}/>");
+        let _ = write!(
+            svg,
+            "<line x1=\"{x:.1}\" y1=\"28\" x2=\"{x:.1}\" y2=\"{bottom}\" stroke=\"#c33\"{dash}/>"
+        );
     }
     if rows.is_empty() {
         let _ = write!(svg, "<text x=\"{LEFT}\" y=\"48\">no data on one side</text><rect x=\"0\" y=\"0\" width=\"1\" height=\"1\" fill=\"none\"/>");
@@ -131,6 +175,45 @@ fn ratio_plot(c: &ComparisonReport) -> String {
     svg
 }
 
+/// What ferrojit did in each cell that compiled something: counts per worker process, deopts by
+/// reason, the top deopt sites and the refusal reasons.
+fn counters_table(s: &Summary) -> String {
+    let rows = counted_cells(s);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut t = String::from(
+        "<h2>ferrojit: compilations, deopts, refusals</h2><p>Means per worker process; a deopt site's count is the most exits one process took there.</p>\
+         <table class=\"counters\"><tr><th>cell</th><th>compiled</th><th>refused</th><th>failed</th><th>recompiled</th><th>deopts</th><th>deopts by reason</th><th>top deopt sites</th><th>refusal reasons</th></tr>",
+    );
+    for (c, k) in rows {
+        let mut reasons = top_list(&k.refused_reasons, 5);
+        if !k.failed_reasons.is_empty() {
+            let _ = write!(
+                reasons,
+                "{}failed: {}",
+                if reasons.is_empty() { "" } else { "; " },
+                top_list(&k.failed_reasons, 5)
+            );
+        }
+        let _ = write!(
+            t,
+            "<tr><td>{}</td><td class=\"n\">{:.1}</td><td class=\"n\">{:.1}</td><td class=\"n\">{:.1}</td><td class=\"n\">{:.1}</td><td class=\"n\">{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.id),
+            k.functions_compiled,
+            k.functions_refused,
+            k.functions_failed,
+            k.recompilations,
+            k.deopts,
+            esc(&top_list(&k.deopts_by_reason, 5)),
+            esc(&sites_list(k)),
+            esc(&reasons)
+        );
+    }
+    t.push_str("</table>");
+    t
+}
+
 fn sel(s: &crate::config::Selector) -> String {
     let mut t = format!("{}/{}", s.host, s.runtime);
     for (k, v) in &s.knobs {
@@ -147,16 +230,41 @@ fn distribution_plot(s: &Summary, bench: &str) -> String {
     let _ = write!(svg, "<text x=\"8\" y=\"16\">process means, ms</text>");
     for (i, c) in cells.iter().enumerate() {
         let y = 44.0 + 22.0 * i as f64;
-        let label = format!("{}/{}{}", c.host, c.id.split('/').nth(1).unwrap_or(""), if c.emulated { " (emu)" } else { "" });
-        let _ = write!(svg, "<text x=\"8\" y=\"{:.1}\">{}</text>", y + 4.0, esc(&label));
+        let label = format!(
+            "{}/{}{}",
+            c.host,
+            c.id.split('/').nth(1).unwrap_or(""),
+            if c.emulated { " (emu)" } else { "" }
+        );
+        let _ = write!(
+            svg,
+            "<text x=\"8\" y=\"{:.1}\">{}</text>",
+            y + 4.0,
+            esc(&label)
+        );
         if let Some(st) = &c.stats {
-            let _ = write!(svg, "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"8\" fill=\"#cde\"/>", sc.x(st.ci_low), y - 4.0, (sc.x(st.ci_high) - sc.x(st.ci_low)).max(1.0));
+            let _ = write!(
+                svg,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"8\" fill=\"#cde\"/>",
+                sc.x(st.ci_low),
+                y - 4.0,
+                (sc.x(st.ci_high) - sc.x(st.ci_low)).max(1.0)
+            );
         }
         for m in &c.process_means {
-            let _ = write!(svg, "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"#237\" fill-opacity=\"0.7\"/>", sc.x(*m));
+            let _ = write!(
+                svg,
+                "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"#237\" fill-opacity=\"0.7\"/>",
+                sc.x(*m)
+            );
         }
         if c.process_means.is_empty() {
-            let _ = write!(svg, "<text x=\"{LEFT}\" y=\"{:.1}\">{}</text>", y + 4.0, esc(&c.status));
+            let _ = write!(
+                svg,
+                "<text x=\"{LEFT}\" y=\"{:.1}\">{}</text>",
+                y + 4.0,
+                esc(&c.status)
+            );
         }
     }
     axis(&mut svg, &sc, h - 24.0, &|v| format!("{:.2}", v * 1e3));
@@ -173,7 +281,10 @@ fn sweep_plot(sw: &Sweep) -> String {
         esc(&sw.host),
         esc(&sw.benchmark)
     );
-    let _ = write!(svg, "<text x=\"8\" y=\"16\">mean time per knob setting, ms</text>");
+    let _ = write!(
+        svg,
+        "<text x=\"8\" y=\"16\">mean time per knob setting, ms</text>"
+    );
     let mut prev: Option<(f64, f64)> = None;
     for (i, p) in sw.points.iter().enumerate() {
         let y = 44.0 + 22.0 * i as f64;
@@ -186,7 +297,10 @@ fn sweep_plot(sw: &Sweep) -> String {
             esc(&label.join(", "))
         );
         if let Some((px, py)) = prev {
-            let _ = write!(svg, "<line x1=\"{px:.1}\" y1=\"{py:.1}\" x2=\"{x:.1}\" y2=\"{y:.1}\" stroke=\"#89a\"/>");
+            let _ = write!(
+                svg,
+                "<line x1=\"{px:.1}\" y1=\"{py:.1}\" x2=\"{x:.1}\" y2=\"{y:.1}\" stroke=\"#89a\"/>"
+            );
         }
         prev = Some((x, y));
     }

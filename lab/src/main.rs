@@ -29,7 +29,10 @@ use session::Session;
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
-#[command(name = "ferrojit-lab", about = "Measure Python runtimes across ARM and x86 hosts and decide A/B questions")]
+#[command(
+    name = "ferrojit-lab",
+    about = "Measure Python runtimes across ARM and x86 hosts and decide A/B questions"
+)]
 struct Cli {
     /// The lab configuration (TOML; see docs/LAB.md). Without it: the built-in default.
     #[arg(long, short, global = true)]
@@ -102,7 +105,14 @@ fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Cmd::Check => check(&load_config(&cli.config)?),
         Cmd::Bootstrap => bootstrap(&load_config(&cli.config)?),
-        Cmd::Run { out, resume, rigorous, processes, values, quiet } => {
+        Cmd::Run {
+            out,
+            resume,
+            rigorous,
+            processes,
+            values,
+            quiet,
+        } => {
             let (config, dir) = match resume {
                 Some(dir) => (matrix::Manifest::load(&dir)?.config, dir),
                 None => {
@@ -115,7 +125,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
                     if let Some(v) = values {
                         c.settings.values = v;
                     }
-                    let dir = out.unwrap_or_else(|| PathBuf::from("lab-results").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()));
+                    let dir = out.unwrap_or_else(|| {
+                        PathBuf::from("lab-results")
+                            .join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string())
+                    });
                     if matrix::Manifest::path(&dir).exists() {
                         bail!("{} already holds a run; use --resume {} to finish it, or another --out", dir.display(), dir.display());
                     }
@@ -135,7 +148,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
             let c = compare::compare(&before, &after)?;
             let confidence = matrix::Manifest::load(&after)?.config.settings.confidence;
             print!("{}", compare::markdown(&c, confidence));
-            let name = before.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "before".into());
+            let name = before
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "before".into());
             let path = after.join(format!("compare_with_{name}.json"));
             matrix::write_atomic(&path, &serde_json::to_string_pretty(&c)?)?;
             eprintln!("lab: wrote {}", path.display());
@@ -148,7 +164,10 @@ fn check(config: &Config) -> Result<i32> {
     let session = Session::open(config.clone())?;
     let mut problems = 0;
     for (name, r) in &session.hosts {
-        println!("host {name} ({})", session::describe_host(&config.hosts[name]));
+        println!(
+            "host {name} ({})",
+            session::describe_host(&config.hosts[name])
+        );
         match &r.probe {
             Err(e) => {
                 problems += 1;
@@ -156,8 +175,18 @@ fn check(config: &Config) -> Result<i32> {
                 continue;
             }
             Ok(p) => {
-                println!("  {} {}, {} cores, {}, {}", p.arch, p.cpu.trim(), p.cores, p.os, p.kernel);
-                println!("  governor {}, turbo {}, isolated CPUs {:?}, load {}, ASLR {}", p.governor, p.turbo, p.isolated, p.load, p.aslr);
+                println!(
+                    "  {} {}, {} cores, {}, {}",
+                    p.arch,
+                    p.cpu.trim(),
+                    p.cores,
+                    p.os,
+                    p.kernel
+                );
+                println!(
+                    "  governor {}, turbo {}, isolated CPUs {:?}, load {}, ASLR {}",
+                    p.governor, p.turbo, p.isolated, p.load, p.aslr
+                );
                 if let Some(e) = &p.emulator {
                     println!("  emulated by {e}");
                 }
@@ -170,7 +199,14 @@ fn check(config: &Config) -> Result<i32> {
             match session.check_runtime(name, &rt) {
                 Ok((facts, missing)) => {
                     let f: Vec<String> = facts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                    println!("  runtime {rt}: {}", if f.is_empty() { "not found".into() } else { f.join(", ") });
+                    println!(
+                        "  runtime {rt}: {}",
+                        if f.is_empty() {
+                            "not found".into()
+                        } else {
+                            f.join(", ")
+                        }
+                    );
                     for m in &missing {
                         problems += 1;
                         println!("    missing: {m} (run `ferrojit-lab bootstrap`)");
@@ -210,7 +246,11 @@ fn bootstrap(config: &Config) -> Result<i32> {
 
 fn run_and_report(config: Config, dir: &Path, progress: bool) -> Result<i32> {
     let resumed = matrix::Manifest::path(dir).exists();
-    let previous = if resumed { Some(matrix::Manifest::load(dir)?) } else { None };
+    let previous = if resumed {
+        Some(matrix::Manifest::load(dir)?)
+    } else {
+        None
+    };
     let session = Session::open(config)?;
     let manifest = run::write_manifest(&session, dir).context("writing the manifest")?;
     if let Some(prev) = previous {
@@ -224,13 +264,22 @@ fn run_and_report(config: Config, dir: &Path, progress: bool) -> Result<i32> {
         m.created = prev.created;
         m.save(dir)?;
     }
-    eprintln!("lab: {} {}", if resumed { "resuming" } else { "running into" }, dir.display());
+    eprintln!(
+        "lab: {} {}",
+        if resumed { "resuming" } else { "running into" },
+        dir.display()
+    );
     let outcome = run::run(&session, dir, progress)?;
     drop(session);
     let s = report::summarize(dir)?;
     let (json, html) = report::write(&s, dir)?;
     print!("{}", report::markdown(&s));
-    eprintln!("lab: {} rounds run; wrote {} and {}", outcome.rounds_run, json.display(), html.display());
+    eprintln!(
+        "lab: {} rounds run; wrote {} and {}",
+        outcome.rounds_run,
+        json.display(),
+        html.display()
+    );
     if !outcome.failed_cells.is_empty() {
         eprintln!("lab: {} cells did not finish; what finished is kept. Finish with: ferrojit-lab run --resume {}", outcome.failed_cells.len(), dir.display());
         for (cell, why) in &outcome.failed_cells {

@@ -4,7 +4,8 @@
 //! A run folder holds `manifest.json` (the configuration and host probes, written first),
 //! `raw/<host>/<runtime>[,K=V...]/<benchmark>/round-<i>.json` (pyperf's own JSON for each round;
 //! a file exists only once its round finished), an optional `.stats.jsonl` beside each round for
-//! ferrojit's counters, and `failures.json` (the last error of each failed cell).
+//! ferrojit's counters, `failures.json` (the last error of each failed cell) and, with pinned
+//! loops, `loops.json` (the loops calibrated for each host and benchmark).
 
 use crate::config::Config;
 use crate::host::Probe;
@@ -39,7 +40,10 @@ impl Cell {
     /// A benchmark's short name: pyperformance's name, or a script's file name.
     pub fn bench_name(&self) -> String {
         if self.benchmark.ends_with(".py") {
-            Path::new(&self.benchmark).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| self.benchmark.clone())
+            Path::new(&self.benchmark)
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| self.benchmark.clone())
         } else {
             self.benchmark.clone()
         }
@@ -47,11 +51,17 @@ impl Cell {
 
     /// A name safe as a folder for the benchmark (scripts are named by their file stem).
     pub fn bench_dir(&self) -> String {
-        Path::new(&self.benchmark).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| self.benchmark.clone())
+        Path::new(&self.benchmark)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.benchmark.clone())
     }
 
     pub fn dir(&self, run: &Path) -> PathBuf {
-        run.join("raw").join(&self.host).join(sanitize(&self.column())).join(sanitize(&self.bench_dir()))
+        run.join("raw")
+            .join(&self.host)
+            .join(sanitize(&self.column()))
+            .join(sanitize(&self.bench_dir()))
     }
 
     pub fn round_file(&self, run: &Path, round: u32) -> PathBuf {
@@ -63,12 +73,22 @@ impl Cell {
     }
 
     pub fn rounds_done(&self, run: &Path, rounds: u32) -> Vec<u32> {
-        (0..rounds).filter(|r| self.round_file(run, *r).exists()).collect()
+        (0..rounds)
+            .filter(|r| self.round_file(run, *r).exists())
+            .collect()
     }
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.,=".contains(c) { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.,=".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Every cell of a configuration, in a stable order.
@@ -83,7 +103,12 @@ pub fn cells(config: &Config) -> Vec<Cell> {
             }
             for knobs in knob_settings(&rt.knobs) {
                 for b in &config.benchmarks {
-                    out.push(Cell { host: host.clone(), runtime: rname.clone(), knobs: knobs.clone(), benchmark: b.clone() });
+                    out.push(Cell {
+                        host: host.clone(),
+                        runtime: rname.clone(),
+                        knobs: knobs.clone(),
+                        benchmark: b.clone(),
+                    });
                 }
             }
         }
@@ -133,7 +158,12 @@ impl Manifest {
 
     pub fn load(run: &Path) -> Result<Manifest> {
         let p = Manifest::path(run);
-        let text = std::fs::read_to_string(&p).with_context(|| format!("{} is not a lab run folder (no manifest.json)", run.display()))?;
+        let text = std::fs::read_to_string(&p).with_context(|| {
+            format!(
+                "{} is not a lab run folder (no manifest.json)",
+                run.display()
+            )
+        })?;
         serde_json::from_str(&text).with_context(|| format!("reading {}", p.display()))
     }
 
@@ -145,11 +175,34 @@ impl Manifest {
 
 /// The last failure of each cell that failed.
 pub fn load_failures(run: &Path) -> BTreeMap<String, String> {
-    std::fs::read_to_string(run.join("failures.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+    std::fs::read_to_string(run.join("failures.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
 }
 
 pub fn save_failures(run: &Path, failures: &BTreeMap<String, String>) -> Result<()> {
-    write_atomic(&run.join("failures.json"), &serde_json::to_string_pretty(failures)?)
+    write_atomic(
+        &run.join("failures.json"),
+        &serde_json::to_string_pretty(failures)?,
+    )
+}
+
+/// Loops calibrated per host and benchmark (`loops.json`), so that a resumed run keeps them.
+pub type PinnedLoops = BTreeMap<String, BTreeMap<String, u64>>;
+
+pub fn load_loops(run: &Path) -> PinnedLoops {
+    std::fs::read_to_string(run.join("loops.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+pub fn save_loops(run: &Path, loops: &PinnedLoops) -> Result<()> {
+    write_atomic(
+        &run.join("loops.json"),
+        &serde_json::to_string_pretty(loops)?,
+    )
 }
 
 /// Writes through a temporary file and a rename, so that a killed run never leaves half a file
@@ -172,10 +225,20 @@ mod tests {
     fn knob_grids_expand_to_every_combination() {
         let mut g = BTreeMap::new();
         g.insert("A".to_string(), vec!["0".to_string(), "1".to_string()]);
-        g.insert("B".to_string(), vec!["x".to_string(), "y".to_string(), "z".to_string()]);
+        g.insert(
+            "B".to_string(),
+            vec!["x".to_string(), "y".to_string(), "z".to_string()],
+        );
         let s = knob_settings(&g);
         assert_eq!(s.len(), 6);
-        assert!(s.contains(&[("A".to_string(), "1".to_string()), ("B".to_string(), "z".to_string())].into_iter().collect()));
+        assert!(s.contains(
+            &[
+                ("A".to_string(), "1".to_string()),
+                ("B".to_string(), "z".to_string())
+            ]
+            .into_iter()
+            .collect()
+        ));
         assert_eq!(knob_settings(&BTreeMap::new()), vec![BTreeMap::new()]);
     }
 
@@ -199,8 +262,17 @@ mod tests {
         .unwrap();
         let c = cells(&config);
         assert_eq!(c.len(), 2 * 2 + 2 * 2);
-        let f = c.iter().find(|c| c.runtime == "ferrojit" && c.benchmark == "bench/tiny.py" && c.knobs["FERROJIT_THRESHOLD"] == "50").unwrap();
+        let f = c
+            .iter()
+            .find(|c| {
+                c.runtime == "ferrojit"
+                    && c.benchmark == "bench/tiny.py"
+                    && c.knobs["FERROJIT_THRESHOLD"] == "50"
+            })
+            .unwrap();
         assert_eq!(f.id(), "b/ferrojit,FERROJIT_THRESHOLD=50/tiny.py");
-        assert!(f.dir(Path::new("/r")).ends_with("raw/b/ferrojit,FERROJIT_THRESHOLD=50/tiny"));
+        assert!(f
+            .dir(Path::new("/r"))
+            .ends_with("raw/b/ferrojit,FERROJIT_THRESHOLD=50/tiny"));
     }
 }

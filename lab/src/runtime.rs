@@ -51,7 +51,10 @@ pub fn ferrojit_pkg(isa: &str) -> PathBuf {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub fn recipe(name: &str, rt: &RuntimeConfig, host: &Host, arch: &str) -> Result<Recipe> {
@@ -66,9 +69,14 @@ pub fn recipe(name: &str, rt: &RuntimeConfig, host: &Host, arch: &str) -> Result
         (HostKind::Emulated { root }, RuntimeKind::Cpython | RuntimeKind::Ferrojit) => {
             let site = root.join("site").display().to_string();
             env.insert("PYTHONPATH".into(), site);
-            vec![root.join("sysroot/usr/bin/python3.11").display().to_string()]
+            vec![root
+                .join("sysroot/usr/bin/python3.11")
+                .display()
+                .to_string()]
         }
-        (HostKind::Emulated { .. }, kind) => bail!("runtime {name}: kind {kind:?} cannot run on the emulated arm64 host"),
+        (HostKind::Emulated { .. }, kind) => {
+            bail!("runtime {name}: kind {kind:?} cannot run on the emulated arm64 host")
+        }
         (_, kind) => {
             let base = configured.unwrap_or_else(|| default_python(kind).to_string());
             let mut packages = vec![PYPERF.to_string(), PYPERFORMANCE.to_string()];
@@ -92,7 +100,15 @@ pub fn recipe(name: &str, rt: &RuntimeConfig, host: &Host, arch: &str) -> Result
         env.insert("FERROJIT".into(), "1".into());
         upload = Some((ferrojit_pkg(isa), dest));
     }
-    Ok(Recipe { runtime: name.to_string(), kind: rt.kind, argv, env, setup, upload, base: base_python })
+    Ok(Recipe {
+        runtime: name.to_string(),
+        kind: rt.kind,
+        argv,
+        env,
+        setup,
+        upload,
+        base: base_python,
+    })
 }
 
 fn default_python(kind: RuntimeKind) -> &'static str {
@@ -106,7 +122,11 @@ fn default_python(kind: RuntimeKind) -> &'static str {
 
 /// A shell line that pip-installs the pinned packages the venv lacks (or has at another version).
 fn pip_missing(env_dir: &str, packages: &[String]) -> String {
-    let list = packages.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", ");
+    let list = packages
+        .iter()
+        .map(|p| format!("'{p}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "missing=$(\"{env_dir}/bin/python\" - <<'EOF'\n\
          from importlib import metadata\n\
@@ -126,7 +146,10 @@ fn pip_missing(env_dir: &str, packages: &[String]) -> String {
 impl Recipe {
     /// `export` lines for the environment.
     pub fn exports(&self) -> String {
-        self.env.iter().map(|(k, v)| format!("export {k}=\"{v}\"\n")).collect()
+        self.env
+            .iter()
+            .map(|(k, v)| format!("export {k}=\"{v}\"\n"))
+            .collect()
     }
 
     /// A script that prints what the runtime is on the host (`version=...`, `pyperf=...`,
@@ -163,7 +186,10 @@ impl Recipe {
 
 /// Joins argv for a shell line (each word double-quoted, `$HOME` still expanding).
 pub fn shell_words(argv: &[String]) -> String {
-    argv.iter().map(|a| format!("\"{}\"", a.replace('"', "\\\""))).collect::<Vec<_>>().join(" ")
+    argv.iter()
+        .map(|a| format!("\"{}\"", a.replace('"', "\\\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -176,8 +202,18 @@ mod tests {
     }
 
     fn ssh_host() -> Host {
-        let cfg = HostConfig::Ssh { destination: "me@arm".into(), port: None, options: vec![], workdir: None };
-        Host::new("arm", &cfg, "~/.cache/ferrojit-lab".into(), Path::new("/tmp"))
+        let cfg = HostConfig::Ssh {
+            destination: "me@arm".into(),
+            port: None,
+            options: vec![],
+            workdir: None,
+        };
+        Host::new(
+            "arm",
+            &cfg,
+            "~/.cache/ferrojit-lab".into(),
+            Path::new("/tmp"),
+        )
     }
 
     #[test]
@@ -185,27 +221,51 @@ mod tests {
         let mut c = rt(RuntimeKind::Cinderx);
         c.env.insert("CINDERX_JIT_AUTO".into(), "1".into());
         let r = recipe("cinderx", &c, &ssh_host(), "x86_64").unwrap();
-        assert_eq!(r.argv, vec!["$HOME/.cache/ferrojit-lab/envs/cinderx/bin/python"]);
+        assert_eq!(
+            r.argv,
+            vec!["$HOME/.cache/ferrojit-lab/envs/cinderx/bin/python"]
+        );
         assert!(r.setup[0].contains("python3.14 -m venv --system-site-packages \"$HOME/.cache/ferrojit-lab/envs/cinderx\""), "{:?}", r.setup);
-        assert!(r.setup[1].contains("'cinderx'") && r.setup[1].contains(PYPERF) && r.setup[1].contains("pip install"), "{:?}", r.setup);
+        assert!(
+            r.setup[1].contains("'cinderx'")
+                && r.setup[1].contains(PYPERF)
+                && r.setup[1].contains("pip install"),
+            "{:?}",
+            r.setup
+        );
         assert_eq!(r.env.get("CINDERX_JIT_AUTO").map(|s| s.as_str()), Some("1"));
         assert!(r.check_script().contains("import cinderx"));
     }
 
     #[test]
     fn the_ferrojit_recipe_ships_the_build_for_the_hosts_isa() {
-        let r = recipe("ferrojit", &rt(RuntimeKind::Ferrojit), &ssh_host(), "aarch64").unwrap();
+        let r = recipe(
+            "ferrojit",
+            &rt(RuntimeKind::Ferrojit),
+            &ssh_host(),
+            "aarch64",
+        )
+        .unwrap();
         let (local, dest) = r.upload.clone().unwrap();
         assert!(local.ends_with("target/pkg/aarch64"), "{local:?}");
         assert_eq!(dest, "$HOME/.cache/ferrojit-lab/ferrojit/aarch64");
         assert_eq!(r.env["PYTHONPATH"], dest);
         assert_eq!(r.env["FERROJIT"], "1");
-        assert!(recipe("ferrojit", &rt(RuntimeKind::Ferrojit), &ssh_host(), "riscv64").is_err());
+        assert!(recipe(
+            "ferrojit",
+            &rt(RuntimeKind::Ferrojit),
+            &ssh_host(),
+            "riscv64"
+        )
+        .is_err());
     }
 
     #[test]
     fn the_emulated_host_uses_the_arm64_cpython_and_refuses_other_kinds() {
-        let cfg = HostConfig::Emulated { root: Some("/opt/arm64".into()), workdir: None };
+        let cfg = HostConfig::Emulated {
+            root: Some("/opt/arm64".into()),
+            workdir: None,
+        };
         let h = Host::new("emu", &cfg, "/tmp/w".into(), Path::new("/tmp"));
         let r = recipe("cpython", &rt(RuntimeKind::Cpython), &h, "aarch64").unwrap();
         assert_eq!(r.argv, vec!["/opt/arm64/sysroot/usr/bin/python3.11"]);

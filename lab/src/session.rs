@@ -19,8 +19,16 @@ pub struct Reached {
 impl Reached {
     pub fn record(&self) -> HostRecord {
         match &self.probe {
-            Ok(p) => HostRecord { probe: Some(p.clone()), error: None, warnings: p.warnings() },
-            Err(e) => HostRecord { probe: None, error: Some(format!("{e:#}")), warnings: vec![] },
+            Ok(p) => HostRecord {
+                probe: Some(p.clone()),
+                error: None,
+                warnings: p.warnings(),
+            },
+            Err(e) => HostRecord {
+                probe: None,
+                error: Some(format!("{e:#}")),
+                warnings: vec![],
+            },
         }
     }
 }
@@ -38,21 +46,33 @@ impl Session {
     /// Reaches and probes every host; an unreachable host is recorded, not fatal.
     pub fn open(config: Config) -> Result<Session> {
         // Short path: ssh control sockets must fit in a sun_path.
-        let control_dir = tempfile::Builder::new().prefix("fjlab").tempdir_in("/tmp")?;
+        let control_dir = tempfile::Builder::new()
+            .prefix("fjlab")
+            .tempdir_in("/tmp")?;
         let mut hosts = BTreeMap::new();
         for (name, hc) in &config.hosts {
             let host = Host::new(name, hc, config.workdir(name), control_dir.path());
             let probe = host.probe();
             hosts.insert(name.clone(), Reached { host, probe });
         }
-        Ok(Session { config, hosts, built: Default::default(), _control_dir: control_dir })
+        Ok(Session {
+            config,
+            hosts,
+            built: Default::default(),
+            _control_dir: control_dir,
+        })
     }
 
     /// The recipe of a runtime on a reached host.
     pub fn recipe(&self, host: &str, runtime: &str) -> Result<Recipe> {
         let r = &self.hosts[host];
         let probe = r.probe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        recipe(runtime, &self.config.runtimes[runtime], &r.host, &probe.arch)
+        recipe(
+            runtime,
+            &self.config.runtimes[runtime],
+            &r.host,
+            &probe.arch,
+        )
     }
 
     /// Runtimes configured for a host.
@@ -60,13 +80,22 @@ impl Session {
         self.config
             .runtimes
             .iter()
-            .filter(|(_, rt)| rt.hosts.as_ref().map(|h| h.iter().any(|x| x == host)).unwrap_or(true))
+            .filter(|(_, rt)| {
+                rt.hosts
+                    .as_ref()
+                    .map(|h| h.iter().any(|x| x == host))
+                    .unwrap_or(true)
+            })
             .map(|(n, _)| n.clone())
             .collect()
     }
 
     /// What a runtime is on a host: `key=value` facts and the missing pieces.
-    pub fn check_runtime(&self, host: &str, runtime: &str) -> Result<(BTreeMap<String, String>, Vec<String>)> {
+    pub fn check_runtime(
+        &self,
+        host: &str,
+        runtime: &str,
+    ) -> Result<(BTreeMap<String, String>, Vec<String>)> {
         let recipe = self.recipe(host, runtime)?;
         let out = self.hosts[host].host.sh_ok(&recipe.check_script())?;
         let mut facts = BTreeMap::new();
@@ -82,7 +111,10 @@ impl Session {
         }
         if let Some((local, _)) = &recipe.upload {
             if !local.join("ferrojit").exists() {
-                missing.push(format!("a local ferrojit build in {} (bootstrap runs cargo xtask build)", local.display()));
+                missing.push(format!(
+                    "a local ferrojit build in {} (bootstrap runs cargo xtask build)",
+                    local.display()
+                ));
             }
         }
         Ok((facts, missing))
@@ -97,12 +129,19 @@ impl Session {
             h.upload_dir(local, dest)?;
         }
         if !recipe.setup.is_empty() {
-            h.sh_ok(&format!("mkdir -p \"{}\"\n{}", h.workdir, recipe.setup.join("\n")))
-                .with_context(|| format!("setting up {runtime} on {host}"))?;
+            h.sh_ok(&format!(
+                "mkdir -p \"{}\"\n{}",
+                h.workdir,
+                recipe.setup.join("\n")
+            ))
+            .with_context(|| format!("setting up {runtime} on {host}"))?;
         }
         let (_, missing) = self.check_runtime(host, runtime)?;
         if !missing.is_empty() {
-            bail!("{runtime} on {host} is still missing after set-up: {}", missing.join("; "));
+            bail!(
+                "{runtime} on {host} is still missing after set-up: {}",
+                missing.join("; ")
+            );
         }
         Ok(())
     }
@@ -117,7 +156,10 @@ impl Session {
         }
         match build_ferrojit(pkg) {
             Ok(()) => {}
-            Err(e) if pkg.join("ferrojit").exists() => eprintln!("lab: warning: using the existing build in {} ({e:#})", pkg.display()),
+            Err(e) if pkg.join("ferrojit").exists() => eprintln!(
+                "lab: warning: using the existing build in {} ({e:#})",
+                pkg.display()
+            ),
             Err(e) => return Err(e),
         }
         self.built.borrow_mut().insert(isa);
@@ -138,7 +180,10 @@ impl Session {
             std::fs::copy(local, staging.path().join(local.file_name().unwrap()))?;
             let dest = format!("{}/scripts/{stem}", h.workdir);
             h.upload_dir(staging.path(), &dest)?;
-            return Ok(format!("{dest}/{}", local.file_name().unwrap().to_string_lossy()));
+            return Ok(format!(
+                "{dest}/{}",
+                local.file_name().unwrap().to_string_lossy()
+            ));
         }
         let probe = format!(
             "{}{} -c 'import os, sys, pyperformance\n\
@@ -154,9 +199,57 @@ impl Session {
         Ok(path)
     }
 
-    /// Runs one round of a cell: `processes` pyperf workers, and returns pyperf's JSON and
-    /// ferrojit's stats lines (empty for other runtimes).
-    pub fn run_round(&self, cell: &Cell, script: &str, recipe: &Recipe, processes: u32, round_tag: &str) -> Result<(String, String)> {
+    /// Calibrates pyperf's loops for a benchmark on a host: one pyperf worker process with
+    /// `--calibrate-loops` (the same calibration pyperf's own first process does), run by
+    /// `recipe`. A script with several benchmarks gets the smallest of their loops, so that
+    /// none of them takes longer per value than calibrated.
+    pub fn calibrate_loops(
+        &self,
+        host: &str,
+        recipe: &Recipe,
+        script: &str,
+        tag: &str,
+    ) -> Result<u64> {
+        let h = &self.hosts[host].host;
+        let scratch = format!("{}/runs", h.workdir);
+        let out = format!("{scratch}/{tag}.calibration.json");
+        let min_time = self
+            .config
+            .settings
+            .min_time
+            .map(|t| format!(" --min-time={t}"))
+            .unwrap_or_default();
+        let line = format!(
+            "mkdir -p \"{scratch}\"\nrm -f \"{out}\"\n{}{} \"{script}\" --worker --calibrate-loops --quiet -o \"{out}\"{min_time} >/dev/null\n",
+            recipe.exports(),
+            shell_words(&recipe.argv)
+        );
+        let o = h.sh(&line)?;
+        if o.code != 0 {
+            bail!(
+                "calibrating the loops of {script} on {host} failed ({}): {}",
+                o.code,
+                tail(&o.stderr, 1500)
+            );
+        }
+        let json = h.read_file(&out)?;
+        h.sh(&format!("rm -f \"{out}\""))?;
+        crate::report::calibrated_loops(&json)
+            .with_context(|| format!("calibrating the loops of {script} on {host}"))
+    }
+
+    /// Runs one round of a cell: `processes` pyperf workers (with `loops` per value when the
+    /// loops are pinned, else pyperf calibrates them), and returns pyperf's JSON and ferrojit's
+    /// stats lines (empty for other runtimes).
+    pub fn run_round(
+        &self,
+        cell: &Cell,
+        script: &str,
+        recipe: &Recipe,
+        processes: u32,
+        loops: Option<u64>,
+        round_tag: &str,
+    ) -> Result<(String, String)> {
         let h = &self.hosts[&cell.host].host;
         let s = &self.config.settings;
         let scratch = format!("{}/runs", h.workdir);
@@ -167,7 +260,11 @@ impl Session {
         if recipe.kind == crate::config::RuntimeKind::Ferrojit {
             env.insert("FERROJIT_STATS".into(), stats.clone());
         }
-        let mut inherit: Vec<&str> = env.keys().map(|k| k.as_str()).filter(|k| *k != "PYTHONPATH").collect();
+        let mut inherit: Vec<&str> = env
+            .keys()
+            .map(|k| k.as_str())
+            .filter(|k| *k != "PYTHONPATH")
+            .collect();
         if h.emulated() {
             inherit.push("QEMU_LD_PREFIX");
         }
@@ -178,6 +275,9 @@ impl Session {
         if let Some(t) = s.min_time {
             pyperf.push_str(&format!(" --min-time={t}"));
         }
+        if let Some(n) = loops {
+            pyperf.push_str(&format!(" --loops={n}"));
+        }
         if !inherit.is_empty() {
             pyperf.push_str(&format!(" --inherit-environ={}", inherit.join(",")));
         }
@@ -186,18 +286,28 @@ impl Session {
                 pyperf.push_str(&format!(" --affinity={}", pin_cpu(p)));
             }
         }
-        let exports: String = env.iter().map(|(k, v)| format!("export {k}=\"{v}\"\n")).collect();
+        let exports: String = env
+            .iter()
+            .map(|(k, v)| format!("export {k}=\"{v}\"\n"))
+            .collect();
         let script_line = format!(
             "mkdir -p \"{scratch}\"\nrm -f \"{out}\" \"{stats}\"\n{exports}{} \"{script}\" {pyperf}\n",
             shell_words(&recipe.argv)
         );
         let o = h.sh(&script_line)?;
         if o.code != 0 {
-            bail!("{} failed on {} ({}): {}", cell.id(), cell.host, o.code, tail(&format!("{}\n{}", o.stdout, o.stderr), 1500));
+            bail!(
+                "{} failed on {} ({}): {}",
+                cell.id(),
+                cell.host,
+                o.code,
+                tail(&format!("{}\n{}", o.stdout, o.stderr), 1500)
+            );
         }
         let json = h.read_file(&out)?;
         let stats_text = if recipe.kind == crate::config::RuntimeKind::Ferrojit {
-            h.sh(&format!("cat \"{stats}\" 2>/dev/null || true"))?.stdout
+            h.sh(&format!("cat \"{stats}\" 2>/dev/null || true"))?
+                .stdout
         } else {
             String::new()
         };
@@ -220,7 +330,12 @@ impl Drop for Session {
 
 /// The CPU rigorous mode pins workers to: the first isolated CPU, or else the last one.
 fn pin_cpu(p: &Probe) -> String {
-    let iso = p.isolated.split(|c| c == ',' || c == '-').next().unwrap_or("").trim();
+    let iso = p
+        .isolated
+        .split(|c| c == ',' || c == '-')
+        .next()
+        .unwrap_or("")
+        .trim();
     if !iso.is_empty() && iso.chars().all(|c| c.is_ascii_digit()) {
         iso.to_string()
     } else {
@@ -246,13 +361,17 @@ fn build_ferrojit(pkg: &Path) -> Result<()> {
 /// Whether the emulated arm64 host can be used (set up by `cargo xtask setup-arm64`).
 pub fn emulated_ready() -> bool {
     let root = crate::config::emulated_root(&None);
-    root.join("sysroot/usr/bin/python3.11").exists() && Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists()
+    root.join("sysroot/usr/bin/python3.11").exists()
+        && Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists()
 }
 
 /// The local interpreter used by the built-in default: `python3` on PATH, which must be 3.11.
 pub fn local_python() -> Result<PathBuf> {
     let out = Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2])"])
+        .args([
+            "-c",
+            "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2])",
+        ])
         .output()
         .context("no python3 on PATH")?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -273,7 +392,9 @@ pub fn host_dropped(e: &anyhow::Error) -> bool {
 pub fn describe_host(config: &HostConfig) -> String {
     match config {
         HostConfig::Local { .. } => "local".into(),
-        HostConfig::Ssh { destination, port, .. } => match port {
+        HostConfig::Ssh {
+            destination, port, ..
+        } => match port {
             Some(p) => format!("ssh {destination}:{p}"),
             None => format!("ssh {destination}"),
         },

@@ -25,7 +25,11 @@ impl Samples {
     }
 
     fn process_means(&self) -> Vec<(f64, usize)> {
-        self.processes.iter().filter(|p| !p.is_empty()).map(|p| (p.iter().sum::<f64>() / p.len() as f64, p.len())).collect()
+        self.processes
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| (p.iter().sum::<f64>() / p.len() as f64, p.len()))
+            .collect()
     }
 }
 
@@ -119,9 +123,15 @@ pub fn cell(samples: &Samples, boot: &Bootstrap) -> Option<CellStats> {
     let mut values: Vec<f64> = samples.values().collect();
     values.sort_by(f64::total_cmp);
     let mean = mean_of(&means);
-    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64 } else { 0.0 };
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64
+    } else {
+        0.0
+    };
     let mut rng = boot.rng(1);
-    let draws = (0..boot.resamples).map(|_| resampled_mean(&means, &mut rng)).collect();
+    let draws = (0..boot.resamples)
+        .map(|_| resampled_mean(&means, &mut rng))
+        .collect();
     let (ci_low, ci_high) = boot.bounds(draws);
     Some(CellStats {
         processes: means.len(),
@@ -142,7 +152,10 @@ pub fn ratio(baseline: &Samples, candidate: &Samples, boot: &Bootstrap) -> Optio
 
 /// Geometric mean over benchmarks of baseline/candidate ratios (a single pair gives the ratio).
 pub fn ratios_geomean(pairs: &[(&Samples, &Samples)], boot: &Bootstrap) -> Option<Ratio> {
-    let sides: Vec<(Vec<(f64, usize)>, Vec<(f64, usize)>)> = pairs.iter().map(|(b, c)| (b.process_means(), c.process_means())).collect();
+    let sides: Vec<(Vec<(f64, usize)>, Vec<(f64, usize)>)> = pairs
+        .iter()
+        .map(|(b, c)| (b.process_means(), c.process_means()))
+        .collect();
     if sides.is_empty() || sides.iter().any(|(b, c)| b.is_empty() || c.is_empty()) {
         return None;
     }
@@ -152,13 +165,20 @@ pub fn ratios_geomean(pairs: &[(&Samples, &Samples)], boot: &Bootstrap) -> Optio
     };
     let estimate = geo(&mut |m| mean_of(m));
     let mut rng = boot.rng(2);
-    let draws: Vec<f64> = (0..boot.resamples).map(|_| geo(&mut |m| resampled_mean(m, &mut rng))).collect();
+    let draws: Vec<f64> = (0..boot.resamples)
+        .map(|_| geo(&mut |m| resampled_mean(m, &mut rng)))
+        .collect();
     let below = draws.iter().filter(|d| **d <= 1.0).count() as f64;
     let above = draws.iter().filter(|d| **d >= 1.0).count() as f64;
     let n = draws.len() as f64;
     let p_value = (2.0 * below.min(above) / n).clamp(1.0 / (n + 1.0), 1.0);
     let (ci_low, ci_high) = boot.bounds(draws);
-    Some(Ratio { estimate, ci_low, ci_high, p_value })
+    Some(Ratio {
+        estimate,
+        ci_low,
+        ci_high,
+        p_value,
+    })
 }
 
 /// Decides a ratio against a target; the reason says which bound decided it.
@@ -172,14 +192,22 @@ pub fn verdict(r: &Ratio, target: &Target, confidence: f64) -> (Verdict, String)
         } else if r.ci_high < t {
             (Verdict::Fails, format!("{interval} lies below {t}"))
         } else {
-            (Verdict::Inconclusive, format!("{interval} straddles {t}: more processes, or a quieter host, would decide it"))
+            (
+                Verdict::Inconclusive,
+                format!(
+                    "{interval} straddles {t}: more processes, or a quieter host, would decide it"
+                ),
+            )
         }
     } else if r.ci_high <= t {
         (Verdict::Holds, format!("{interval} lies at or below {t}"))
     } else if r.ci_low > t {
         (Verdict::Fails, format!("{interval} lies above {t}"))
     } else {
-        (Verdict::Inconclusive, format!("{interval} straddles {t}: more processes, or a quieter host, would decide it"))
+        (
+            Verdict::Inconclusive,
+            format!("{interval} straddles {t}: more processes, or a quieter host, would decide it"),
+        )
     }
 }
 
@@ -216,16 +244,29 @@ mod tests {
         }
     }
 
-    const BOOT: Bootstrap = Bootstrap { resamples: 2000, confidence: 0.95, seed: 7 };
+    const BOOT: Bootstrap = Bootstrap {
+        resamples: 2000,
+        confidence: 0.95,
+        seed: 7,
+    };
 
     /// `procs` processes of `vals` values: each process has its own offset (the nested noise),
     /// each value its own noise.
-    fn synthetic(seed: u64, mean: f64, procs: usize, vals: usize, between: f64, within: f64) -> Samples {
+    fn synthetic(
+        seed: u64,
+        mean: f64,
+        procs: usize,
+        vals: usize,
+        between: f64,
+        within: f64,
+    ) -> Samples {
         let mut rng = StdRng::seed_from_u64(seed);
         let processes = (0..procs)
             .map(|_| {
                 let offset = normal(&mut rng, 0.0, between);
-                (0..vals).map(|_| mean * (1.0 + offset + normal(&mut rng, 0.0, within))).collect()
+                (0..vals)
+                    .map(|_| mean * (1.0 + offset + normal(&mut rng, 0.0, within)))
+                    .collect()
             })
             .collect();
         Samples { processes }
@@ -240,7 +281,9 @@ mod tests {
 
     #[test]
     fn a_cell_summary_matches_its_data() {
-        let s = Samples { processes: vec![vec![1.0, 2.0], vec![3.0, 4.0]] };
+        let s = Samples {
+            processes: vec![vec![1.0, 2.0], vec![3.0, 4.0]],
+        };
         let c = cell(&s, &BOOT).unwrap();
         assert_eq!((c.processes, c.values), (2, 4));
         assert_eq!(c.mean, 2.5);
@@ -258,14 +301,41 @@ mod tests {
         let cand = synthetic(2, 1.0, 40, 5, 0.005, 0.005);
         let r = ratio(&base, &cand, &BOOT).unwrap();
         assert!((r.estimate - 1.1).abs() < 0.005, "{r:?}");
-        assert!(r.ci_low < 1.1 && 1.1 < r.ci_high, "the interval covers the true ratio: {r:?}");
-        assert!(r.ci_high - r.ci_low < 0.01, "and is narrow with low noise: {r:?}");
+        assert!(
+            r.ci_low < 1.1 && 1.1 < r.ci_high,
+            "the interval covers the true ratio: {r:?}"
+        );
+        assert!(
+            r.ci_high - r.ci_low < 0.01,
+            "and is narrow with low noise: {r:?}"
+        );
         assert!(r.p_value < 0.01);
-        let (v, why) = verdict(&r, &Target { at_least: true, value: 1.03 }, 0.95);
+        let (v, why) = verdict(
+            &r,
+            &Target {
+                at_least: true,
+                value: 1.03,
+            },
+            0.95,
+        );
         assert_eq!(v, Verdict::Holds, "{why}");
-        let (v, _) = verdict(&r, &Target { at_least: true, value: 1.2 }, 0.95);
+        let (v, _) = verdict(
+            &r,
+            &Target {
+                at_least: true,
+                value: 1.2,
+            },
+            0.95,
+        );
         assert_eq!(v, Verdict::Fails);
-        let (v, _) = verdict(&r, &Target { at_least: false, value: 1.2 }, 0.95);
+        let (v, _) = verdict(
+            &r,
+            &Target {
+                at_least: false,
+                value: 1.2,
+            },
+            0.95,
+        );
         assert_eq!(v, Verdict::Holds);
     }
 
@@ -276,11 +346,27 @@ mod tests {
         let cand = synthetic(4, 1.0, 6, 3, 0.03, 0.01);
         let r = ratio(&base, &cand, &BOOT).unwrap();
         assert!(r.ci_low < 1.03 && r.ci_high > 1.03, "{r:?}");
-        let (v, why) = verdict(&r, &Target { at_least: true, value: 1.03 }, 0.95);
+        let (v, why) = verdict(
+            &r,
+            &Target {
+                at_least: true,
+                value: 1.03,
+            },
+            0.95,
+        );
         assert_eq!(v, Verdict::Inconclusive);
         assert!(why.contains("straddles 1.03"), "{why}");
         let c = cell(&base, &BOOT).unwrap();
-        assert!(too_wide_for(&c, &Target { at_least: true, value: 1.03 }), "{c:?}");
+        assert!(
+            too_wide_for(
+                &c,
+                &Target {
+                    at_least: true,
+                    value: 1.03
+                }
+            ),
+            "{c:?}"
+        );
     }
 
     #[test]
@@ -299,15 +385,27 @@ mod tests {
         let nested = synthetic(8, 1.0, 10, 20, 0.02, 0.0);
         let flat = synthetic(8, 1.0, 10, 20, 0.0, 0.02);
         let (cn, cf) = (cell(&nested, &BOOT).unwrap(), cell(&flat, &BOOT).unwrap());
-        assert!(cn.ci_high - cn.ci_low > 2.0 * (cf.ci_high - cf.ci_low), "{cn:?} vs {cf:?}");
+        assert!(
+            cn.ci_high - cn.ci_low > 2.0 * (cf.ci_high - cf.ci_low),
+            "{cn:?} vs {cf:?}"
+        );
     }
 
     #[test]
     fn the_geometric_mean_of_known_ratios() {
         let pairs = [
-            (synthetic(9, 2.0, 30, 3, 0.001, 0.001), synthetic(10, 1.0, 30, 3, 0.001, 0.001)),
-            (synthetic(11, 1.0, 30, 3, 0.001, 0.001), synthetic(12, 2.0, 30, 3, 0.001, 0.001)),
-            (synthetic(13, 1.0, 30, 3, 0.001, 0.001), synthetic(14, 0.25, 30, 3, 0.001, 0.001)),
+            (
+                synthetic(9, 2.0, 30, 3, 0.001, 0.001),
+                synthetic(10, 1.0, 30, 3, 0.001, 0.001),
+            ),
+            (
+                synthetic(11, 1.0, 30, 3, 0.001, 0.001),
+                synthetic(12, 2.0, 30, 3, 0.001, 0.001),
+            ),
+            (
+                synthetic(13, 1.0, 30, 3, 0.001, 0.001),
+                synthetic(14, 0.25, 30, 3, 0.001, 0.001),
+            ),
         ];
         let refs: Vec<(&Samples, &Samples)> = pairs.iter().map(|(a, b)| (a, b)).collect();
         let g = ratios_geomean(&refs, &BOOT).unwrap();
@@ -321,6 +419,9 @@ mod tests {
         let a = synthetic(15, 1.0, 8, 4, 0.02, 0.01);
         let b = synthetic(16, 0.95, 8, 4, 0.02, 0.01);
         let (r1, r2) = (ratio(&a, &b, &BOOT).unwrap(), ratio(&a, &b, &BOOT).unwrap());
-        assert_eq!((r1.ci_low, r1.ci_high, r1.p_value), (r2.ci_low, r2.ci_high, r2.p_value));
+        assert_eq!(
+            (r1.ci_low, r1.ci_high, r1.p_value),
+            (r2.ci_low, r2.ci_high, r2.p_value)
+        );
     }
 }

@@ -17,12 +17,20 @@ fn lab() -> Command {
 }
 
 fn python() -> String {
-    let out = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 fn text(o: &Output) -> String {
-    format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A throw-away OpenSSH server on 127.0.0.1.
@@ -37,7 +45,11 @@ impl Sshd {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         for (key, file) in [("host", "host_key"), ("user", "user_key")] {
-            let st = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", key, "-f"]).arg(d.join(file)).status().unwrap();
+            let st = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", key, "-f"])
+                .arg(d.join(file))
+                .status()
+                .unwrap();
             assert!(st.success(), "ssh-keygen failed");
         }
         std::fs::copy(d.join("user_key.pub"), d.join("authorized_keys")).unwrap();
@@ -52,7 +64,11 @@ impl Sshd {
         );
         std::fs::write(d.join("sshd_config"), config).unwrap();
         std::fs::create_dir_all("/run/sshd").ok();
-        let mut s = Sshd { dir, port, child: None };
+        let mut s = Sshd {
+            dir,
+            port,
+            child: None,
+        };
         s.spawn();
         s
     }
@@ -69,7 +85,11 @@ impl Sshd {
         self.child = Some(child);
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(20), "sshd did not listen: {}", std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default());
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "sshd did not listen: {}",
+                std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -77,7 +97,9 @@ impl Sshd {
     /// Kills the server and every connection it serves (so reused connections die too).
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("pkill").args(["-9", "-P", &c.id().to_string()]).status();
+            let _ = Command::new("pkill")
+                .args(["-9", "-P", &c.id().to_string()])
+                .status();
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -101,7 +123,11 @@ impl Drop for Sshd {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A benchmark that takes milliseconds and records the knob it saw in its worker.
@@ -134,28 +160,54 @@ fn summary(run: &Path) -> serde_json::Value {
     let f = std::fs::read_dir(run)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("summary_"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("summary_")
+        })
         .max()
         .unwrap_or_else(|| panic!("no summary in {}", run.display()));
     serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap()
 }
 
 fn cell<'a>(s: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    s["cells"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no cell {id} in {s}"))
+    s["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no cell {id} in {s}"))
 }
 
 /// Loads the page in headless Chromium and returns (plots rendered, plots in the page).
 fn rendered_plots(html: &Path) -> (u32, u32) {
     let out = Command::new("chromium")
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=3000", "--dump-dom"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+        ])
         .arg(format!("file://{}", html.display()))
         .output()
         .expect("running chromium");
     let dom = String::from_utf8_lossy(&out.stdout);
     let attr = |name: &str| -> u32 {
         let key = format!("{name}=\"");
-        let at = dom.find(&key).unwrap_or_else(|| panic!("{name} missing: the page's script did not run.\n{}", text(&out)));
-        dom[at + key.len()..].split('"').next().unwrap().parse().unwrap()
+        let at = dom.find(&key).unwrap_or_else(|| {
+            panic!(
+                "{name} missing: the page's script did not run.\n{}",
+                text(&out)
+            )
+        });
+        dom[at + key.len()..]
+            .split('"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     (attr("data-plots-rendered"), attr("data-plots-total"))
 }
@@ -181,23 +233,49 @@ fn a_run_through_loopback_ssh_and_the_emulated_host_reports_json_markdown_and_ht
     let cfg = write_config(work.path(), &config);
     let run = work.path().join("run");
 
-    let check = lab().arg("--config").arg(&cfg).arg("check").output().unwrap();
+    let check = lab()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("check")
+        .output()
+        .unwrap();
     let out = text(&check);
     assert!(out.contains("host loop (ssh"), "{out}");
-    assert!(out.contains("x86_64") && out.contains("aarch64"), "both ISAs are probed: {out}");
+    assert!(
+        out.contains("x86_64") && out.contains("aarch64"),
+        "both ISAs are probed: {out}"
+    );
     assert!(out.contains("emulated by qemu-aarch64"), "{out}");
 
-    let o = lab().arg("--config").arg(&cfg).args(["run", "--quiet", "--out"]).arg(&run).output().unwrap();
+    let o = lab()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["run", "--quiet", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("| loop/ferrojit,LAB_KNOB=a/tiny.py | complete |"), "markdown table: {stdout}");
+    assert!(
+        stdout.contains("| loop/ferrojit,LAB_KNOB=a/tiny.py | complete |"),
+        "markdown table: {stdout}"
+    );
 
     let s = summary(&run);
     assert_eq!(s["schema"], "ferrojit-lab/summary");
     assert_eq!(s["schema_version"], 1);
-    let name = std::fs::read_dir(&run).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).find(|n| n.starts_with("summary_")).unwrap();
+    let name = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("summary_"))
+        .unwrap();
     assert!(name.starts_with("summary_loop_vs_emu_"), "{name}");
-    for id in ["loop/cpython/tiny.py", "loop/ferrojit,LAB_KNOB=b/tiny.py", "emu/cpython/tiny.py", "emu/ferrojit,LAB_KNOB=a/tiny.py"] {
+    for id in [
+        "loop/cpython/tiny.py",
+        "loop/ferrojit,LAB_KNOB=b/tiny.py",
+        "emu/cpython/tiny.py",
+        "emu/ferrojit,LAB_KNOB=a/tiny.py",
+    ] {
         let c = cell(&s, id);
         assert_eq!(c["status"], "complete", "{c}");
         assert_eq!(c["stats"]["processes"], 2, "{c}");
@@ -205,22 +283,50 @@ fn a_run_through_loopback_ssh_and_the_emulated_host_reports_json_markdown_and_ht
     }
     assert_eq!(cell(&s, "emu/cpython/tiny.py")["emulated"], true);
     // ferrojit's counters come back from both ISAs.
-    assert_eq!(cell(&s, "emu/ferrojit,LAB_KNOB=a/tiny.py")["counters"]["isa"], "aarch64");
-    assert_eq!(cell(&s, "loop/ferrojit,LAB_KNOB=a/tiny.py")["counters"]["isa"], "x86_64");
-    assert!(cell(&s, "loop/ferrojit,LAB_KNOB=a/tiny.py")["counters"]["functions_compiled"].as_f64().unwrap() >= 1.0);
+    assert_eq!(
+        cell(&s, "emu/ferrojit,LAB_KNOB=a/tiny.py")["counters"]["isa"],
+        "aarch64"
+    );
+    assert_eq!(
+        cell(&s, "loop/ferrojit,LAB_KNOB=a/tiny.py")["counters"]["isa"],
+        "x86_64"
+    );
+    assert!(
+        cell(&s, "loop/ferrojit,LAB_KNOB=a/tiny.py")["counters"]["functions_compiled"]
+            .as_f64()
+            .unwrap()
+            >= 1.0
+    );
     // Knobs reach pyperf's worker processes.
     for knob in ["a", "b"] {
-        let raw = std::fs::read_to_string(run.join(format!("raw/loop/ferrojit,LAB_KNOB={knob}/tiny/round-0.json"))).unwrap();
+        let raw = std::fs::read_to_string(run.join(format!(
+            "raw/loop/ferrojit,LAB_KNOB={knob}/tiny/round-0.json"
+        )))
+        .unwrap();
         let v: serde_json::Value = serde_json::from_str(&raw).unwrap();
-        assert_eq!(v["metadata"]["lab_knob"], knob, "the workers saw another knob: {raw}");
+        assert_eq!(
+            v["metadata"]["lab_knob"], knob,
+            "the workers saw another knob: {raw}"
+        );
     }
     // The cross-host comparison with the emulated host gets no speed verdict.
     let cmp = &s["comparisons"][1];
     assert_eq!(cmp["verdict"], "not-applicable", "{cmp}");
-    assert!(cmp["geomean"].is_null() && cmp["per_benchmark"][0]["ratio"].is_null(), "no speed figure either: {cmp}");
-    assert!(cmp["reason"].as_str().unwrap().contains("emulated"), "{cmp}");
-    assert!(["holds", "fails", "inconclusive"].contains(&s["comparisons"][0]["verdict"].as_str().unwrap()));
-    assert_eq!(s["sweeps"].as_array().unwrap().len(), 2, "one knob sweep per host");
+    assert!(
+        cmp["geomean"].is_null() && cmp["per_benchmark"][0]["ratio"].is_null(),
+        "no speed figure either: {cmp}"
+    );
+    assert!(
+        cmp["reason"].as_str().unwrap().contains("emulated"),
+        "{cmp}"
+    );
+    assert!(["holds", "fails", "inconclusive"]
+        .contains(&s["comparisons"][0]["verdict"].as_str().unwrap()));
+    assert_eq!(
+        s["sweeps"].as_array().unwrap().len(),
+        2,
+        "one knob sweep per host"
+    );
 
     let (rendered, total) = rendered_plots(&run.join("report.html"));
     assert!(total >= 4, "ratio, distribution and sweep plots: {total}");
@@ -231,7 +337,11 @@ fn a_run_through_loopback_ssh_and_the_emulated_host_reports_json_markdown_and_ht
     assert!(r.status.success(), "{}", text(&r));
     let c = lab().arg("compare").arg(&run).arg(&run).output().unwrap();
     assert!(c.status.success(), "{}", text(&c));
-    assert!(String::from_utf8_lossy(&c.stdout).contains("| loop/cpython/tiny.py | 1.000x"), "{}", text(&c));
+    assert!(
+        String::from_utf8_lossy(&c.stdout).contains("| loop/cpython/tiny.py | 1.000x"),
+        "{}",
+        text(&c)
+    );
 }
 
 #[test]
@@ -251,12 +361,26 @@ fn a_server_killed_mid_run_keeps_finished_cells_and_resume_completes_the_rest() 
     );
     let cfg = write_config(work.path(), &config);
     let run = work.path().join("run");
-    let mut child = lab().arg("--config").arg(&cfg).args(["run", "--quiet", "--out"]).arg(&run).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = lab()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["run", "--quiet", "--out"])
+        .arg(&run)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let first = run.join("raw/a/cpython,LAB_KNOB=1/tiny/round-0.json");
     let start = Instant::now();
     while !first.exists() {
-        assert!(start.elapsed() < Duration::from_secs(300), "the first round never finished");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before the first round");
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "the first round never finished"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the first round"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     sshd.kill();
@@ -265,23 +389,57 @@ fn a_server_killed_mid_run_keeps_finished_cells_and_resume_completes_the_rest() 
     assert_eq!(o.status.code(), Some(1), "a partial run exits 1: {out}");
     assert!(out.contains("--resume"), "it says how to finish: {out}");
     assert!(first.exists(), "the finished round is kept");
-    let failures: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("failures.json")).unwrap()).unwrap();
-    assert!(failures.as_object().unwrap().keys().all(|k| k.starts_with("a/")), "only the ssh host's cells failed: {failures}");
+    let failures: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("failures.json")).unwrap()).unwrap();
+    assert!(
+        failures
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| k.starts_with("a/")),
+        "only the ssh host's cells failed: {failures}"
+    );
     assert!(!failures.as_object().unwrap().is_empty());
     let s = summary(&run);
-    assert_eq!(cell(&s, "b/cpython,LAB_KNOB=2/tiny.py")["status"], "complete", "the other host went on");
-    assert_ne!(cell(&s, "a/cpython,LAB_KNOB=2/tiny.py")["status"], "complete");
+    assert_eq!(
+        cell(&s, "b/cpython,LAB_KNOB=2/tiny.py")["status"],
+        "complete",
+        "the other host went on"
+    );
+    assert_ne!(
+        cell(&s, "a/cpython,LAB_KNOB=2/tiny.py")["status"],
+        "complete"
+    );
     let kept = std::fs::metadata(&first).unwrap().modified().unwrap();
 
     sshd.spawn();
-    let o = lab().args(["run", "--quiet", "--resume"]).arg(&run).output().unwrap();
-    assert!(o.status.success(), "{}\nsshd log:\n{}", text(&o), std::fs::read_to_string(sshd.dir.path().join("sshd.log")).unwrap_or_default());
+    let o = lab()
+        .args(["run", "--quiet", "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}\nsshd log:\n{}",
+        text(&o),
+        std::fs::read_to_string(sshd.dir.path().join("sshd.log")).unwrap_or_default()
+    );
     let s = summary(&run);
     for c in s["cells"].as_array().unwrap() {
         assert_eq!(c["status"], "complete", "{c}");
     }
-    assert_eq!(std::fs::metadata(&first).unwrap().modified().unwrap(), kept, "finished rounds are not redone");
-    assert!(!run.join("failures.json").exists() || std::fs::read_to_string(run.join("failures.json")).unwrap().trim() == "{}");
+    assert_eq!(
+        std::fs::metadata(&first).unwrap().modified().unwrap(),
+        kept,
+        "finished rounds are not redone"
+    );
+    assert!(
+        !run.join("failures.json").exists()
+            || std::fs::read_to_string(run.join("failures.json"))
+                .unwrap()
+                .trim()
+                == "{}"
+    );
 }
 
 #[test]
@@ -301,35 +459,77 @@ fn an_unreachable_host_and_a_missing_runtime_fail_their_cells_with_clear_errors(
         w = work.path().join("w").display()
     );
     let cfg = write_config(work.path(), &config);
-    let check = lab().arg("--config").arg(&cfg).arg("check").output().unwrap();
+    let check = lab()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("check")
+        .output()
+        .unwrap();
     let out = text(&check);
     assert_eq!(check.status.code(), Some(1), "{out}");
-    assert!(out.contains("host gone (ssh nobody@127.0.0.1") && out.contains("unreachable") && out.contains("Connection refused"), "{out}");
-    assert!(out.contains("runtime absent") && out.contains("missing: interpreter /nonexistent/python3.11"), "{out}");
+    assert!(
+        out.contains("host gone (ssh nobody@127.0.0.1")
+            && out.contains("unreachable")
+            && out.contains("Connection refused"),
+        "{out}"
+    );
+    assert!(
+        out.contains("runtime absent")
+            && out.contains("missing: interpreter /nonexistent/python3.11"),
+        "{out}"
+    );
 
     let run = work.path().join("run");
-    let o = lab().arg("--config").arg(&cfg).args(["run", "--quiet", "--out"]).arg(&run).output().unwrap();
+    let o = lab()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["run", "--quiet", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     let s = summary(&run);
     assert_eq!(cell(&s, "here/cpython/tiny.py")["status"], "complete");
     let gone = cell(&s, "gone/cpython/tiny.py");
     assert_eq!(gone["status"], "failed");
-    assert!(gone["error"].as_str().unwrap().contains("unreachable"), "{gone}");
+    assert!(
+        gone["error"].as_str().unwrap().contains("unreachable"),
+        "{gone}"
+    );
     let absent = cell(&s, "here/absent/tiny.py");
     assert_eq!(absent["status"], "failed");
-    assert!(absent["error"].as_str().unwrap().contains("not usable on here"), "{absent}");
+    assert!(
+        absent["error"]
+            .as_str()
+            .unwrap()
+            .contains("not usable on here"),
+        "{absent}"
+    );
 }
 
 #[test]
 fn a_bad_configuration_is_refused_with_the_line_and_a_suggestion() {
     let work = tempfile::tempdir().unwrap();
     let cfg = write_config(work.path(), "[settings]\nprocesses = 4\nrounds = 2\n[hosts.x]\nkind = \"local\"\nwrokdir = \"/tmp\"\n[runtimes.c]\nkind = \"cpython\"\n");
-    let o = lab().arg("--config").arg(&cfg).arg("check").output().unwrap();
+    let o = lab()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("check")
+        .output()
+        .unwrap();
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
-    assert!(out.contains("line 6") && out.contains("unknown field `wrokdir`") && out.contains("did you mean `workdir`?"), "{out}");
-    let o = lab().args(["run", "--resume", "/nonexistent/run"]).output().unwrap();
+    assert!(
+        out.contains("line 6")
+            && out.contains("unknown field `wrokdir`")
+            && out.contains("did you mean `workdir`?"),
+        "{out}"
+    );
+    let o = lab()
+        .args(["run", "--resume", "/nonexistent/run"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("is not a lab run folder"), "{}", text(&o));
     let o = lab().args(["run", "--bogus"]).output().unwrap();
