@@ -150,3 +150,63 @@ def test_stats_to_stdout(tmp_path):
     assert last["functions_compiled"] >= 2
     assert last["isa"] == ferrojit.ISA
     assert last["code_bytes"] > 0
+
+
+def test_a_speculation_that_keeps_failing_is_recompiled_generic(tmp_path):
+    program = PROGRAMS / "deopt_policy.py"
+    plain = run_plain(program)
+    sites = {}
+    for limit in (3, 0):
+        stats = tmp_path / ("limit%d.jsonl" % limit)
+        r = run_jit(program, threshold=10, stats=stats, extra=["--deopt-limit", str(limit)])
+        assert (r.returncode, r.stdout, r.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+        s = read_stats(stats)[0]
+        assert s["deopt_limit"] == limit
+        sites[limit] = s
+    # Past the limit a site stops speculating: its function is recompiled with the generic path.
+    low = sites[3]
+    assert low["recompilations"] >= 1 and low["generic_sites"] >= 1, low
+    speculative = {site: n for site, n in low["deopt_sites"].items() if not site.endswith(" raise")}
+    assert speculative and max(speculative.values()) <= 4, low["deopt_sites"]
+    assert any("total_area" in site and "LOAD_METHOD" in site for site in low["deopt_sites"])
+    # With the limit off, the same sites keep exiting to the interpreter and nothing is recompiled.
+    never = sites[0]
+    assert never["recompilations"] == 0 and never["generic_sites"] == 0
+    assert max(never["deopt_sites"].values()) > 50, never["deopt_sites"]
+
+
+def test_bad_deopt_limit_is_a_clear_error():
+    with pytest.raises(ValueError, match="non-negative integer"):
+        ferrojit.enable(deopt_limit=-2)
+    r = run_jit(PROGRAMS / "arith_and_branches.py", extra=["--deopt-limit", "many"])
+    assert r.returncode == 2
+    assert "non-negative integer" in r.stderr
+    env = clean_env(FERROJIT="1", FERROJIT_DEOPT_LIMIT="x")
+    r = subprocess.run([sys.executable, "-c", "print('hi')"], capture_output=True, text=True, env=env)
+    assert r.returncode == 2
+    assert "FERROJIT_DEOPT_LIMIT must be a non-negative integer" in r.stderr
+
+
+class Point:
+    def __init__(self, x, y=None):
+        self.x = x
+        if y is not None:
+            self.y = y
+
+
+def test_storing_into_an_empty_attribute_slot_is_a_normal_path_not_an_exit():
+    for i in range(20):  # quicken: STORE_ATTR_INSTANCE_VALUE for both stores
+        Point(i, i if i % 2 else None)
+    for isa in ("x86_64", "aarch64"):
+        r = ferrojit.inspect(Point.__init__, isa=isa)
+        assert r["hir"].count("StoreValuesSlot") == 2, r["hir"]
+        assert r["hir"].count("fj_values_add_key") == 2
+        assert "deopt @3" not in r["hir"] and "deopt @12" not in r["hir"], r["hir"]
+        assert r["lir"].count("call fj_values_add_key") == 2
+    ferrojit.compile(Point.__init__)
+    ferrojit.enable(threshold=1000)
+    try:
+        p, q = Point(1), Point(2, 3)
+        assert (p.__dict__, q.__dict__) == ({"x": 1}, {"x": 2, "y": 3})
+    finally:
+        ferrojit.disable()

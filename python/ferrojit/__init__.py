@@ -25,16 +25,20 @@ from . import _ferrojit
 ISA = _ferrojit.ISA
 DEFAULT_THRESHOLD = _ferrojit.DEFAULT_THRESHOLD
 DEFAULT_LOOP_THRESHOLD = _ferrojit.DEFAULT_LOOP_THRESHOLD
+DEFAULT_DEOPT_LIMIT = _ferrojit.DEFAULT_DEOPT_LIMIT
 
 __all__ = ["enable", "disable", "is_enabled", "stats", "compile", "is_compiled", "inspect", "ISA"]
 
 
-def enable(threshold=None, stats=None, dump=None, loop_threshold=None):
+def enable(threshold=None, stats=None, dump=None, loop_threshold=None, deopt_limit=None):
     """Switch the JIT on.
 
     threshold: calls in the interpreter before a function is compiled (0: first call).
     loop_threshold: the same for functions with a loop, when smaller (default 1: their loop
     quickens them during the first call, so they compile on the second).
+    deopt_limit: how often a failing speculation (a type or version the interpreter's feedback
+    promised) may send a function back to the interpreter before the function is compiled
+    again with that instruction's generic path (0: never recompile; default 100).
     stats: a file to append one JSON line of statistics to at exit ("-": standard output).
     dump: a folder for each compiled function's HIR, LIR (before and after allocation) and
     disassembly.
@@ -43,8 +47,14 @@ def enable(threshold=None, stats=None, dump=None, loop_threshold=None):
         threshold = _check_threshold(threshold)
     if loop_threshold is not None:
         loop_threshold = _check_threshold(loop_threshold, "loop_threshold")
+    if deopt_limit is not None:
+        deopt_limit = _check_threshold(deopt_limit, "deopt_limit")
     _ferrojit.enable(
-        threshold, None if stats is None else os.fspath(stats), None if dump is None else os.fspath(dump), loop_threshold
+        threshold,
+        None if stats is None else os.fspath(stats),
+        None if dump is None else os.fspath(dump),
+        loop_threshold,
+        deopt_limit,
     )
     _register_stats_writer()
 
@@ -113,10 +123,15 @@ def _write_stats():
 
 
 def _enable_from_environment():
-    """Switch the JIT on from FERROJIT_THRESHOLD, FERROJIT_LOOP_THRESHOLD, FERROJIT_STATS and
-    FERROJIT_DUMP."""
+    """Switch the JIT on from FERROJIT_THRESHOLD, FERROJIT_LOOP_THRESHOLD, FERROJIT_DEOPT_LIMIT,
+    FERROJIT_STATS and FERROJIT_DUMP."""
     thresholds = {}
-    for name, key in (("FERROJIT_THRESHOLD", "threshold"), ("FERROJIT_LOOP_THRESHOLD", "loop_threshold")):
+    knobs = (
+        ("FERROJIT_THRESHOLD", "threshold"),
+        ("FERROJIT_LOOP_THRESHOLD", "loop_threshold"),
+        ("FERROJIT_DEOPT_LIMIT", "deopt_limit"),
+    )
+    for name, key in knobs:
         value = os.environ.get(name)
         if value is None:
             continue

@@ -8,7 +8,7 @@ import traceback
 
 import ferrojit
 
-USAGE = "python -m ferrojit run [--threshold N] [--loop-threshold N] [--stats FILE|-] [--dump DIR] [--no-jit] (SCRIPT | -m MODULE) [ARGS...]"
+USAGE = "python -m ferrojit run [--threshold N] [--loop-threshold N] [--deopt-limit N] [--stats FILE|-] [--dump DIR] [--no-jit] (SCRIPT | -m MODULE) [ARGS...]"
 
 
 def _parser():
@@ -18,6 +18,13 @@ def _parser():
     run.add_argument("--threshold", type=_threshold, default=None, help="calls before a function is compiled (0: first call)")
     run.add_argument(
         "--loop-threshold", type=_threshold, default=None, help="the same for functions with a loop, when smaller (default 1)"
+    )
+    run.add_argument(
+        "--deopt-limit",
+        type=_threshold,
+        default=None,
+        help="exits a failing speculation may take before its function is recompiled without it (0: never; default %d)"
+        % ferrojit.DEFAULT_DEOPT_LIMIT,
     )
     run.add_argument("--stats", metavar="FILE", help="append a JSON line of statistics to FILE at exit (-: stdout)")
     run.add_argument("--dump", metavar="DIR", help="write HIR, LIR and disassembly of each compiled function to DIR")
@@ -40,6 +47,7 @@ def _export_environment(args):
     knobs = (
         ("FERROJIT_THRESHOLD", args.threshold),
         ("FERROJIT_LOOP_THRESHOLD", args.loop_threshold),
+        ("FERROJIT_DEOPT_LIMIT", args.deopt_limit),
         ("FERROJIT_STATS", args.stats),
         ("FERROJIT_DUMP", args.dump),
     )
@@ -68,13 +76,19 @@ def main(argv=None):
     _export_environment(args)
     if not args.no_jit:
         try:
-            ferrojit.enable(threshold=args.threshold, stats=args.stats, dump=args.dump, loop_threshold=args.loop_threshold)
+            ferrojit.enable(
+                threshold=args.threshold,
+                stats=args.stats,
+                dump=args.dump,
+                loop_threshold=args.loop_threshold,
+                deopt_limit=args.deopt_limit,
+            )
         except RuntimeError as e:
             sys.stderr.write("ferrojit: %s\n" % e)
             return 2
     elif args.stats:
         # Same process set-up: statistics (all zero) still get written.
-        ferrojit._ferrojit.configure(args.threshold, args.stats, None, args.loop_threshold)
+        ferrojit._ferrojit.configure(args.threshold, args.stats, None, args.loop_threshold, args.deopt_limit)
         ferrojit._register_stats_writer()
     if args.module is not None:
         sys.argv = [args.module] + args.target

@@ -75,7 +75,8 @@ const SITE_PACKAGES: &[&str] = &[
 pub fn root() -> PathBuf {
     match std::env::var_os("FERROJIT_ARM64_ROOT") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache/ferrojit/arm64"),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+            .join(".cache/ferrojit/arm64"),
     }
 }
 
@@ -117,7 +118,13 @@ fn missing_packages() -> Vec<&'static str> {
     HOST_PACKAGES
         .iter()
         .copied()
-        .filter(|p| !Command::new("dpkg").args(["-s", p]).output().map(|o| o.status.success()).unwrap_or(false))
+        .filter(|p| {
+            !Command::new("dpkg")
+                .args(["-s", p])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        })
         .collect()
 }
 
@@ -132,7 +139,12 @@ fn install_host_packages() -> Result<()> {
         check(Command::new("dpkg").args(["--add-architecture", "arm64"]))?;
     }
     check(Command::new("apt-get").args(["update", "-qq"]))?;
-    check(Command::new("apt-get").args(["install", "-y", "-qq"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+    check(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
 }
 
 fn binfmt_registered() -> bool {
@@ -146,11 +158,21 @@ fn register_binfmt() -> Result<()> {
         return Ok(());
     }
     if !Path::new("/proc/sys/fs/binfmt_misc/register").exists() {
-        check(Command::new("mount").args(["-t", "binfmt_misc", "binfmt_misc", "/proc/sys/fs/binfmt_misc"]))?;
+        check(Command::new("mount").args([
+            "-t",
+            "binfmt_misc",
+            "binfmt_misc",
+            "/proc/sys/fs/binfmt_misc",
+        ]))?;
     }
-    let conf = std::fs::read_to_string("/usr/lib/binfmt.d/qemu-aarch64.conf").context("qemu-user-binfmt's qemu-aarch64.conf")?;
-    let line = conf.lines().find(|l| l.starts_with(':')).context("no registration line in qemu-aarch64.conf")?;
-    std::fs::write("/proc/sys/fs/binfmt_misc/register", line).context("writing the binfmt_misc registration")?;
+    let conf = std::fs::read_to_string("/usr/lib/binfmt.d/qemu-aarch64.conf")
+        .context("qemu-user-binfmt's qemu-aarch64.conf")?;
+    let line = conf
+        .lines()
+        .find(|l| l.starts_with(':'))
+        .context("no registration line in qemu-aarch64.conf")?;
+    std::fs::write("/proc/sys/fs/binfmt_misc/register", line)
+        .context("writing the binfmt_misc registration")?;
     if !binfmt_registered() {
         bail!("qemu-aarch64 did not appear in /proc/sys/fs/binfmt_misc");
     }
@@ -164,8 +186,13 @@ fn build_sysroot() -> Result<()> {
     }
     std::fs::create_dir_all(&debs)?;
     eprintln!("xtask: downloading the arm64 CPython packages");
-    check(Command::new("apt-get").arg("download").args(SYSROOT_PACKAGES).current_dir(&debs))
-        .context("apt-get download (run `apt-get update` if the package lists are old)")?;
+    check(
+        Command::new("apt-get")
+            .arg("download")
+            .args(SYSROOT_PACKAGES)
+            .current_dir(&debs),
+    )
+    .context("apt-get download (run `apt-get update` if the package lists are old)")?;
     // Start from an empty sysroot so that nothing from an older set-up is mixed in.
     let sysroot = sysroot();
     if sysroot.exists() {
@@ -182,10 +209,22 @@ fn build_sysroot() -> Result<()> {
 }
 
 fn install_site_packages() -> Result<()> {
-    eprintln!("xtask: installing {} for the arm64 CPython", SITE_PACKAGES.join(" "));
+    eprintln!(
+        "xtask: installing {} for the arm64 CPython",
+        SITE_PACKAGES.join(" ")
+    );
     check(
         Command::new("python3")
-            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps", "--upgrade", "--target"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--upgrade",
+                "--target",
+            ])
             .arg(site())
             .args(SITE_PACKAGES),
     )
@@ -207,7 +246,10 @@ fn verify() -> Result<()> {
             .env("PYTHONPATH", site()),
     )
     .context("running the arm64 CPython under qemu")?;
-    eprintln!("xtask: arm64 CPython runs: {}", out.trim().replace('\n', "; "));
+    eprintln!(
+        "xtask: arm64 CPython runs: {}",
+        out.trim().replace('\n', "; ")
+    );
     if !out.contains("thread ok\naarch64 3.11") {
         bail!("unexpected interpreter: {out}");
     }
@@ -227,11 +269,26 @@ pub fn cross_env() -> Vec<(String, String)> {
     vec![
         ("RUSTC".into(), "/usr/bin/rustc".into()),
         ("RUSTDOC".into(), "/usr/bin/rustdoc".into()),
-        ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER".into(), "aarch64-linux-gnu-gcc".into()),
-        ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS".into(), rustflags),
-        ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER".into(), format!("qemu-aarch64 -L {}", s.display())),
-        ("CC_aarch64_unknown_linux_gnu".into(), "aarch64-linux-gnu-gcc".into()),
-        ("PYO3_CROSS_LIB_DIR".into(), s.join("usr/lib/python3.11").display().to_string()),
+        (
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER".into(),
+            "aarch64-linux-gnu-gcc".into(),
+        ),
+        (
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS".into(),
+            rustflags,
+        ),
+        (
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER".into(),
+            format!("qemu-aarch64 -L {}", s.display()),
+        ),
+        (
+            "CC_aarch64_unknown_linux_gnu".into(),
+            "aarch64-linux-gnu-gcc".into(),
+        ),
+        (
+            "PYO3_CROSS_LIB_DIR".into(),
+            s.join("usr/lib/python3.11").display().to_string(),
+        ),
         ("PYO3_CROSS_PYTHON_VERSION".into(), "3.11".into()),
         (
             "FERROJIT_PYTHON_INCLUDE".into(),

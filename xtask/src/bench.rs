@@ -19,10 +19,22 @@ fn ensure_harness(arch: Arch) -> Result<()> {
         return arm64::setup();
     }
     python::check_host_python()?;
-    let ok = Command::new("python3").args(["-c", "import pyperf, pyperformance"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = Command::new("python3")
+        .args(["-c", "import pyperf, pyperformance"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !ok {
         eprintln!("xtask: installing pyperf and pyperformance for python3");
-        check(Command::new("python3").args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "pyperf==2.10.0", "pyperformance==1.14.0"]))?;
+        check(Command::new("python3").args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "pyperf==2.10.0",
+            "pyperformance==1.14.0",
+        ]))?;
     }
     Ok(())
 }
@@ -35,11 +47,22 @@ fn richards_script(arch: Arch) -> Result<PathBuf> {
 
 /// Mean, standard deviation and count of every value (warm-ups excluded) in a pyperf JSON file.
 fn summarise(path: &Path) -> Result<(f64, f64, usize)> {
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)?;
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    )?;
     let mut values = Vec::new();
-    for bench in json["benchmarks"].as_array().context("no benchmarks in pyperf output")? {
+    for bench in json["benchmarks"]
+        .as_array()
+        .context("no benchmarks in pyperf output")?
+    {
         for run in bench["runs"].as_array().into_iter().flatten() {
-            values.extend(run["values"].as_array().into_iter().flatten().filter_map(|v| v.as_f64()));
+            values.extend(
+                run["values"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_f64()),
+            );
         }
     }
     if values.is_empty() {
@@ -77,26 +100,60 @@ pub fn run(arch: Arch, fast: bool) -> Result<()> {
         if !jit {
             cmd.arg("--no-jit");
         }
-        cmd.arg(&script).args(protocol).args(["--inherit-environ", &inherit, "--quiet", "-o"]).arg(&json);
-        eprintln!("xtask: richards on {} with the JIT {}", arch.name(), if jit { "on" } else { "off" });
+        cmd.arg(&script)
+            .args(protocol)
+            .args(["--inherit-environ", &inherit, "--quiet", "-o"])
+            .arg(&json);
+        eprintln!(
+            "xtask: richards on {} with the JIT {}",
+            arch.name(),
+            if jit { "on" } else { "off" }
+        );
         check(&mut cmd)?;
         results.push((summarise(&json)?, stats));
     }
     let ((base, base_sd, n), _) = &results[0];
     let ((jit, jit_sd, _), stats) = &results[1];
-    println!("richards on {}{} (pyperf {}, {n} values each)", arch.name(), if arch.emulated() { " under qemu" } else { "" }, protocol.join(" "));
-    println!("  without the JIT: {:8.2} ms +- {:.2} ms", base * 1e3, base_sd * 1e3);
-    println!("  with the JIT:    {:8.2} ms +- {:.2} ms", jit * 1e3, jit_sd * 1e3);
-    println!("  speed-up: {:.3}x{}", base / jit, if arch.emulated() { "  (emulated: relative figure only)" } else { "" });
+    println!(
+        "richards on {}{} (pyperf {}, {n} values each)",
+        arch.name(),
+        if arch.emulated() { " under qemu" } else { "" },
+        protocol.join(" ")
+    );
+    println!(
+        "  without the JIT: {:8.2} ms +- {:.2} ms",
+        base * 1e3,
+        base_sd * 1e3
+    );
+    println!(
+        "  with the JIT:    {:8.2} ms +- {:.2} ms",
+        jit * 1e3,
+        jit_sd * 1e3
+    );
+    println!(
+        "  speed-up: {:.3}x{}",
+        base / jit,
+        if arch.emulated() {
+            "  (emulated: relative figure only)"
+        } else {
+            ""
+        }
+    );
     print_stats(stats)?;
     Ok(())
 }
 
 /// What the JIT did in pyperf's worker processes (the parent only imports the benchmark).
 fn print_stats(path: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let worker = lines.iter().max_by_key(|s| s["native_calls"].as_u64().unwrap_or(0));
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let worker = lines
+        .iter()
+        .max_by_key(|s| s["native_calls"].as_u64().unwrap_or(0));
     match worker {
         Some(s) => println!(
             "  per worker: {} functions compiled, {} code bytes, {} instructions, {} native calls, deopts {}",

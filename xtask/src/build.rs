@@ -16,7 +16,14 @@ pub fn build(arch: Arch, release: bool) -> Result<PathBuf> {
     }
     let root = repo_root();
     let mut cmd = Command::new("cargo");
-    cmd.current_dir(&root).args(["build", "-q", "-p", "ferrojit", "--features", "extension-module"]);
+    cmd.current_dir(&root).args([
+        "build",
+        "-q",
+        "-p",
+        "ferrojit",
+        "--features",
+        "extension-module",
+    ]);
     if release {
         cmd.arg("--release");
     }
@@ -26,7 +33,11 @@ pub fn build(arch: Arch, release: bool) -> Result<PathBuf> {
             cmd.envs(arm64::cross_env());
         }
     }
-    eprintln!("xtask: building ferrojit for {}{}", arch.name(), if release { "" } else { " (debug)" });
+    eprintln!(
+        "xtask: building ferrojit for {}{}",
+        arch.name(),
+        if release { "" } else { " (debug)" }
+    );
     check(&mut cmd).context("building the extension")?;
     let mut lib = root.join("target");
     if let Some(target) = arch.cross_target() {

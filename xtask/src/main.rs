@@ -67,13 +67,16 @@ fn main() {
     let cli = Cli::parse();
     let result: Result<i32> = match cli.command {
         Command::SetupArm64 => arm64::setup().map(|_| 0),
-        Command::Build { arch, debug } => build::build(arch.unwrap_or_else(Arch::host), !debug).map(|p| {
-            println!("{}", p.display());
-            0
-        }),
+        Command::Build { arch, debug } => build::build(arch.unwrap_or_else(Arch::host), !debug)
+            .map(|p| {
+                println!("{}", p.display());
+                0
+            }),
         Command::Python { arch, args } => python::run(arch.unwrap_or_else(Arch::host), &args),
         Command::Test { arch, pytest_args } => test::run(arch, &pytest_args),
-        Command::Bench { arch, fast } => bench::run(arch.unwrap_or_else(Arch::host), fast).map(|_| 0),
+        Command::Bench { arch, fast } => {
+            bench::run(arch.unwrap_or_else(Arch::host), fast).map(|_| 0)
+        }
     };
     match result {
         Ok(code) => std::process::exit(code),

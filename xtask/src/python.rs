@@ -34,9 +34,14 @@ fn join_paths(paths: &[std::path::PathBuf]) -> std::ffi::OsString {
 
 /// Checks that the host's python3 is 3.11.
 pub fn check_host_python() -> Result<()> {
-    let v = capture(Command::new("python3").args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]))?;
+    let v = capture(
+        Command::new("python3").args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]),
+    )?;
     if v.trim() != "3.11" {
-        bail!("ferrojit needs CPython 3.11 as `python3`; this machine's python3 is {}", v.trim());
+        bail!(
+            "ferrojit needs CPython 3.11 as `python3`; this machine's python3 is {}",
+            v.trim()
+        );
     }
     Ok(())
 }

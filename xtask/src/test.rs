@@ -22,7 +22,14 @@ struct Step {
 pub fn run(arch: Option<Arch>, pytest_args: &[String]) -> Result<i32> {
     let arches = match arch {
         Some(a) => vec![a],
-        None => vec![Arch::host(), if Arch::host() == Arch::X86_64 { Arch::Aarch64 } else { Arch::X86_64 }],
+        None => vec![
+            Arch::host(),
+            if Arch::host() == Arch::X86_64 {
+                Arch::Aarch64
+            } else {
+                Arch::X86_64
+            },
+        ],
     };
     let mut steps = Vec::new();
     for a in arches {
@@ -33,7 +40,9 @@ pub fn run(arch: Option<Arch>, pytest_args: &[String]) -> Result<i32> {
             continue;
         }
         steps.push(timed(format!("{}: Rust tests", a.name()), || rust_tests(a)));
-        steps.push(timed(format!("{}: Python tests", a.name()), || python_tests(a, pytest_args)));
+        steps.push(timed(format!("{}: Python tests", a.name()), || {
+            python_tests(a, pytest_args)
+        }));
     }
     if arch.is_none() {
         steps.push(timed("lab: end-to-end".to_string(), lab_end_to_end));
@@ -42,7 +51,12 @@ pub fn run(arch: Option<Arch>, pytest_args: &[String]) -> Result<i32> {
     }
     eprintln!("\nxtask test summary:");
     for s in &steps {
-        eprintln!("  {:<28} {:>4}  {:.0}s", s.name, if s.ok { "ok" } else { "FAIL" }, s.seconds);
+        eprintln!(
+            "  {:<28} {:>4}  {:.0}s",
+            s.name,
+            if s.ok { "ok" } else { "FAIL" },
+            s.seconds
+        );
     }
     let failed = steps.iter().filter(|s| !s.ok).count();
     println!("xtask: {} passed, {} failed", steps.len() - failed, failed);
@@ -59,7 +73,11 @@ fn timed(name: String, f: impl FnOnce() -> Result<bool>) -> Step {
             false
         }
     };
-    Step { name, ok, seconds: start.elapsed().as_secs_f64() }
+    Step {
+        name,
+        ok,
+        seconds: start.elapsed().as_secs_f64(),
+    }
 }
 
 fn rust_tests(arch: Arch) -> Result<bool> {
@@ -69,13 +87,23 @@ fn rust_tests(arch: Arch) -> Result<bool> {
     // multi-threaded test binary under qemu-user can deadlock before its exec.
     cmd.env("INSTA_WORKSPACE_ROOT", repo_root());
     if let Some(target) = arch.cross_target() {
-        cmd.args(["--target", target, "--exclude", "xtask", "--exclude", "ferrojit-lab"]);
+        cmd.args([
+            "--target",
+            target,
+            "--exclude",
+            "xtask",
+            "--exclude",
+            "ferrojit-lab",
+        ]);
         if arch == Arch::Aarch64 {
             cmd.envs(arm64::cross_env());
         }
     } else {
         // The ferrojit crate's tests link libpython (no extension-module feature).
-        let libdir = capture(Command::new("python3").args(["-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"]))?;
+        let libdir = capture(Command::new("python3").args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))",
+        ]))?;
         cmd.env("LD_LIBRARY_PATH", libdir.trim());
     }
     Ok(status(&mut cmd)? == 0)
@@ -87,7 +115,9 @@ fn python_tests(arch: Arch, extra: &[String]) -> Result<bool> {
     }
     build::build(arch, true)?;
     let mut cmd = python::command(arch);
-    cmd.current_dir(repo_root()).args(["-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"]).args(extra);
+    cmd.current_dir(repo_root())
+        .args(["-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"])
+        .args(extra);
     Ok(status(&mut cmd)? == 0)
 }
 
@@ -97,7 +127,15 @@ fn lab_end_to_end() -> Result<bool> {
     build::build(Arch::X86_64, true)?;
     build::build(Arch::Aarch64, true)?;
     let mut cmd = Command::new("cargo");
-    cmd.current_dir(repo_root())
-        .args(["test", "-p", "ferrojit-lab", "--test", "e2e", "--", "--include-ignored", "--test-threads=1"]);
+    cmd.current_dir(repo_root()).args([
+        "test",
+        "-p",
+        "ferrojit-lab",
+        "--test",
+        "e2e",
+        "--",
+        "--include-ignored",
+        "--test-threads=1",
+    ]);
     Ok(status(&mut cmd)? == 0)
 }

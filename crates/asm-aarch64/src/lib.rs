@@ -14,9 +14,39 @@ pub struct Reg(u8);
 macro_rules! xregs {
     ($($name:ident = $n:expr),*) => { impl Reg { $(#[doc = concat!("Register x", stringify!($n), ".")] pub const $name: Reg = Reg($n);)* } };
 }
-xregs!(X0 = 0, X1 = 1, X2 = 2, X3 = 3, X4 = 4, X5 = 5, X6 = 6, X7 = 7, X8 = 8, X9 = 9, X10 = 10, X11 = 11, X12 = 12,
-    X13 = 13, X14 = 14, X15 = 15, X16 = 16, X17 = 17, X18 = 18, X19 = 19, X20 = 20, X21 = 21, X22 = 22, X23 = 23,
-    X24 = 24, X25 = 25, X26 = 26, X27 = 27, X28 = 28, X29 = 29, X30 = 30);
+xregs!(
+    X0 = 0,
+    X1 = 1,
+    X2 = 2,
+    X3 = 3,
+    X4 = 4,
+    X5 = 5,
+    X6 = 6,
+    X7 = 7,
+    X8 = 8,
+    X9 = 9,
+    X10 = 10,
+    X11 = 11,
+    X12 = 12,
+    X13 = 13,
+    X14 = 14,
+    X15 = 15,
+    X16 = 16,
+    X17 = 17,
+    X18 = 18,
+    X19 = 19,
+    X20 = 20,
+    X21 = 21,
+    X22 = 22,
+    X23 = 23,
+    X24 = 24,
+    X25 = 25,
+    X26 = 26,
+    X27 = 27,
+    X28 = 28,
+    X29 = 29,
+    X30 = 30
+);
 
 impl Reg {
     /// The frame pointer, x29.
@@ -152,7 +182,11 @@ impl Assembler {
             let units = distance >> shift;
             let limit = 1i64 << (bits - 1);
             if units < -limit || units >= limit {
-                return Err(AsmError::OutOfRange { at: fix.at, label: fix.label, distance });
+                return Err(AsmError::OutOfRange {
+                    at: fix.at,
+                    label: fix.label,
+                    distance,
+                });
             }
             let mut word = u32::from_le_bytes(bytes[fix.at..fix.at + 4].try_into().unwrap());
             let field = (units as u32) & ((1u32 << bits) - 1);
@@ -187,7 +221,9 @@ impl Assembler {
     /// immediate. MOVZ/MOVN/MOVK: `1 opc(2) 100101 hw(2) imm16 Rd`.
     pub fn mov_imm(&mut self, dst: Reg, imm: u64) {
         let d = dst.zr();
-        let halves: Vec<u32> = (0..4).map(|i| ((imm >> (16 * i)) & 0xffff) as u32).collect();
+        let halves: Vec<u32> = (0..4)
+            .map(|i| ((imm >> (16 * i)) & 0xffff) as u32)
+            .collect();
         let nonzero = halves.iter().filter(|h| **h != 0).count().max(1);
         let nonones = halves.iter().filter(|h| **h != 0xffff).count().max(1);
         if Self::logical_imm_fits(imm) && nonzero > 1 && nonones > 1 {
@@ -272,9 +308,20 @@ impl Assembler {
 
     /// Load/store pair, 64-bit: `10 101 0 mode(3) L imm7 Rt2 Rn Rt`.
     fn pair(&mut self, mode: u32, load: bool, rt1: Reg, rt2: Reg, base: Reg, offset: i32) {
-        assert!(offset % 8 == 0 && (-512..=504).contains(&offset), "pair offset {offset} out of range");
+        assert!(
+            offset % 8 == 0 && (-512..=504).contains(&offset),
+            "pair offset {offset} out of range"
+        );
         let imm7 = ((offset / 8) as u32) & 0x7f;
-        self.put(0xA800_0000 | mode << 23 | (load as u32) << 22 | imm7 << 15 | rt2.zr() << 10 | base.sp() << 5 | rt1.zr());
+        self.put(
+            0xA800_0000
+                | mode << 23
+                | (load as u32) << 22
+                | imm7 << 15
+                | rt2.zr() << 10
+                | base.sp() << 5
+                | rt1.zr(),
+        );
     }
 
     /// `stp rt1, rt2, [base, #offset]!`.
@@ -376,8 +423,15 @@ impl Assembler {
     }
 
     fn addsub_imm(&mut self, base: u32, d: u32, n: Reg, imm: u64) {
-        assert!(Self::add_imm_fits(imm), "immediate {imm:#x} does not fit add/sub");
-        let (sh, imm12) = if imm < 4096 { (0, imm as u32) } else { (1, (imm >> 12) as u32) };
+        assert!(
+            Self::add_imm_fits(imm),
+            "immediate {imm:#x} does not fit add/sub"
+        );
+        let (sh, imm12) = if imm < 4096 {
+            (0, imm as u32)
+        } else {
+            (1, (imm >> 12) as u32)
+        };
         self.put(base | sh << 22 | imm12 << 10 | n.sp() << 5 | d);
     }
 
@@ -433,12 +487,26 @@ impl Assembler {
             }
             size = half;
         }
-        let mask = if size == 64 { u64::MAX } else { (1u64 << size) - 1 };
+        let mask = if size == 64 {
+            u64::MAX
+        } else {
+            (1u64 << size) - 1
+        };
         let elem = imm & mask;
         let ones = elem.count_ones();
-        let run = if ones == 64 { u64::MAX } else { (1u64 << ones) - 1 };
+        let run = if ones == 64 {
+            u64::MAX
+        } else {
+            (1u64 << ones) - 1
+        };
         // Find the right-rotation that turns the run of low ones into the element.
-        let rotr = |v: u64, r: u32| if r == 0 { v } else { ((v >> r) | (v << (size - r))) & mask };
+        let rotr = |v: u64, r: u32| {
+            if r == 0 {
+                v
+            } else {
+                ((v >> r) | (v << (size - r))) & mask
+            }
+        };
         let immr = (0..size).find(|r| rotr(run, *r) == elem)?;
         let n = (size == 64) as u32;
         let imms = ((!(size - 1) << 1) & 0x3f) | (ones - 1);
@@ -451,7 +519,8 @@ impl Assembler {
     }
 
     fn logical_imm(&mut self, base: u32, d: u32, n: Reg, imm: u64) {
-        let (nbit, immr, imms) = Self::bitmask_fields(imm).unwrap_or_else(|| panic!("{imm:#x} is not a bitmask immediate"));
+        let (nbit, immr, imms) = Self::bitmask_fields(imm)
+            .unwrap_or_else(|| panic!("{imm:#x} is not a bitmask immediate"));
         self.put(base | nbit << 22 | immr << 16 | imms << 10 | n.zr() << 5 | d);
     }
 

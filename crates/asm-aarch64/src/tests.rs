@@ -7,15 +7,30 @@ use super::*;
 use capstone::prelude::*;
 
 fn capstone() -> Capstone {
-    Capstone::new().arm64().mode(arch::arm64::ArchMode::Arm).build().unwrap()
+    Capstone::new()
+        .arm64()
+        .mode(arch::arm64::ArchMode::Arm)
+        .build()
+        .unwrap()
 }
 
 /// The text of each instruction in `code`, at address 0x1000.
 fn disasm(code: &[u8]) -> Vec<String> {
     let cs = capstone();
     let insns = cs.disasm_all(code, 0x1000).unwrap();
-    assert_eq!(insns.len() * 4, code.len(), "capstone did not decode every word: {code:02x?}");
-    insns.iter().map(|i| format!("{} {}", i.mnemonic().unwrap(), i.op_str().unwrap_or("")).trim_end().to_string()).collect()
+    assert_eq!(
+        insns.len() * 4,
+        code.len(),
+        "capstone did not decode every word: {code:02x?}"
+    );
+    insns
+        .iter()
+        .map(|i| {
+            format!("{} {}", i.mnemonic().unwrap(), i.op_str().unwrap_or(""))
+                .trim_end()
+                .to_string()
+        })
+        .collect()
 }
 
 #[track_caller]
@@ -69,7 +84,10 @@ fn register_moves() {
             if d == Reg::SP && s == Reg::SP {
                 continue;
             }
-            assert_eq!(one(|a| a.mov_rr(d, s)), format!("mov {}, {}", name(d), name(s)));
+            assert_eq!(
+                one(|a| a.mov_rr(d, s)),
+                format!("mov {}, {}", name(d), name(s))
+            );
         }
     }
 }
@@ -138,9 +156,21 @@ fn immediate_moves_build_the_value_in_few_instructions() {
             let lines = disasm(&code);
             assert_eq!(simulate(&lines), v, "{v:#x}: {lines:?}");
             let halves = (0..4).map(|i| (v >> (16 * i)) & 0xffff);
-            let best = halves.clone().filter(|h| *h != 0).count().min(halves.filter(|h| *h != 0xffff).count()).max(1);
-            assert!(lines.len() <= best, "{v:#x} took {} instructions: {lines:?}", lines.len());
-            assert!(lines.iter().all(|l| l.contains(&format!("{}, ", name(r)))), "{lines:?}");
+            let best = halves
+                .clone()
+                .filter(|h| *h != 0)
+                .count()
+                .min(halves.filter(|h| *h != 0xffff).count())
+                .max(1);
+            assert!(
+                lines.len() <= best,
+                "{v:#x} took {} instructions: {lines:?}",
+                lines.len()
+            );
+            assert!(
+                lines.iter().all(|l| l.contains(&format!("{}, ", name(r)))),
+                "{lines:?}"
+            );
         }
     }
 }
@@ -154,20 +184,46 @@ fn loads_and_stores() {
                 let x = (name(t), w(t), mem(b, off));
                 let fits8 = Assembler::mem_offset_fits(8, off);
                 if fits8 {
-                    let mnem = if off >= 0 && off % 8 == 0 { "ldr" } else { "ldur" };
-                    assert_eq!(one(|a| a.ldr(t, b, off)), format!("{mnem} {}, {}", x.0, x.2));
-                    let mnem = if off >= 0 && off % 8 == 0 { "str" } else { "stur" };
-                    assert_eq!(one(|a| a.str(t, b, off)), format!("{mnem} {}, {}", x.0, x.2));
+                    let mnem = if off >= 0 && off % 8 == 0 {
+                        "ldr"
+                    } else {
+                        "ldur"
+                    };
+                    assert_eq!(
+                        one(|a| a.ldr(t, b, off)),
+                        format!("{mnem} {}, {}", x.0, x.2)
+                    );
+                    let mnem = if off >= 0 && off % 8 == 0 {
+                        "str"
+                    } else {
+                        "stur"
+                    };
+                    assert_eq!(
+                        one(|a| a.str(t, b, off)),
+                        format!("{mnem} {}, {}", x.0, x.2)
+                    );
                 }
                 if Assembler::mem_offset_fits(4, off) {
                     let scaled = off >= 0 && off % 4 == 0 && off / 4 < 4096;
-                    assert_eq!(one(|a| a.ldr_w(t, b, off)), format!("{} {}, {}", if scaled { "ldr" } else { "ldur" }, x.1, x.2));
-                    assert_eq!(one(|a| a.str_w(t, b, off)), format!("{} {}, {}", if scaled { "str" } else { "stur" }, x.1, x.2));
+                    assert_eq!(
+                        one(|a| a.ldr_w(t, b, off)),
+                        format!("{} {}, {}", if scaled { "ldr" } else { "ldur" }, x.1, x.2)
+                    );
+                    assert_eq!(
+                        one(|a| a.str_w(t, b, off)),
+                        format!("{} {}, {}", if scaled { "str" } else { "stur" }, x.1, x.2)
+                    );
                 }
                 let scaled = off >= 0 && off < 4096;
                 if Assembler::mem_offset_fits(1, off) {
-                    assert_eq!(one(|a| a.ldrb(t, b, off)), format!("{} {}, {}", if scaled { "ldrb" } else { "ldurb" }, x.1, x.2));
-                    assert_eq!(one(|a| a.strb(t, b, off)), format!("{} {}, {}", if scaled { "strb" } else { "sturb" }, x.1, x.2));
+                    assert_eq!(
+                        one(|a| a.ldrb(t, b, off)),
+                        format!("{} {}, {}", if scaled { "ldrb" } else { "ldurb" }, x.1, x.2)
+                    );
+                    assert_eq!(
+                        one(|a| a.strb(t, b, off)),
+                        format!("{} {}, {}", if scaled { "strb" } else { "sturb" }, x.1, x.2)
+                    );
                 }
             }
         }
@@ -179,14 +235,31 @@ fn loads_and_stores() {
 
 #[test]
 fn pairs() {
-    for (t1, t2) in [(Reg::FP, Reg::LR), (Reg::X19, Reg::X20), (Reg::X0, Reg::X1), (Reg::X27, Reg::X28)] {
+    for (t1, t2) in [
+        (Reg::FP, Reg::LR),
+        (Reg::X19, Reg::X20),
+        (Reg::X0, Reg::X1),
+        (Reg::X27, Reg::X28),
+    ] {
         for b in [Reg::SP, Reg::X3] {
             for off in [-16, 16, -512, 504, 0, 8] {
                 let (n1, n2, nb) = (name(t1), name(t2), name(b));
-                assert_eq!(one(|a| a.stp_pre(t1, t2, b, off)), format!("stp {n1}, {n2}, [{nb}, {}]!", imm(off as i64)));
-                assert_eq!(one(|a| a.ldp_post(t1, t2, b, off)), format!("ldp {n1}, {n2}, [{nb}], {}", imm(off as i64)));
-                assert_eq!(one(|a| a.stp(t1, t2, b, off)), format!("stp {n1}, {n2}, {}", mem(b, off)));
-                assert_eq!(one(|a| a.ldp(t1, t2, b, off)), format!("ldp {n1}, {n2}, {}", mem(b, off)));
+                assert_eq!(
+                    one(|a| a.stp_pre(t1, t2, b, off)),
+                    format!("stp {n1}, {n2}, [{nb}, {}]!", imm(off as i64))
+                );
+                assert_eq!(
+                    one(|a| a.ldp_post(t1, t2, b, off)),
+                    format!("ldp {n1}, {n2}, [{nb}], {}", imm(off as i64))
+                );
+                assert_eq!(
+                    one(|a| a.stp(t1, t2, b, off)),
+                    format!("stp {n1}, {n2}, {}", mem(b, off))
+                );
+                assert_eq!(
+                    one(|a| a.ldp(t1, t2, b, off)),
+                    format!("ldp {n1}, {n2}, {}", mem(b, off))
+                );
             }
         }
     }
@@ -201,18 +274,33 @@ fn three_register_arithmetic() {
                 let (d_, n_, m_) = (name(d), name(n), name(m));
                 assert_eq!(one(|a| a.add_rrr(d, n, m)), format!("add {d_}, {n_}, {m_}"));
                 assert_eq!(one(|a| a.sub_rrr(d, n, m)), format!("sub {d_}, {n_}, {m_}"));
-                assert_eq!(one(|a| a.adds_rrr(d, n, m)), format!("adds {d_}, {n_}, {m_}"));
-                assert_eq!(one(|a| a.subs_rrr(d, n, m)), format!("subs {d_}, {n_}, {m_}"));
+                assert_eq!(
+                    one(|a| a.adds_rrr(d, n, m)),
+                    format!("adds {d_}, {n_}, {m_}")
+                );
+                assert_eq!(
+                    one(|a| a.subs_rrr(d, n, m)),
+                    format!("subs {d_}, {n_}, {m_}")
+                );
                 assert_eq!(one(|a| a.and_rrr(d, n, m)), format!("and {d_}, {n_}, {m_}"));
                 assert_eq!(one(|a| a.orr_rrr(d, n, m)), format!("orr {d_}, {n_}, {m_}"));
                 assert_eq!(one(|a| a.eor_rrr(d, n, m)), format!("eor {d_}, {n_}, {m_}"));
                 assert_eq!(one(|a| a.mul(d, n, m)), format!("mul {d_}, {n_}, {m_}"));
                 assert_eq!(one(|a| a.smulh(d, n, m)), format!("smulh {d_}, {n_}, {m_}"));
             }
-            assert_eq!(one(|a| a.cmp_rr(d, n)), format!("cmp {}, {}", name(d), name(n)));
+            assert_eq!(
+                one(|a| a.cmp_rr(d, n)),
+                format!("cmp {}, {}", name(d), name(n))
+            );
             assert_eq!(one(|a| a.cmp_w_rr(d, n)), format!("cmp {}, {}", w(d), w(n)));
-            assert_eq!(one(|a| a.tst_rr(d, n)), format!("tst {}, {}", name(d), name(n)));
-            assert_eq!(one(|a| a.neg(d, n)), format!("neg {}, {}", name(d), name(n)));
+            assert_eq!(
+                one(|a| a.tst_rr(d, n)),
+                format!("tst {}, {}", name(d), name(n))
+            );
+            assert_eq!(
+                one(|a| a.neg(d, n)),
+                format!("neg {}, {}", name(d), name(n))
+            );
         }
     }
     assert_eq!(one(|a| a.cmp_rr(Reg::X3, Reg::XZR)), "cmp x3, xzr");
@@ -248,12 +336,25 @@ fn immediate_arithmetic() {
     }
     for n in [Reg::X0, Reg::X30, Reg::SP] {
         for i in [0u64, 5, 100, 4095] {
-            assert_eq!(one(|a| a.cmp_ri(n, i)), format!("cmp {}, {}", name(n), imm(i as i64)));
-            assert_eq!(one(|a| a.cmn_ri(n, i)), format!("cmn {}, {}", name(n), imm(i as i64)));
-            assert_eq!(one(|a| a.cmp_w_ri(n, i)), format!("cmp {}, {}", w(n), imm(i as i64)));
+            assert_eq!(
+                one(|a| a.cmp_ri(n, i)),
+                format!("cmp {}, {}", name(n), imm(i as i64))
+            );
+            assert_eq!(
+                one(|a| a.cmn_ri(n, i)),
+                format!("cmn {}, {}", name(n), imm(i as i64))
+            );
+            assert_eq!(
+                one(|a| a.cmp_w_ri(n, i)),
+                format!("cmp {}, {}", w(n), imm(i as i64))
+            );
         }
     }
-    assert!(Assembler::add_imm_fits(4095) && Assembler::add_imm_fits(0x1000) && !Assembler::add_imm_fits(4097));
+    assert!(
+        Assembler::add_imm_fits(4095)
+            && Assembler::add_imm_fits(0x1000)
+            && !Assembler::add_imm_fits(4097)
+    );
 }
 
 /// Every bitmask immediate, by construction: element size, run length, rotation.
@@ -262,9 +363,17 @@ fn all_bitmasks() -> Vec<u64> {
     for size in [2u32, 4, 8, 16, 32, 64] {
         for ones in 1..size {
             for rot in 0..size {
-                let mask = if size == 64 { u64::MAX } else { (1u64 << size) - 1 };
+                let mask = if size == 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << size) - 1
+                };
                 let run = (1u64 << ones) - 1;
-                let elem = if rot == 0 { run } else { ((run >> rot) | (run << (size - rot))) & mask };
+                let elem = if rot == 0 {
+                    run
+                } else {
+                    ((run >> rot) | (run << (size - rot))) & mask
+                };
                 let mut v = 0u64;
                 for k in 0..(64 / size) {
                     v |= elem << (k * size);
@@ -279,17 +388,35 @@ fn all_bitmasks() -> Vec<u64> {
 #[test]
 fn logical_immediates() {
     let all = all_bitmasks();
-    assert_eq!(all.iter().collect::<std::collections::HashSet<_>>().len(), 5334, "the A64 bitmask immediates");
+    assert_eq!(
+        all.iter().collect::<std::collections::HashSet<_>>().len(),
+        5334,
+        "the A64 bitmask immediates"
+    );
     for (k, v) in all.iter().enumerate() {
         assert!(Assembler::logical_imm_fits(*v), "{v:#x}");
         if k % 7 == 0 {
-            let u = if *v < 10 { format!("#{v}") } else { format!("#{v:#x}") };
+            let u = if *v < 10 {
+                format!("#{v}")
+            } else {
+                format!("#{v:#x}")
+            };
             let text = one(|a| a.and_ri(Reg::X1, Reg::X2, *v));
             assert_eq!(text, format!("and x1, x2, {u}"));
-            assert_eq!(one(|a| a.orr_ri(Reg::X3, Reg::X4, *v)), format!("orr x3, x4, {u}"));
-            assert_eq!(one(|a| a.eor_ri(Reg::X5, Reg::X6, *v)), format!("eor x5, x6, {u}"));
+            assert_eq!(
+                one(|a| a.orr_ri(Reg::X3, Reg::X4, *v)),
+                format!("orr x3, x4, {u}")
+            );
+            assert_eq!(
+                one(|a| a.eor_ri(Reg::X5, Reg::X6, *v)),
+                format!("eor x5, x6, {u}")
+            );
             // capstone prints TST's immediate as a signed number.
-            let signed = if (*v as i64) < 0 { imm(*v as i64) } else { u.clone() };
+            let signed = if (*v as i64) < 0 {
+                imm(*v as i64)
+            } else {
+                u.clone()
+            };
             assert_eq!(one(|a| a.tst_ri(Reg::X7, *v)), format!("tst x7, {signed}"));
         }
     }
@@ -303,13 +430,24 @@ fn shifts_and_conditionals() {
     for d in [Reg::X0, Reg::X9, Reg::X30] {
         for n in [Reg::X1, Reg::X28] {
             for s in [1u8, 3, 32, 63] {
-                assert_eq!(one(|a| a.lsl_ri(d, n, s)), format!("lsl {}, {}, {}", name(d), name(n), imm(s as i64)));
-                assert_eq!(one(|a| a.lsr_ri(d, n, s)), format!("lsr {}, {}, {}", name(d), name(n), imm(s as i64)));
-                assert_eq!(one(|a| a.asr_ri(d, n, s)), format!("asr {}, {}, {}", name(d), name(n), imm(s as i64)));
+                assert_eq!(
+                    one(|a| a.lsl_ri(d, n, s)),
+                    format!("lsl {}, {}, {}", name(d), name(n), imm(s as i64))
+                );
+                assert_eq!(
+                    one(|a| a.lsr_ri(d, n, s)),
+                    format!("lsr {}, {}, {}", name(d), name(n), imm(s as i64))
+                );
+                assert_eq!(
+                    one(|a| a.asr_ri(d, n, s)),
+                    format!("asr {}, {}, {}", name(d), name(n), imm(s as i64))
+                );
             }
         }
     }
-    let conds = ["eq", "ne", "hs", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le"];
+    let conds = [
+        "eq", "ne", "hs", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le",
+    ];
     let all = [
         Cond::Eq,
         Cond::Ne,
@@ -328,7 +466,10 @@ fn shifts_and_conditionals() {
     ];
     for (c, n) in all.iter().zip(conds) {
         assert_eq!(one(|a| a.cset(Reg::X4, *c)), format!("cset x4, {n}"));
-        assert_eq!(one(|a| a.csel(Reg::X1, Reg::X2, Reg::X3, *c)), format!("csel x1, x2, x3, {n}"));
+        assert_eq!(
+            one(|a| a.csel(Reg::X1, Reg::X2, Reg::X3, *c)),
+            format!("csel x1, x2, x3, {n}")
+        );
         assert_eq!(c.invert().invert(), *c);
     }
 }

@@ -39,7 +39,11 @@ pub enum AsmError {
     /// A label was bound twice.
     LabelBoundTwice(Label),
     /// A branch target is too far away for the instruction form used.
-    OutOfRange { at: usize, label: Label, distance: i64 },
+    OutOfRange {
+        at: usize,
+        label: Label,
+        distance: i64,
+    },
     /// An operand cannot be encoded by the requested instruction form.
     Unencodable(String),
 }
@@ -49,8 +53,15 @@ impl fmt::Display for AsmError {
         match self {
             AsmError::UnboundLabel(l) => write!(f, "label {l} is used but never bound"),
             AsmError::LabelBoundTwice(l) => write!(f, "label {l} is bound twice"),
-            AsmError::OutOfRange { at, label, distance } => {
-                write!(f, "branch at {at:#x} to {label} is out of range ({distance} bytes)")
+            AsmError::OutOfRange {
+                at,
+                label,
+                distance,
+            } => {
+                write!(
+                    f,
+                    "branch at {at:#x} to {label} is out of range ({distance} bytes)"
+                )
             }
             AsmError::Unencodable(what) => write!(f, "cannot encode {what}"),
         }
@@ -130,7 +141,8 @@ impl CodeBuffer {
         mut patch: impl FnMut(&mut [u8], Fixup, usize) -> Result<(), AsmError>,
     ) -> Result<Vec<u8>, AsmError> {
         for fixup in std::mem::take(&mut self.fixups) {
-            let target = self.labels[fixup.label.0 as usize].ok_or(AsmError::UnboundLabel(fixup.label))?;
+            let target =
+                self.labels[fixup.label.0 as usize].ok_or(AsmError::UnboundLabel(fixup.label))?;
             patch(&mut self.bytes, fixup, target)?;
         }
         Ok(self.bytes)

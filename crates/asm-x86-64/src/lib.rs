@@ -72,8 +72,10 @@ impl Reg {
 
 impl fmt::Display for Reg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMES: [&str; 16] =
-            ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
+        const NAMES: [&str; 16] = [
+            "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11",
+            "r12", "r13", "r14", "r15",
+        ];
         f.write_str(NAMES[*self as usize])
     }
 }
@@ -206,7 +208,11 @@ impl Assembler {
             // The rel32 field is the last four bytes of the instruction; find its end.
             let end = fix.at;
             let rel = target as i64 - end as i64;
-            let rel = i32::try_from(rel).map_err(|_| AsmError::OutOfRange { at: end, label: fix.label, distance: rel })?;
+            let rel = i32::try_from(rel).map_err(|_| AsmError::OutOfRange {
+                at: end,
+                label: fix.label,
+                distance: rel,
+            })?;
             bytes[end - 4..end].copy_from_slice(&rel.to_le_bytes());
             Ok(())
         })
@@ -434,7 +440,9 @@ impl Assembler {
 
     /// Distance from the end of an instruction of `len` bytes starting here to a bound label.
     fn backward(&self, l: Label, len: usize) -> Option<i64> {
-        self.buf.label_offset(l).map(|t| t as i64 - (self.offset() + len) as i64)
+        self.buf
+            .label_offset(l)
+            .map(|t| t as i64 - (self.offset() + len) as i64)
     }
 
     /// `jmp l` (rel8 when `l` is bound and near, else rel32).

@@ -9,7 +9,13 @@ use capstone::arch::ArchOperand;
 use capstone::prelude::*;
 
 fn capstone() -> Capstone {
-    Capstone::new().x86().mode(arch::x86::ArchMode::Mode64).syntax(arch::x86::ArchSyntax::Intel).detail(true).build().unwrap()
+    Capstone::new()
+        .x86()
+        .mode(arch::x86::ArchMode::Mode64)
+        .syntax(arch::x86::ArchSyntax::Intel)
+        .detail(true)
+        .build()
+        .unwrap()
 }
 
 /// Canonical text of the single instruction `asm` emitted: `mnemonic op, op` with memory as
@@ -29,7 +35,11 @@ fn decode_all(code: &[u8], expected: usize) -> Vec<String> {
     let insns = cs.disasm_all(code, 0x1000).unwrap();
     assert_eq!(insns.len(), expected, "{code:02x?}");
     let total: usize = insns.iter().map(|i| i.bytes().len()).sum();
-    assert_eq!(total, code.len(), "capstone left bytes undecoded: {code:02x?}");
+    assert_eq!(
+        total,
+        code.len(),
+        "capstone left bytes undecoded: {code:02x?}"
+    );
     insns
         .iter()
         .map(|i| {
@@ -51,7 +61,9 @@ fn decode_all(code: &[u8], expected: usize) -> Vec<String> {
                     other => format!("{other:?}"),
                 })
                 .collect();
-            format!("{} {}", i.mnemonic().unwrap(), ops.join(", ")).trim_end().to_string()
+            format!("{} {}", i.mnemonic().unwrap(), ops.join(", "))
+                .trim_end()
+                .to_string()
         })
         .collect()
 }
@@ -60,14 +72,18 @@ const DISPS: [i32; 8] = [0, 8, -8, 127, 128, -128, -129, 0x12345];
 const IMMS: [i32; 9] = [0, 1, -1, 127, 128, -128, -129, i32::MAX, i32::MIN];
 
 fn r32(r: Reg) -> String {
-    const N: [&str; 16] =
-        ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d"];
+    const N: [&str; 16] = [
+        "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d",
+        "r12d", "r13d", "r14d", "r15d",
+    ];
     N[r as usize].to_string()
 }
 
 fn r8(r: Reg) -> String {
-    const N: [&str; 16] =
-        ["al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil", "r8b", "r9b", "r10b", "r11b", "r12b", "r13b", "r14b", "r15b"];
+    const N: [&str; 16] = [
+        "al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil", "r8b", "r9b", "r10b", "r11b", "r12b",
+        "r13b", "r14b", "r15b",
+    ];
     N[r as usize].to_string()
 }
 
@@ -86,7 +102,18 @@ fn mov_register_to_register() {
 
 #[test]
 fn mov_immediates_pick_the_shortest_form() {
-    let values = [0i64, 1, 0x7fff_ffff, 0xffff_ffff, -1, -0x8000_0000, 0x1_0000_0000, i64::MIN, i64::MAX, 0x7f12_3456_789a];
+    let values = [
+        0i64,
+        1,
+        0x7fff_ffff,
+        0xffff_ffff,
+        -1,
+        -0x8000_0000,
+        0x1_0000_0000,
+        i64::MIN,
+        i64::MAX,
+        0x7f12_3456_789a,
+    ];
     for r in Reg::ALL {
         for v in values {
             let text = one(|a| a.mov_ri(r, v));
@@ -112,11 +139,23 @@ fn loads_and_stores_with_every_base_and_displacement() {
             for d in DISPS {
                 let m = Mem::new(b, d);
                 assert_eq!(one(|a| a.load64(r, m)), format!("mov {r}, {}", mem(b, d)));
-                assert_eq!(one(|a| a.load32(r, m)), format!("mov {}, {}", r32(r), mem(b, d)));
-                assert_eq!(one(|a| a.load8(r, m)), format!("movzx {}, {}", r32(r), mem(b, d)));
+                assert_eq!(
+                    one(|a| a.load32(r, m)),
+                    format!("mov {}, {}", r32(r), mem(b, d))
+                );
+                assert_eq!(
+                    one(|a| a.load8(r, m)),
+                    format!("movzx {}, {}", r32(r), mem(b, d))
+                );
                 assert_eq!(one(|a| a.store64(m, r)), format!("mov {}, {r}", mem(b, d)));
-                assert_eq!(one(|a| a.store32(m, r)), format!("mov {}, {}", mem(b, d), r32(r)));
-                assert_eq!(one(|a| a.store8(m, r)), format!("mov {}, {}", mem(b, d), r8(r)));
+                assert_eq!(
+                    one(|a| a.store32(m, r)),
+                    format!("mov {}, {}", mem(b, d), r32(r))
+                );
+                assert_eq!(
+                    one(|a| a.store8(m, r)),
+                    format!("mov {}, {}", mem(b, d), r8(r))
+                );
                 assert_eq!(one(|a| a.lea(r, m)), format!("lea {r}, {}", mem(b, d)));
             }
         }
@@ -128,7 +167,10 @@ fn store_immediates() {
     for b in Reg::ALL {
         for d in DISPS {
             for i in IMMS {
-                assert_eq!(one(|a| a.store64_imm(Mem::new(b, d), i)), format!("mov {}, {i}", mem(b, d)));
+                assert_eq!(
+                    one(|a| a.store64_imm(Mem::new(b, d), i)),
+                    format!("mov {}, {i}", mem(b, d))
+                );
             }
         }
     }
@@ -158,15 +200,24 @@ fn alu_forms() {
             }
             for b in [Reg::Rsp, Reg::Rbp, Reg::R12, Reg::R13, Reg::Rax, Reg::R9] {
                 for disp in DISPS {
-                    assert_eq!(one(|a| a.alu_rm(op, d, Mem::new(b, disp))), format!("{n} {d}, {}", mem(b, disp)));
-                    assert_eq!(one(|a| a.alu_mr(op, Mem::new(b, disp), d)), format!("{n} {}, {d}", mem(b, disp)));
+                    assert_eq!(
+                        one(|a| a.alu_rm(op, d, Mem::new(b, disp))),
+                        format!("{n} {d}, {}", mem(b, disp))
+                    );
+                    assert_eq!(
+                        one(|a| a.alu_mr(op, Mem::new(b, disp), d)),
+                        format!("{n} {}, {d}", mem(b, disp))
+                    );
                 }
             }
         }
         for b in Reg::ALL {
             for disp in DISPS {
                 for i in IMMS {
-                    assert_eq!(one(|a| a.alu_mi(op, Mem::new(b, disp), i)), format!("{n} {}, {i}", mem(b, disp)));
+                    assert_eq!(
+                        one(|a| a.alu_mi(op, Mem::new(b, disp), i)),
+                        format!("{n} {}, {i}", mem(b, disp))
+                    );
                 }
             }
         }
@@ -182,10 +233,17 @@ fn compares_and_tests() {
         for i in IMMS {
             // capstone shows 32-bit immediates either signed or as their unsigned bits.
             let t = one(|a| a.cmp32_ri(r, i));
-            assert!(t == format!("cmp {}, {i}", r32(r)) || t == format!("cmp {}, {}", r32(r), i as u32), "{t}");
+            assert!(
+                t == format!("cmp {}, {i}", r32(r)) || t == format!("cmp {}, {}", r32(r), i as u32),
+                "{t}"
+            );
             assert_eq!(one(|a| a.test_ri(r, i)), format!("test {r}, {i}"));
             let t = one(|a| a.cmp32_mi(Mem::new(r, 0x180), i));
-            assert!(t == format!("cmp {}, {i}", mem(r, 0x180)) || t == format!("cmp {}, {}", mem(r, 0x180), i as u32), "{t}");
+            assert!(
+                t == format!("cmp {}, {i}", mem(r, 0x180))
+                    || t == format!("cmp {}, {}", mem(r, 0x180), i as u32),
+                "{t}"
+            );
         }
         for s in Reg::ALL {
             assert_eq!(one(|a| a.test_rr(r, s)), format!("test {r}, {s}"));
@@ -197,9 +255,16 @@ fn compares_and_tests() {
 #[test]
 fn shifts_and_unary() {
     for r in Reg::ALL {
-        for (op, n) in [(Shift::Shl, "shl"), (Shift::Shr, "shr"), (Shift::Sar, "sar")] {
+        for (op, n) in [
+            (Shift::Shl, "shl"),
+            (Shift::Shr, "shr"),
+            (Shift::Sar, "sar"),
+        ] {
             for amount in [1u8, 3, 63] {
-                assert_eq!(one(|a| a.shift_ri(op, r, amount)), format!("{n} {r}, {amount}"));
+                assert_eq!(
+                    one(|a| a.shift_ri(op, r, amount)),
+                    format!("{n} {r}, {amount}")
+                );
             }
         }
         assert_eq!(one(|a| a.neg(r)), format!("neg {r}"));
@@ -237,7 +302,13 @@ fn setcc_and_cmov() {
             let mut a = Assembler::new();
             a.setcc(c, r);
             let text = decode_all(&a.finish().unwrap(), 2);
-            assert_eq!(text, vec![format!("set{n} {}", r8(r)), format!("movzx {}, {}", r32(r), r8(r))]);
+            assert_eq!(
+                text,
+                vec![
+                    format!("set{n} {}", r8(r)),
+                    format!("movzx {}, {}", r32(r), r8(r))
+                ]
+            );
             for s in [Reg::Rax, Reg::R11, Reg::Rdi] {
                 assert_eq!(one(|a| a.cmov(c, r, s)), format!("cmov{n} {r}, {s}"));
             }

@@ -24,7 +24,11 @@ use runtime::hook;
 use std::path::PathBuf;
 
 /// The ISA this build generates code for.
-pub const HOST_ISA: &str = if cfg!(target_arch = "x86_64") { "x86_64" } else { "aarch64" };
+pub const HOST_ISA: &str = if cfg!(target_arch = "x86_64") {
+    "x86_64"
+} else {
+    "aarch64"
+};
 
 /// The code object and namespaces of a Python function.
 fn function_parts(func: &Bound<'_, PyAny>) -> PyResult<(*mut pyo3_ffi::PyObject, Namespaces)> {
@@ -40,18 +44,30 @@ fn function_parts(func: &Bound<'_, PyAny>) -> PyResult<(*mut pyo3_ffi::PyObject,
 
 /// Switches the JIT on (installing the frame-evaluation hook).
 #[pyfunction]
-#[pyo3(signature = (threshold=None, stats=None, dump=None, loop_threshold=None))]
-fn enable(threshold: Option<u32>, stats: Option<PathBuf>, dump: Option<PathBuf>, loop_threshold: Option<u32>) -> PyResult<()> {
+#[pyo3(signature = (threshold=None, stats=None, dump=None, loop_threshold=None, deopt_limit=None))]
+fn enable(
+    threshold: Option<u32>,
+    stats: Option<PathBuf>,
+    dump: Option<PathBuf>,
+    loop_threshold: Option<u32>,
+    deopt_limit: Option<u32>,
+) -> PyResult<()> {
     check_python_version()?;
-    configure(threshold, stats, dump, loop_threshold);
+    configure(threshold, stats, dump, loop_threshold, deopt_limit);
     // SAFETY: the GIL is held by any #[pyfunction].
     unsafe { hook::install().map_err(PyRuntimeError::new_err) }
 }
 
 /// Sets the knobs without switching the JIT on.
 #[pyfunction]
-#[pyo3(signature = (threshold=None, stats=None, dump=None, loop_threshold=None))]
-fn configure(threshold: Option<u32>, stats: Option<PathBuf>, dump: Option<PathBuf>, loop_threshold: Option<u32>) {
+#[pyo3(signature = (threshold=None, stats=None, dump=None, loop_threshold=None, deopt_limit=None))]
+fn configure(
+    threshold: Option<u32>,
+    stats: Option<PathBuf>,
+    dump: Option<PathBuf>,
+    loop_threshold: Option<u32>,
+    deopt_limit: Option<u32>,
+) {
     // SAFETY: the GIL is held by any #[pyfunction].
     unsafe {
         let rt = hook::runtime();
@@ -62,6 +78,10 @@ fn configure(threshold: Option<u32>, stats: Option<PathBuf>, dump: Option<PathBu
         if let Some(t) = loop_threshold {
             rt.options.loop_threshold = t;
             rt.stats.loop_threshold = t;
+        }
+        if let Some(n) = deopt_limit {
+            rt.options.deopt_limit = n;
+            rt.stats.deopt_limit = n;
         }
         if stats.is_some() {
             rt.options.stats_path = stats;
@@ -107,7 +127,8 @@ fn compile_now(func: &Bound<'_, PyAny>) -> PyResult<()> {
     let (code, ns) = function_parts(func)?;
     // SAFETY: GIL held; `code` is the live code object of `func`.
     unsafe {
-        let state = hook::code_state(code).ok_or_else(|| PyRuntimeError::new_err("no co_extra slot available"))?;
+        let state = hook::code_state(code)
+            .ok_or_else(|| PyRuntimeError::new_err("no co_extra slot available"))?;
         if state.native.is_some() {
             return Ok(());
         }
@@ -115,7 +136,10 @@ fn compile_now(func: &Bound<'_, PyAny>) -> PyResult<()> {
         compile::compile_code(code, ns, state);
         match (&state.native, &state.refused) {
             (Some(_), _) => Ok(()),
-            (None, Some(reason)) => Err(PyRuntimeError::new_err(format!("ferrojit cannot compile {}: {reason}", func.getattr("__qualname__")?))),
+            (None, Some(reason)) => Err(PyRuntimeError::new_err(format!(
+                "ferrojit cannot compile {}: {reason}",
+                func.getattr("__qualname__")?
+            ))),
             (None, None) => Err(PyRuntimeError::new_err("compilation did not finish")),
         }
     }
@@ -126,28 +150,48 @@ fn compile_now(func: &Bound<'_, PyAny>) -> PyResult<()> {
 fn is_compiled(func: &Bound<'_, PyAny>) -> PyResult<bool> {
     let (code, _) = function_parts(func)?;
     // SAFETY: GIL held; live code object.
-    unsafe { Ok(hook::code_state(code).map(|s| s.native.is_some()).unwrap_or(false)) }
+    unsafe {
+        Ok(hook::code_state(code)
+            .map(|s| s.native.is_some())
+            .unwrap_or(false))
+    }
 }
 
 /// Runs the pipeline on `func` for `isa` ("x86_64" or "aarch64") without installing anything;
 /// returns {"hir", "lir", "regalloc", "asm", "code_bytes", "instructions", "spill_slots"}.
 #[pyfunction]
 #[pyo3(signature = (func, isa=None))]
-fn inspect<'py>(py: Python<'py>, func: &Bound<'py, PyAny>, isa: Option<&str>) -> PyResult<Bound<'py, PyDict>> {
+fn inspect<'py>(
+    py: Python<'py>,
+    func: &Bound<'py, PyAny>,
+    isa: Option<&str>,
+) -> PyResult<Bound<'py, PyDict>> {
     let isa = match isa.unwrap_or(HOST_ISA) {
         "x86_64" => Isa::X86_64,
         "aarch64" => Isa::Aarch64,
-        other => return Err(PyValueError::new_err(format!("unknown ISA {other:?}; use x86_64 or aarch64"))),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown ISA {other:?}; use x86_64 or aarch64"
+            )))
+        }
     };
     let (code, ns) = function_parts(func)?;
     // SAFETY: GIL held; live code object.
-    let art = unsafe { compile::pipeline(code, ns, isa) }.map_err(|f| PyRuntimeError::new_err(f.message().to_string()))?;
+    let generic_sites = unsafe { hook::code_state(code) }
+        .map(|s| s.generic_sites.clone())
+        .unwrap_or_default();
+    // SAFETY: as above.
+    let art = unsafe { compile::pipeline(code, ns, isa, &generic_sites) }
+        .map_err(|f| PyRuntimeError::new_err(f.message().to_string()))?;
     let d = PyDict::new(py);
     for (k, v) in art.texts() {
         d.set_item(k, v)?;
     }
     d.set_item("code_bytes", art.code.len())?;
-    d.set_item("instructions", backend::disasm::count_instructions(isa, &art.code))?;
+    d.set_item(
+        "instructions",
+        backend::disasm::count_instructions(isa, &art.code),
+    )?;
     d.set_item("spill_slots", art.alloc.num_slots)?;
     Ok(d)
 }
@@ -157,7 +201,9 @@ fn check_python_version() -> PyResult<()> {
     let v = unsafe { pyo3_ffi::Py_Version } as u32;
     let (major, minor) = (v >> 24, (v >> 16) & 0xff);
     if (major, minor) != (3, 11) {
-        return Err(PyRuntimeError::new_err(format!("ferrojit supports CPython 3.11 only; this is {major}.{minor}")));
+        return Err(PyRuntimeError::new_err(format!(
+            "ferrojit supports CPython 3.11 only; this is {major}.{minor}"
+        )));
     }
     Ok(())
 }
@@ -169,6 +215,7 @@ fn ferrojit_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ISA", HOST_ISA)?;
     m.add("DEFAULT_THRESHOLD", runtime::DEFAULT_THRESHOLD)?;
     m.add("DEFAULT_LOOP_THRESHOLD", runtime::DEFAULT_LOOP_THRESHOLD)?;
+    m.add("DEFAULT_DEOPT_LIMIT", runtime::DEFAULT_DEOPT_LIMIT)?;
     m.add_function(wrap_pyfunction!(enable, m)?)?;
     m.add_function(wrap_pyfunction!(disable, m)?)?;
     m.add_function(wrap_pyfunction!(configure, m)?)?;

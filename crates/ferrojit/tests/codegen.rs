@@ -4,7 +4,9 @@
 //! AArch64 backend's code under qemu.
 
 use ferrojit::backend::{Env, Isa};
-use ferrojit::lir::{Base, Block, Cond, Exit, ExitId, Function, LBlock, LInst, Operand, VReg, Width};
+use ferrojit::lir::{
+    Base, Block, Cond, Exit, ExitId, Function, LBlock, LInst, Operand, VReg, Width,
+};
 use ferrojit::passes;
 use ferrojit::regalloc::{self, RegisterSet};
 use ferrojit::runtime::codemem::CodeBlock;
@@ -12,7 +14,12 @@ use std::cell::Cell;
 
 /// A fake frame: `[x, y, out, count, stacktop|pad, prev_instr, pad, pad, localsplus...]`.
 const LOCALSPLUS: i32 = 64;
-const ENV: Env = Env { frame_localsplus: LOCALSPLUS, frame_stacktop: 32, frame_prev_instr: 40, dealloc: 0 };
+const ENV: Env = Env {
+    frame_localsplus: LOCALSPLUS,
+    frame_stacktop: 32,
+    frame_prev_instr: 40,
+    dealloc: 0,
+};
 
 thread_local! {
     static DEALLOCATED: Cell<usize> = const { Cell::new(0) };
@@ -35,7 +42,11 @@ fn assert_stack_aligned(callee: &str) {
     #[allow(dead_code)] // only its address is looked at
     struct Aligned([u8; 16]);
     let probe = std::hint::black_box(Aligned([0; 16]));
-    assert_eq!(std::ptr::addr_of!(probe) as usize % 16, 0, "generated code called {callee} with a misaligned stack");
+    assert_eq!(
+        std::ptr::addr_of!(probe) as usize % 16,
+        0,
+        "generated code called {callee} with a misaligned stack"
+    );
 }
 
 extern "C" fn record_dealloc(p: *mut i64) {
@@ -53,11 +64,21 @@ fn r(n: u32) -> Operand {
 }
 
 fn call(target: usize, args: Vec<Operand>, dst: u32) -> LInst {
-    LInst::Call { target, name: "add3", args, dst: Some(v(dst)) }
+    LInst::Call {
+        target,
+        name: "add3",
+        args,
+        dst: Some(v(dst)),
+    }
 }
 
 fn load(dst: u32, offset: i32) -> LInst {
-    LInst::Load { dst: v(dst), base: Base::Frame, offset, width: Width::W64 }
+    LInst::Load {
+        dst: v(dst),
+        base: Base::Frame,
+        offset,
+        width: Width::W64,
+    }
 }
 
 /// Registers of the host ISA, or only the first `callee`/`caller` of each class.
@@ -115,14 +136,31 @@ fn call_chain_calling(target: usize) -> Function {
         call(target, vec![r(0), r(1), Operand::Imm(5)], 2),
         call(target, vec![r(2), r(0), r(1)], 3),
         call(target, vec![r(3), r(2), Operand::Imm(7)], 4),
-        LInst::Store { base: Base::Frame, offset: 16, src: r(4), width: Width::W64 },
-        LInst::GuardCmp { a: v(4), b: Operand::Imm(0), cond: Cond::Lt, width: Width::W64, exit: ExitId(0) },
+        LInst::Store {
+            base: Base::Frame,
+            offset: 16,
+            src: r(4),
+            width: Width::W64,
+        },
+        LInst::GuardCmp {
+            a: v(4),
+            b: Operand::Imm(0),
+            cond: Cond::Lt,
+            width: Width::W64,
+            exit: ExitId(0),
+        },
         LInst::Return { value: v(3) },
     ];
     Function {
         name: "call_chain".into(),
         blocks: vec![Block { insts }],
-        exits: vec![Exit { state: 0, stack: vec![r(0), r(2)], prev_instr: 0x1234_5678_9abc, stacktop: 3, code: 1 }],
+        exits: vec![Exit {
+            state: 0,
+            stack: vec![r(0), r(2)],
+            prev_instr: 0x1234_5678_9abc,
+            stacktop: 3,
+            code: 1,
+        }],
         num_vregs: 5,
     }
 }
@@ -145,15 +183,26 @@ fn values_survive_calls_with_every_register_set() {
             frame[2] = 0;
             let got = runner(&call_chain(), &regs(limit), &mut frame, ENV);
             let (_, b, c) = expected_chain(3, 4);
-            assert_eq!(got, b, "return value with registers {limit:?}, passes {passes}");
-            assert_eq!(frame[2], c, "stored value with registers {limit:?}, passes {passes}");
+            assert_eq!(
+                got, b,
+                "return value with registers {limit:?}, passes {passes}"
+            );
+            assert_eq!(
+                frame[2], c,
+                "stored value with registers {limit:?}, passes {passes}"
+            );
         }
     }
 }
 
 #[test]
 fn a_failed_guard_writes_the_stack_and_returns_its_code() {
-    for (limit, runner) in [(None, run as Runner), (Some((1, 1)), run), (None, run_with_passes), (Some((1, 1)), run_with_passes)] {
+    for (limit, runner) in [
+        (None, run as Runner),
+        (Some((1, 1)), run),
+        (None, run_with_passes),
+        (Some((1, 1)), run_with_passes),
+    ] {
         let mut frame = [0i64; 16];
         frame[0] = -1000;
         frame[1] = 1;
@@ -171,16 +220,37 @@ fn a_failed_guard_writes_the_stack_and_returns_its_code() {
 /// Counts frame[3] down to zero in a loop, incrementing frame[2] each time; returns frame[2].
 #[test]
 fn loops_branch_backwards() {
-    let insts0 = vec![load(0, 24), LInst::BranchCmp { a: v(0), b: Operand::Imm(0), cond: Cond::Eq, width: Width::W64, target: LBlock(2) }];
+    let insts0 = vec![
+        load(0, 24),
+        LInst::BranchCmp {
+            a: v(0),
+            b: Operand::Imm(0),
+            cond: Cond::Eq,
+            width: Width::W64,
+            target: LBlock(2),
+        },
+    ];
     let insts1 = vec![
-        LInst::AddMem { base: Base::Frame, offset: 24, imm: -1 },
-        LInst::AddMem { base: Base::Frame, offset: 16, imm: 1 },
+        LInst::AddMem {
+            base: Base::Frame,
+            offset: 24,
+            imm: -1,
+        },
+        LInst::AddMem {
+            base: Base::Frame,
+            offset: 16,
+            imm: 1,
+        },
         LInst::Jump { target: LBlock(0) },
     ];
     let insts2 = vec![load(1, 16), LInst::Return { value: v(1) }];
     let f = Function {
         name: "count".into(),
-        blocks: vec![Block { insts: insts0 }, Block { insts: insts1 }, Block { insts: insts2 }],
+        blocks: vec![
+            Block { insts: insts0 },
+            Block { insts: insts1 },
+            Block { insts: insts2 },
+        ],
         exits: vec![],
         num_vregs: 2,
     };
@@ -201,18 +271,48 @@ fn decref_to_zero_calls_dealloc_and_keeps_registers() {
         let insts = vec![
             load(0, 0),
             load(1, 8),
-            LInst::Mov { dst: v(2), src: Operand::Imm(obj) },
-            LInst::Decref { value: v(2), maybe_null: false },
-            LInst::SetCmp { dst: v(3), a: v(0), b: r(1), cond: Cond::Lt, width: Width::W64 },
-            LInst::Select { dst: v(4), c: v(3), if_true: 111, if_false: 222 },
-            LInst::Store { base: Base::Frame, offset: 16, src: r(4), width: Width::W64 },
+            LInst::Mov {
+                dst: v(2),
+                src: Operand::Imm(obj),
+            },
+            LInst::Decref {
+                value: v(2),
+                maybe_null: false,
+            },
+            LInst::SetCmp {
+                dst: v(3),
+                a: v(0),
+                b: r(1),
+                cond: Cond::Lt,
+                width: Width::W64,
+            },
+            LInst::Select {
+                dst: v(4),
+                c: v(3),
+                if_true: 111,
+                if_false: 222,
+            },
+            LInst::Store {
+                base: Base::Frame,
+                offset: 16,
+                src: r(4),
+                width: Width::W64,
+            },
             LInst::Return { value: v(0) },
         ];
-        let f = Function { name: "decref".into(), blocks: vec![Block { insts }], exits: vec![], num_vregs: 5 };
+        let f = Function {
+            name: "decref".into(),
+            blocks: vec![Block { insts }],
+            exits: vec![],
+            num_vregs: 5,
+        };
         let mut frame = [0i64; 16];
         frame[0] = 5;
         frame[1] = 9;
-        let env = Env { dealloc: record_dealloc as *const () as usize, ..ENV };
+        let env = Env {
+            dealloc: record_dealloc as *const () as usize,
+            ..ENV
+        };
         assert_eq!(run(&f, &regs(limit), &mut frame, env), 5);
         assert_eq!(object[0], 0);
         assert_eq!(DEALLOCATED.with(|d| d.get()), obj as usize);
@@ -234,14 +334,32 @@ fn every_decref_site_reaches_the_shared_dealloc_body() {
         let mut insts = vec![load(0, 0), load(1, 8)];
         for (i, a) in addrs.iter().enumerate() {
             let v_obj = 2 + i as u32;
-            insts.push(LInst::Mov { dst: v(v_obj), src: Operand::Imm(*a) });
-            insts.push(LInst::Decref { value: v(v_obj), maybe_null: i % 2 == 1 });
+            insts.push(LInst::Mov {
+                dst: v(v_obj),
+                src: Operand::Imm(*a),
+            });
+            insts.push(LInst::Decref {
+                value: v(v_obj),
+                maybe_null: i % 2 == 1,
+            });
         }
         // x and y are read after every dealloc call.
-        insts.push(call(add3 as *const () as usize, vec![r(0), r(1), Operand::Imm(0)], 6));
+        insts.push(call(
+            add3 as *const () as usize,
+            vec![r(0), r(1), Operand::Imm(0)],
+            6,
+        ));
         insts.push(LInst::Return { value: v(6) });
-        let f = Function { name: "decrefs".into(), blocks: vec![Block { insts }], exits: vec![], num_vregs: 7 };
-        let env = Env { dealloc: record_dealloc as *const () as usize, ..ENV };
+        let f = Function {
+            name: "decrefs".into(),
+            blocks: vec![Block { insts }],
+            exits: vec![],
+            num_vregs: 7,
+        };
+        let env = Env {
+            dealloc: record_dealloc as *const () as usize,
+            ..ENV
+        };
         for runner in [run as Runner, run_with_passes] {
             for o in objects.iter_mut() {
                 o[0] = 1;
@@ -250,9 +368,17 @@ fn every_decref_site_reaches_the_shared_dealloc_body() {
             let mut frame = [0i64; 16];
             frame[0] = 5;
             frame[1] = 9;
-            assert_eq!(runner(&f, &regs(limit), &mut frame, env), add3(5, 9, 0), "registers {limit:?}");
+            assert_eq!(
+                runner(&f, &regs(limit), &mut frame, env),
+                add3(5, 9, 0),
+                "registers {limit:?}"
+            );
             let seen = DEALLOCATED_ALL.with(|d| d.borrow().clone());
-            assert_eq!(seen, addrs.iter().map(|a| *a as usize).collect::<Vec<_>>(), "registers {limit:?}");
+            assert_eq!(
+                seen,
+                addrs.iter().map(|a| *a as usize).collect::<Vec<_>>(),
+                "registers {limit:?}"
+            );
         }
     }
 }
@@ -264,14 +390,34 @@ fn decref_above_zero_and_xdecref_of_null() {
     let obj = object.as_mut_ptr() as i64;
     DEALLOCATED.with(|d| d.set(0));
     let insts = vec![
-        LInst::Mov { dst: v(0), src: Operand::Imm(obj) },
-        LInst::Decref { value: v(0), maybe_null: false },
-        LInst::Mov { dst: v(1), src: Operand::Imm(0) },
-        LInst::Decref { value: v(1), maybe_null: true },
+        LInst::Mov {
+            dst: v(0),
+            src: Operand::Imm(obj),
+        },
+        LInst::Decref {
+            value: v(0),
+            maybe_null: false,
+        },
+        LInst::Mov {
+            dst: v(1),
+            src: Operand::Imm(0),
+        },
+        LInst::Decref {
+            value: v(1),
+            maybe_null: true,
+        },
         LInst::Return { value: v(0) },
     ];
-    let f = Function { name: "decref2".into(), blocks: vec![Block { insts }], exits: vec![], num_vregs: 2 };
-    let env = Env { dealloc: record_dealloc as *const () as usize, ..ENV };
+    let f = Function {
+        name: "decref2".into(),
+        blocks: vec![Block { insts }],
+        exits: vec![],
+        num_vregs: 2,
+    };
+    let env = Env {
+        dealloc: record_dealloc as *const () as usize,
+        ..ENV
+    };
     let mut frame = [0i64; 16];
     assert_eq!(run(&f, &regs(None), &mut frame, env), obj);
     assert_eq!(object[0], 1);
@@ -304,7 +450,10 @@ fn call_chain_code_shape_is_pinned_per_isa() {
         let text = ferrojit::backend::disasm::disassemble(isa, &code, 0).unwrap();
         let count = ferrojit::backend::disasm::count_instructions(isa, &code);
         let name = format!("call_chain_{}", isa.name());
-        insta::assert_snapshot!(name, format!("{count} instructions, {} bytes\n{text}", code.len()));
+        insta::assert_snapshot!(
+            name,
+            format!("{count} instructions, {} bytes\n{text}", code.len())
+        );
     }
 }
 
@@ -320,31 +469,66 @@ fn a_call_result_is_not_moved_back_into_the_return_register() {
             insts: vec![
                 load(0, 0),
                 call(0x1000, vec![r(0), Operand::Imm(1), Operand::Imm(2)], 1),
-                LInst::Store { base: Base::Frame, offset: 16, src: r(0), width: Width::W64 },
-                LInst::GuardCmp { a: v(1), b: Operand::Imm(0), cond: Cond::Eq, width: Width::W64, exit: ExitId(0) },
-                LInst::Decref { value: v(0), maybe_null: false },
+                LInst::Store {
+                    base: Base::Frame,
+                    offset: 16,
+                    src: r(0),
+                    width: Width::W64,
+                },
+                LInst::GuardCmp {
+                    a: v(1),
+                    b: Operand::Imm(0),
+                    cond: Cond::Eq,
+                    width: Width::W64,
+                    exit: ExitId(0),
+                },
+                LInst::Decref {
+                    value: v(0),
+                    maybe_null: false,
+                },
                 LInst::Return { value: v(1) },
             ],
         }],
-        exits: vec![Exit { state: 0, stack: vec![], prev_instr: 0, stacktop: 0, code: 0 }],
+        exits: vec![Exit {
+            state: 0,
+            stack: vec![],
+            prev_instr: 0,
+            stacktop: 0,
+            code: 0,
+        }],
         num_vregs: 2,
     };
     for isa in [Isa::X86_64, Isa::Aarch64] {
         let ret = if isa == Isa::Aarch64 { "x0" } else { "rax" };
         // Without caller-saved registers the returned value lives in a callee-saved one.
-        let no_caller_saved = RegisterSet { caller_saved: vec![], ..isa.registers() };
+        let no_caller_saved = RegisterSet {
+            caller_saved: vec![],
+            ..isa.registers()
+        };
         for (f, regs) in [(&chain, isa.registers()), (&returns_call, no_caller_saved)] {
             let code = compile(isa, f, &regs, ENV);
             let text = ferrojit::backend::disasm::disassemble(isa, &code, 0).unwrap();
-            let lines: Vec<&str> = text.lines().map(|l| l.split_once(": ").unwrap().1).collect();
+            let lines: Vec<&str> = text
+                .lines()
+                .map(|l| l.split_once(": ").unwrap().1)
+                .collect();
             let mut kept: Option<String> = None;
             for line in &lines {
                 if line.starts_with("blr") || line.starts_with("call") {
                     kept = None;
-                } else if let Some(saved) = line.strip_prefix("mov ").and_then(|ops| ops.strip_suffix(&format!(", {ret}"))) {
+                } else if let Some(saved) = line
+                    .strip_prefix("mov ")
+                    .and_then(|ops| ops.strip_suffix(&format!(", {ret}")))
+                {
                     kept = Some(saved.to_string());
                 } else if let Some(k) = &kept {
-                    assert_ne!(*line, format!("mov {ret}, {k}"), "{} on {}: {ret} moved back from {k}\n{text}", f.name, isa.name());
+                    assert_ne!(
+                        *line,
+                        format!("mov {ret}, {k}"),
+                        "{} on {}: {ret} moved back from {k}\n{text}",
+                        f.name,
+                        isa.name()
+                    );
                     if line.starts_with("b ") || line.starts_with("jmp ") {
                         kept = None;
                     }
@@ -365,22 +549,75 @@ fn passes_keep_results_and_shrink_code() {
         Block {
             insts: vec![
                 load(0, 0),
-                LInst::SetCmp { dst: v(1), a: v(0), b: Operand::Imm(10), cond: Cond::Lt, width: Width::W64 },
-                LInst::Lea { dst: v(2), base: Base::Frame, offset: 0 },
-                LInst::BranchCmp { a: v(1), b: Operand::Imm(0), cond: Cond::Ne, width: Width::W64, target: LBlock(1) },
+                LInst::SetCmp {
+                    dst: v(1),
+                    a: v(0),
+                    b: Operand::Imm(10),
+                    cond: Cond::Lt,
+                    width: Width::W64,
+                },
+                LInst::Lea {
+                    dst: v(2),
+                    base: Base::Frame,
+                    offset: 0,
+                },
+                LInst::BranchCmp {
+                    a: v(1),
+                    b: Operand::Imm(0),
+                    cond: Cond::Ne,
+                    width: Width::W64,
+                    target: LBlock(1),
+                },
                 LInst::Jump { target: LBlock(2) },
             ],
         },
-        Block { insts: vec![LInst::Jump { target: LBlock(3) }] },
-        Block { insts: vec![LInst::Store { base: Base::Frame, offset: 16, src: Operand::Imm(2), width: Width::W64 }, LInst::Jump { target: LBlock(4) }] },
-        Block { insts: vec![LInst::Store { base: Base::Frame, offset: 16, src: Operand::Imm(1), width: Width::W64 }, LInst::Jump { target: LBlock(4) }] },
+        Block {
+            insts: vec![LInst::Jump { target: LBlock(3) }],
+        },
+        Block {
+            insts: vec![
+                LInst::Store {
+                    base: Base::Frame,
+                    offset: 16,
+                    src: Operand::Imm(2),
+                    width: Width::W64,
+                },
+                LInst::Jump { target: LBlock(4) },
+            ],
+        },
+        Block {
+            insts: vec![
+                LInst::Store {
+                    base: Base::Frame,
+                    offset: 16,
+                    src: Operand::Imm(1),
+                    width: Width::W64,
+                },
+                LInst::Jump { target: LBlock(4) },
+            ],
+        },
         Block {
             insts: vec![
                 load(3, 16),
                 load(4, 8),
-                LInst::SetCmp { dst: v(5), a: v(3), b: r(4), cond: Cond::Eq, width: Width::W64 },
-                LInst::GuardCmp { a: v(5), b: Operand::Imm(0), cond: Cond::Ne, width: Width::W64, exit: ExitId(0) },
-                LInst::Mov { dst: v(6), src: r(3) },
+                LInst::SetCmp {
+                    dst: v(5),
+                    a: v(3),
+                    b: r(4),
+                    cond: Cond::Eq,
+                    width: Width::W64,
+                },
+                LInst::GuardCmp {
+                    a: v(5),
+                    b: Operand::Imm(0),
+                    cond: Cond::Ne,
+                    width: Width::W64,
+                    exit: ExitId(0),
+                },
+                LInst::Mov {
+                    dst: v(6),
+                    src: r(3),
+                },
                 LInst::Return { value: v(6) },
             ],
         },
@@ -388,7 +625,13 @@ fn passes_keep_results_and_shrink_code() {
     let f = Function {
         name: "passes".into(),
         blocks,
-        exits: vec![Exit { state: 0, stack: vec![r(0)], prev_instr: 7, stacktop: 1, code: 9 }],
+        exits: vec![Exit {
+            state: 0,
+            stack: vec![r(0)],
+            prev_instr: 7,
+            stacktop: 1,
+            code: 9,
+        }],
         num_vregs: 7,
     };
     let mut simplified = f.clone();
@@ -417,8 +660,16 @@ fn passes_keep_results_and_shrink_code() {
     for isa in [Isa::X86_64, Isa::Aarch64] {
         let regs = isa.registers();
         let alloc = regalloc::allocate(&f, &regs);
-        let before = ferrojit::backend::disasm::count_instructions(isa, &isa.emit(&f, &alloc, &ENV).unwrap());
-        let after = ferrojit::backend::disasm::count_instructions(isa, &compile(isa, &f, &regs, ENV));
-        assert!(after + 5 <= before, "{}: {before} instructions before the passes, {after} after", isa.name());
+        let before = ferrojit::backend::disasm::count_instructions(
+            isa,
+            &isa.emit(&f, &alloc, &ENV).unwrap(),
+        );
+        let after =
+            ferrojit::backend::disasm::count_instructions(isa, &compile(isa, &f, &regs, ENV));
+        assert!(
+            after + 5 <= before,
+            "{}: {before} instructions before the passes, {after} after",
+            isa.name()
+        );
     }
 }

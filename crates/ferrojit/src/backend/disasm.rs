@@ -6,8 +6,15 @@ use capstone::prelude::*;
 /// One line per instruction: `offset: mnemonic operands`.
 pub fn disassemble(isa: Isa, code: &[u8], address: u64) -> Result<String, String> {
     let cs = match isa {
-        Isa::X86_64 => Capstone::new().x86().mode(arch::x86::ArchMode::Mode64).syntax(arch::x86::ArchSyntax::Intel).build(),
-        Isa::Aarch64 => Capstone::new().arm64().mode(arch::arm64::ArchMode::Arm).build(),
+        Isa::X86_64 => Capstone::new()
+            .x86()
+            .mode(arch::x86::ArchMode::Mode64)
+            .syntax(arch::x86::ArchSyntax::Intel)
+            .build(),
+        Isa::Aarch64 => Capstone::new()
+            .arm64()
+            .mode(arch::arm64::ArchMode::Arm)
+            .build(),
     }
     .map_err(|e| e.to_string())?;
     let insns = cs.disasm_all(code, address).map_err(|e| e.to_string())?;
@@ -25,5 +32,7 @@ pub fn disassemble(isa: Isa, code: &[u8], address: u64) -> Result<String, String
 
 /// The number of instructions in `code`.
 pub fn count_instructions(isa: Isa, code: &[u8]) -> usize {
-    disassemble(isa, code, 0).map(|s| s.lines().count()).unwrap_or(0)
+    disassemble(isa, code, 0)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
 }

@@ -21,7 +21,11 @@ pub struct Move {
 /// Orders `moves` (distinct destination registers) so that no source register is overwritten
 /// before it is read; `scratch` must not appear in `moves`.
 pub fn sequence(moves: &[Move], scratch: u8) -> Vec<Move> {
-    let mut pending: Vec<Move> = moves.iter().copied().filter(|m| m.src != Src::Reg(m.dst)).collect();
+    let mut pending: Vec<Move> = moves
+        .iter()
+        .copied()
+        .filter(|m| m.src != Src::Reg(m.dst))
+        .collect();
     let mut out = Vec::new();
     while !pending.is_empty() {
         let blocked = |m: &Move, pending: &[Move]| pending.iter().any(|o| o.src == Src::Reg(m.dst));
@@ -32,7 +36,10 @@ pub fn sequence(moves: &[Move], scratch: u8) -> Vec<Move> {
         // Every remaining move is blocked: they form cycles. Save one source in the scratch
         // register and redirect its readers there.
         let victim = pending[0].dst;
-        out.push(Move { dst: scratch, src: Src::Reg(victim) });
+        out.push(Move {
+            dst: scratch,
+            src: Src::Reg(victim),
+        });
         for m in pending.iter_mut() {
             if m.src == Src::Reg(victim) {
                 m.src = Src::Reg(scratch);
@@ -60,7 +67,16 @@ mod tests {
 
     #[test]
     fn swap_uses_the_scratch_register() {
-        let moves = [Move { dst: 0, src: Src::Reg(1) }, Move { dst: 1, src: Src::Reg(0) }];
+        let moves = [
+            Move {
+                dst: 0,
+                src: Src::Reg(1),
+            },
+            Move {
+                dst: 1,
+                src: Src::Reg(0),
+            },
+        ];
         let seq = sequence(&moves, 15);
         let mut regs = [0i64; 16];
         regs[0] = 10;

@@ -33,12 +33,21 @@ impl Instr {
     /// Target of a relative jump, in code units.
     pub fn jump_target(&self) -> Option<u32> {
         match self.op {
-            JUMP_FORWARD | POP_JUMP_FORWARD_IF_FALSE | POP_JUMP_FORWARD_IF_TRUE | POP_JUMP_FORWARD_IF_NONE
-            | POP_JUMP_FORWARD_IF_NOT_NONE | JUMP_IF_FALSE_OR_POP | JUMP_IF_TRUE_OR_POP | FOR_ITER | SEND => {
-                Some(self.next() + self.arg)
-            }
-            JUMP_BACKWARD | JUMP_BACKWARD_NO_INTERRUPT | POP_JUMP_BACKWARD_IF_FALSE | POP_JUMP_BACKWARD_IF_TRUE
-            | POP_JUMP_BACKWARD_IF_NONE | POP_JUMP_BACKWARD_IF_NOT_NONE => Some(self.next() - self.arg),
+            JUMP_FORWARD
+            | POP_JUMP_FORWARD_IF_FALSE
+            | POP_JUMP_FORWARD_IF_TRUE
+            | POP_JUMP_FORWARD_IF_NONE
+            | POP_JUMP_FORWARD_IF_NOT_NONE
+            | JUMP_IF_FALSE_OR_POP
+            | JUMP_IF_TRUE_OR_POP
+            | FOR_ITER
+            | SEND => Some(self.next() + self.arg),
+            JUMP_BACKWARD
+            | JUMP_BACKWARD_NO_INTERRUPT
+            | POP_JUMP_BACKWARD_IF_FALSE
+            | POP_JUMP_BACKWARD_IF_TRUE
+            | POP_JUMP_BACKWARD_IF_NONE
+            | POP_JUMP_BACKWARD_IF_NOT_NONE => Some(self.next() - self.arg),
             _ => None,
         }
     }
@@ -50,7 +59,9 @@ impl Instr {
 
     /// Reads a 64-bit value from cache units `i..i + 4`.
     pub fn cache_u64(&self, i: usize) -> u64 {
-        (0..4).map(|k| (self.cache[i + k] as u64) << (16 * k)).fold(0, |a, b| a | b)
+        (0..4)
+            .map(|k| (self.cache[i + k] as u64) << (16 * k))
+            .fold(0, |a, b| a | b)
     }
 
     /// The name of the generic opcode.
@@ -92,7 +103,14 @@ pub fn decode(units: &[u16], caches: &[u8; 256], deopt: &[u8; 256]) -> Vec<Instr
         let specialised = (units[i] & 0xff) as u8;
         let ncache = caches[op as usize] as usize;
         let cache = units[i + 1..(i + 1 + ncache).min(units.len())].to_vec();
-        out.push(Instr { start: start as u32, at: i as u32, op, specialised, arg, cache });
+        out.push(Instr {
+            start: start as u32,
+            at: i as u32,
+            op,
+            specialised,
+            arg,
+            cache,
+        });
         i += 1 + ncache;
     }
     out

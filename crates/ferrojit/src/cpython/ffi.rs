@@ -22,9 +22,18 @@ pub type EvalFrameFunc =
     unsafe extern "C" fn(*mut PyThreadState, *mut InterpreterFrame, c_int) -> *mut PyObject;
 
 extern "C" {
-    pub fn _PyEval_EvalFrameDefault(ts: *mut PyThreadState, f: *mut InterpreterFrame, exc: c_int) -> *mut PyObject;
-    pub fn _PyInterpreterState_GetEvalFrameFunc(interp: *mut pyo3_ffi::PyInterpreterState) -> EvalFrameFunc;
-    pub fn _PyInterpreterState_SetEvalFrameFunc(interp: *mut pyo3_ffi::PyInterpreterState, f: EvalFrameFunc);
+    pub fn _PyEval_EvalFrameDefault(
+        ts: *mut PyThreadState,
+        f: *mut InterpreterFrame,
+        exc: c_int,
+    ) -> *mut PyObject;
+    pub fn _PyInterpreterState_GetEvalFrameFunc(
+        interp: *mut pyo3_ffi::PyInterpreterState,
+    ) -> EvalFrameFunc;
+    pub fn _PyInterpreterState_SetEvalFrameFunc(
+        interp: *mut pyo3_ffi::PyInterpreterState,
+        f: EvalFrameFunc,
+    );
     pub fn _PyEval_RequestCodeExtraIndex(free: unsafe extern "C" fn(*mut c_void)) -> isize;
     pub fn _PyCode_GetExtra(code: *mut PyObject, index: isize, extra: *mut *mut c_void) -> c_int;
     pub fn _PyCode_SetExtra(code: *mut PyObject, index: isize, extra: *mut c_void) -> c_int;
@@ -166,7 +175,9 @@ pub mod tstate {
     }
     #[inline]
     pub unsafe fn recursion_remaining(ts: *mut PyThreadState) -> *mut c_int {
-        unsafe { (ts as *mut u8).offset(layout().tstate_recursion_remaining as isize) as *mut c_int }
+        unsafe {
+            (ts as *mut u8).offset(layout().tstate_recursion_remaining as isize) as *mut c_int
+        }
     }
 }
 

@@ -44,7 +44,10 @@ pub struct OpcodeTables {
 /// The opcode tables of the target interpreter.
 pub fn opcode_tables() -> &'static OpcodeTables {
     TABLES.get_or_init(|| {
-        let mut t = OpcodeTables { caches: [0; 256], deopt: [0; 256] };
+        let mut t = OpcodeTables {
+            caches: [0; 256],
+            deopt: [0; 256],
+        };
         // SAFETY: the probe writes 256 bytes into each array, which is their size.
         unsafe { ferrojit_opcode_tables(t.caches.as_mut_ptr(), t.deopt.as_mut_ptr()) };
         t

@@ -10,7 +10,7 @@
 use super::*;
 use crate::bytecode::Instr;
 use crate::cpython::opcodes::*;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// A constant of the code object as the builder needs it.
 #[derive(Clone, Debug)]
@@ -44,6 +44,9 @@ pub struct CodeInfo {
     pub globals_keys: Option<KeysInfo>,
     pub builtins_keys: Option<KeysInfo>,
     pub well_known: WellKnown,
+    /// Instructions (code-unit index) that get their generic path instead of speculating on
+    /// the interpreter's feedback: the deopt policy's answer to a speculation that kept failing.
+    pub generic_sites: BTreeSet<u32>,
 }
 
 /// A dict's keys object as seen at compile time.
@@ -90,11 +93,24 @@ struct Cursor {
 impl<'a> Builder<'a> {
     fn new(code: &'a CodeInfo) -> Self {
         let mut func = Function::new(&code.name, code.nlocalsplus);
-        let index_of = code.instrs.iter().enumerate().map(|(i, ins)| (ins.start, i)).collect();
+        let index_of = code
+            .instrs
+            .iter()
+            .enumerate()
+            .map(|(i, ins)| (ins.start, i))
+            .collect();
         let entry = func.new_block(0);
         let mut block_at = BTreeMap::new();
         block_at.insert(0, entry);
-        Builder { code, func, index_of, block_at, work: VecDeque::new(), started: Vec::new(), frame: None }
+        Builder {
+            code,
+            func,
+            index_of,
+            block_at,
+            work: VecDeque::new(),
+            started: Vec::new(),
+            frame: None,
+        }
     }
 
     fn run(mut self) -> Result<Function, Unsupported> {
@@ -119,7 +135,10 @@ impl<'a> Builder<'a> {
                 starts.push(t);
                 starts.push(ins.next());
             }
-            if matches!(ins.op, RETURN_VALUE | RAISE_VARARGS | RERAISE | LOAD_ASSERTION_ERROR) {
+            if matches!(
+                ins.op,
+                RETURN_VALUE | RAISE_VARARGS | RERAISE | LOAD_ASSERTION_ERROR
+            ) {
                 starts.push(ins.next());
             }
         }
@@ -138,23 +157,40 @@ impl<'a> Builder<'a> {
             self.started[target.0 as usize] = true;
             for v in stack {
                 let ty = self.func.inst(*v).ty;
-                let ty = if ty.is_object() { ty.union(Type::OBJECT).union(Type::NULL.meet(ty)) } else { ty };
+                let ty = if ty.is_object() {
+                    ty.union(Type::OBJECT).union(Type::NULL.meet(ty))
+                } else {
+                    ty
+                };
                 self.func.add_param(target, ty);
             }
             self.work.push_back(target);
         }
-        assert_eq!(self.func.block(target).params.len(), stack.len(), "stack depth differs at {target}");
+        assert_eq!(
+            self.func.block(target).params.len(),
+            stack.len(),
+            "stack depth differs at {target}"
+        );
         stack.to_vec()
     }
 
     fn block_for(&self, bc: u32) -> Result<BlockId, Unsupported> {
-        self.block_at.get(&bc).copied().ok_or_else(|| Unsupported(format!("jump into the middle of an instruction at {bc}")))
+        self.block_at
+            .get(&bc)
+            .copied()
+            .ok_or_else(|| Unsupported(format!("jump into the middle of an instruction at {bc}")))
     }
 
     fn translate_block(&mut self, block: BlockId) -> Result<(), Unsupported> {
         let bc = self.func.block(block).bc;
         let stack = self.func.block(block).params.clone();
-        let mut cur = Cursor { block, stack, bound: Vec::new(), call_start: None, kwnames: None };
+        let mut cur = Cursor {
+            block,
+            stack,
+            bound: Vec::new(),
+            call_start: None,
+            kwnames: None,
+        };
         let mut i = self.index_of[&bc];
         loop {
             let ins = self.code.instrs[i].clone();
@@ -200,35 +236,99 @@ impl<'a> Builder<'a> {
     }
 
     fn constant(&mut self, cur: &Cursor, c: &ConstInfo, ins: &Instr) -> ValueId {
-        self.emit(cur, InstKind::Const { obj: c.obj, text: c.text.clone() }, c.ty, ins)
+        self.emit(
+            cur,
+            InstKind::Const {
+                obj: c.obj,
+                text: c.text.clone(),
+            },
+            c.ty,
+            ins,
+        )
     }
 
+    /// A deopt that is the normal way to do something (raise, let the eval breaker run): it
+    /// re-executes `ins` (or the call it belongs to) in the interpreter.
     fn deopt_state(&mut self, cur: &Cursor, ins: &Instr, reason: &'static str) -> StateId {
         let resume_at = cur.call_start.unwrap_or(ins.start);
-        self.func.add_state(FrameState { resume_at, stack: cur.stack.clone(), kind: ExitKind::Deopt, reason })
+        self.func.add_state(FrameState {
+            resume_at,
+            stack: cur.stack.clone(),
+            kind: ExitKind::Deopt,
+            reason,
+            site: None,
+        })
+    }
+
+    /// The exit of a speculation on `ins`'s feedback, or None when the deopt policy gave `ins`
+    /// its generic path (the caller then emits that instead).
+    fn speculation(&mut self, cur: &Cursor, ins: &Instr, reason: &'static str) -> Option<StateId> {
+        if self.code.generic_sites.contains(&ins.at) {
+            return None;
+        }
+        let resume_at = cur.call_start.unwrap_or(ins.start);
+        let state = FrameState {
+            resume_at,
+            stack: cur.stack.clone(),
+            kind: ExitKind::Deopt,
+            reason,
+            site: Some(ins.at),
+        };
+        Some(self.func.add_state(state))
     }
 
     /// A deopt that resumes after `ins` (the stack already updated).
     fn deopt_after(&mut self, cur: &Cursor, ins: &Instr, reason: &'static str) -> StateId {
-        self.func.add_state(FrameState { resume_at: ins.next(), stack: cur.stack.clone(), kind: ExitKind::Deopt, reason })
+        let state = FrameState {
+            resume_at: ins.next(),
+            stack: cur.stack.clone(),
+            kind: ExitKind::Deopt,
+            reason,
+            site: None,
+        };
+        self.func.add_state(state)
     }
 
     fn raise_state(&mut self, cur: &Cursor, ins: &Instr) -> StateId {
         let reason = ins.name();
-        self.func.add_state(FrameState { resume_at: ins.at, stack: cur.stack.clone(), kind: ExitKind::Raise, reason })
+        self.func.add_state(FrameState {
+            resume_at: ins.at,
+            stack: cur.stack.clone(),
+            kind: ExitKind::Raise,
+            reason,
+            site: None,
+        })
     }
 
     fn check(&mut self, cur: &Cursor, value: ValueId, check: ErrorCheck, ins: &Instr) {
         let state = self.raise_state(cur, ins);
-        self.emit(cur, InstKind::CheckError { value, check, state }, Type::VOID, ins);
+        self.emit(
+            cur,
+            InstKind::CheckError {
+                value,
+                check,
+                state,
+            },
+            Type::VOID,
+            ins,
+        );
     }
 
-    fn helper(&mut self, cur: &Cursor, helper: Helper, args: Vec<ValueId>, ty: Type, ins: &Instr) -> ValueId {
+    fn helper(
+        &mut self,
+        cur: &Cursor,
+        helper: Helper,
+        args: Vec<ValueId>,
+        ty: Type,
+        ins: &Instr,
+    ) -> ValueId {
         self.emit(cur, InstKind::CallHelper { helper, args }, ty, ins)
     }
 
     fn pop(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<ValueId, Unsupported> {
-        cur.stack.pop().ok_or_else(|| Unsupported(format!("stack underflow at {}", ins.at)))
+        cur.stack
+            .pop()
+            .ok_or_else(|| Unsupported(format!("stack underflow at {}", ins.at)))
     }
 
     fn depth(&self, cur: &Cursor) -> u32 {
@@ -241,12 +341,27 @@ impl<'a> Builder<'a> {
 
     /// Ends the block with a two-way branch on `cond`: `then_bc`/`else_bc` are bytecode indices
     /// receiving the current stack.
-    fn branch(&mut self, cur: &Cursor, cond: ValueId, then_bc: u32, else_bc: u32) -> Result<(), Unsupported> {
+    fn branch(
+        &mut self,
+        cur: &Cursor,
+        cond: ValueId,
+        then_bc: u32,
+        else_bc: u32,
+    ) -> Result<(), Unsupported> {
         let then_to = self.block_for(then_bc)?;
         let else_to = self.block_for(else_bc)?;
         let then_args = self.edge_to(then_to, &cur.stack);
         let else_args = self.edge_to(else_to, &cur.stack);
-        self.end(cur, Terminator::Branch { cond, then_to, then_args, else_to, else_args });
+        self.end(
+            cur,
+            Terminator::Branch {
+                cond,
+                then_to,
+                then_args,
+                else_to,
+                else_args,
+            },
+        );
         Ok(())
     }
 
@@ -272,10 +387,20 @@ impl<'a> Builder<'a> {
     ) -> Vec<ValueId> {
         let head = cur.block;
         let stack = cur.stack.clone();
-        let (fast_b, slow_b, join) = (self.func.new_block(ins.at), self.func.new_block(ins.at), self.func.new_block(ins.at));
+        let (fast_b, slow_b, join) = (
+            self.func.new_block(ins.at),
+            self.func.new_block(ins.at),
+            self.func.new_block(ins.at),
+        );
         self.started.extend([true, true, true]);
         let params: Vec<ValueId> = outs.iter().map(|t| self.func.add_param(join, *t)).collect();
-        for (block, arm) in [(fast_b, Box::new(fast) as Box<dyn FnOnce(&mut Self, &mut Cursor) -> Vec<ValueId>>), (slow_b, Box::new(slow))] {
+        for (block, arm) in [
+            (
+                fast_b,
+                Box::new(fast) as Box<dyn FnOnce(&mut Self, &mut Cursor) -> Vec<ValueId>>,
+            ),
+            (slow_b, Box::new(slow)),
+        ] {
             cur.block = block;
             cur.stack = stack.clone();
             let args = arm(self, cur);
@@ -284,8 +409,13 @@ impl<'a> Builder<'a> {
         }
         cur.stack = stack;
         cur.block = join;
-        self.func.blocks[head.0 as usize].term =
-            Terminator::Branch { cond, then_to: fast_b, then_args: vec![], else_to: slow_b, else_args: vec![] };
+        self.func.blocks[head.0 as usize].term = Terminator::Branch {
+            cond,
+            then_to: fast_b,
+            then_args: vec![],
+            else_to: slow_b,
+            else_args: vec![],
+        };
         params
     }
 
@@ -304,7 +434,12 @@ impl<'a> Builder<'a> {
         );
         if backward {
             let state = self.deopt_state(cur, ins, "eval breaker or tracing in loop");
-            self.emit(cur, InstKind::GuardInterpreterIdle { state }, Type::VOID, ins);
+            self.emit(
+                cur,
+                InstKind::GuardInterpreterIdle { state },
+                Type::VOID,
+                ins,
+            );
         }
     }
 
@@ -316,13 +451,23 @@ impl<'a> Builder<'a> {
             NOP | CACHE => {}
             RESUME => {
                 let state = self.deopt_state(cur, ins, "eval breaker or tracing at entry");
-                self.emit(cur, InstKind::GuardInterpreterIdle { state }, Type::VOID, ins);
+                self.emit(
+                    cur,
+                    InstKind::GuardInterpreterIdle { state },
+                    Type::VOID,
+                    ins,
+                );
             }
             LOAD_FAST => {
                 let v = self.emit(cur, InstKind::LoadLocal { index: arg }, Type::OBJECT, ins);
                 if arg >= self.code.nparams && !cur.bound.contains(&arg) {
                     let state = self.deopt_state(cur, ins, "unbound local");
-                    self.emit(cur, InstKind::GuardNotNull { value: v, state }, Type::VOID, ins);
+                    self.emit(
+                        cur,
+                        InstKind::GuardNotNull { value: v, state },
+                        Type::VOID,
+                        ins,
+                    );
                 }
                 self.incref(cur, v, ins);
                 cur.stack.push(v);
@@ -335,7 +480,15 @@ impl<'a> Builder<'a> {
             }
             STORE_FAST => {
                 let v = self.pop(cur, ins)?;
-                self.emit(cur, InstKind::StoreLocal { index: arg, value: v }, Type::VOID, ins);
+                self.emit(
+                    cur,
+                    InstKind::StoreLocal {
+                        index: arg,
+                        value: v,
+                    },
+                    Type::VOID,
+                    ins,
+                );
                 cur.bound.push(arg);
             }
             POP_TOP => {
@@ -383,13 +536,23 @@ impl<'a> Builder<'a> {
                 for rest in cur.stack.clone() {
                     self.decref(cur, rest, ins);
                 }
-                self.end(cur, Terminator::Return { value: v, bc: ins.at });
+                self.end(
+                    cur,
+                    Terminator::Return {
+                        value: v,
+                        bc: ins.at,
+                    },
+                );
                 return Ok(true);
             }
             BINARY_OP | COMPARE_OP => {
                 let b = self.pop(cur, ins)?;
                 let a = self.pop(cur, ins)?;
-                let helper = if ins.op == BINARY_OP { Helper::BinaryOp } else { Helper::CompareOp };
+                let helper = if ins.op == BINARY_OP {
+                    Helper::BinaryOp
+                } else {
+                    Helper::CompareOp
+                };
                 let op = self.cint(cur, arg as i64, ins);
                 let r = self.helper(cur, helper, vec![a, b, op], Type::OBJECT, ins);
                 self.decref(cur, a, ins);
@@ -400,7 +563,13 @@ impl<'a> Builder<'a> {
             BINARY_SUBSCR => {
                 let sub = self.pop(cur, ins)?;
                 let container = self.pop(cur, ins)?;
-                let r = self.helper(cur, Helper::GetItem, vec![container, sub], Type::OBJECT, ins);
+                let r = self.helper(
+                    cur,
+                    Helper::GetItem,
+                    vec![container, sub],
+                    Type::OBJECT,
+                    ins,
+                );
                 self.decref(cur, container, ins);
                 self.decref(cur, sub, ins);
                 self.check(cur, r, ErrorCheck::Null, ins);
@@ -410,7 +579,13 @@ impl<'a> Builder<'a> {
                 let sub = self.pop(cur, ins)?;
                 let container = self.pop(cur, ins)?;
                 let v = self.pop(cur, ins)?;
-                let r = self.helper(cur, Helper::SetItem, vec![container, sub, v], Type::CINT, ins);
+                let r = self.helper(
+                    cur,
+                    Helper::SetItem,
+                    vec![container, sub, v],
+                    Type::CINT,
+                    ins,
+                );
                 self.decref(cur, v, ins);
                 self.decref(cur, container, ins);
                 self.decref(cur, sub, ins);
@@ -442,7 +617,9 @@ impl<'a> Builder<'a> {
                 let c = self.emit(cur, InstKind::NonZero { value: t }, Type::CBOOL, ins);
                 self.push_bool(cur, c, true, ins);
             }
-            POP_JUMP_FORWARD_IF_FALSE | POP_JUMP_BACKWARD_IF_FALSE | POP_JUMP_FORWARD_IF_TRUE
+            POP_JUMP_FORWARD_IF_FALSE
+            | POP_JUMP_BACKWARD_IF_FALSE
+            | POP_JUMP_FORWARD_IF_TRUE
             | POP_JUMP_BACKWARD_IF_TRUE => {
                 self.guard_idle_on_backward_jump(cur, ins);
                 let v = self.pop(cur, ins)?;
@@ -451,22 +628,38 @@ impl<'a> Builder<'a> {
                 self.check(cur, t, ErrorCheck::Negative, ins);
                 let c = self.emit(cur, InstKind::NonZero { value: t }, Type::CBOOL, ins);
                 let target = ins.jump_target().unwrap();
-                let jump_if_true = matches!(ins.op, POP_JUMP_FORWARD_IF_TRUE | POP_JUMP_BACKWARD_IF_TRUE);
-                let (t_bc, f_bc) = if jump_if_true { (target, ins.next()) } else { (ins.next(), target) };
+                let jump_if_true =
+                    matches!(ins.op, POP_JUMP_FORWARD_IF_TRUE | POP_JUMP_BACKWARD_IF_TRUE);
+                let (t_bc, f_bc) = if jump_if_true {
+                    (target, ins.next())
+                } else {
+                    (ins.next(), target)
+                };
                 self.branch(cur, c, t_bc, f_bc)?;
                 return Ok(true);
             }
-            POP_JUMP_FORWARD_IF_NONE | POP_JUMP_BACKWARD_IF_NONE | POP_JUMP_FORWARD_IF_NOT_NONE
+            POP_JUMP_FORWARD_IF_NONE
+            | POP_JUMP_BACKWARD_IF_NONE
+            | POP_JUMP_FORWARD_IF_NOT_NONE
             | POP_JUMP_BACKWARD_IF_NOT_NONE => {
                 self.guard_idle_on_backward_jump(cur, ins);
                 let v = self.pop(cur, ins)?;
-                let none = ConstInfo { obj: self.code.well_known.none, text: "None".into(), ty: Type::NONE_TYPE };
+                let none = ConstInfo {
+                    obj: self.code.well_known.none,
+                    text: "None".into(),
+                    ty: Type::NONE_TYPE,
+                };
                 let n = self.constant(cur, &none, ins);
                 let c = self.emit(cur, InstKind::Is { a: v, b: n }, Type::CBOOL, ins);
                 self.decref(cur, v, ins);
                 let target = ins.jump_target().unwrap();
-                let if_none = matches!(ins.op, POP_JUMP_FORWARD_IF_NONE | POP_JUMP_BACKWARD_IF_NONE);
-                let (t_bc, f_bc) = if if_none { (target, ins.next()) } else { (ins.next(), target) };
+                let if_none =
+                    matches!(ins.op, POP_JUMP_FORWARD_IF_NONE | POP_JUMP_BACKWARD_IF_NONE);
+                let (t_bc, f_bc) = if if_none {
+                    (target, ins.next())
+                } else {
+                    (ins.next(), target)
+                };
                 self.branch(cur, c, t_bc, f_bc)?;
                 return Ok(true);
             }
@@ -496,7 +689,15 @@ impl<'a> Builder<'a> {
                 let n = if ins.op == BUILD_MAP { 2 * arg } else { arg } as usize;
                 let items = cur.stack.split_off(cur.stack.len() - n);
                 let depth = self.depth(cur);
-                self.emit(cur, InstKind::SpillToStack { depth, values: items }, Type::VOID, ins);
+                self.emit(
+                    cur,
+                    InstKind::SpillToStack {
+                        depth,
+                        values: items,
+                    },
+                    Type::VOID,
+                    ins,
+                );
                 let addr = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
                 let count = self.cint(cur, arg as i64, ins);
                 let helper = match ins.op {
@@ -533,14 +734,24 @@ impl<'a> Builder<'a> {
             }
             UNPACK_SEQUENCE => self.unpack_sequence(cur, ins)?,
             BUILD_SLICE => {
-                let step = if arg == 3 { Some(self.pop(cur, ins)?) } else { None };
+                let step = if arg == 3 {
+                    Some(self.pop(cur, ins)?)
+                } else {
+                    None
+                };
                 let stop = self.pop(cur, ins)?;
                 let start = self.pop(cur, ins)?;
                 let step_arg = match step {
                     Some(s) => s,
                     None => self.emit(cur, InstKind::Null, Type::NULL, ins),
                 };
-                let r = self.helper(cur, Helper::BuildSlice, vec![start, stop, step_arg], Type::OBJECT, ins);
+                let r = self.helper(
+                    cur,
+                    Helper::BuildSlice,
+                    vec![start, stop, step_arg],
+                    Type::OBJECT,
+                    ins,
+                );
                 for v in [Some(start), Some(stop), step].into_iter().flatten() {
                     self.decref(cur, v, ins);
                 }
@@ -556,14 +767,24 @@ impl<'a> Builder<'a> {
                 self.check(cur, r, ErrorCheck::Negative, ins);
             }
             FORMAT_VALUE => {
-                let spec = if arg & 0x04 != 0 { Some(self.pop(cur, ins)?) } else { None };
+                let spec = if arg & 0x04 != 0 {
+                    Some(self.pop(cur, ins)?)
+                } else {
+                    None
+                };
                 let value = self.pop(cur, ins)?;
                 let spec_arg = match spec {
                     Some(s) => s,
                     None => self.emit(cur, InstKind::Null, Type::NULL, ins),
                 };
                 let flags = self.cint(cur, arg as i64, ins);
-                let r = self.helper(cur, Helper::FormatValue, vec![value, flags, spec_arg], Type::OBJECT, ins);
+                let r = self.helper(
+                    cur,
+                    Helper::FormatValue,
+                    vec![value, flags, spec_arg],
+                    Type::OBJECT,
+                    ins,
+                );
                 self.decref(cur, value, ins);
                 if let Some(s) = spec {
                     self.decref(cur, s, ins);
@@ -572,23 +793,43 @@ impl<'a> Builder<'a> {
                 cur.stack.push(r);
             }
             BUILD_STRING | BUILD_CONST_KEY_MAP => {
-                let keys = if ins.op == BUILD_CONST_KEY_MAP { Some(self.pop(cur, ins)?) } else { None };
+                let keys = if ins.op == BUILD_CONST_KEY_MAP {
+                    Some(self.pop(cur, ins)?)
+                } else {
+                    None
+                };
                 let n = arg as usize;
                 if cur.stack.len() < n {
                     return Err(Unsupported(format!("stack underflow at {}", ins.at)));
                 }
                 let items = cur.stack.split_off(cur.stack.len() - n);
                 let depth = self.depth(cur);
-                self.emit(cur, InstKind::SpillToStack { depth, values: items }, Type::VOID, ins);
+                self.emit(
+                    cur,
+                    InstKind::SpillToStack {
+                        depth,
+                        values: items,
+                    },
+                    Type::VOID,
+                    ins,
+                );
                 let addr = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
                 let count = self.cint(cur, arg as i64, ins);
                 let r = match keys {
                     Some(k) => {
-                        let r = self.helper(cur, Helper::BuildConstKeyMap, vec![addr, count, k], Type::DICT, ins);
+                        let r = self.helper(
+                            cur,
+                            Helper::BuildConstKeyMap,
+                            vec![addr, count, k],
+                            Type::DICT,
+                            ins,
+                        );
                         self.decref(cur, k, ins);
                         r
                     }
-                    None => self.helper(cur, Helper::BuildString, vec![addr, count], Type::STR, ins),
+                    None => {
+                        self.helper(cur, Helper::BuildString, vec![addr, count], Type::STR, ins)
+                    }
                 };
                 self.check(cur, r, ErrorCheck::Null, ins);
                 cur.stack.push(r);
@@ -607,16 +848,41 @@ impl<'a> Builder<'a> {
     /// `UNPACK_SEQUENCE n`: exact tuples and lists of length n inline through a helper; anything
     /// else (iterators, wrong lengths and their errors) goes to the interpreter.
     fn unpack_sequence(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
-        let state = self.deopt_state(cur, ins, "UNPACK_SEQUENCE not a tuple or list of that length");
+        let Some(state) = self.speculation(
+            cur,
+            ins,
+            "UNPACK_SEQUENCE not a tuple or list of that length",
+        ) else {
+            return Err(Unsupported(format!(
+                "UNPACK_SEQUENCE at {} kept deopting (no generic path yet)",
+                ins.at
+            )));
+        };
         let seq = self.pop(cur, ins)?;
         let depth = self.depth(cur);
         let out = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
         let n = self.cint(cur, ins.arg as i64, ins);
-        let r = self.helper(cur, Helper::UnpackSequence, vec![seq, n, out], Type::OPT_OBJECT, ins);
-        self.emit(cur, InstKind::GuardNotMarker { value: r, state }, Type::VOID, ins);
+        let r = self.helper(
+            cur,
+            Helper::UnpackSequence,
+            vec![seq, n, out],
+            Type::OPT_OBJECT,
+            ins,
+        );
+        self.emit(
+            cur,
+            InstKind::GuardNotMarker { value: r, state },
+            Type::VOID,
+            ins,
+        );
         self.decref(cur, seq, ins);
         for i in 0..ins.arg {
-            let v = self.emit(cur, InstKind::ReadStack { depth: depth + i }, Type::OBJECT, ins);
+            let v = self.emit(
+                cur,
+                InstKind::ReadStack { depth: depth + i },
+                Type::OBJECT,
+                ins,
+            );
             cur.stack.push(v);
         }
         Ok(())
@@ -624,7 +890,12 @@ impl<'a> Builder<'a> {
 
     /// Pushes `Py_True`/`Py_False` (a new reference) for machine bool `c`, negated if asked.
     fn push_bool(&mut self, cur: &mut Cursor, c: ValueId, negate: bool, ins: &Instr) {
-        let b = self.emit(cur, InstKind::BoolObject { value: c, negate }, Type::BOOL, ins);
+        let b = self.emit(
+            cur,
+            InstKind::BoolObject { value: c, negate },
+            Type::BOOL,
+            ins,
+        );
         self.incref(cur, b, ins);
         cur.stack.push(b);
     }
@@ -634,19 +905,44 @@ impl<'a> Builder<'a> {
         // Every exit below resumes at (or raises from) the LOAD_GLOBAL itself, so its frame state
         // is the stack before the instruction: the NULL for a call is pushed last, as the
         // interpreter does once the lookup has succeeded.
-        let globals_ok = |v: u32| self.code.globals_keys.map(|k| k.version == v).unwrap_or(false);
+        let globals_ok = |v: u32| {
+            self.code
+                .globals_keys
+                .map(|k| k.version == v)
+                .unwrap_or(false)
+        };
+        let generic = self.code.generic_sites.contains(&ins.at);
         let v = match ins.specialised {
-            LOAD_GLOBAL_MODULE if globals_ok(ins.cache_u32(2)) => {
-                let state = self.deopt_state(cur, ins, "LOAD_GLOBAL module keys changed");
+            LOAD_GLOBAL_MODULE if globals_ok(ins.cache_u32(2)) && !generic => {
+                let state = self
+                    .speculation(cur, ins, "LOAD_GLOBAL module keys changed")
+                    .unwrap();
                 let (version, index) = (ins.cache_u32(2), ins.cache[1] as u32);
                 let entries = self.code.globals_keys.unwrap().entries;
-                self.emit(cur, InstKind::LoadModuleGlobal { version, index, entries, state }, Type::OBJECT, ins)
+                self.emit(
+                    cur,
+                    InstKind::LoadModuleGlobal {
+                        version,
+                        index,
+                        entries,
+                        state,
+                    },
+                    Type::OBJECT,
+                    ins,
+                )
             }
             LOAD_GLOBAL_BUILTIN
                 if globals_ok(ins.cache_u32(2))
-                    && self.code.builtins_keys.map(|k| k.version == ins.cache[4] as u32).unwrap_or(false) =>
+                    && self
+                        .code
+                        .builtins_keys
+                        .map(|k| k.version == ins.cache[4] as u32)
+                        .unwrap_or(false)
+                    && !generic =>
             {
-                let state = self.deopt_state(cur, ins, "LOAD_GLOBAL builtins keys changed");
+                let state = self
+                    .speculation(cur, ins, "LOAD_GLOBAL builtins keys changed")
+                    .unwrap();
                 let kind = InstKind::LoadBuiltin {
                     globals_version: ins.cache_u32(2),
                     builtins_version: ins.cache[4] as u32,
@@ -661,7 +957,12 @@ impl<'a> Builder<'a> {
                 let frame = self.frame.unwrap();
                 let r = self.helper(cur, Helper::LoadGlobal, vec![frame, n], Type::OBJECT, ins);
                 let state = self.deopt_state(cur, ins, "LOAD_GLOBAL name missing");
-                self.emit(cur, InstKind::GuardNotMarker { value: r, state }, Type::VOID, ins);
+                self.emit(
+                    cur,
+                    InstKind::GuardNotMarker { value: r, state },
+                    Type::VOID,
+                    ins,
+                );
                 self.check(cur, r, ErrorCheck::Null, ins);
                 self.push_global(cur, r, ins);
                 return Ok(());
@@ -684,18 +985,25 @@ impl<'a> Builder<'a> {
     fn load_attr(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
         let obj = *cur.stack.last().unwrap();
         let r = if ins.specialised == LOAD_ATTR_INSTANCE_VALUE {
-            // The type the interpreter saw gets a slot read; any other type the generic lookup.
-            let state = self.deopt_state(cur, ins, "LOAD_ATTR instance value");
-            let version = ins.cache_u32(1);
-            let index = ins.cache[3] as u32;
-            let same = self.emit(cur, InstKind::HasTypeVersion { value: obj, version }, Type::CBOOL, ins);
-            let fast = |b: &mut Self, cur: &mut Cursor| {
-                let v = b.emit(cur, InstKind::LoadInstanceValue { obj, index, state }, Type::OBJECT, ins);
+            // The type the interpreter saw, with its values in place and the slot filled, gets a
+            // slot read; anything else (another type, a materialised `__dict__`, an attribute
+            // not set) the generic lookup. No exit: each case is an ordinary path.
+            let (version, index) = (ins.cache_u32(1), ins.cache[3] as u32);
+            let fast = |b: &mut Self, cur: &mut Cursor, slow: BlockId| {
+                let values = b.instance_values(cur, obj, version, slow, ins);
+                let v = b.emit(
+                    cur,
+                    InstKind::LoadValuesSlot { values, index },
+                    Type::OPT_OBJECT,
+                    ins,
+                );
+                let filled = b.emit(cur, InstKind::NotNull { value: v }, Type::CBOOL, ins);
+                b.continue_if(cur, filled, slow, ins);
                 b.incref(cur, v, ins);
                 vec![v]
             };
             let slow = |b: &mut Self, cur: &mut Cursor| vec![b.generic_getattr(cur, obj, ins)];
-            self.diamond(cur, same, &[Type::OBJECT], ins, fast, slow)[0]
+            self.fast_or_slow(cur, &[Type::OBJECT], ins, fast, slow)[0]
         } else {
             self.generic_getattr(cur, obj, ins)
         };
@@ -703,6 +1011,79 @@ impl<'a> Builder<'a> {
         self.decref(cur, obj, ins);
         cur.stack.push(r);
         Ok(())
+    }
+
+    /// Checks that `obj` has type version `version` and its values array in place (no
+    /// materialised `__dict__`), going to `slow` otherwise; returns the values pointer.
+    fn instance_values(
+        &mut self,
+        cur: &mut Cursor,
+        obj: ValueId,
+        version: u32,
+        slow: BlockId,
+        ins: &Instr,
+    ) -> ValueId {
+        let same = self.emit(
+            cur,
+            InstKind::HasTypeVersion {
+                value: obj,
+                version,
+            },
+            Type::CBOOL,
+            ins,
+        );
+        self.continue_if(cur, same, slow, ins);
+        let values = self.emit(cur, InstKind::InstanceValues { obj }, Type::CPTR, ins);
+        let present = self.emit(cur, InstKind::NotNull { value: values }, Type::CBOOL, ins);
+        self.continue_if(cur, present, slow, ins);
+        values
+    }
+
+    /// Ends the current block with a branch on machine bool `cond`: building continues in a
+    /// fresh block where it holds, and control goes to `otherwise` where it does not.
+    fn continue_if(&mut self, cur: &mut Cursor, cond: ValueId, otherwise: BlockId, ins: &Instr) {
+        let next = self.func.new_block(ins.at);
+        self.started.push(true);
+        self.end(
+            cur,
+            Terminator::Branch {
+                cond,
+                then_to: next,
+                then_args: vec![],
+                else_to: otherwise,
+                else_args: vec![],
+            },
+        );
+        cur.block = next;
+    }
+
+    /// A fast path made of checks that each may give up, and the slow path they give up to:
+    /// `fast` gets the slow path's block to pass to [`Self::continue_if`]. Both start from the
+    /// current stack and return values of types `outs`, which the join block (where building
+    /// continues) receives as parameters, returned here.
+    fn fast_or_slow(
+        &mut self,
+        cur: &mut Cursor,
+        outs: &[Type],
+        ins: &Instr,
+        fast: impl FnOnce(&mut Self, &mut Cursor, BlockId) -> Vec<ValueId>,
+        slow: impl FnOnce(&mut Self, &mut Cursor) -> Vec<ValueId>,
+    ) -> Vec<ValueId> {
+        let stack = cur.stack.clone();
+        let (slow_b, join) = (self.func.new_block(ins.at), self.func.new_block(ins.at));
+        self.started.extend([true, true]);
+        let params: Vec<ValueId> = outs.iter().map(|t| self.func.add_param(join, *t)).collect();
+        let args = fast(self, cur, slow_b);
+        debug_assert_eq!(args.len(), outs.len());
+        self.end(cur, Terminator::Jump { target: join, args });
+        cur.block = slow_b;
+        cur.stack = stack.clone();
+        let args = slow(self, cur);
+        debug_assert_eq!(args.len(), outs.len());
+        self.end(cur, Terminator::Jump { target: join, args });
+        cur.stack = stack;
+        cur.block = join;
+        params
     }
 
     /// `getattr(obj, name)`; the interpreter keeps the owner on the stack when it raises.
@@ -721,14 +1102,41 @@ impl<'a> Builder<'a> {
             return Err(Unsupported(format!("stack underflow at {}", ins.at)));
         }
         let (value, owner) = (cur.stack[n - 2], cur.stack[n - 1]);
+        cur.stack.truncate(n - 2);
         if ins.specialised == STORE_ATTR_INSTANCE_VALUE {
-            let state = self.deopt_state(cur, ins, "STORE_ATTR instance value");
-            let version = ins.cache_u32(1);
-            let index = ins.cache[3] as u32;
-            let same = self.emit(cur, InstKind::HasTypeVersion { value: owner, version }, Type::CBOOL, ins);
-            cur.stack.truncate(n - 2);
-            let fast = |b: &mut Self, cur: &mut Cursor| {
-                b.emit(cur, InstKind::StoreInstanceValue { obj: owner, index, value, state }, Type::VOID, ins);
+            // As the interpreter's STORE_ATTR_INSTANCE_VALUE: the type it saw, with its values
+            // in place, stores into the slot, and a slot filled for the first time (every
+            // `__init__`) joins the insertion order. Anything else takes the generic path.
+            let (version, index) = (ins.cache_u32(1), ins.cache[3] as u32);
+            let fast = |b: &mut Self, cur: &mut Cursor, slow: BlockId| {
+                let values = b.instance_values(cur, owner, version, slow, ins);
+                let old = b.emit(
+                    cur,
+                    InstKind::LoadValuesSlot { values, index },
+                    Type::OPT_OBJECT,
+                    ins,
+                );
+                b.emit(
+                    cur,
+                    InstKind::StoreValuesSlot {
+                        values,
+                        index,
+                        value,
+                    },
+                    Type::VOID,
+                    ins,
+                );
+                let had = b.emit(cur, InstKind::NotNull { value: old }, Type::CBOOL, ins);
+                let release = |b: &mut Self, cur: &mut Cursor| {
+                    b.decref(cur, old, ins);
+                    vec![]
+                };
+                let first = |b: &mut Self, cur: &mut Cursor| {
+                    let i = b.cint(cur, index as i64, ins);
+                    b.helper(cur, Helper::ValuesAddKey, vec![values, i], Type::VOID, ins);
+                    vec![]
+                };
+                b.diamond(cur, had, &[], ins, release, first);
                 b.decref(cur, owner, ins);
                 vec![]
             };
@@ -736,10 +1144,9 @@ impl<'a> Builder<'a> {
                 b.generic_setattr(cur, owner, value, ins);
                 vec![]
             };
-            self.diamond(cur, same, &[], ins, fast, slow);
+            self.fast_or_slow(cur, &[], ins, fast, slow);
             return Ok(());
         }
-        cur.stack.truncate(n - 2);
         self.generic_setattr(cur, owner, value, ins);
         Ok(())
     }
@@ -748,7 +1155,13 @@ impl<'a> Builder<'a> {
     fn generic_setattr(&mut self, cur: &mut Cursor, owner: ValueId, value: ValueId, ins: &Instr) {
         let name = self.code.names[ins.arg as usize].clone();
         let nm = self.constant(cur, &name, ins);
-        let r = self.helper(cur, Helper::SetAttr, vec![owner, nm, value], Type::CINT, ins);
+        let r = self.helper(
+            cur,
+            Helper::SetAttr,
+            vec![owner, nm, value],
+            Type::CINT,
+            ins,
+        );
         self.decref(cur, value, ins);
         self.decref(cur, owner, ins);
         self.check(cur, r, ErrorCheck::Negative, ins);
@@ -760,26 +1173,62 @@ impl<'a> Builder<'a> {
             _ => None,
         };
         let obj = *cur.stack.last().unwrap();
-        let pair = match cached {
-            Some(descr) => {
-                let state = self.deopt_state(cur, ins, "LOAD_METHOD cached method");
+        let state = match cached {
+            Some(_) => self.speculation(cur, ins, "LOAD_METHOD cached method"),
+            None => None,
+        };
+        let pair = match (cached, state) {
+            (Some(descr), Some(state)) => {
                 let version = ins.cache_u32(1);
-                let same = self.emit(cur, InstKind::HasTypeVersion { value: obj, version }, Type::CBOOL, ins);
+                let same = self.emit(
+                    cur,
+                    InstKind::HasTypeVersion {
+                        value: obj,
+                        version,
+                    },
+                    Type::CBOOL,
+                    ins,
+                );
                 let fast = |b: &mut Self, cur: &mut Cursor| {
                     if ins.specialised == LOAD_METHOD_WITH_VALUES {
-                        b.emit(cur, InstKind::GuardNoDict { value: obj, state }, Type::VOID, ins);
+                        b.emit(
+                            cur,
+                            InstKind::GuardNoDict { value: obj, state },
+                            Type::VOID,
+                            ins,
+                        );
                         let keys = ins.cache_u32(4);
-                        b.emit(cur, InstKind::GuardCachedKeysVersion { value: obj, version: keys, state }, Type::VOID, ins);
+                        b.emit(
+                            cur,
+                            InstKind::GuardCachedKeysVersion {
+                                value: obj,
+                                version: keys,
+                                state,
+                            },
+                            Type::VOID,
+                            ins,
+                        );
                     }
-                    let m = ConstInfo { obj: descr, text: format!("<method {:#x}>", descr), ty: Type::OTHER };
+                    let m = ConstInfo {
+                        obj: descr,
+                        text: format!("<method {:#x}>", descr),
+                        ty: Type::OTHER,
+                    };
                     let mv = b.constant(cur, &m, ins);
                     b.incref(cur, mv, ins);
                     vec![mv, obj]
                 };
                 let slow = |b: &mut Self, cur: &mut Cursor| b.generic_load_method(cur, obj, ins);
-                self.diamond(cur, same, &[Type::OPT_OBJECT, Type::OBJECT], ins, fast, slow)
+                self.diamond(
+                    cur,
+                    same,
+                    &[Type::OPT_OBJECT, Type::OBJECT],
+                    ins,
+                    fast,
+                    slow,
+                )
             }
-            None => self.generic_load_method(cur, obj, ins),
+            _ => self.generic_load_method(cur, obj, ins),
         };
         cur.stack.pop();
         cur.stack.extend(pair);
@@ -794,21 +1243,43 @@ impl<'a> Builder<'a> {
         let depth = self.depth(cur) - 1;
         let out = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
         let cache = self.site_cache(cur, ins);
-        let r = self.helper(cur, Helper::LoadMethod, vec![obj, n, out, cache], Type::CINT, ins);
+        let r = self.helper(
+            cur,
+            Helper::LoadMethod,
+            vec![obj, n, out, cache],
+            Type::CINT,
+            ins,
+        );
         self.check(cur, r, ErrorCheck::Negative, ins);
         let m = self.emit(cur, InstKind::ReadStack { depth }, Type::OPT_OBJECT, ins);
-        let s = self.emit(cur, InstKind::ReadStack { depth: depth + 1 }, Type::OBJECT, ins);
+        let s = self.emit(
+            cur,
+            InstKind::ReadStack { depth: depth + 1 },
+            Type::OBJECT,
+            ins,
+        );
         vec![m, s]
     }
 
     fn call(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
         let n = ins.arg as usize + 2;
         if cur.stack.len() < n {
-            return Err(Unsupported(format!("CALL with a short stack at {}", ins.at)));
+            return Err(Unsupported(format!(
+                "CALL with a short stack at {}",
+                ins.at
+            )));
         }
         let items = cur.stack.split_off(cur.stack.len() - n);
         let depth = self.depth(cur);
-        self.emit(cur, InstKind::SpillToStack { depth, values: items }, Type::VOID, ins);
+        self.emit(
+            cur,
+            InstKind::SpillToStack {
+                depth,
+                values: items,
+            },
+            Type::VOID,
+            ins,
+        );
         let addr = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
         let oparg = self.cint(cur, ins.arg as i64, ins);
         let kw = match cur.kwnames.take() {
@@ -823,7 +1294,12 @@ impl<'a> Builder<'a> {
         self.check(cur, r, ErrorCheck::Null, ins);
         cur.stack.push(r);
         let state = self.deopt_after(cur, ins, "eval breaker or tracing after call");
-        self.emit(cur, InstKind::GuardInterpreterIdle { state }, Type::VOID, ins);
+        self.emit(
+            cur,
+            InstKind::GuardInterpreterIdle { state },
+            Type::VOID,
+            ins,
+        );
         Ok(())
     }
 
@@ -842,9 +1318,21 @@ impl<'a> Builder<'a> {
         let args = self.edge_to(next, &cur.stack);
         self.end(cur, Terminator::Jump { target: next, args });
         let term = if ins.op == JUMP_IF_FALSE_OR_POP {
-            Terminator::Branch { cond: c, then_to: pop_block, then_args: vec![], else_to: target, else_args: jump_args }
+            Terminator::Branch {
+                cond: c,
+                then_to: pop_block,
+                then_args: vec![],
+                else_to: target,
+                else_args: jump_args,
+            }
         } else {
-            Terminator::Branch { cond: c, then_to: target, then_args: jump_args, else_to: pop_block, else_args: vec![] }
+            Terminator::Branch {
+                cond: c,
+                then_to: target,
+                then_args: jump_args,
+                else_to: pop_block,
+                else_args: vec![],
+            }
         };
         self.func.blocks[saved.0 as usize].term = term;
         Ok(())
@@ -863,13 +1351,24 @@ impl<'a> Builder<'a> {
         self.decref(cur, iter, ins);
         let after = self.block_for(ins.jump_target().unwrap())?;
         let args = self.edge_to(after, &cur.stack);
-        self.end(cur, Terminator::Jump { target: after, args });
+        self.end(
+            cur,
+            Terminator::Jump {
+                target: after,
+                args,
+            },
+        );
         // Not exhausted: push the item and continue with the body.
         stack.push(r);
         let body = self.block_for(ins.next())?;
         let body_args = self.edge_to(body, &stack);
-        self.func.blocks[head.0 as usize].term =
-            Terminator::Branch { cond: done, then_to: exit_block, then_args: vec![], else_to: body, else_args: body_args };
+        self.func.blocks[head.0 as usize].term = Terminator::Branch {
+            cond: done,
+            then_to: exit_block,
+            then_args: vec![],
+            else_to: body,
+            else_args: body_args,
+        };
         Ok(())
     }
 }

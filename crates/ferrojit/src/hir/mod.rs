@@ -63,6 +63,11 @@ pub struct FrameState {
     pub kind: ExitKind,
     /// Why this exit exists, for statistics ("LOAD_ATTR type version", ...).
     pub reason: &'static str,
+    /// For an exit taken when a speculation on the interpreter's feedback fails: the
+    /// instruction that speculated, which a recompilation can give its generic path when the
+    /// exit keeps being taken (the deopt policy). None for exits that are the normal way to do
+    /// something (raising, the eval breaker, an unbound local).
+    pub site: Option<u32>,
 }
 
 /// Runtime functions that generated code calls. The C API ones do not take references from their
@@ -134,6 +139,9 @@ pub enum Helper {
     BuildString,
     /// `fj_build_const_key_map(items, n, keys)`: takes the n values (not `keys`, a tuple).
     BuildConstKeyMap,
+    /// `fj_values_add_key(values, index)`: records that slot `index` of an instance's values,
+    /// empty until now, was filled (the insertion order `STORE_ATTR_INSTANCE_VALUE` keeps).
+    ValuesAddKey,
 }
 
 impl Helper {
@@ -168,6 +176,7 @@ impl Helper {
             Helper::FormatValue => "fj_format_value",
             Helper::BuildString => "fj_build_string",
             Helper::BuildConstKeyMap => "fj_build_const_key_map",
+            Helper::ValuesAddKey => "fj_values_add_key",
         }
     }
 }
@@ -216,37 +225,71 @@ pub enum InstKind {
     /// Calls a runtime helper with machine-word arguments.
     CallHelper { helper: Helper, args: Vec<ValueId> },
     /// Hands over to the interpreter with an exception set when `value` signals an error.
-    CheckError { value: ValueId, check: ErrorCheck, state: StateId },
+    CheckError {
+        value: ValueId,
+        check: ErrorCheck,
+        state: StateId,
+    },
     /// Deopts when `value` is the helper's deopt marker (1).
     GuardNotMarker { value: ValueId, state: StateId },
     /// Deopts when `value` is NULL.
     GuardNotNull { value: ValueId, state: StateId },
     /// Deopts unless `Py_TYPE(value)` is exactly `ty`.
-    GuardType { value: ValueId, ty: usize, name: String, state: StateId },
+    GuardType {
+        value: ValueId,
+        ty: usize,
+        name: String,
+        state: StateId,
+    },
     /// Deopts unless `Py_TYPE(value)->tp_version_tag == version`.
-    GuardTypeVersion { value: ValueId, version: u32, state: StateId },
+    GuardTypeVersion {
+        value: ValueId,
+        version: u32,
+        state: StateId,
+    },
     /// Machine bool: `Py_TYPE(value)->tp_version_tag == version` (selects the specialised arm
     /// of an attribute access; the other arm is the generic one, so a polymorphic site costs a
     /// helper call instead of a deopt).
     HasTypeVersion { value: ValueId, version: u32 },
     /// Deopts unless the cached keys of `value`'s heap type have version `version`.
-    GuardCachedKeysVersion { value: ValueId, version: u32, state: StateId },
+    GuardCachedKeysVersion {
+        value: ValueId,
+        version: u32,
+        state: StateId,
+    },
     /// Deopts if the instance's managed `__dict__` was materialised.
     GuardNoDict { value: ValueId, state: StateId },
     /// Deopts if tracing was switched on or the eval breaker is set (checked after calls and on
     /// loop back-edges, where the interpreter checks too).
     GuardInterpreterIdle { state: StateId },
-    /// Borrowed read of attribute slot `index` of a managed-dict instance; deopts when the
-    /// instance's values were materialised into a dict or the slot is empty.
-    LoadInstanceValue { obj: ValueId, index: u32, state: StateId },
-    /// Stores into attribute slot `index` (moving `value`'s reference), releasing the old
-    /// value; deopts before storing when the values are gone or the slot is empty.
-    StoreInstanceValue { obj: ValueId, index: u32, value: ValueId, state: StateId },
+    /// The values array of a managed-dict instance (a machine pointer), NULL once its
+    /// `__dict__` was materialised.
+    InstanceValues { obj: ValueId },
+    /// Borrowed read of slot `index` of an instance's values array; NULL when empty.
+    LoadValuesSlot { values: ValueId, index: u32 },
+    /// Stores `value` into slot `index` of an instance's values array, moving its reference
+    /// there; the old value is not released (it was read before, and is released by the caller).
+    StoreValuesSlot {
+        values: ValueId,
+        index: u32,
+        value: ValueId,
+    },
     /// Borrowed read of entry `index` of the globals dict, whose keys must have `version`.
-    LoadModuleGlobal { version: u32, index: u32, entries: u32, state: StateId },
+    LoadModuleGlobal {
+        version: u32,
+        index: u32,
+        entries: u32,
+        state: StateId,
+    },
     /// Borrowed read of entry `index` of the builtins dict; globals keys must have
     /// `globals_version` and builtins keys `builtins_version`.
-    LoadBuiltin { globals_version: u32, builtins_version: u32, index: u32, entries: u32, state: StateId },
+    LoadBuiltin {
+        globals_version: u32,
+        builtins_version: u32,
+        index: u32,
+        entries: u32,
+        state: StateId,
+    },
     /// Machine bool: `a` and `b` are the same object.
     Is { a: ValueId, b: ValueId },
     /// Machine int: truth of `value` with the fast paths of the interpreter (True, False,
@@ -254,8 +297,10 @@ pub enum InstKind {
     Truthy { value: ValueId },
     /// `Py_True` or `Py_False` (borrowed) from a machine bool, or from its negation.
     BoolObject { value: ValueId, negate: bool },
-    /// Machine bool: `value` != 0.
+    /// Machine bool: `value` != 0 (a C int).
     NonZero { value: ValueId },
+    /// Machine bool: the pointer `value` is not NULL.
+    NotNull { value: ValueId },
     /// Machine bool: `value` is the exhausted marker of `fj_for_iter`.
     IsExhausted { value: ValueId },
 }
@@ -268,7 +313,13 @@ pub enum Terminator {
     /// Unconditional jump passing block arguments.
     Jump { target: BlockId, args: Vec<ValueId> },
     /// Two-way branch on a machine bool.
-    Branch { cond: ValueId, then_to: BlockId, then_args: Vec<ValueId>, else_to: BlockId, else_args: Vec<ValueId> },
+    Branch {
+        cond: ValueId,
+        then_to: BlockId,
+        then_args: Vec<ValueId>,
+        else_to: BlockId,
+        else_args: Vec<ValueId>,
+    },
     /// Returns `value` (an owned reference) from the function; `bc` is the RETURN_VALUE, left in
     /// `prev_instr` for a frame object that outlives the call (its `f_lineno`).
     Return { value: ValueId, bc: u32 },
@@ -309,7 +360,14 @@ pub struct Function {
 
 impl Function {
     pub fn new(name: &str, nlocalsplus: u32) -> Function {
-        Function { name: name.to_string(), values: Vec::new(), blocks: Vec::new(), states: Vec::new(), nlocalsplus, site_caches: 0 }
+        Function {
+            name: name.to_string(),
+            values: Vec::new(),
+            blocks: Vec::new(),
+            states: Vec::new(),
+            nlocalsplus,
+            site_caches: 0,
+        }
     }
 
     pub fn inst(&self, v: ValueId) -> &Inst {
@@ -326,7 +384,12 @@ impl Function {
 
     /// A new empty block.
     pub fn new_block(&mut self, bc: u32) -> BlockId {
-        self.blocks.push(Block { params: Vec::new(), insts: Vec::new(), term: Terminator::None, bc });
+        self.blocks.push(Block {
+            params: Vec::new(),
+            insts: Vec::new(),
+            term: Terminator::None,
+            bc,
+        });
         BlockId(self.blocks.len() as u32 - 1)
     }
 
@@ -387,7 +450,9 @@ impl Function {
     pub fn successors(&self, b: BlockId) -> Vec<BlockId> {
         match &self.block(b).term {
             Terminator::Jump { target, .. } => vec![*target],
-            Terminator::Branch { then_to, else_to, .. } => vec![*then_to, *else_to],
+            Terminator::Branch {
+                then_to, else_to, ..
+            } => vec![*then_to, *else_to],
             _ => vec![],
         }
     }

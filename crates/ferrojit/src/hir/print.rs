@@ -19,8 +19,11 @@ impl fmt::Display for Function {
         writeln!(f, "fn {}", self.name)?;
         for b in self.rpo() {
             let block = self.block(b);
-            let params: Vec<String> =
-                block.params.iter().map(|p| format!("{p}: {}", self.inst(*p).ty)).collect();
+            let params: Vec<String> = block
+                .params
+                .iter()
+                .map(|p| format!("{p}: {}", self.inst(*p).ty))
+                .collect();
             writeln!(f, "{b}({}):  # @{}", params.join(", "), block.bc)?;
             for v in &block.insts {
                 writeln!(f, "  {}", self.inst_text(*v))?;
@@ -34,7 +37,17 @@ impl fmt::Display for Function {
                     ExitKind::Deopt => "deopt",
                     ExitKind::Raise => "raise",
                 };
-                writeln!(f, "  fs{i}: {kind} @{} [{}] \"{}\"", s.resume_at, list(&s.stack), s.reason)?;
+                let site = s
+                    .site
+                    .map(|b| format!(" speculated @{b}"))
+                    .unwrap_or_default();
+                writeln!(
+                    f,
+                    "  fs{i}: {kind} @{} [{}] \"{}\"{site}",
+                    s.resume_at,
+                    list(&s.stack),
+                    s.reason
+                )?;
             }
         }
         Ok(())
@@ -42,7 +55,10 @@ impl fmt::Display for Function {
 }
 
 fn list(vs: &[ValueId]) -> String {
-    vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+    vs.iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Function {
@@ -64,37 +80,83 @@ impl Function {
             InstKind::StoreLocal { index, value } => write!(s, "StoreLocal {index}, {value}"),
             InstKind::Incref { value } => write!(s, "Incref {value}"),
             InstKind::Decref { value } => write!(s, "Decref {value}"),
-            InstKind::SpillToStack { depth, values } => write!(s, "SpillToStack @{depth} [{}]", list(values)),
+            InstKind::SpillToStack { depth, values } => {
+                write!(s, "SpillToStack @{depth} [{}]", list(values))
+            }
             InstKind::ReadStack { depth } => write!(s, "ReadStack @{depth}"),
             InstKind::StackAddr { depth } => write!(s, "StackAddr @{depth}"),
-            InstKind::CallHelper { helper, args } => write!(s, "CallHelper {}({})", helper.name(), list(args)),
-            InstKind::CheckError { value, check, state } => write!(s, "CheckError {value} {check:?} -> {state}"),
-            InstKind::GuardNotMarker { value, state } => write!(s, "GuardNotMarker {value} -> {state}"),
+            InstKind::CallHelper { helper, args } => {
+                write!(s, "CallHelper {}({})", helper.name(), list(args))
+            }
+            InstKind::CheckError {
+                value,
+                check,
+                state,
+            } => write!(s, "CheckError {value} {check:?} -> {state}"),
+            InstKind::GuardNotMarker { value, state } => {
+                write!(s, "GuardNotMarker {value} -> {state}")
+            }
             InstKind::GuardNotNull { value, state } => write!(s, "GuardNotNull {value} -> {state}"),
-            InstKind::GuardType { value, name, state, .. } => write!(s, "GuardType {value} is {name} -> {state}"),
-            InstKind::GuardTypeVersion { value, version, state } => {
+            InstKind::GuardType {
+                value, name, state, ..
+            } => write!(s, "GuardType {value} is {name} -> {state}"),
+            InstKind::GuardTypeVersion {
+                value,
+                version,
+                state,
+            } => {
                 write!(s, "GuardTypeVersion {value} == {version} -> {state}")
             }
-            InstKind::GuardCachedKeysVersion { value, version, state } => {
+            InstKind::GuardCachedKeysVersion {
+                value,
+                version,
+                state,
+            } => {
                 write!(s, "GuardCachedKeysVersion {value} == {version} -> {state}")
             }
-            InstKind::HasTypeVersion { value, version } => write!(s, "HasTypeVersion {value} == {version}"),
-            InstKind::GuardNoDict { value, state } => write!(s, "GuardNoDict {value} -> {state}"),
-            InstKind::GuardInterpreterIdle { state } => write!(s, "GuardInterpreterIdle -> {state}"),
-            InstKind::LoadInstanceValue { obj, index, state } => write!(s, "LoadInstanceValue {obj}[{index}] -> {state}"),
-            InstKind::StoreInstanceValue { obj, index, value, state } => {
-                write!(s, "StoreInstanceValue {obj}[{index}] = {value} -> {state}")
+            InstKind::HasTypeVersion { value, version } => {
+                write!(s, "HasTypeVersion {value} == {version}")
             }
-            InstKind::LoadModuleGlobal { version, index, state, .. } => {
+            InstKind::GuardNoDict { value, state } => write!(s, "GuardNoDict {value} -> {state}"),
+            InstKind::GuardInterpreterIdle { state } => {
+                write!(s, "GuardInterpreterIdle -> {state}")
+            }
+            InstKind::InstanceValues { obj } => write!(s, "InstanceValues {obj}"),
+            InstKind::LoadValuesSlot { values, index } => {
+                write!(s, "LoadValuesSlot {values}[{index}]")
+            }
+            InstKind::StoreValuesSlot {
+                values,
+                index,
+                value,
+            } => write!(s, "StoreValuesSlot {values}[{index}] = {value}"),
+            InstKind::LoadModuleGlobal {
+                version,
+                index,
+                state,
+                ..
+            } => {
                 write!(s, "LoadModuleGlobal keys {version} [{index}] -> {state}")
             }
-            InstKind::LoadBuiltin { globals_version, builtins_version, index, state, .. } => {
-                write!(s, "LoadBuiltin keys {globals_version}/{builtins_version} [{index}] -> {state}")
+            InstKind::LoadBuiltin {
+                globals_version,
+                builtins_version,
+                index,
+                state,
+                ..
+            } => {
+                write!(
+                    s,
+                    "LoadBuiltin keys {globals_version}/{builtins_version} [{index}] -> {state}"
+                )
             }
             InstKind::Is { a, b } => write!(s, "Is {a}, {b}"),
             InstKind::Truthy { value } => write!(s, "Truthy {value}"),
-            InstKind::BoolObject { value, negate } => write!(s, "BoolObject {}{value}", if *negate { "not " } else { "" }),
+            InstKind::BoolObject { value, negate } => {
+                write!(s, "BoolObject {}{value}", if *negate { "not " } else { "" })
+            }
             InstKind::NonZero { value } => write!(s, "NonZero {value}"),
+            InstKind::NotNull { value } => write!(s, "NotNull {value}"),
             InstKind::IsExhausted { value } => write!(s, "IsExhausted {value}"),
         };
         s
@@ -104,8 +166,18 @@ impl Function {
         match t {
             Terminator::None => "<no terminator>".to_string(),
             Terminator::Jump { target, args } => format!("Jump {target}({})", list(args)),
-            Terminator::Branch { cond, then_to, then_args, else_to, else_args } => {
-                format!("Branch {cond} ? {then_to}({}) : {else_to}({})", list(then_args), list(else_args))
+            Terminator::Branch {
+                cond,
+                then_to,
+                then_args,
+                else_to,
+                else_args,
+            } => {
+                format!(
+                    "Branch {cond} ? {then_to}({}) : {else_to}({})",
+                    list(then_args),
+                    list(else_args)
+                )
             }
             Terminator::Return { value, .. } => format!("Return {value}"),
             Terminator::Exit { state } => format!("Exit -> {state}"),

@@ -79,7 +79,9 @@ impl fmt::Display for Type {
 
 /// `NONE_TYPE` -> `NoneType`.
 fn camel(name: &str) -> String {
-    name.split('_').map(|w| w[..1].to_string() + &w[1..].to_lowercase()).collect()
+    name.split('_')
+        .map(|w| w[..1].to_string() + &w[1..].to_lowercase())
+        .collect()
 }
 
 #[cfg(test)]

@@ -41,7 +41,10 @@ pub fn lower(hir: &hir::Function, cx: &Context) -> Function {
     let mut l = Lowerer {
         hir,
         cx,
-        out: Function { name: hir.name.clone(), ..Default::default() },
+        out: Function {
+            name: hir.name.clone(),
+            ..Default::default()
+        },
         vreg_of: HashMap::new(),
         block_of: HashMap::new(),
         exit_of: HashMap::new(),
@@ -88,7 +91,9 @@ impl<'a> Lowerer<'a> {
         match self.hir.inst(v).kind {
             InstKind::Null => Operand::Imm(0),
             InstKind::CInt { value } => Operand::Imm(value),
-            InstKind::SiteCache { index } => Operand::Imm((self.cx.site_caches + index as usize * self.cx.site_cache_size) as i64),
+            InstKind::SiteCache { index } => Operand::Imm(
+                (self.cx.site_caches + index as usize * self.cx.site_cache_size) as i64,
+            ),
             InstKind::Const { obj, .. } => Operand::Imm(obj as i64),
             _ => Operand::Reg(self.reg(v)),
         }
@@ -115,7 +120,10 @@ impl<'a> Lowerer<'a> {
         let stack: Vec<Operand> = state.stack.iter().map(|v| self.op(*v)).collect();
         let id = ExitId(self.out.exits.len() as u32);
         let (prev_instr, code) = match state.kind {
-            ExitKind::Deopt => (self.cx.first_instr as i64 + 2 * (state.resume_at as i64 - 1), ((id.0 as i64) << 1) | 1),
+            ExitKind::Deopt => (
+                self.cx.first_instr as i64 + 2 * (state.resume_at as i64 - 1),
+                ((id.0 as i64) << 1) | 1,
+            ),
             ExitKind::Raise => (self.cx.first_instr as i64 + 2 * state.resume_at as i64, 0),
         };
         self.out.exits.push(Exit {
@@ -131,19 +139,35 @@ impl<'a> Lowerer<'a> {
 
     fn guard(&mut self, a: VReg, b: Operand, cond: Cond, width: Width, s: hir::StateId) {
         let exit = self.exit(s);
-        self.emit(LInst::GuardCmp { a, b, cond, width, exit });
+        self.emit(LInst::GuardCmp {
+            a,
+            b,
+            cond,
+            width,
+            exit,
+        });
     }
 
     fn load(&mut self, base: Base, offset: i64, width: Width) -> VReg {
         let dst = self.new_vreg();
-        self.emit(LInst::Load { dst, base, offset: offset as i32, width });
+        self.emit(LInst::Load {
+            dst,
+            base,
+            offset: offset as i32,
+            width,
+        });
         dst
     }
 
     fn call(&mut self, helper: Helper, args: Vec<Operand>, dst: Option<VReg>, bc: u32) {
         self.set_prev_instr(bc);
         let target = self.cx.helpers.get(&helper).copied().unwrap_or(0);
-        self.emit(LInst::Call { target, name: helper.name(), args, dst });
+        self.emit(LInst::Call {
+            target,
+            name: helper.name(),
+            args,
+            dst,
+        });
     }
 
     /// Keeps `frame->prev_instr` at the instruction being executed before anything that can
@@ -152,8 +176,16 @@ impl<'a> Lowerer<'a> {
         let addr = self.cx.first_instr as i64 + 2 * bc as i64;
         let off = self.lay().frame_prev_instr as i32;
         let t = self.new_vreg();
-        self.emit(LInst::Mov { dst: t, src: Operand::Imm(addr) });
-        self.emit(LInst::Store { base: Base::Frame, offset: off, src: Operand::Reg(t), width: Width::W64 });
+        self.emit(LInst::Mov {
+            dst: t,
+            src: Operand::Imm(addr),
+        });
+        self.emit(LInst::Store {
+            base: Base::Frame,
+            offset: off,
+            src: Operand::Reg(t),
+            width: Width::W64,
+        });
     }
 
     fn lower_block(&mut self, b: hir::BlockId) {
@@ -168,62 +200,121 @@ impl<'a> Lowerer<'a> {
         let inst = self.hir.inst(v).clone();
         let lay = *self.lay();
         match inst.kind {
-            InstKind::Param { .. } | InstKind::Null | InstKind::CInt { .. } | InstKind::SiteCache { .. } | InstKind::Const { .. } => {}
+            InstKind::Param { .. }
+            | InstKind::Null
+            | InstKind::CInt { .. }
+            | InstKind::SiteCache { .. }
+            | InstKind::Const { .. } => {}
             InstKind::Frame => {
                 let d = self.reg(v);
-                self.emit(LInst::Lea { dst: d, base: Base::Frame, offset: 0 });
+                self.emit(LInst::Lea {
+                    dst: d,
+                    base: Base::Frame,
+                    offset: 0,
+                });
             }
             InstKind::LoadLocal { index } => {
                 let d = self.reg(v);
                 let offset = self.local_slot(index);
-                self.emit(LInst::Load { dst: d, base: Base::Frame, offset, width: Width::W64 });
+                self.emit(LInst::Load {
+                    dst: d,
+                    base: Base::Frame,
+                    offset,
+                    width: Width::W64,
+                });
             }
             InstKind::StoreLocal { index, value } => {
                 let offset = self.local_slot(index);
                 let old = self.load(Base::Frame, offset as i64, Width::W64);
                 let src = self.op(value);
-                self.emit(LInst::Store { base: Base::Frame, offset, src, width: Width::W64 });
-                self.emit(LInst::Decref { value: old, maybe_null: true });
+                self.emit(LInst::Store {
+                    base: Base::Frame,
+                    offset,
+                    src,
+                    width: Width::W64,
+                });
+                self.emit(LInst::Decref {
+                    value: old,
+                    maybe_null: true,
+                });
             }
             InstKind::Incref { value } => match self.op(value) {
-                Operand::Reg(r) => self.emit(LInst::AddMem { base: Base::Reg(r), offset: 0, imm: 1 }),
+                Operand::Reg(r) => self.emit(LInst::AddMem {
+                    base: Base::Reg(r),
+                    offset: 0,
+                    imm: 1,
+                }),
                 Operand::Imm(addr) => {
                     let t = self.new_vreg();
-                    self.emit(LInst::Mov { dst: t, src: Operand::Imm(addr) });
-                    self.emit(LInst::AddMem { base: Base::Reg(t), offset: 0, imm: 1 });
+                    self.emit(LInst::Mov {
+                        dst: t,
+                        src: Operand::Imm(addr),
+                    });
+                    self.emit(LInst::AddMem {
+                        base: Base::Reg(t),
+                        offset: 0,
+                        imm: 1,
+                    });
                 }
             },
             InstKind::Decref { value } => {
                 let r = self.materialise(value);
-                self.emit(LInst::Decref { value: r, maybe_null: false });
+                self.emit(LInst::Decref {
+                    value: r,
+                    maybe_null: false,
+                });
             }
             InstKind::SpillToStack { depth, values } => {
                 for (k, val) in values.iter().enumerate() {
                     let src = self.op(*val);
                     let offset = self.stack_slot(depth + k as u32);
-                    self.emit(LInst::Store { base: Base::Frame, offset, src, width: Width::W64 });
+                    self.emit(LInst::Store {
+                        base: Base::Frame,
+                        offset,
+                        src,
+                        width: Width::W64,
+                    });
                 }
             }
             InstKind::ReadStack { depth } => {
                 let d = self.reg(v);
                 let offset = self.stack_slot(depth);
-                self.emit(LInst::Load { dst: d, base: Base::Frame, offset, width: Width::W64 });
+                self.emit(LInst::Load {
+                    dst: d,
+                    base: Base::Frame,
+                    offset,
+                    width: Width::W64,
+                });
             }
             InstKind::StackAddr { depth } => {
                 let d = self.reg(v);
                 let offset = self.stack_slot(depth);
-                self.emit(LInst::Lea { dst: d, base: Base::Frame, offset });
+                self.emit(LInst::Lea {
+                    dst: d,
+                    base: Base::Frame,
+                    offset,
+                });
             }
             InstKind::CallHelper { helper, args } => {
                 let args: Vec<Operand> = args.iter().map(|a| self.op(*a)).collect();
-                let dst = if inst.ty == Type::VOID { None } else { Some(self.reg(v)) };
+                let dst = if inst.ty == Type::VOID {
+                    None
+                } else {
+                    Some(self.reg(v))
+                };
                 self.call(helper, args, dst, inst.bc);
             }
-            InstKind::CheckError { value, check, state } => {
+            InstKind::CheckError {
+                value,
+                check,
+                state,
+            } => {
                 let r = self.reg(value);
                 match check {
                     ErrorCheck::Null => self.guard(r, Operand::Imm(0), Cond::Eq, Width::W64, state),
-                    ErrorCheck::Negative => self.guard(r, Operand::Imm(0), Cond::Lt, Width::W32, state),
+                    ErrorCheck::Negative => {
+                        self.guard(r, Operand::Imm(0), Cond::Lt, Width::W32, state)
+                    }
                 }
             }
             InstKind::GuardNotMarker { value, state } => {
@@ -234,30 +325,58 @@ impl<'a> Lowerer<'a> {
                 let r = self.reg(value);
                 self.guard(r, Operand::Imm(0), Cond::Eq, Width::W64, state);
             }
-            InstKind::GuardType { value, ty, state, .. } => {
+            InstKind::GuardType {
+                value, ty, state, ..
+            } => {
                 let r = self.materialise(value);
                 let t = self.load(Base::Reg(r), lay.object_type, Width::W64);
                 self.guard(t, Operand::Imm(ty as i64), Cond::Ne, Width::W64, state);
             }
-            InstKind::GuardTypeVersion { value, version, state } => {
+            InstKind::GuardTypeVersion {
+                value,
+                version,
+                state,
+            } => {
                 let r = self.materialise(value);
                 let t = self.load(Base::Reg(r), lay.object_type, Width::W64);
                 let ver = self.load(Base::Reg(t), lay.type_version_tag, Width::W32);
-                self.guard(ver, Operand::Imm(version as i64), Cond::Ne, Width::W32, state);
+                self.guard(
+                    ver,
+                    Operand::Imm(version as i64),
+                    Cond::Ne,
+                    Width::W32,
+                    state,
+                );
             }
             InstKind::HasTypeVersion { value, version } => {
                 let r = self.materialise(value);
                 let t = self.load(Base::Reg(r), lay.object_type, Width::W64);
                 let ver = self.load(Base::Reg(t), lay.type_version_tag, Width::W32);
                 let d = self.reg(v);
-                self.emit(LInst::SetCmp { dst: d, a: ver, b: Operand::Imm(version as i64), cond: Cond::Eq, width: Width::W32 });
+                self.emit(LInst::SetCmp {
+                    dst: d,
+                    a: ver,
+                    b: Operand::Imm(version as i64),
+                    cond: Cond::Eq,
+                    width: Width::W32,
+                });
             }
-            InstKind::GuardCachedKeysVersion { value, version, state } => {
+            InstKind::GuardCachedKeysVersion {
+                value,
+                version,
+                state,
+            } => {
                 let r = self.materialise(value);
                 let t = self.load(Base::Reg(r), lay.object_type, Width::W64);
                 let keys = self.load(Base::Reg(t), lay.heaptype_cached_keys, Width::W64);
                 let ver = self.load(Base::Reg(keys), lay.dictkeys_version, Width::W32);
-                self.guard(ver, Operand::Imm(version as i64), Cond::Ne, Width::W32, state);
+                self.guard(
+                    ver,
+                    Operand::Imm(version as i64),
+                    Cond::Ne,
+                    Width::W32,
+                    state,
+                );
             }
             InstKind::GuardNoDict { value, state } => {
                 let r = self.materialise(value);
@@ -269,48 +388,98 @@ impl<'a> Lowerer<'a> {
                 let tracing = self.load(Base::Reg(cframe), lay.cframe_use_tracing, Width::W8);
                 self.guard(tracing, Operand::Imm(0), Cond::Ne, Width::W32, state);
                 let addr = self.new_vreg();
-                self.emit(LInst::Mov { dst: addr, src: Operand::Imm(self.cx.eval_breaker as i64) });
+                self.emit(LInst::Mov {
+                    dst: addr,
+                    src: Operand::Imm(self.cx.eval_breaker as i64),
+                });
                 let brk = self.load(Base::Reg(addr), 0, Width::W32);
                 self.guard(brk, Operand::Imm(0), Cond::Ne, Width::W32, state);
             }
-            InstKind::LoadInstanceValue { obj, index, state } => {
+            InstKind::InstanceValues { obj } => {
                 let r = self.materialise(obj);
-                let values = self.load(Base::Reg(r), lay.object_values_pointer, Width::W64);
-                self.guard(values, Operand::Imm(0), Cond::Eq, Width::W64, state);
                 let d = self.reg(v);
-                self.emit(LInst::Load { dst: d, base: Base::Reg(values), offset: 8 * index as i32, width: Width::W64 });
-                self.guard(d, Operand::Imm(0), Cond::Eq, Width::W64, state);
+                self.emit(LInst::Load {
+                    dst: d,
+                    base: Base::Reg(r),
+                    offset: lay.object_values_pointer as i32,
+                    width: Width::W64,
+                });
             }
-            InstKind::StoreInstanceValue { obj, index, value, state } => {
-                let r = self.materialise(obj);
-                let values = self.load(Base::Reg(r), lay.object_values_pointer, Width::W64);
-                self.guard(values, Operand::Imm(0), Cond::Eq, Width::W64, state);
-                let old = self.load(Base::Reg(values), 8 * index as i64, Width::W64);
-                self.guard(old, Operand::Imm(0), Cond::Eq, Width::W64, state);
+            InstKind::LoadValuesSlot { values, index } => {
+                let r = self.materialise(values);
+                let d = self.reg(v);
+                self.emit(LInst::Load {
+                    dst: d,
+                    base: Base::Reg(r),
+                    offset: 8 * index as i32,
+                    width: Width::W64,
+                });
+            }
+            InstKind::StoreValuesSlot {
+                values,
+                index,
+                value,
+            } => {
+                let r = self.materialise(values);
                 let src = self.op(value);
-                self.emit(LInst::Store { base: Base::Reg(values), offset: 8 * index as i32, src, width: Width::W64 });
-                self.emit(LInst::Decref { value: old, maybe_null: false });
+                self.emit(LInst::Store {
+                    base: Base::Reg(r),
+                    offset: 8 * index as i32,
+                    src,
+                    width: Width::W64,
+                });
             }
-            InstKind::LoadModuleGlobal { version, index, entries, state } => {
+            InstKind::LoadModuleGlobal {
+                version,
+                index,
+                entries,
+                state,
+            } => {
                 let keys = self.dict_keys(lay.frame_globals, version, state);
                 let d = self.reg(v);
-                let offset = entries as i64 + lay.dict_unicode_entry_size * index as i64 + lay.dict_unicode_entry_value;
-                self.emit(LInst::Load { dst: d, base: Base::Reg(keys), offset: offset as i32, width: Width::W64 });
+                let offset = entries as i64
+                    + lay.dict_unicode_entry_size * index as i64
+                    + lay.dict_unicode_entry_value;
+                self.emit(LInst::Load {
+                    dst: d,
+                    base: Base::Reg(keys),
+                    offset: offset as i32,
+                    width: Width::W64,
+                });
                 self.guard(d, Operand::Imm(0), Cond::Eq, Width::W64, state);
             }
-            InstKind::LoadBuiltin { globals_version, builtins_version, index, entries, state } => {
+            InstKind::LoadBuiltin {
+                globals_version,
+                builtins_version,
+                index,
+                entries,
+                state,
+            } => {
                 self.dict_keys(lay.frame_globals, globals_version, state);
                 let keys = self.dict_keys(lay.frame_builtins, builtins_version, state);
                 let d = self.reg(v);
-                let offset = entries as i64 + lay.dict_unicode_entry_size * index as i64 + lay.dict_unicode_entry_value;
-                self.emit(LInst::Load { dst: d, base: Base::Reg(keys), offset: offset as i32, width: Width::W64 });
+                let offset = entries as i64
+                    + lay.dict_unicode_entry_size * index as i64
+                    + lay.dict_unicode_entry_value;
+                self.emit(LInst::Load {
+                    dst: d,
+                    base: Base::Reg(keys),
+                    offset: offset as i32,
+                    width: Width::W64,
+                });
                 self.guard(d, Operand::Imm(0), Cond::Eq, Width::W64, state);
             }
             InstKind::Is { a, b } => {
                 let ra = self.materialise(a);
                 let ob = self.op(b);
                 let d = self.reg(v);
-                self.emit(LInst::SetCmp { dst: d, a: ra, b: ob, cond: Cond::Eq, width: Width::W64 });
+                self.emit(LInst::SetCmp {
+                    dst: d,
+                    a: ra,
+                    b: ob,
+                    cond: Cond::Eq,
+                    width: Width::W64,
+                });
             }
             InstKind::Truthy { value } => self.truthy(v, value, inst.bc),
             InstKind::BoolObject { value, negate } => {
@@ -318,17 +487,45 @@ impl<'a> Lowerer<'a> {
                 let d = self.reg(v);
                 let (t, f) = (self.cx.true_obj as i64, self.cx.false_obj as i64);
                 let (if_true, if_false) = if negate { (f, t) } else { (t, f) };
-                self.emit(LInst::Select { dst: d, c, if_true, if_false });
+                self.emit(LInst::Select {
+                    dst: d,
+                    c,
+                    if_true,
+                    if_false,
+                });
             }
             InstKind::NonZero { value } => {
                 let r = self.materialise(value);
                 let d = self.reg(v);
-                self.emit(LInst::SetCmp { dst: d, a: r, b: Operand::Imm(0), cond: Cond::Ne, width: Width::W32 });
+                self.emit(LInst::SetCmp {
+                    dst: d,
+                    a: r,
+                    b: Operand::Imm(0),
+                    cond: Cond::Ne,
+                    width: Width::W32,
+                });
+            }
+            InstKind::NotNull { value } => {
+                let r = self.materialise(value);
+                let d = self.reg(v);
+                self.emit(LInst::SetCmp {
+                    dst: d,
+                    a: r,
+                    b: Operand::Imm(0),
+                    cond: Cond::Ne,
+                    width: Width::W64,
+                });
             }
             InstKind::IsExhausted { value } => {
                 let r = self.reg(value);
                 let d = self.reg(v);
-                self.emit(LInst::SetCmp { dst: d, a: r, b: Operand::Imm(1), cond: Cond::Eq, width: Width::W64 });
+                self.emit(LInst::SetCmp {
+                    dst: d,
+                    a: r,
+                    b: Operand::Imm(1),
+                    cond: Cond::Eq,
+                    width: Width::W64,
+                });
             }
         }
     }
@@ -339,7 +536,10 @@ impl<'a> Lowerer<'a> {
             Operand::Reg(r) => r,
             Operand::Imm(i) => {
                 let t = self.new_vreg();
-                self.emit(LInst::Mov { dst: t, src: Operand::Imm(i) });
+                self.emit(LInst::Mov {
+                    dst: t,
+                    src: Operand::Imm(i),
+                });
                 t
             }
         }
@@ -351,7 +551,13 @@ impl<'a> Lowerer<'a> {
         let dict = self.load(Base::Frame, field, Width::W64);
         let keys = self.load(Base::Reg(dict), lay.dict_keys, Width::W64);
         let ver = self.load(Base::Reg(keys), lay.dictkeys_version, Width::W32);
-        self.guard(ver, Operand::Imm(version as i64), Cond::Ne, Width::W32, state);
+        self.guard(
+            ver,
+            Operand::Imm(version as i64),
+            Cond::Ne,
+            Width::W32,
+            state,
+        );
         keys
     }
 
@@ -361,11 +567,35 @@ impl<'a> Lowerer<'a> {
         let d = self.reg(v);
         let done = self.new_block_after();
         let slow = self.new_block_after_named();
-        self.emit(LInst::Mov { dst: d, src: Operand::Imm(1) });
-        self.emit(LInst::BranchCmp { a: r, b: Operand::Imm(self.cx.true_obj as i64), cond: Cond::Eq, width: Width::W64, target: done });
-        self.emit(LInst::Mov { dst: d, src: Operand::Imm(0) });
-        self.emit(LInst::BranchCmp { a: r, b: Operand::Imm(self.cx.false_obj as i64), cond: Cond::Eq, width: Width::W64, target: done });
-        self.emit(LInst::BranchCmp { a: r, b: Operand::Imm(self.cx.none_obj as i64), cond: Cond::Eq, width: Width::W64, target: done });
+        self.emit(LInst::Mov {
+            dst: d,
+            src: Operand::Imm(1),
+        });
+        self.emit(LInst::BranchCmp {
+            a: r,
+            b: Operand::Imm(self.cx.true_obj as i64),
+            cond: Cond::Eq,
+            width: Width::W64,
+            target: done,
+        });
+        self.emit(LInst::Mov {
+            dst: d,
+            src: Operand::Imm(0),
+        });
+        self.emit(LInst::BranchCmp {
+            a: r,
+            b: Operand::Imm(self.cx.false_obj as i64),
+            cond: Cond::Eq,
+            width: Width::W64,
+            target: done,
+        });
+        self.emit(LInst::BranchCmp {
+            a: r,
+            b: Operand::Imm(self.cx.none_obj as i64),
+            cond: Cond::Eq,
+            width: Width::W64,
+            target: done,
+        });
         self.emit(LInst::Jump { target: slow });
         self.cur = slow.0 as usize;
         self.call(Helper::IsTrue, vec![Operand::Reg(r)], Some(d), bc);
@@ -400,7 +630,10 @@ impl<'a> Lowerer<'a> {
         }
         for (p, (t, _)) in params.iter().zip(&temps) {
             let dst = self.reg(*p);
-            self.emit(LInst::Mov { dst, src: Operand::Reg(*t) });
+            self.emit(LInst::Mov {
+                dst,
+                src: Operand::Reg(*t),
+            });
         }
     }
 
@@ -412,13 +645,28 @@ impl<'a> Lowerer<'a> {
                 let t = self.block_of[target];
                 self.emit(LInst::Jump { target: t });
             }
-            Terminator::Branch { cond, then_to, then_args, else_to, else_args } => {
+            Terminator::Branch {
+                cond,
+                then_to,
+                then_args,
+                else_to,
+                else_args,
+            } => {
                 let c = self.materialise(*cond);
                 let then_edge = self.new_block();
                 let else_edge = self.new_block();
-                self.emit(LInst::BranchCmp { a: c, b: Operand::Imm(0), cond: Cond::Ne, width: Width::W64, target: then_edge });
+                self.emit(LInst::BranchCmp {
+                    a: c,
+                    b: Operand::Imm(0),
+                    cond: Cond::Ne,
+                    width: Width::W64,
+                    target: then_edge,
+                });
                 self.emit(LInst::Jump { target: else_edge });
-                for (edge, to, args) in [(then_edge, then_to, then_args), (else_edge, else_to, else_args)] {
+                for (edge, to, args) in [
+                    (then_edge, then_to, then_args),
+                    (else_edge, else_to, else_args),
+                ] {
                     self.cur = edge.0 as usize;
                     self.edge_moves(*to, args);
                     let t = self.block_of[to];

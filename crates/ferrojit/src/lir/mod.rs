@@ -97,9 +97,19 @@ pub enum LInst {
     /// `dst = src`.
     Mov { dst: VReg, src: Operand },
     /// `dst = [base + offset]` (zero-extended for narrow widths).
-    Load { dst: VReg, base: Base, offset: i32, width: Width },
+    Load {
+        dst: VReg,
+        base: Base,
+        offset: i32,
+        width: Width,
+    },
     /// `[base + offset] = src`.
-    Store { base: Base, offset: i32, src: Operand, width: Width },
+    Store {
+        base: Base,
+        offset: i32,
+        src: Operand,
+        width: Width,
+    },
     /// `dst = base + offset`.
     Lea { dst: VReg, base: Base, offset: i32 },
     /// `[base + offset] += imm` on a 64-bit word (reference-count increments).
@@ -109,15 +119,43 @@ pub enum LInst {
     Decref { value: VReg, maybe_null: bool },
     /// Calls the C function at `target` with `args` in the ABI's argument registers; its
     /// result, if wanted, goes to `dst`. Every caller-saved register is clobbered.
-    Call { target: usize, name: &'static str, args: Vec<Operand>, dst: Option<VReg> },
+    Call {
+        target: usize,
+        name: &'static str,
+        args: Vec<Operand>,
+        dst: Option<VReg>,
+    },
     /// `dst = (a cond b) ? 1 : 0`.
-    SetCmp { dst: VReg, a: VReg, b: Operand, cond: Cond, width: Width },
+    SetCmp {
+        dst: VReg,
+        a: VReg,
+        b: Operand,
+        cond: Cond,
+        width: Width,
+    },
     /// `dst = (c != 0) ? if_true : if_false`.
-    Select { dst: VReg, c: VReg, if_true: i64, if_false: i64 },
+    Select {
+        dst: VReg,
+        c: VReg,
+        if_true: i64,
+        if_false: i64,
+    },
     /// Branches to `target` when `a cond b`; otherwise falls through to the next instruction.
-    BranchCmp { a: VReg, b: Operand, cond: Cond, width: Width, target: LBlock },
+    BranchCmp {
+        a: VReg,
+        b: Operand,
+        cond: Cond,
+        width: Width,
+        target: LBlock,
+    },
     /// Leaves for side exit `exit` when `a cond b`.
-    GuardCmp { a: VReg, b: Operand, cond: Cond, width: Width, exit: ExitId },
+    GuardCmp {
+        a: VReg,
+        b: Operand,
+        cond: Cond,
+        width: Width,
+        exit: ExitId,
+    },
     /// Jumps to `target`.
     Jump { target: LBlock },
     /// Returns `value` from the compiled function.
@@ -171,7 +209,9 @@ impl LInst {
         };
         match self {
             LInst::Mov { src, .. } => op(src, out),
-            LInst::Load { base: b, .. } | LInst::Lea { base: b, .. } | LInst::AddMem { base: b, .. } => base(b, out),
+            LInst::Load { base: b, .. }
+            | LInst::Lea { base: b, .. }
+            | LInst::AddMem { base: b, .. } => base(b, out),
             LInst::Store { base: b, src, .. } => {
                 base(b, out);
                 op(src, out)
@@ -222,7 +262,10 @@ impl LInst {
 
     /// Whether control never falls through past this instruction.
     pub fn ends_flow(&self) -> bool {
-        matches!(self, LInst::Jump { .. } | LInst::Return { .. } | LInst::Exit { .. })
+        matches!(
+            self,
+            LInst::Jump { .. } | LInst::Return { .. } | LInst::Exit { .. }
+        )
     }
 }
 
@@ -230,8 +273,17 @@ impl Function {
     /// Successors of block `b`: its branch targets, and the next block when control can fall
     /// through its end.
     pub fn successors(&self, b: usize) -> Vec<usize> {
-        let mut out: Vec<usize> = self.blocks[b].insts.iter().filter_map(|i| i.targets()).map(|t| t.0 as usize).collect();
-        let falls = self.blocks[b].insts.last().map(|i| !i.ends_flow()).unwrap_or(true);
+        let mut out: Vec<usize> = self.blocks[b]
+            .insts
+            .iter()
+            .filter_map(|i| i.targets())
+            .map(|t| t.0 as usize)
+            .collect();
+        let falls = self.blocks[b]
+            .insts
+            .last()
+            .map(|i| !i.ends_flow())
+            .unwrap_or(true);
         if falls && b + 1 < self.blocks.len() {
             out.push(b + 1);
         }
@@ -264,24 +316,63 @@ impl fmt::Display for LInst {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LInst::Mov { dst, src } => write!(f, "{dst} = {src}"),
-            LInst::Load { dst, base, offset, width } => write!(f, "{dst} = load{width} [{base}{offset:+}]"),
-            LInst::Store { base, offset, src, width } => write!(f, "store{width} [{base}{offset:+}] = {src}"),
+            LInst::Load {
+                dst,
+                base,
+                offset,
+                width,
+            } => write!(f, "{dst} = load{width} [{base}{offset:+}]"),
+            LInst::Store {
+                base,
+                offset,
+                src,
+                width,
+            } => write!(f, "store{width} [{base}{offset:+}] = {src}"),
             LInst::Lea { dst, base, offset } => write!(f, "{dst} = lea [{base}{offset:+}]"),
             LInst::AddMem { base, offset, imm } => write!(f, "add64 [{base}{offset:+}] += {imm}"),
             LInst::Decref { value, maybe_null } => {
-                write!(f, "{} {value}", if *maybe_null { "xdecref" } else { "decref" })
+                write!(
+                    f,
+                    "{} {value}",
+                    if *maybe_null { "xdecref" } else { "decref" }
+                )
             }
-            LInst::Call { name, args, dst, .. } => {
+            LInst::Call {
+                name, args, dst, ..
+            } => {
                 let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
                 match dst {
                     Some(d) => write!(f, "{d} = call {name}({})", args.join(", ")),
                     None => write!(f, "call {name}({})", args.join(", ")),
                 }
             }
-            LInst::SetCmp { dst, a, b, cond, width } => write!(f, "{dst} = cmp{width} {a} {cond} {b}"),
-            LInst::Select { dst, c, if_true, if_false } => write!(f, "{dst} = {c} ? {if_true:#x} : {if_false:#x}"),
-            LInst::BranchCmp { a, b, cond, width, target } => write!(f, "if{width} {a} {cond} {b} goto {target}"),
-            LInst::GuardCmp { a, b, cond, width, exit } => write!(f, "if{width} {a} {cond} {b} exit {exit}"),
+            LInst::SetCmp {
+                dst,
+                a,
+                b,
+                cond,
+                width,
+            } => write!(f, "{dst} = cmp{width} {a} {cond} {b}"),
+            LInst::Select {
+                dst,
+                c,
+                if_true,
+                if_false,
+            } => write!(f, "{dst} = {c} ? {if_true:#x} : {if_false:#x}"),
+            LInst::BranchCmp {
+                a,
+                b,
+                cond,
+                width,
+                target,
+            } => write!(f, "if{width} {a} {cond} {b} goto {target}"),
+            LInst::GuardCmp {
+                a,
+                b,
+                cond,
+                width,
+                exit,
+            } => write!(f, "if{width} {a} {cond} {b} exit {exit}"),
             LInst::Jump { target } => write!(f, "goto {target}"),
             LInst::Return { value } => write!(f, "return {value}"),
             LInst::Exit { exit } => write!(f, "exit {exit}"),
@@ -300,7 +391,14 @@ impl fmt::Display for Function {
         }
         for (i, e) in self.exits.iter().enumerate() {
             let stack: Vec<String> = e.stack.iter().map(|s| s.to_string()).collect();
-            writeln!(f, "exit{i}: fs{} stacktop={} code={} [{}]", e.state, e.stacktop, e.code, stack.join(", "))?;
+            writeln!(
+                f,
+                "exit{i}: fs{} stacktop={} code={} [{}]",
+                e.state,
+                e.stacktop,
+                e.code,
+                stack.join(", ")
+            )?;
         }
         Ok(())
     }

@@ -26,7 +26,12 @@ pub fn cleanup(f: &mut Function, alloc: &Allocation) -> CleanedUp {
     let threaded = thread_jumps(f);
     let unreachable_blocks = remove_unreachable_blocks(f);
     let fallthroughs = use_fallthroughs(f);
-    CleanedUp { self_moves, threaded, unreachable_blocks, fallthroughs }
+    CleanedUp {
+        self_moves,
+        threaded,
+        unreachable_blocks,
+        fallthroughs,
+    }
 }
 
 fn remove_self_moves(f: &mut Function, alloc: &Allocation) -> u32 {
@@ -96,7 +101,12 @@ fn remove_unreachable_blocks(f: &mut Function) -> u32 {
         return 0;
     }
     let blocks = std::mem::take(&mut f.blocks);
-    f.blocks = blocks.into_iter().zip(&reached).filter(|(_, r)| **r).map(|(b, _)| b).collect();
+    f.blocks = blocks
+        .into_iter()
+        .zip(&reached)
+        .filter(|(_, r)| **r)
+        .map(|(b, _)| b)
+        .collect();
     for inst in f.blocks.iter_mut().flat_map(|b| &mut b.insts) {
         if let LInst::BranchCmp { target, .. } | LInst::Jump { target } = inst {
             *target = LBlock(new_index[target.0 as usize]);
@@ -112,7 +122,9 @@ fn use_fallthroughs(f: &mut Function) -> u32 {
     for b in 0..f.blocks.len() {
         let next = LBlock(b as u32 + 1);
         let insts = &mut f.blocks[b].insts;
-        if let [.., LInst::BranchCmp { cond, target, .. }, LInst::Jump { target: other }] = insts.as_mut_slice() {
+        if let [.., LInst::BranchCmp { cond, target, .. }, LInst::Jump { target: other }] =
+            insts.as_mut_slice()
+        {
             if *target == next && *other != next {
                 *cond = invert(*cond);
                 *target = *other;
@@ -146,11 +158,19 @@ mod tests {
     }
 
     fn branch(target: u32) -> LInst {
-        LInst::BranchCmp { a: v(0), b: Operand::Imm(5), cond: Cond::Lt, width: Width::W64, target: LBlock(target) }
+        LInst::BranchCmp {
+            a: v(0),
+            b: Operand::Imm(5),
+            cond: Cond::Lt,
+            width: Width::W64,
+            target: LBlock(target),
+        }
     }
 
     fn jump(target: u32) -> LInst {
-        LInst::Jump { target: LBlock(target) }
+        LInst::Jump {
+            target: LBlock(target),
+        }
     }
 
     fn ret(n: u32) -> LInst {
@@ -164,7 +184,16 @@ mod tests {
         let mut f = Function {
             name: "c".into(),
             blocks: vec![
-                block(vec![LInst::Load { dst: v(0), base: Base::Frame, offset: 0, width: Width::W64 }, branch(3), jump(4)]),
+                block(vec![
+                    LInst::Load {
+                        dst: v(0),
+                        base: Base::Frame,
+                        offset: 0,
+                        width: Width::W64,
+                    },
+                    branch(3),
+                    jump(4),
+                ]),
                 block(vec![ret(0)]),
                 block(vec![ret(1)]),
                 block(vec![jump(2)]),
@@ -175,13 +204,34 @@ mod tests {
             exits: vec![],
             num_vregs: 2,
         };
-        let alloc = Allocation { locs: vec![Some(Loc::Reg(0)), Some(Loc::Reg(1))], ..Default::default() };
+        let alloc = Allocation {
+            locs: vec![Some(Loc::Reg(0)), Some(Loc::Reg(1))],
+            ..Default::default()
+        };
         let done = cleanup(&mut f, &alloc);
-        assert_eq!(done, CleanedUp { self_moves: 0, threaded: 2, unreachable_blocks: 4, fallthroughs: 1 }, "{f}");
+        assert_eq!(
+            done,
+            CleanedUp {
+                self_moves: 0,
+                threaded: 2,
+                unreachable_blocks: 4,
+                fallthroughs: 1
+            },
+            "{f}"
+        );
         // What is left: L0 falls into `return %1` when %0 < 5 and branches to `return %0`
         // otherwise (the branch to the next block was inverted).
         assert_eq!(f.blocks.len(), 3, "{f}");
-        assert_eq!(f.blocks[0].insts[1], LInst::BranchCmp { a: v(0), b: Operand::Imm(5), cond: Cond::Ge, width: Width::W64, target: LBlock(2) });
+        assert_eq!(
+            f.blocks[0].insts[1],
+            LInst::BranchCmp {
+                a: v(0),
+                b: Operand::Imm(5),
+                cond: Cond::Ge,
+                width: Width::W64,
+                target: LBlock(2)
+            }
+        );
         assert_eq!(f.blocks[0].insts.len(), 2, "{f}");
         assert_eq!(f.blocks[1].insts, vec![ret(1)]);
         assert_eq!(f.blocks[2].insts, vec![ret(0)]);
@@ -191,26 +241,73 @@ mod tests {
     fn a_branch_to_the_next_block_is_inverted() {
         let mut f = Function {
             name: "i".into(),
-            blocks: vec![block(vec![branch(1), jump(2)]), block(vec![ret(0)]), block(vec![ret(1)])],
+            blocks: vec![
+                block(vec![branch(1), jump(2)]),
+                block(vec![ret(0)]),
+                block(vec![ret(1)]),
+            ],
             exits: vec![],
             num_vregs: 2,
         };
-        let alloc = Allocation { locs: vec![Some(Loc::Reg(0)), Some(Loc::Reg(1))], ..Default::default() };
+        let alloc = Allocation {
+            locs: vec![Some(Loc::Reg(0)), Some(Loc::Reg(1))],
+            ..Default::default()
+        };
         assert_eq!(cleanup(&mut f, &alloc).fallthroughs, 1);
-        assert_eq!(f.blocks[0].insts, vec![LInst::BranchCmp { a: v(0), b: Operand::Imm(5), cond: Cond::Ge, width: Width::W64, target: LBlock(2) }]);
+        assert_eq!(
+            f.blocks[0].insts,
+            vec![LInst::BranchCmp {
+                a: v(0),
+                b: Operand::Imm(5),
+                cond: Cond::Ge,
+                width: Width::W64,
+                target: LBlock(2)
+            }]
+        );
     }
 
     #[test]
     fn only_moves_within_one_location_go() {
         let insts = vec![
-            LInst::Mov { dst: v(1), src: Operand::Reg(v(0)) },
-            LInst::Mov { dst: v(2), src: Operand::Reg(v(0)) },
-            LInst::Mov { dst: v(3), src: Operand::Reg(v(2)) },
+            LInst::Mov {
+                dst: v(1),
+                src: Operand::Reg(v(0)),
+            },
+            LInst::Mov {
+                dst: v(2),
+                src: Operand::Reg(v(0)),
+            },
+            LInst::Mov {
+                dst: v(3),
+                src: Operand::Reg(v(2)),
+            },
             ret(3),
         ];
-        let mut f = Function { name: "m".into(), blocks: vec![block(insts)], exits: vec![], num_vregs: 4 };
-        let alloc = Allocation { locs: vec![Some(Loc::Reg(3)), Some(Loc::Reg(3)), Some(Loc::Slot(0)), Some(Loc::Slot(0))], ..Default::default() };
+        let mut f = Function {
+            name: "m".into(),
+            blocks: vec![block(insts)],
+            exits: vec![],
+            num_vregs: 4,
+        };
+        let alloc = Allocation {
+            locs: vec![
+                Some(Loc::Reg(3)),
+                Some(Loc::Reg(3)),
+                Some(Loc::Slot(0)),
+                Some(Loc::Slot(0)),
+            ],
+            ..Default::default()
+        };
         assert_eq!(cleanup(&mut f, &alloc).self_moves, 2);
-        assert_eq!(f.blocks[0].insts, vec![LInst::Mov { dst: v(2), src: Operand::Reg(v(0)) }, ret(3)]);
+        assert_eq!(
+            f.blocks[0].insts,
+            vec![
+                LInst::Mov {
+                    dst: v(2),
+                    src: Operand::Reg(v(0))
+                },
+                ret(3)
+            ]
+        );
     }
 }

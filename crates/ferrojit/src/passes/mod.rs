@@ -45,7 +45,12 @@ pub fn use_counts(f: &Function) -> Vec<u32> {
 /// How many instructions write each virtual register.
 pub fn def_counts(f: &Function) -> Vec<u32> {
     let mut counts = vec![0u32; f.num_vregs as usize];
-    for d in f.blocks.iter().flat_map(|b| &b.insts).filter_map(LInst::def) {
+    for d in f
+        .blocks
+        .iter()
+        .flat_map(|b| &b.insts)
+        .filter_map(LInst::def)
+    {
         counts[d.0 as usize] += 1;
     }
     counts

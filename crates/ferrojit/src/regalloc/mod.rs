@@ -95,7 +95,11 @@ impl Bits {
         self.0.iter_mut().zip(&o.0).for_each(|(a, b)| *a |= b);
     }
     fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.0.iter().enumerate().flat_map(|(w, bits)| (0..64).filter(move |b| bits & (1 << b) != 0).map(move |b| (w * 64 + b) as u32))
+        self.0.iter().enumerate().flat_map(|(w, bits)| {
+            (0..64)
+                .filter(move |b| bits & (1 << b) != 0)
+                .map(move |b| (w * 64 + b) as u32)
+        })
     }
 }
 
@@ -177,7 +181,11 @@ pub fn intervals(f: &Function) -> (Vec<Interval>, Vec<u32>) {
     }
     let ivs = (0..n)
         .filter(|v| lo[*v as usize] != u32::MAX)
-        .map(|v| Interval { vreg: VReg(v), start: lo[v as usize], end: hi[v as usize] })
+        .map(|v| Interval {
+            vreg: VReg(v),
+            start: lo[v as usize],
+            end: hi[v as usize],
+        })
         .collect();
     (ivs, calls)
 }
@@ -213,7 +221,10 @@ pub fn allocate(f: &Function, regs: &RegisterSet) -> Allocation {
     let (mut ivs, calls) = intervals(f);
     let hints = hints(f, regs);
     ivs.sort_by_key(|iv| (iv.start, iv.vreg));
-    let mut alloc = Allocation { locs: vec![None; f.num_vregs as usize], ..Default::default() };
+    let mut alloc = Allocation {
+        locs: vec![None; f.num_vregs as usize],
+        ..Default::default()
+    };
     // Active intervals with their register.
     let mut active: Vec<(Interval, u8)> = Vec::new();
     for iv in ivs {
@@ -221,11 +232,14 @@ pub fn allocate(f: &Function, regs: &RegisterSet) -> Allocation {
         let across = calls.iter().any(|c| crosses(&iv, *c));
         let taken: Vec<u8> = active.iter().map(|(_, r)| *r).collect();
         let free = |pool: &Vec<u8>| pool.iter().copied().find(|r| !taken.contains(r));
-        let hinted = hints[iv.vreg.0 as usize].filter(|h| !across && regs.caller_saved.contains(h) && !taken.contains(h));
+        let hinted = hints[iv.vreg.0 as usize]
+            .filter(|h| !across && regs.caller_saved.contains(h) && !taken.contains(h));
         let choice = if across {
             free(&regs.callee_saved)
         } else {
-            hinted.or_else(|| free(&regs.caller_saved)).or_else(|| free(&regs.callee_saved))
+            hinted
+                .or_else(|| free(&regs.caller_saved))
+                .or_else(|| free(&regs.callee_saved))
         };
         if let Some(r) = choice {
             alloc.locs[iv.vreg.0 as usize] = Some(Loc::Reg(r));
@@ -272,11 +286,15 @@ pub fn allocate(f: &Function, regs: &RegisterSet) -> Allocation {
 pub fn check(f: &Function, alloc: &Allocation, regs: &RegisterSet) -> Result<(), String> {
     let (ivs, calls) = intervals(f);
     for iv in &ivs {
-        let loc = alloc.locs[iv.vreg.0 as usize].ok_or_else(|| format!("{} is live but has no location", iv.vreg))?;
+        let loc = alloc.locs[iv.vreg.0 as usize]
+            .ok_or_else(|| format!("{} is live but has no location", iv.vreg))?;
         if let Loc::Reg(r) = loc {
             if regs.caller_saved.contains(&r) {
                 if let Some(c) = calls.iter().find(|c| crosses(iv, **c)) {
-                    return Err(format!("{} in caller-saved r{r} is live across the call at {c}", iv.vreg));
+                    return Err(format!(
+                        "{} in caller-saved r{r} is live across the call at {c}",
+                        iv.vreg
+                    ));
                 }
             }
         }
@@ -285,7 +303,12 @@ pub fn check(f: &Function, alloc: &Allocation, regs: &RegisterSet) -> Result<(),
         for b in &ivs[i + 1..] {
             let overlap = a.start <= b.end && b.start <= a.end;
             if overlap && alloc.locs[a.vreg.0 as usize] == alloc.locs[b.vreg.0 as usize] {
-                return Err(format!("{} and {} overlap and share {}", a.vreg, b.vreg, alloc.loc(a.vreg)));
+                return Err(format!(
+                    "{} and {} overlap and share {}",
+                    a.vreg,
+                    b.vreg,
+                    alloc.loc(a.vreg)
+                ));
             }
         }
     }
@@ -314,24 +337,49 @@ mod tests {
     /// Straight-line LIR from a recipe: each step loads a new value, calls with up to three
     /// earlier values (defining a new one), or stores an earlier value.
     fn program(steps: &[(u8, u8, u8, u8)]) -> Function {
-        let mut insts = vec![LInst::Load { dst: VReg(0), base: Base::Frame, offset: 0, width: Width::W64 }];
+        let mut insts = vec![LInst::Load {
+            dst: VReg(0),
+            base: Base::Frame,
+            offset: 0,
+            width: Width::W64,
+        }];
         let mut n = 1u32;
         for &(kind, a, b, c) in steps {
             let pick = |x: u8| Operand::Reg(VReg(x as u32 % n));
             match kind % 3 {
                 0 => {
-                    insts.push(LInst::Load { dst: VReg(n), base: Base::Frame, offset: 8, width: Width::W64 });
+                    insts.push(LInst::Load {
+                        dst: VReg(n),
+                        base: Base::Frame,
+                        offset: 8,
+                        width: Width::W64,
+                    });
                     n += 1;
                 }
                 1 => {
-                    insts.push(LInst::Call { target: 0, name: "f", args: vec![pick(a), pick(b), pick(c)], dst: Some(VReg(n)) });
+                    insts.push(LInst::Call {
+                        target: 0,
+                        name: "f",
+                        args: vec![pick(a), pick(b), pick(c)],
+                        dst: Some(VReg(n)),
+                    });
                     n += 1;
                 }
-                _ => insts.push(LInst::Store { base: Base::Frame, offset: 16, src: pick(a), width: Width::W64 }),
+                _ => insts.push(LInst::Store {
+                    base: Base::Frame,
+                    offset: 16,
+                    src: pick(a),
+                    width: Width::W64,
+                }),
             }
         }
         insts.push(LInst::Return { value: VReg(n - 1) });
-        Function { name: "p".into(), blocks: vec![Block { insts }], exits: vec![], num_vregs: n }
+        Function {
+            name: "p".into(),
+            blocks: vec![Block { insts }],
+            exits: vec![],
+            num_vregs: n,
+        }
     }
 
     proptest! {
@@ -351,7 +399,12 @@ mod tests {
     #[test]
     fn values_live_across_calls_avoid_caller_saved_registers() {
         let f = program(&[(1, 0, 0, 0), (1, 0, 1, 0)]);
-        let regs = RegisterSet { callee_saved: vec![10], caller_saved: vec![0, 1], args: vec![1, 0], ret: Some(0) };
+        let regs = RegisterSet {
+            callee_saved: vec![10],
+            caller_saved: vec![0, 1],
+            args: vec![1, 0],
+            ret: Some(0),
+        };
         let alloc = allocate(&f, &regs);
         // %0 is used by both calls, so it lives across the first one.
         assert_eq!(alloc.loc(VReg(0)), Loc::Reg(10));
@@ -361,7 +414,12 @@ mod tests {
     #[test]
     fn the_checker_catches_a_shared_register() {
         let f = program(&[(0, 0, 0, 0), (1, 0, 1, 0)]);
-        let regs = RegisterSet { callee_saved: vec![10], caller_saved: vec![0, 1], args: vec![1, 0], ret: Some(0) };
+        let regs = RegisterSet {
+            callee_saved: vec![10],
+            caller_saved: vec![0, 1],
+            args: vec![1, 0],
+            ret: Some(0),
+        };
         let mut alloc = allocate(&f, &regs);
         alloc.locs[1] = alloc.locs[0];
         assert!(check(&f, &alloc, &regs).is_err());

@@ -60,7 +60,10 @@ pub struct SiteCache {
 
 impl SiteCache {
     fn find(&self, ty: usize, version: u32) -> Option<Entry> {
-        self.entries.iter().map(Cell::get).find(|e| e.kind != Kind::Empty && e.ty == ty && e.version == version)
+        self.entries
+            .iter()
+            .map(Cell::get)
+            .find(|e| e.kind != Kind::Empty && e.ty == ty && e.version == version)
     }
 
     fn insert(&self, e: Entry) {
@@ -72,7 +75,11 @@ impl SiteCache {
 
 extern "C" {
     fn _PyType_Lookup(ty: *mut PyTypeObject, name: *mut PyObject) -> *mut PyObject;
-    fn _PyObject_GetMethod(obj: *mut PyObject, name: *mut PyObject, method: *mut *mut PyObject) -> c_int;
+    fn _PyObject_GetMethod(
+        obj: *mut PyObject,
+        name: *mut PyObject,
+        method: *mut *mut PyObject,
+    ) -> c_int;
 }
 
 /// The type's version if it is valid (0 otherwise).
@@ -104,7 +111,8 @@ unsafe fn has_inline_values(ty: *mut PyTypeObject) -> bool {
         let l = layout();
         let flags = read::<std::os::raw::c_ulong>(ty as _, l.type_flags) as u64;
         let getattro: usize = read(ty as _, l.type_getattro);
-        flags & l.tpflags_managed_dict as u64 != 0 && getattro == PyObject_GenericGetAttr as *const () as usize
+        flags & l.tpflags_managed_dict as u64 != 0
+            && getattro == PyObject_GenericGetAttr as *const () as usize
     }
 }
 
@@ -139,7 +147,11 @@ unsafe fn key_index(keys: *mut c_void, name: *mut PyObject) -> Option<u32> {
 ///
 /// # Safety
 /// GIL held; `obj`, `name` live; `cache` is this site's cache.
-pub unsafe extern "C" fn fj_getattr_cached(obj: *mut PyObject, name: *mut PyObject, cache: *const SiteCache) -> *mut PyObject {
+pub unsafe extern "C" fn fj_getattr_cached(
+    obj: *mut PyObject,
+    name: *mut PyObject,
+    cache: *const SiteCache,
+) -> *mut PyObject {
     // SAFETY: as above; entries are only trusted while the type's version matches.
     unsafe {
         let cache = &*cache;
@@ -186,7 +198,14 @@ unsafe fn fill_instance_value(
         }
         if let Some(index) = key_index(shared_keys(ty), name) {
             if *values.add(index as usize) == found {
-                cache.insert(Entry { ty: ty as usize, version, kind: Kind::InstanceValue, index, nentries: 0, method: 0 });
+                cache.insert(Entry {
+                    ty: ty as usize,
+                    version,
+                    kind: Kind::InstanceValue,
+                    index,
+                    nentries: 0,
+                    method: 0,
+                });
             }
         }
     }
@@ -249,10 +268,19 @@ unsafe fn method_still_unshadowed(obj: *mut PyObject, ty: *mut PyTypeObject, e: 
     }
 }
 
-unsafe fn fill_method(cache: &SiteCache, obj: *mut PyObject, ty: *mut PyTypeObject, version: u32, name: *mut PyObject, meth: *mut PyObject) {
+unsafe fn fill_method(
+    cache: &SiteCache,
+    obj: *mut PyObject,
+    ty: *mut PyTypeObject,
+    version: u32,
+    name: *mut PyObject,
+    meth: *mut PyObject,
+) {
     // SAFETY: `ty` is `obj`'s live type; `meth` is what the generic lookup found on it.
     unsafe {
-        if Py_TYPE(meth) != std::ptr::addr_of_mut!(PyFunction_Type) || _PyType_Lookup(ty, name) != meth {
+        if Py_TYPE(meth) != std::ptr::addr_of_mut!(PyFunction_Type)
+            || _PyType_Lookup(ty, name) != meth
+        {
             return;
         }
         let l = layout();
@@ -263,11 +291,21 @@ unsafe fn fill_method(cache: &SiteCache, obj: *mut PyObject, ty: *mut PyTypeObje
                 return;
             }
             nentries(keys)
-        } else if dictoffset == 0 && read::<usize>(ty as _, l.type_getattro) == PyObject_GenericGetAttr as *const () as usize {
+        } else if dictoffset == 0
+            && read::<usize>(ty as _, l.type_getattro)
+                == PyObject_GenericGetAttr as *const () as usize
+        {
             -1
         } else {
             return;
         };
-        cache.insert(Entry { ty: ty as usize, version, kind: Kind::Method, index: 0, nentries, method: meth as usize });
+        cache.insert(Entry {
+            ty: ty as usize,
+            version,
+            kind: Kind::Method,
+            index: 0,
+            nentries,
+            method: meth as usize,
+        });
     }
 }

@@ -24,23 +24,44 @@ impl CodeBlock {
         let map_len = code.len().max(1).div_ceil(page) * page;
         // SAFETY: an anonymous private mapping with no address hint; checked for failure below.
         let p = unsafe {
-            libc::mmap(ptr::null_mut(), map_len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+            libc::mmap(
+                ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
         };
         if p == libc::MAP_FAILED {
-            return Err(format!("mmap of {map_len} bytes failed: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "mmap of {map_len} bytes failed: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         let p = p as *mut u8;
         // SAFETY: the mapping is at least code.len() bytes, writable, and not shared with anyone.
         unsafe { ptr::copy_nonoverlapping(code.as_ptr(), p, code.len()) };
         // SAFETY: p/map_len is exactly the mapping made above.
-        if unsafe { libc::mprotect(p as *mut libc::c_void, map_len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
+        if unsafe {
+            libc::mprotect(
+                p as *mut libc::c_void,
+                map_len,
+                libc::PROT_READ | libc::PROT_EXEC,
+            )
+        } != 0
+        {
             let err = std::io::Error::last_os_error();
             // SAFETY: unmapping the mapping made above, which nothing else refers to.
             unsafe { libc::munmap(p as *mut libc::c_void, map_len) };
             return Err(format!("mprotect to read-execute failed: {err}"));
         }
         flush_icache(p, code.len());
-        Ok(CodeBlock { ptr: p, len: code.len(), map_len })
+        Ok(CodeBlock {
+            ptr: p,
+            len: code.len(),
+            map_len,
+        })
     }
 
     /// Address of the first instruction.

@@ -17,6 +17,8 @@ use crate::lir;
 use crate::passes;
 use crate::regalloc;
 use pyo3_ffi::*;
+use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 /// The signature of generated code.
@@ -26,13 +28,29 @@ pub type Entry = unsafe extern "C" fn(*mut PyThreadState, *mut InterpreterFrame)
 pub struct NativeCode {
     pub entry: Entry,
     pub block: CodeBlock,
-    /// The reason of each side exit, by exit number.
-    pub exit_reasons: Vec<&'static str>,
+    /// What each side exit is, by exit number.
+    pub exits: Box<[ExitInfo]>,
+    /// `file:qualname`, as statistics name the function.
+    pub location: String,
     /// The attribute-site caches the code points at.
     pub site_caches: Box<[SiteCache]>,
     /// How native callers may call this code directly (None: only through the hook).
     pub direct: Option<super::direct_call::DirectEntry>,
 }
+
+/// A side exit of native code, for statistics and the deopt policy.
+pub struct ExitInfo {
+    pub reason: &'static str,
+    /// The code unit the interpreter resumes at.
+    pub resume_at: u32,
+    /// The speculating instruction, for exits taken when a speculation fails.
+    pub site: Option<u32>,
+    /// How often the exit was taken (counted for speculations only).
+    pub taken: Cell<u32>,
+}
+
+/// Compilations of one code object after which it is left to the interpreter for good.
+const MAX_RECOMPILATIONS: usize = 8;
 
 /// Everything the pipeline produced for one function, for dumps and tests.
 pub struct Artifacts {
@@ -52,11 +70,15 @@ pub struct Artifacts {
 impl Artifacts {
     /// The four dump texts: HIR, LIR, allocated LIR, disassembly.
     pub fn texts(&self) -> [(&'static str, String); 4] {
-        let asm = disasm::disassemble(self.isa, &self.code, 0).unwrap_or_else(|e| format!("disassembly failed: {e}\n"));
+        let asm = disasm::disassemble(self.isa, &self.code, 0)
+            .unwrap_or_else(|e| format!("disassembly failed: {e}\n"));
         [
             ("hir", self.hir.to_string()),
             ("lir", self.lir.to_string()),
-            ("regalloc", regalloc::print_allocated(&self.allocated, &self.alloc)),
+            (
+                "regalloc",
+                regalloc::print_allocated(&self.allocated, &self.alloc),
+            ),
             ("asm", asm),
         ]
     }
@@ -73,7 +95,13 @@ unsafe fn refusal(code: *mut PyObject) -> Option<String> {
     // SAFETY: reading fields of a live code object.
     unsafe {
         let flags = co::flags(code);
-        if flags & (ffi::CO_GENERATOR | ffi::CO_COROUTINE | ffi::CO_ASYNC_GENERATOR | ffi::CO_ITERABLE_COROUTINE) != 0 {
+        if flags
+            & (ffi::CO_GENERATOR
+                | ffi::CO_COROUTINE
+                | ffi::CO_ASYNC_GENERATOR
+                | ffi::CO_ITERABLE_COROUTINE)
+            != 0
+        {
             return Some("generator or coroutine".into());
         }
         if flags & (CO_OPTIMIZED | CO_NEWLOCALS) != (CO_OPTIMIZED | CO_NEWLOCALS) {
@@ -97,17 +125,19 @@ pub unsafe fn has_loop(code: *mut PyObject) -> bool {
         let nunits = (*(code as *mut PyVarObject)).ob_size as usize;
         let units = std::slice::from_raw_parts(co::first_instr(code), nunits);
         let tables = opcode_tables();
-        bytecode::decode(units, &tables.caches, &tables.deopt).iter().any(|i| {
-            use crate::cpython::opcodes::*;
-            matches!(
-                i.op,
-                JUMP_BACKWARD
-                    | POP_JUMP_BACKWARD_IF_FALSE
-                    | POP_JUMP_BACKWARD_IF_TRUE
-                    | POP_JUMP_BACKWARD_IF_NONE
-                    | POP_JUMP_BACKWARD_IF_NOT_NONE
-            )
-        })
+        bytecode::decode(units, &tables.caches, &tables.deopt)
+            .iter()
+            .any(|i| {
+                use crate::cpython::opcodes::*;
+                matches!(
+                    i.op,
+                    JUMP_BACKWARD
+                        | POP_JUMP_BACKWARD_IF_FALSE
+                        | POP_JUMP_BACKWARD_IF_TRUE
+                        | POP_JUMP_BACKWARD_IF_NONE
+                        | POP_JUMP_BACKWARD_IF_NOT_NONE
+                )
+            })
     }
 }
 
@@ -124,9 +154,15 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
             state.refused = Some(reason);
             return;
         }
+        if state.retired.len() >= MAX_RECOMPILATIONS {
+            let reason = format!("still deopting after {MAX_RECOMPILATIONS} recompilations");
+            rt.stats.refuse(&reason);
+            state.refused = Some(reason);
+            return;
+        }
         let started = Instant::now();
         let where_ = location(code);
-        match pipeline(code, ns, Isa::host()) {
+        match pipeline(code, ns, Isa::host(), &state.generic_sites) {
             Err(Failure::Unsupported(reason)) => {
                 rt.stats.refuse(&reason);
                 rt.stats.refused_functions.insert(where_, reason.clone());
@@ -137,19 +173,24 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
                 rt.stats.refused_functions.insert(where_, reason.clone());
                 state.refused = Some(reason);
             }
-            Ok(mut art) => match install(&mut art) {
+            Ok(mut art) => match install(&mut art, where_.clone()) {
                 Ok(mut native) => {
                     native.direct = super::direct_call::DirectEntry::for_code(code);
                     let rt = runtime();
-                    rt.stats.functions_compiled += 1;
+                    if state.retired.is_empty() {
+                        rt.stats.functions_compiled += 1;
+                    } else {
+                        rt.stats.recompilations += 1;
+                    }
                     rt.stats.code_bytes += art.code.len() as u64;
-                    rt.stats.code_instructions += disasm::count_instructions(art.isa, &art.code) as u64;
+                    rt.stats.code_instructions +=
+                        disasm::count_instructions(art.isa, &art.code) as u64;
                     rt.stats.compile_time_ms += started.elapsed().as_secs_f64() * 1000.0;
                     rt.stats.compiled.push(where_);
                     if let Some(dir) = rt.options.dump_dir.clone() {
                         write_dumps(&dir, &art);
                     }
-                    state.native = Some(native);
+                    state.native = Some(Box::new(native));
                 }
                 Err(e) => {
                     rt.stats.fail(&e);
@@ -175,7 +216,12 @@ impl Namespaces {
     /// `f` is a live frame.
     pub unsafe fn of_frame(f: *mut InterpreterFrame) -> Namespaces {
         // SAFETY: reading two borrowed pointers of a live frame.
-        unsafe { Namespaces { globals: ffi::read(f as _, layout().frame_globals), builtins: ffi::read(f as _, layout().frame_builtins) } }
+        unsafe {
+            Namespaces {
+                globals: ffi::read(f as _, layout().frame_globals),
+                builtins: ffi::read(f as _, layout().frame_builtins),
+            }
+        }
     }
 
     /// The namespaces of a function object.
@@ -222,27 +268,55 @@ impl Failure {
     }
 }
 
-fn install(art: &mut Artifacts) -> Result<NativeCode, String> {
+fn install(art: &mut Artifacts, location: String) -> Result<NativeCode, String> {
     let block = CodeBlock::new(&art.code)?;
     // SAFETY: the block holds code generated for the host ISA with the `Entry` ABI.
     let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(block.addr()) };
-    let exit_reasons = art.lir.exits.iter().map(|e| art.hir.states[e.state as usize].reason).collect();
-    Ok(NativeCode { entry, block, exit_reasons, site_caches: std::mem::take(&mut art.site_caches), direct: None })
+    let exits = art
+        .lir
+        .exits
+        .iter()
+        .map(|e| {
+            let state = &art.hir.states[e.state as usize];
+            ExitInfo {
+                reason: state.reason,
+                resume_at: state.resume_at,
+                site: state.site,
+                taken: Cell::new(0),
+            }
+        })
+        .collect();
+    let site_caches = std::mem::take(&mut art.site_caches);
+    Ok(NativeCode {
+        entry,
+        block,
+        exits,
+        location,
+        site_caches,
+        direct: None,
+    })
 }
 
 /// Runs the whole pipeline on `code` for `isa` without installing anything.
 ///
 /// # Safety
 /// GIL held; `code` is a live code object.
-pub unsafe fn pipeline(code: *mut PyObject, ns: Namespaces, isa: Isa) -> Result<Artifacts, Failure> {
+pub unsafe fn pipeline(
+    code: *mut PyObject,
+    ns: Namespaces,
+    isa: Isa,
+    generic_sites: &BTreeSet<u32>,
+) -> Result<Artifacts, Failure> {
     // SAFETY: GIL held, live code object.
     unsafe {
         if let Some(reason) = refusal(code) {
             return Err(Failure::Unsupported(reason));
         }
-        let info = code_info(code, ns).map_err(Failure::Error)?;
+        let mut info = code_info(code, ns).map_err(Failure::Error)?;
+        info.generic_sites = generic_sites.clone();
         let hir = hir::builder::build(&info).map_err(|u| Failure::Unsupported(u.0))?;
-        let site_caches: Box<[SiteCache]> = (0..hir.site_caches).map(|_| SiteCache::default()).collect();
+        let site_caches: Box<[SiteCache]> =
+            (0..hir.site_caches).map(|_| SiteCache::default()).collect();
         let mut cx = lowering_context(code);
         cx.site_caches = site_caches.as_ptr() as usize;
         cx.site_cache_size = std::mem::size_of::<SiteCache>();
@@ -254,7 +328,10 @@ pub unsafe fn pipeline(code: *mut PyObject, ns: Namespaces, isa: Isa) -> Result<
             regalloc::check(&lir, &alloc, &regs).map_err(Failure::Error)?;
         }
         if alloc.num_slots > regalloc::MAX_SLOTS {
-            return Err(Failure::Unsupported(format!("more than {} spill slots", regalloc::MAX_SLOTS)));
+            return Err(Failure::Unsupported(format!(
+                "more than {} spill slots",
+                regalloc::MAX_SLOTS
+            )));
         }
         // The checker reads liveness off the LIR, so it runs before cleanup: removing a move
         // between two registers that share a location makes one look used before defined.
@@ -262,7 +339,16 @@ pub unsafe fn pipeline(code: *mut PyObject, ns: Namespaces, isa: Isa) -> Result<
         passes::cleanup(&mut allocated, &alloc);
         let env = backend_env();
         let machine = isa.emit(&allocated, &alloc, &env).map_err(Failure::Error)?;
-        Ok(Artifacts { name: info.name, hir, lir, alloc, allocated, code: machine, isa, site_caches })
+        Ok(Artifacts {
+            name: info.name,
+            hir,
+            lir,
+            alloc,
+            allocated,
+            code: machine,
+            isa,
+            site_caches,
+        })
     }
 }
 
@@ -308,7 +394,8 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
         let names = tuple_infos(co::names(code));
         let mut nparams = co::argcount(code) as u32 + attr_int(code, c"co_kwonlyargcount") as u32;
         let flags = co::flags(code);
-        nparams += (flags & ffi::CO_VARARGS != 0) as u32 + (flags & ffi::CO_VARKEYWORDS != 0) as u32;
+        nparams +=
+            (flags & ffi::CO_VARARGS != 0) as u32 + (flags & ffi::CO_VARKEYWORDS != 0) as u32;
         Ok(CodeInfo {
             name,
             instrs,
@@ -318,7 +405,12 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             nparams,
             globals_keys: keys_info(ns.globals),
             builtins_keys: keys_info(ns.builtins),
-            well_known: WellKnown { none: Py_None() as usize, true_: Py_True() as usize, false_: Py_False() as usize },
+            well_known: WellKnown {
+                none: Py_None() as usize,
+                true_: Py_True() as usize,
+                false_: Py_False() as usize,
+            },
+            generic_sites: BTreeSet::new(),
         })
     }
 }
@@ -349,7 +441,11 @@ unsafe fn tuple_infos(t: *mut PyObject) -> Vec<ConstInfo> {
         (0..PyTuple_GET_SIZE(t))
             .map(|i| {
                 let o = PyTuple_GET_ITEM(t, i);
-                ConstInfo { obj: o as usize, text: short_repr(o), ty: exact_type(o) }
+                ConstInfo {
+                    obj: o as usize,
+                    text: short_repr(o),
+                    ty: exact_type(o),
+                }
             })
             .collect()
     }
@@ -442,7 +538,17 @@ pub fn write_dumps(dir: &std::path::Path, art: &Artifacts) {
     if std::fs::create_dir_all(dir).is_err() {
         return;
     }
-    let stem: String = art.name.chars().map(|c| if c.is_alphanumeric() || c == '_' || c == '.' { c } else { '_' }).collect();
+    let stem: String = art
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     for (ext, text) in art.texts() {
         let _ = std::fs::write(dir.join(format!("{stem}.{ext}")), text);
     }

@@ -48,14 +48,18 @@ impl DirectEntry {
                 | ffi::CO_COROUTINE
                 | ffi::CO_ITERABLE_COROUTINE
                 | ffi::CO_ASYNC_GENERATOR;
-            if ffi::code::flags(code) & special != 0 || read::<i32>(code as _, layout().code_kwonlyargcount) != 0 {
+            if ffi::code::flags(code) & special != 0
+                || read::<i32>(code as _, layout().code_kwonlyargcount) != 0
+            {
                 return None;
             }
             let nlocalsplus = ffi::code::nlocalsplus(code) as usize;
             Some(DirectEntry {
                 nargs: ffi::code::argcount(code) as usize,
                 nlocalsplus,
-                slots: nlocalsplus + ffi::code::stacksize(code) as usize + layout().frame_specials_slots as usize,
+                slots: nlocalsplus
+                    + ffi::code::stacksize(code) as usize
+                    + layout().frame_specials_slots as usize,
             })
         }
     }
@@ -67,7 +71,11 @@ impl DirectEntry {
 ///
 /// # Safety
 /// GIL held; `function` and `args[..nargs]` are owned references.
-pub unsafe fn call_compiled(function: *mut PyObject, args: *const *mut PyObject, nargs: usize) -> Option<*mut PyObject> {
+pub unsafe fn call_compiled(
+    function: *mut PyObject,
+    args: *const *mut PyObject,
+    nargs: usize,
+) -> Option<*mut PyObject> {
     // SAFETY: the GIL is held and the objects are live (caller's contract); every field read
     // below is at an offset the layout probe took from the target interpreter's headers.
     unsafe {
@@ -140,7 +148,12 @@ unsafe fn push_frame(ts: *mut PyThreadState, slots: usize) -> Option<*mut Interp
 
 /// `_PyFrame_InitializeSpecials(frame, func, NULL, nlocalsplus)`: the frame takes the reference
 /// to `function` and a new one to its code.
-unsafe fn init_frame(frame: *mut InterpreterFrame, function: *mut PyObject, code: *mut PyObject, nlocalsplus: usize) {
+unsafe fn init_frame(
+    frame: *mut InterpreterFrame,
+    function: *mut PyObject,
+    code: *mut PyObject,
+    nlocalsplus: usize,
+) {
     // SAFETY: `frame` points at enough fresh data-stack slots for this code's frame.
     unsafe {
         let l = layout();
@@ -148,7 +161,11 @@ unsafe fn init_frame(frame: *mut InterpreterFrame, function: *mut PyObject, code
         Py_INCREF(code);
         write(f, l.frame_func, function);
         write(f, l.frame_code, code);
-        write::<*mut PyObject>(f, l.frame_builtins, read(function as _, l.function_builtins));
+        write::<*mut PyObject>(
+            f,
+            l.frame_builtins,
+            read(function as _, l.function_builtins),
+        );
         write::<*mut PyObject>(f, l.frame_globals, read(function as _, l.function_globals));
         write(f, l.frame_locals, std::ptr::null_mut::<PyObject>());
         write(f, l.frame_stacktop, nlocalsplus as i32);
@@ -215,7 +232,11 @@ unsafe fn give_frame_object_its_data(frame_obj: *mut PyObject, frame: *mut Inter
         let l = layout();
         // The caller's frame object (made if needed), skipping incomplete frames, as CPython does.
         // A pending exception (the callee raised) must survive this.
-        let (mut ty, mut value, mut tb) = (std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+        let (mut ty, mut value, mut tb) = (
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
         PyErr_Fetch(&mut ty, &mut value, &mut tb);
         let back = PyFrame_GetBack(frame_obj as *mut PyFrameObject);
         if back.is_null() {
@@ -223,12 +244,18 @@ unsafe fn give_frame_object_its_data(frame_obj: *mut PyObject, frame: *mut Inter
         }
         PyErr_Restore(ty, value, tb);
         let size = l.frame_localsplus as usize + ffi::frame::stacktop(frame).max(0) as usize * 8;
-        let copy = (frame_obj as *mut u8).offset(l.frameobject_data as isize) as *mut InterpreterFrame;
+        let copy =
+            (frame_obj as *mut u8).offset(l.frameobject_data as isize) as *mut InterpreterFrame;
         std::ptr::copy_nonoverlapping(frame as *const u8, copy as *mut u8, size);
         write(frame_obj as _, l.frameobject_frame, copy);
-        write(copy as _, l.frame_owner, l.frame_owned_by_frame_object as i8);
+        write(
+            copy as _,
+            l.frame_owner,
+            l.frame_owned_by_frame_object as i8,
+        );
         let code = ffi::frame::code(copy);
-        let first_traceable = ffi::code::first_instr(code).add(ffi::code::firsttraceable(code) as usize);
+        let first_traceable =
+            ffi::code::first_instr(code).add(ffi::code::firsttraceable(code) as usize);
         if ffi::frame::prev_instr(copy) < first_traceable {
             ffi::frame::set_prev_instr(copy, first_traceable);
         }

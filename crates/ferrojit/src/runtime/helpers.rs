@@ -23,18 +23,27 @@ pub fn addresses() -> HashMap<Helper, usize> {
     let mut m = HashMap::new();
     m.insert(Helper::BinaryOp, fj_binary_op as *const () as usize);
     m.insert(Helper::CompareOp, fj_compare_op as *const () as usize);
-    m.insert(Helper::GetAttr, super::attr_cache::fj_getattr_cached as *const () as usize);
+    m.insert(
+        Helper::GetAttr,
+        super::attr_cache::fj_getattr_cached as *const () as usize,
+    );
     m.insert(Helper::SetAttr, PyObject_SetAttr as *const () as usize);
     m.insert(Helper::GetItem, PyObject_GetItem as *const () as usize);
     m.insert(Helper::Negative, PyNumber_Negative as *const () as usize);
     m.insert(Helper::Positive, PyNumber_Positive as *const () as usize);
     m.insert(Helper::Invert, PyNumber_Invert as *const () as usize);
-    m.insert(Helper::UnpackSequence, fj_unpack_sequence as *const () as usize);
+    m.insert(
+        Helper::UnpackSequence,
+        fj_unpack_sequence as *const () as usize,
+    );
     m.insert(Helper::BuildSlice, PySlice_New as *const () as usize);
     m.insert(Helper::DelItem, PyObject_DelItem as *const () as usize);
     m.insert(Helper::FormatValue, fj_format_value as *const () as usize);
     m.insert(Helper::BuildString, fj_build_string as *const () as usize);
-    m.insert(Helper::BuildConstKeyMap, fj_build_const_key_map as *const () as usize);
+    m.insert(
+        Helper::BuildConstKeyMap,
+        fj_build_const_key_map as *const () as usize,
+    );
     m.insert(Helper::SetItem, PyObject_SetItem as *const () as usize);
     m.insert(Helper::IsTrue, PyObject_IsTrue as *const () as usize);
     m.insert(Helper::GetIter, PyObject_GetIter as *const () as usize);
@@ -42,18 +51,29 @@ pub fn addresses() -> HashMap<Helper, usize> {
     m.insert(Helper::Not, PyObject_Not as *const () as usize);
     m.insert(Helper::LoadGlobal, fj_load_global as *const () as usize);
     m.insert(Helper::StoreGlobal, fj_store_global as *const () as usize);
-    m.insert(Helper::LoadMethod, super::attr_cache::fj_load_method_cached as *const () as usize);
+    m.insert(
+        Helper::LoadMethod,
+        super::attr_cache::fj_load_method_cached as *const () as usize,
+    );
     m.insert(Helper::Call, fj_call as *const () as usize);
     m.insert(Helper::BuildList, fj_build_list as *const () as usize);
     m.insert(Helper::BuildTuple, fj_build_tuple as *const () as usize);
     m.insert(Helper::BuildMap, fj_build_map as *const () as usize);
     m.insert(Helper::ForIter, fj_for_iter as *const () as usize);
     m.insert(Helper::ListAppend, fj_list_append as *const () as usize);
+    m.insert(
+        Helper::ValuesAddKey,
+        fj_values_add_key as *const () as usize,
+    );
     m
 }
 
 /// `BINARY_OP oparg`: the interpreter's `binary_ops[oparg]`.
-pub unsafe extern "C" fn fj_binary_op(a: *mut PyObject, b: *mut PyObject, oparg: i64) -> *mut PyObject {
+pub unsafe extern "C" fn fj_binary_op(
+    a: *mut PyObject,
+    b: *mut PyObject,
+    oparg: i64,
+) -> *mut PyObject {
     // SAFETY: generated code passes two live objects; the C API functions accept any objects.
     unsafe {
         match oparg as u8 {
@@ -92,14 +112,19 @@ pub unsafe extern "C" fn fj_binary_op(a: *mut PyObject, b: *mut PyObject, oparg:
 }
 
 /// `COMPARE_OP op`.
-pub unsafe extern "C" fn fj_compare_op(a: *mut PyObject, b: *mut PyObject, op: i64) -> *mut PyObject {
+pub unsafe extern "C" fn fj_compare_op(
+    a: *mut PyObject,
+    b: *mut PyObject,
+    op: i64,
+) -> *mut PyObject {
     // SAFETY: generated code passes two live objects and a comparison operator (0..=5).
     unsafe {
         let t = Py_TYPE(a);
         let direct = t == Py_TYPE(b)
             && (t == std::ptr::addr_of_mut!(PyLong_Type)
                 || t == std::ptr::addr_of_mut!(PyFloat_Type)
-                || (t == std::ptr::addr_of_mut!(PyUnicode_Type) && (op as i32 == Py_EQ || op as i32 == Py_NE)));
+                || (t == std::ptr::addr_of_mut!(PyUnicode_Type)
+                    && (op as i32 == Py_EQ || op as i32 == Py_NE)));
         if direct {
             if let Some(cmp) = (*t).tp_richcompare {
                 return cmp(a, b, op as i32);
@@ -112,7 +137,10 @@ pub unsafe extern "C" fn fj_compare_op(a: *mut PyObject, b: *mut PyObject, op: i
 /// `LOAD_GLOBAL` for exact-dict globals and builtins; the deopt marker when the name is in
 /// neither (the interpreter raises the NameError, with its exact message and attributes) or
 /// when either namespace is not an exact dict.
-pub unsafe extern "C" fn fj_load_global(frame: *mut InterpreterFrame, name: *mut PyObject) -> *mut PyObject {
+pub unsafe extern "C" fn fj_load_global(
+    frame: *mut InterpreterFrame,
+    name: *mut PyObject,
+) -> *mut PyObject {
     // SAFETY: `frame` is the running frame; its globals and builtins are live borrowed refs.
     unsafe {
         let globals: *mut PyObject = ffi::read(frame as _, layout().frame_globals);
@@ -135,7 +163,11 @@ pub unsafe extern "C" fn fj_load_global(frame: *mut InterpreterFrame, name: *mut
 }
 
 /// `STORE_GLOBAL`: does not take `v`.
-pub unsafe extern "C" fn fj_store_global(frame: *mut InterpreterFrame, name: *mut PyObject, v: *mut PyObject) -> c_int {
+pub unsafe extern "C" fn fj_store_global(
+    frame: *mut InterpreterFrame,
+    name: *mut PyObject,
+    v: *mut PyObject,
+) -> c_int {
     // SAFETY: `frame` is the running frame; its globals is a live dict.
     unsafe {
         let globals: *mut PyObject = ffi::read(frame as _, layout().frame_globals);
@@ -145,7 +177,11 @@ pub unsafe extern "C" fn fj_store_global(frame: *mut InterpreterFrame, name: *mu
 
 /// `PRECALL` + `CALL` (generic): `base` holds `[method or NULL, callable or self, args...]`,
 /// all taken; `kwnames` is a tuple of keyword names or NULL (0).
-pub unsafe extern "C" fn fj_call(base: *mut *mut PyObject, oparg: i64, kwnames: *mut PyObject) -> *mut PyObject {
+pub unsafe extern "C" fn fj_call(
+    base: *mut *mut PyObject,
+    oparg: i64,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
     // SAFETY: `base` points at oparg + 2 stack slots of the running frame, filled by the caller.
     unsafe {
         let oparg = oparg as usize;
@@ -166,7 +202,11 @@ pub unsafe extern "C" fn fj_call(base: *mut *mut PyObject, oparg: i64, kwnames: 
         let total = oparg + is_meth as usize;
         let args = base.add(2 - is_meth as usize);
         let function = *args.sub(1);
-        let nkw = if kwnames.is_null() { 0 } else { PyTuple_GET_SIZE(kwnames) as usize };
+        let nkw = if kwnames.is_null() {
+            0
+        } else {
+            PyTuple_GET_SIZE(kwnames) as usize
+        };
         if nkw == 0 {
             if let Some(res) = super::direct_call::call_compiled(function, args, total) {
                 return res;
@@ -276,17 +316,22 @@ pub unsafe extern "C" fn fj_list_append(list: *mut PyObject, v: *mut PyObject) -
 /// `UNPACK_SEQUENCE n` for an exact tuple or list of length n: writes its items (new
 /// references) to `out`, last item first; returns `seq` (borrowed). Anything else: the deopt
 /// marker, nothing written (the interpreter unpacks it, with its own error messages).
-pub unsafe extern "C" fn fj_unpack_sequence(seq: *mut PyObject, n: i64, out: *mut *mut PyObject) -> *mut PyObject {
+pub unsafe extern "C" fn fj_unpack_sequence(
+    seq: *mut PyObject,
+    n: i64,
+    out: *mut *mut PyObject,
+) -> *mut PyObject {
     // SAFETY: `seq` is live; `out` points at n writable stack slots above the running stack.
     unsafe {
         let n = n as isize;
-        let items: *mut *mut PyObject = if PyTuple_CheckExact(seq) != 0 && PyTuple_GET_SIZE(seq) == n {
-            (seq as *mut u8).offset(layout().tuple_items as isize) as *mut *mut PyObject
-        } else if PyList_CheckExact(seq) != 0 && PyList_GET_SIZE(seq) == n {
-            ffi::read(seq as _, layout().list_items)
-        } else {
-            return DEOPT_MARKER;
-        };
+        let items: *mut *mut PyObject =
+            if PyTuple_CheckExact(seq) != 0 && PyTuple_GET_SIZE(seq) == n {
+                (seq as *mut u8).offset(layout().tuple_items as isize) as *mut *mut PyObject
+            } else if PyList_CheckExact(seq) != 0 && PyList_GET_SIZE(seq) == n {
+                ffi::read(seq as _, layout().list_items)
+            } else {
+                return DEOPT_MARKER;
+            };
         for i in 0..n {
             let item = *items.offset(i);
             Py_INCREF(item);
@@ -297,12 +342,20 @@ pub unsafe extern "C" fn fj_unpack_sequence(seq: *mut PyObject, n: i64, out: *mu
 }
 
 extern "C" {
-    fn _PyUnicode_JoinArray(separator: *mut PyObject, items: *const *mut PyObject, n: isize) -> *mut PyObject;
+    fn _PyUnicode_JoinArray(
+        separator: *mut PyObject,
+        items: *const *mut PyObject,
+        n: isize,
+    ) -> *mut PyObject;
 }
 
 /// `FORMAT_VALUE flags`: the conversion (`!s`, `!r`, `!a`), then `format(value, spec)`; an
 /// exact str without a spec is itself. Takes nothing.
-pub unsafe extern "C" fn fj_format_value(value: *mut PyObject, flags: i64, spec: *mut PyObject) -> *mut PyObject {
+pub unsafe extern "C" fn fj_format_value(
+    value: *mut PyObject,
+    flags: i64,
+    spec: *mut PyObject,
+) -> *mut PyObject {
     // SAFETY: `value` is live; `spec` is NULL or a live str.
     unsafe {
         let converted = match flags & 0x03 {
@@ -331,7 +384,11 @@ pub unsafe extern "C" fn fj_build_string(items: *mut *mut PyObject, n: i64) -> *
     // SAFETY: `items` points at n owned str references.
     unsafe {
         let empty = PyUnicode_FromStringAndSize(std::ptr::null(), 0);
-        let r = if empty.is_null() { empty } else { _PyUnicode_JoinArray(empty, items, n as isize) };
+        let r = if empty.is_null() {
+            empty
+        } else {
+            _PyUnicode_JoinArray(empty, items, n as isize)
+        };
         Py_XDECREF(empty);
         release(items, n);
         r
@@ -339,14 +396,21 @@ pub unsafe extern "C" fn fj_build_string(items: *mut *mut PyObject, n: i64) -> *
 }
 
 /// `BUILD_CONST_KEY_MAP n`: a dict of `keys` (a tuple of n keys) to the n values, which it takes.
-pub unsafe extern "C" fn fj_build_const_key_map(items: *mut *mut PyObject, n: i64, keys: *mut PyObject) -> *mut PyObject {
+pub unsafe extern "C" fn fj_build_const_key_map(
+    items: *mut *mut PyObject,
+    n: i64,
+    keys: *mut PyObject,
+) -> *mut PyObject {
     // SAFETY: `items` points at n owned references; `keys` is a live tuple of n items (the
     // compiler made it so).
     unsafe {
         let d = if PyTuple_CheckExact(keys) != 0 && PyTuple_GET_SIZE(keys) == n as isize {
             PyDict_New()
         } else {
-            PyErr_SetString(PyExc_SystemError, c"bad BUILD_CONST_KEY_MAP keys argument".as_ptr());
+            PyErr_SetString(
+                PyExc_SystemError,
+                c"bad BUILD_CONST_KEY_MAP keys argument".as_ptr(),
+            );
             std::ptr::null_mut()
         };
         let mut ok = !d.is_null();
@@ -361,5 +425,21 @@ pub unsafe extern "C" fn fj_build_const_key_map(items: *mut *mut PyObject, n: i6
             return std::ptr::null_mut();
         }
         d
+    }
+}
+
+/// `_PyDictValues_AddToInsertionOrder(values, index)` (pycore_dict.h, static inline): an
+/// instance's values array keeps, in the bytes before it, the order in which its slots were
+/// first filled: `values[-1]` the capacity, `values[-2]` the count, and the slot numbers below.
+pub unsafe extern "C" fn fj_values_add_key(values: *mut *mut PyObject, index: i64) {
+    // SAFETY: generated code passes the live values array of a managed-dict instance whose slot
+    // `index` it has just filled for the first time; the prefix has room for every slot of the
+    // shared keys (CPython sizes it so), and the GIL is held.
+    unsafe {
+        let size_ptr = (values as *mut u8).sub(2);
+        let size = *size_ptr as usize + 1;
+        debug_assert!(size + 1 < *(values as *mut u8).sub(1) as usize);
+        *size_ptr.sub(size) = index as u8;
+        *size_ptr = size as u8;
     }
 }

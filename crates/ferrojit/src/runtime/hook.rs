@@ -7,12 +7,13 @@
 //! `start_frame` does, and the frame is linked into `cframe->current_frame` for the duration so
 //! that `sys._getframe` and tracebacks see it.
 
-use super::compile::{self, Namespaces, NativeCode};
+use super::compile::{self, ExitInfo, Namespaces, NativeCode};
 use super::stats::Stats;
 use super::{GilCell, Options};
 use crate::backend::Isa;
 use crate::cpython::ffi::{self, frame, tstate, InterpreterFrame};
 use pyo3_ffi::{PyObject, PyThreadState};
+use std::collections::BTreeSet;
 use std::os::raw::{c_int, c_void};
 
 /// Per-code-object state, kept in the code object's co_extra slot.
@@ -20,9 +21,14 @@ pub struct CodeState {
     pub calls: u32,
     /// The code has a loop (a backward jump): the loop threshold applies.
     pub has_loop: bool,
-    pub native: Option<NativeCode>,
+    pub native: Option<Box<NativeCode>>,
     /// Why this code will never be compiled.
     pub refused: Option<String>,
+    /// Instructions (code-unit indices) the deopt policy gave their generic path.
+    pub generic_sites: BTreeSet<u32>,
+    /// Native code replaced after a speculation kept failing. A frame further up the C stack may
+    /// still be running it (recursion), so it lives as long as the code object.
+    pub retired: Vec<Box<NativeCode>>,
 }
 
 /// Process-wide JIT state (one interpreter).
@@ -57,6 +63,7 @@ fn first_runtime(slot: &'static mut Option<Runtime>) -> &'static mut Runtime {
             isa: Isa::host().name(),
             threshold: super::DEFAULT_THRESHOLD,
             loop_threshold: super::DEFAULT_LOOP_THRESHOLD,
+            deopt_limit: super::DEFAULT_DEOPT_LIMIT,
             ..Default::default()
         },
         extra_index: -1,
@@ -94,7 +101,15 @@ pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> 
         }
         if p.is_null() {
             let has_loop = compile::has_loop(code);
-            let b = Box::into_raw(Box::new(CodeState { calls: 0, has_loop, native: None, refused: None }));
+            let state = CodeState {
+                calls: 0,
+                has_loop,
+                native: None,
+                refused: None,
+                generic_sites: BTreeSet::new(),
+                retired: Vec::new(),
+            };
+            let b = Box::into_raw(Box::new(state));
             if ffi::_PyCode_SetExtra(code, rt.extra_index, b as *mut c_void) != 0 {
                 pyo3_ffi::PyErr_Clear();
                 drop(Box::from_raw(b));
@@ -130,7 +145,11 @@ pub unsafe fn code_state_fast(code: *mut PyObject) -> Option<&'static mut CodeSt
 ///
 /// # Safety
 /// Called by CPython with the GIL held, a live thread state and a pushed, initialised frame.
-pub unsafe extern "C" fn eval_frame(ts: *mut PyThreadState, f: *mut InterpreterFrame, throwflag: c_int) -> *mut PyObject {
+pub unsafe extern "C" fn eval_frame(
+    ts: *mut PyThreadState,
+    f: *mut InterpreterFrame,
+    throwflag: c_int,
+) -> *mut PyObject {
     // SAFETY: CPython's contract for eval-frame hooks (see above).
     unsafe {
         if throwflag != 0 || frame::owner(f) != 0 || tstate::use_tracing(ts) {
@@ -143,13 +162,22 @@ pub unsafe extern "C" fn eval_frame(ts: *mut PyThreadState, f: *mut InterpreterF
         if state.native.is_none() && state.refused.is_none() {
             state.calls = state.calls.saturating_add(1);
             let options = &runtime().options;
-            let threshold = if state.has_loop { options.threshold.min(options.loop_threshold) } else { options.threshold };
+            let threshold = if state.has_loop {
+                options.threshold.min(options.loop_threshold)
+            } else {
+                options.threshold
+            };
             if state.calls > threshold {
                 compile::compile_code(code, Namespaces::of_frame(f), state);
             }
         }
-        match &state.native {
-            Some(native) => run_native(ts, f, native),
+        match state.native.as_deref() {
+            Some(native) => {
+                // The code lives on the heap until the code object dies, even if the deopt
+                // policy retires it while it runs.
+                let native: *const NativeCode = native;
+                run_native(ts, f, &*native)
+            }
             None => ffi::_PyEval_EvalFrameDefault(ts, f, 0),
         }
     }
@@ -177,7 +205,11 @@ fn outcome(r: *mut PyObject) -> Outcome {
 ///
 /// # Safety
 /// As for [`eval_frame`]; `native` was compiled from `f`'s code object.
-pub(super) unsafe fn run_native(ts: *mut PyThreadState, f: *mut InterpreterFrame, native: &NativeCode) -> *mut PyObject {
+pub(super) unsafe fn run_native(
+    ts: *mut PyThreadState,
+    f: *mut InterpreterFrame,
+    native: &NativeCode,
+) -> *mut PyObject {
     // SAFETY: the frame and thread state are live (hook contract); `native.entry` follows the
     // `(tstate, frame) -> object` ABI its backend generated.
     unsafe {
@@ -203,10 +235,58 @@ pub(super) unsafe fn run_native(ts: *mut PyThreadState, f: *mut InterpreterFrame
                 resume_with_exception(ts, f)
             }
             Outcome::Deopt(i) => {
-                let reason = native.exit_reasons.get(i).copied().unwrap_or("unknown exit");
-                rt.stats.deopt(reason);
+                match native.exits.get(i) {
+                    Some(exit) => {
+                        rt.stats
+                            .deopt(exit.reason, &native.location, exit.resume_at);
+                        if let Some(site) = exit.site {
+                            count_failed_speculation(f, native, exit, site);
+                        }
+                    }
+                    None => rt.stats.deopt("unknown exit", &native.location, 0),
+                }
                 ffi::_PyEval_EvalFrameDefault(ts, f, 0)
             }
+        }
+    }
+}
+
+/// The deopt policy: counts a failed speculation at `site`; once its exit has been taken more
+/// than the limit, the site gets its generic path and the function is compiled again on its
+/// next call (the code now running is retired, not freed).
+///
+/// # Safety
+/// GIL held; `f` is the live frame `native` was running.
+unsafe fn count_failed_speculation(
+    f: *mut InterpreterFrame,
+    native: &NativeCode,
+    exit: &ExitInfo,
+    site: u32,
+) {
+    // SAFETY: GIL held; the frame's code object is live and owns the state.
+    unsafe {
+        let taken = exit.taken.get().saturating_add(1);
+        exit.taken.set(taken);
+        let rt = runtime();
+        let limit = rt.options.deopt_limit;
+        if limit == 0 || taken != limit.saturating_add(1) {
+            return;
+        }
+        let Some(state) = code_state_fast(frame::code(f)) else {
+            return;
+        };
+        if !state
+            .native
+            .as_deref()
+            .is_some_and(|current| std::ptr::eq(current, native))
+        {
+            return;
+        }
+        if state.generic_sites.insert(site) {
+            rt.stats.generic_sites += 1;
+        }
+        if let Some(old) = state.native.take() {
+            state.retired.push(old);
         }
     }
 }
@@ -232,7 +312,10 @@ unsafe fn resume_with_exception(ts: *mut PyThreadState, f: *mut InterpreterFrame
         }
         let l = crate::cpython::layout();
         let offsets = [l.tstate_c_tracefunc, l.tstate_c_profilefunc];
-        let swallowers = [swallow_trace_call as *const () as usize, swallow_profile_call as *const () as usize];
+        let swallowers = [
+            swallow_trace_call as *const () as usize,
+            swallow_profile_call as *const () as usize,
+        ];
         let set_aside = SET_ASIDE.get();
         for i in 0..2 {
             let current: usize = ffi::read(ts as _, offsets[i]);
@@ -252,13 +335,23 @@ unsafe fn resume_with_exception(ts: *mut PyThreadState, f: *mut InterpreterFrame
     }
 }
 
-unsafe extern "C" fn swallow_trace_call(_obj: *mut PyObject, _f: *mut c_void, _what: c_int, _arg: *mut PyObject) -> c_int {
+unsafe extern "C" fn swallow_trace_call(
+    _obj: *mut PyObject,
+    _f: *mut c_void,
+    _what: c_int,
+    _arg: *mut PyObject,
+) -> c_int {
     // SAFETY: called by the interpreter with the GIL, on the thread whose state was swapped.
     unsafe { put_back(0) }
     0
 }
 
-unsafe extern "C" fn swallow_profile_call(_obj: *mut PyObject, _f: *mut c_void, _what: c_int, _arg: *mut PyObject) -> c_int {
+unsafe extern "C" fn swallow_profile_call(
+    _obj: *mut PyObject,
+    _f: *mut c_void,
+    _what: c_int,
+    _arg: *mut PyObject,
+) -> c_int {
     // SAFETY: as above.
     unsafe { put_back(1) }
     0

@@ -49,6 +49,9 @@ pub struct Options {
     pub stats_path: Option<PathBuf>,
     /// Write each compiled function's HIR, LIR and disassembly here.
     pub dump_dir: Option<PathBuf>,
+    /// The deopt policy's bound: a speculation whose exit is taken more often than this makes
+    /// its function recompile with that instruction's generic path (0: never recompile).
+    pub deopt_limit: u32,
 }
 
 /// Default call threshold: the interpreter quickens a function after 8 calls (co_warmup) and
@@ -58,8 +61,18 @@ pub const DEFAULT_THRESHOLD: u32 = 20;
 /// Default loop threshold: compile a function with a loop on its second call.
 pub const DEFAULT_LOOP_THRESHOLD: u32 = 1;
 
+/// Default deopt limit: a failed speculation costs a trip through the interpreter for the rest
+/// of the call, so a site that fails this often is better off generic.
+pub const DEFAULT_DEOPT_LIMIT: u32 = 100;
+
 impl Default for Options {
     fn default() -> Self {
-        Options { threshold: DEFAULT_THRESHOLD, loop_threshold: DEFAULT_LOOP_THRESHOLD, stats_path: None, dump_dir: None }
+        Options {
+            threshold: DEFAULT_THRESHOLD,
+            loop_threshold: DEFAULT_LOOP_THRESHOLD,
+            stats_path: None,
+            dump_dir: None,
+            deopt_limit: DEFAULT_DEOPT_LIMIT,
+        }
     }
 }

@@ -18,6 +18,13 @@ pub struct Stats {
     pub failed_reasons: BTreeMap<String, u64>,
     /// Hand-overs to the interpreter after a failed guard, by reason.
     pub deopts: BTreeMap<String, u64>,
+    /// The same by exit site: `file:qualname @index reason`, where index is the code unit the
+    /// interpreter resumes at.
+    pub deopt_sites: BTreeMap<String, u64>,
+    /// Functions compiled again because a speculation kept failing (the deopt policy).
+    pub recompilations: u64,
+    /// Instructions given their generic path by the deopt policy.
+    pub generic_sites: u64,
     /// Hand-overs to the interpreter with an exception set.
     pub raises: u64,
     /// Entries into compiled code.
@@ -41,6 +48,8 @@ pub struct Stats {
     pub threshold: u32,
     /// The call threshold for functions with a loop.
     pub loop_threshold: u32,
+    /// The deopt policy's bound on exits per speculating site.
+    pub deopt_limit: u32,
 }
 
 impl Stats {
@@ -54,8 +63,12 @@ impl Stats {
         *self.failed_reasons.entry(reason.to_string()).or_default() += 1;
     }
 
-    pub fn deopt(&mut self, reason: &str) {
+    pub fn deopt(&mut self, reason: &str, location: &str, resume_at: u32) {
         *self.deopts.entry(reason.to_string()).or_default() += 1;
+        *self
+            .deopt_sites
+            .entry(format!("{location} @{resume_at} {reason}"))
+            .or_default() += 1;
     }
 
     pub fn to_json(&self) -> String {

@@ -22,12 +22,22 @@ const SCRATCH0: Reg = Reg::X16;
 const SCRATCH1: Reg = Reg::X17;
 /// Addresses and large immediates.
 const SCRATCH2: Reg = Reg::X15;
-const SAVED_PAIRS: [(Reg, Reg); 5] =
-    [(Reg::X19, Reg::X20), (Reg::X21, Reg::X22), (Reg::X23, Reg::X24), (Reg::X25, Reg::X26), (Reg::X27, Reg::X28)];
+const SAVED_PAIRS: [(Reg, Reg); 5] = [
+    (Reg::X19, Reg::X20),
+    (Reg::X21, Reg::X22),
+    (Reg::X23, Reg::X24),
+    (Reg::X25, Reg::X26),
+    (Reg::X27, Reg::X28),
+];
 
 /// Registers the allocator may use.
 pub fn registers() -> RegisterSet {
-    RegisterSet { callee_saved: (21..=28).collect(), caller_saved: (0..=14).collect(), args: (0..=7).collect(), ret: Some(0) }
+    RegisterSet {
+        callee_saved: (21..=28).collect(),
+        caller_saved: (0..=14).collect(),
+        args: (0..=7).collect(),
+        ret: Some(0),
+    }
 }
 
 fn reg(r: u8) -> Reg {
@@ -53,7 +63,17 @@ pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>,
     let exits = (0..f.exits.len()).map(|_| asm.new_label()).collect();
     let epilogue = asm.new_label();
     let frame_size = (alloc.num_slots as u64 * 8).div_ceil(16) * 16;
-    let mut e = Emitter { asm, f, alloc, env, blocks, exits, epilogue, dealloc_paths: Vec::new(), frame_size };
+    let mut e = Emitter {
+        asm,
+        f,
+        alloc,
+        env,
+        blocks,
+        exits,
+        epilogue,
+        dealloc_paths: Vec::new(),
+        frame_size,
+    };
     e.prologue();
     for b in 0..f.blocks.len() {
         e.asm.bind(e.blocks[b]);
@@ -73,8 +93,14 @@ impl<'a> Emitter<'a> {
     /// The callee-saved pairs this function must save: x19/x20 (pinned) and any pair with a
     /// register the allocator used.
     fn saved_pairs(&self) -> Vec<(Reg, Reg)> {
-        let used = |r: Reg| r == FRAME || r == TSTATE || self.alloc.used_callee_saved.iter().any(|&u| reg(u) == r);
-        SAVED_PAIRS.iter().copied().filter(|&(a, b)| used(a) || used(b)).collect()
+        let used = |r: Reg| {
+            r == FRAME || r == TSTATE || self.alloc.used_callee_saved.iter().any(|&u| reg(u) == r)
+        };
+        SAVED_PAIRS
+            .iter()
+            .copied()
+            .filter(|&(a, b)| used(a) || used(b))
+            .collect()
     }
 
     fn prologue(&mut self) {
@@ -255,13 +281,23 @@ impl<'a> Emitter<'a> {
                 }
                 self.commit(*dst, d);
             }
-            LInst::Load { dst, base, offset, width } => {
+            LInst::Load {
+                dst,
+                base,
+                offset,
+                width,
+            } => {
                 let b = self.base(*base);
                 let d = self.target(*dst, SCRATCH0);
                 self.load(d, b, *offset, *width);
                 self.commit(*dst, d);
             }
-            LInst::Store { base, offset, src, width } => {
+            LInst::Store {
+                base,
+                offset,
+                src,
+                width,
+            } => {
                 let b = self.base(*base);
                 let s = self.operand(*src, SCRATCH0);
                 self.store(s, b, *offset, *width);
@@ -279,14 +315,27 @@ impl<'a> Emitter<'a> {
                 self.store(SCRATCH0, b, *offset, Width::W64);
             }
             LInst::Decref { value, maybe_null } => self.decref(*value, *maybe_null),
-            LInst::Call { target, args, dst, .. } => self.call(*target, args, *dst, copy),
-            LInst::SetCmp { dst, a, b, cond, width } => {
+            LInst::Call {
+                target, args, dst, ..
+            } => self.call(*target, args, *dst, copy),
+            LInst::SetCmp {
+                dst,
+                a,
+                b,
+                cond,
+                width,
+            } => {
                 self.compare(*a, *b, *width);
                 let d = self.target(*dst, SCRATCH0);
                 self.asm.cset(d, Self::cond(*cond));
                 self.commit(*dst, d);
             }
-            LInst::Select { dst, c, if_true, if_false } => {
+            LInst::Select {
+                dst,
+                c,
+                if_true,
+                if_false,
+            } => {
                 let rc = self.read(*c, SCRATCH0);
                 self.asm.cmp_ri(rc, 0);
                 self.asm.mov_imm(SCRATCH1, *if_true as u64);
@@ -295,12 +344,24 @@ impl<'a> Emitter<'a> {
                 self.asm.csel(d, SCRATCH1, SCRATCH2, C::Ne);
                 self.commit(*dst, d);
             }
-            LInst::BranchCmp { a, b, cond, width, target } => {
+            LInst::BranchCmp {
+                a,
+                b,
+                cond,
+                width,
+                target,
+            } => {
                 self.compare(*a, *b, *width);
                 let l = self.blocks[target.0 as usize];
                 self.asm.b_cond(Self::cond(*cond), l);
             }
-            LInst::GuardCmp { a, b, cond, width, exit } => {
+            LInst::GuardCmp {
+                a,
+                b,
+                cond,
+                width,
+                exit,
+            } => {
                 self.compare(*a, *b, *width);
                 let l = self.exits[exit.0 as usize];
                 self.asm.b_cond(Self::cond(*cond), l);
@@ -311,7 +372,9 @@ impl<'a> Emitter<'a> {
                     self.asm.b(l);
                 }
             }
-            LInst::Return { value } if copy.holds(self.alloc.loc(*value)) => self.asm.b(self.epilogue),
+            LInst::Return { value } if copy.holds(self.alloc.loc(*value)) => {
+                self.asm.b(self.epilogue)
+            }
             LInst::Return { value } => {
                 let r = self.read(*value, SCRATCH0);
                 if r != RET {
@@ -364,7 +427,14 @@ impl<'a> Emitter<'a> {
     }
 
     fn call(&mut self, target: usize, args: &[Operand], dst: Option<lir::VReg>, copy: ReturnCopy) {
-        let mut moves: Vec<Move> = args.iter().enumerate().map(|(i, a)| Move { dst: i as u8, src: self.src_of(a) }).collect();
+        let mut moves: Vec<Move> = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Move {
+                dst: i as u8,
+                src: self.src_of(a),
+            })
+            .collect();
         // A move into the return register of the value it still holds is no move at all.
         if !moves.iter().any(|m| m.src == Src::Reg(RET.index())) {
             moves.retain(|m| !(m.dst == RET.index() && copy.holds_src(m.src)));
@@ -423,7 +493,8 @@ impl<'a> Emitter<'a> {
         for (r, body) in bodies {
             self.asm.bind(body);
             for k in 0..8u8 {
-                self.asm.stp_pre(Reg::x(2 * k), Reg::x(2 * k + 1), Reg::SP, -16);
+                self.asm
+                    .stp_pre(Reg::x(2 * k), Reg::x(2 * k + 1), Reg::SP, -16);
             }
             // x17 may be the object's register (read from a spill slot): keep it beside x30.
             self.asm.stp_pre(Reg::LR, SCRATCH1, Reg::SP, -16);
@@ -432,7 +503,8 @@ impl<'a> Emitter<'a> {
             self.asm.blr(SCRATCH0);
             self.asm.ldp_post(Reg::LR, SCRATCH1, Reg::SP, 16);
             for k in (0..8u8).rev() {
-                self.asm.ldp_post(Reg::x(2 * k), Reg::x(2 * k + 1), Reg::SP, 16);
+                self.asm
+                    .ldp_post(Reg::x(2 * k), Reg::x(2 * k + 1), Reg::SP, 16);
             }
             self.asm.ret();
         }

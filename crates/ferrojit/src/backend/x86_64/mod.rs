@@ -19,12 +19,25 @@ const SCRATCH0: Reg = Reg::R10;
 const SCRATCH1: Reg = Reg::R11;
 const ARGS: [Reg; 6] = [Reg::Rdi, Reg::Rsi, Reg::Rdx, Reg::Rcx, Reg::R8, Reg::R9];
 const SAVED: [Reg; 6] = [Reg::Rbx, Reg::Rbp, Reg::R12, Reg::R13, Reg::R14, Reg::R15];
-const CALLER_SAVED: [Reg; 7] = [Reg::Rax, Reg::Rcx, Reg::Rdx, Reg::Rsi, Reg::Rdi, Reg::R8, Reg::R9];
+const CALLER_SAVED: [Reg; 7] = [
+    Reg::Rax,
+    Reg::Rcx,
+    Reg::Rdx,
+    Reg::Rsi,
+    Reg::Rdi,
+    Reg::R8,
+    Reg::R9,
+];
 
 /// Registers the allocator may use.
 pub fn registers() -> RegisterSet {
     RegisterSet {
-        callee_saved: vec![Reg::Rbx.index(), Reg::R12.index(), Reg::R13.index(), Reg::Rbp.index()],
+        callee_saved: vec![
+            Reg::Rbx.index(),
+            Reg::R12.index(),
+            Reg::R13.index(),
+            Reg::Rbp.index(),
+        ],
         caller_saved: CALLER_SAVED.iter().map(|r| r.index()).collect(),
         args: ARGS.iter().map(|r| r.index()).collect(),
         ret: Some(RET.index()),
@@ -60,13 +73,31 @@ pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>,
     let blocks = (0..f.blocks.len()).map(|_| asm.new_label()).collect();
     let exits = (0..f.exits.len()).map(|_| asm.new_label()).collect();
     let epilogue = asm.new_label();
-    let saved: Vec<Reg> =
-        SAVED.iter().copied().filter(|&r| r == FRAME || r == TSTATE || alloc.used_callee_saved.contains(&r.index())).collect();
+    let saved: Vec<Reg> = SAVED
+        .iter()
+        .copied()
+        .filter(|&r| r == FRAME || r == TSTATE || alloc.used_callee_saved.contains(&r.index()))
+        .collect();
     // The return address, the pushes and the frame keep rsp 16-byte aligned in the body.
     let slots = alloc.num_slots as i32 * 8;
     let pushed = 8 + 8 * saved.len() as i32;
-    let frame_size = if (pushed + slots) % 16 == 0 { slots } else { slots + 8 };
-    let mut e = Emitter { asm, f, alloc, env, blocks, exits, epilogue, dealloc_paths: Vec::new(), saved, frame_size };
+    let frame_size = if (pushed + slots) % 16 == 0 {
+        slots
+    } else {
+        slots + 8
+    };
+    let mut e = Emitter {
+        asm,
+        f,
+        alloc,
+        env,
+        blocks,
+        exits,
+        epilogue,
+        dealloc_paths: Vec::new(),
+        saved,
+        frame_size,
+    };
     e.prologue();
     for b in 0..f.blocks.len() {
         e.asm.bind(e.blocks[b]);
@@ -168,7 +199,9 @@ impl<'a> Emitter<'a> {
         let ra = self.read(a, SCRATCH0);
         match (b, width) {
             (Operand::Imm(i), Width::W32) => self.asm.cmp32_ri(ra, i as i32),
-            (Operand::Imm(i), _) if i32::try_from(i).is_ok() => self.asm.alu_ri(Alu::Cmp, ra, i as i32),
+            (Operand::Imm(i), _) if i32::try_from(i).is_ok() => {
+                self.asm.alu_ri(Alu::Cmp, ra, i as i32)
+            }
             (b, _) => {
                 let rb = self.operand(b, SCRATCH1);
                 self.asm.alu_rr(Alu::Cmp, ra, rb)
@@ -203,7 +236,12 @@ impl<'a> Emitter<'a> {
                 }
                 self.commit(*dst, d);
             }
-            LInst::Load { dst, base, offset, width } => {
+            LInst::Load {
+                dst,
+                base,
+                offset,
+                width,
+            } => {
                 let b = self.base(*base);
                 let d = self.target(*dst, SCRATCH0);
                 let m = Mem::new(b, *offset);
@@ -214,11 +252,18 @@ impl<'a> Emitter<'a> {
                 }
                 self.commit(*dst, d);
             }
-            LInst::Store { base, offset, src, width } => {
+            LInst::Store {
+                base,
+                offset,
+                src,
+                width,
+            } => {
                 let b = self.base(*base);
                 let m = Mem::new(b, *offset);
                 match (src, width) {
-                    (Operand::Imm(i), Width::W64) if i32::try_from(*i).is_ok() => self.asm.store64_imm(m, *i as i32),
+                    (Operand::Imm(i), Width::W64) if i32::try_from(*i).is_ok() => {
+                        self.asm.store64_imm(m, *i as i32)
+                    }
                     _ => {
                         let s = self.operand(*src, SCRATCH0);
                         match width {
@@ -240,14 +285,27 @@ impl<'a> Emitter<'a> {
                 self.asm.alu_mi(Alu::Add, Mem::new(b, *offset), *imm);
             }
             LInst::Decref { value, maybe_null } => self.decref(*value, *maybe_null),
-            LInst::Call { target, args, dst, .. } => self.call(*target, args, *dst, copy),
-            LInst::SetCmp { dst, a, b, cond, width } => {
+            LInst::Call {
+                target, args, dst, ..
+            } => self.call(*target, args, *dst, copy),
+            LInst::SetCmp {
+                dst,
+                a,
+                b,
+                cond,
+                width,
+            } => {
                 self.compare(*a, *b, *width);
                 let d = self.target(*dst, SCRATCH0);
                 self.asm.setcc(Self::cond(*cond), d);
                 self.commit(*dst, d);
             }
-            LInst::Select { dst, c, if_true, if_false } => {
+            LInst::Select {
+                dst,
+                c,
+                if_true,
+                if_false,
+            } => {
                 let rc = self.read(*c, SCRATCH0);
                 self.asm.test_rr(rc, rc);
                 let d = self.target(*dst, SCRATCH0);
@@ -256,12 +314,24 @@ impl<'a> Emitter<'a> {
                 self.asm.cmov(C::Ne, d, SCRATCH1);
                 self.commit(*dst, d);
             }
-            LInst::BranchCmp { a, b, cond, width, target } => {
+            LInst::BranchCmp {
+                a,
+                b,
+                cond,
+                width,
+                target,
+            } => {
                 self.compare(*a, *b, *width);
                 let l = self.blocks[target.0 as usize];
                 self.asm.jcc(Self::cond(*cond), l);
             }
-            LInst::GuardCmp { a, b, cond, width, exit } => {
+            LInst::GuardCmp {
+                a,
+                b,
+                cond,
+                width,
+                exit,
+            } => {
                 self.compare(*a, *b, *width);
                 let l = self.exits[exit.0 as usize];
                 self.asm.jcc(Self::cond(*cond), l);
@@ -272,7 +342,9 @@ impl<'a> Emitter<'a> {
                     self.asm.jmp(l);
                 }
             }
-            LInst::Return { value } if copy.holds(self.alloc.loc(*value)) => self.asm.jmp(self.epilogue),
+            LInst::Return { value } if copy.holds(self.alloc.loc(*value)) => {
+                self.asm.jmp(self.epilogue)
+            }
             LInst::Return { value } => {
                 let r = self.read(*value, SCRATCH0);
                 if r != RET {
@@ -312,7 +384,14 @@ impl<'a> Emitter<'a> {
     }
 
     fn call(&mut self, target: usize, args: &[Operand], dst: Option<lir::VReg>, copy: ReturnCopy) {
-        let mut moves: Vec<Move> = args.iter().enumerate().map(|(i, a)| Move { dst: ARGS[i].index(), src: self.src_of(a) }).collect();
+        let mut moves: Vec<Move> = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Move {
+                dst: ARGS[i].index(),
+                src: self.src_of(a),
+            })
+            .collect();
         // A move into the return register of the value it still holds is no move at all.
         if !moves.iter().any(|m| m.src == Src::Reg(RET.index())) {
             moves.retain(|m| !(m.dst == RET.index() && copy.holds_src(m.src)));
@@ -341,7 +420,9 @@ impl<'a> Emitter<'a> {
             for (k, v) in exit.stack.iter().enumerate() {
                 let m = Mem::new(FRAME, exit_slot(self.env, exit, k));
                 match v {
-                    Operand::Imm(imm) if i32::try_from(*imm).is_ok() => self.asm.store64_imm(m, *imm as i32),
+                    Operand::Imm(imm) if i32::try_from(*imm).is_ok() => {
+                        self.asm.store64_imm(m, *imm as i32)
+                    }
                     _ => {
                         let r = self.operand(*v, SCRATCH0);
                         self.asm.store64(m, r);
@@ -349,9 +430,11 @@ impl<'a> Emitter<'a> {
                 }
             }
             self.asm.mov_ri(SCRATCH0, exit.stacktop as i64);
-            self.asm.store32(Mem::new(FRAME, self.env.frame_stacktop), SCRATCH0);
+            self.asm
+                .store32(Mem::new(FRAME, self.env.frame_stacktop), SCRATCH0);
             self.asm.mov_ri(SCRATCH0, exit.prev_instr as i64);
-            self.asm.store64(Mem::new(FRAME, self.env.frame_prev_instr), SCRATCH0);
+            self.asm
+                .store64(Mem::new(FRAME, self.env.frame_prev_instr), SCRATCH0);
             self.asm.mov_ri(Reg::Rax, exit.code);
             self.asm.jmp(self.epilogue);
         }
