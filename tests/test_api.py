@@ -199,7 +199,7 @@ def test_storing_into_an_empty_attribute_slot_is_a_normal_path_not_an_exit():
         Point(i, i if i % 2 else None)
     for isa in ("x86_64", "aarch64"):
         r = ferrojit.inspect(Point.__init__, isa=isa)
-        assert r["hir"].count("StoreValuesSlot") == 2, r["hir"]
+        assert r["hir"].count("StoreWord") == 2, r["hir"]
         assert r["hir"].count("fj_values_add_key") == 2
         assert "deopt @3" not in r["hir"] and "deopt @12" not in r["hir"], r["hir"]
         assert r["lir"].count("call fj_values_add_key") == 2
@@ -208,5 +208,41 @@ def test_storing_into_an_empty_attribute_slot_is_a_normal_path_not_an_exit():
     try:
         p, q = Point(1), Point(2, 3)
         assert (p.__dict__, q.__dict__) == ({"x": 1}, {"x": 2, "y": 3})
+    finally:
+        ferrojit.disable()
+
+
+class Slotted:
+    __slots__ = ("x", "y")
+
+    def __init__(self, x, y):
+        self.x = x
+        self.y = y
+
+    def swap(self):
+        self.x, self.y = self.y, self.x
+        return self.x
+
+
+def test_slot_members_are_read_and_stored_inline():
+    for i in range(20):  # quicken: LOAD_ATTR_SLOT and STORE_ATTR_SLOT
+        Slotted(i, -i).swap()
+    # Members follow the 16-byte object header (refcount, type): words 2 and 3.
+    x_word, y_word = 2, 3
+    for isa in ("x86_64", "aarch64"):
+        r = ferrojit.inspect(Slotted.swap, isa=isa)
+        hir = r["hir"]
+        # Two reads, then two stores (each reading the old value first), then one more read.
+        assert hir.count("LoadWord") == 5 and hir.count("StoreWord") == 2, hir
+        assert "LoadWord v" in hir and ("[%d]" % x_word) in hir and ("[%d]" % y_word) in hir
+        assert "load64 [%" in r["lir"] and ("+%d]" % (8 * x_word)) in r["lir"]
+    ferrojit.compile(Slotted.swap)
+    ferrojit.enable(threshold=1000)
+    try:
+        s = Slotted(1, 2)
+        assert (s.swap(), s.swap(), s.y) == (2, 1, 2)
+        del s.y
+        with pytest.raises(AttributeError, match="y"):
+            s.swap()
     finally:
         ferrojit.disable()

@@ -224,6 +224,16 @@ impl<'a> Builder<'a> {
         self.emit(cur, InstKind::Decref { value: v }, Type::VOID, ins);
     }
 
+    /// Releases `v` unless it is NULL.
+    fn xdecref(&mut self, cur: &mut Cursor, v: ValueId, ins: &Instr) {
+        let set = self.emit(cur, InstKind::NotNull { value: v }, Type::CBOOL, ins);
+        let release = |b: &mut Self, cur: &mut Cursor| {
+            b.decref(cur, v, ins);
+            vec![]
+        };
+        self.diamond(cur, set, &[], ins, release, |_, _| vec![]);
+    }
+
     /// A new attribute-site cache for this instruction.
     fn site_cache(&mut self, cur: &Cursor, ins: &Instr) -> ValueId {
         let index = self.func.site_caches;
@@ -993,12 +1003,35 @@ impl<'a> Builder<'a> {
                 let values = b.instance_values(cur, obj, version, slow, ins);
                 let v = b.emit(
                     cur,
-                    InstKind::LoadValuesSlot { values, index },
+                    InstKind::LoadWord {
+                        base: values,
+                        index,
+                    },
                     Type::OPT_OBJECT,
                     ins,
                 );
                 let filled = b.emit(cur, InstKind::NotNull { value: v }, Type::CBOOL, ins);
                 b.continue_if(cur, filled, slow, ins);
+                b.incref(cur, v, ins);
+                vec![v]
+            };
+            let slow = |b: &mut Self, cur: &mut Cursor| vec![b.generic_getattr(cur, obj, ins)];
+            self.fast_or_slow(cur, &[Type::OBJECT], ins, fast, slow)[0]
+        } else if ins.specialised == LOAD_ATTR_SLOT {
+            // A `__slots__` member at a byte offset in the object, as LOAD_ATTR_SLOT reads it:
+            // the type the interpreter saw and the member set give a read; anything else the
+            // generic lookup (which raises AttributeError for an unset member).
+            let (version, index) = (ins.cache_u32(1), u32::from(ins.cache[3]) / 8);
+            let fast = |b: &mut Self, cur: &mut Cursor, slow: BlockId| {
+                b.continue_if_type_version(cur, obj, version, slow, ins);
+                let v = b.emit(
+                    cur,
+                    InstKind::LoadWord { base: obj, index },
+                    Type::OPT_OBJECT,
+                    ins,
+                );
+                let set = b.emit(cur, InstKind::NotNull { value: v }, Type::CBOOL, ins);
+                b.continue_if(cur, set, slow, ins);
                 b.incref(cur, v, ins);
                 vec![v]
             };
@@ -1023,6 +1056,22 @@ impl<'a> Builder<'a> {
         slow: BlockId,
         ins: &Instr,
     ) -> ValueId {
+        self.continue_if_type_version(cur, obj, version, slow, ins);
+        let values = self.emit(cur, InstKind::InstanceValues { obj }, Type::CPTR, ins);
+        let present = self.emit(cur, InstKind::NotNull { value: values }, Type::CBOOL, ins);
+        self.continue_if(cur, present, slow, ins);
+        values
+    }
+
+    /// Goes on where `obj`'s type has version `version`, to `slow` where it does not.
+    fn continue_if_type_version(
+        &mut self,
+        cur: &mut Cursor,
+        obj: ValueId,
+        version: u32,
+        slow: BlockId,
+        ins: &Instr,
+    ) {
         let same = self.emit(
             cur,
             InstKind::HasTypeVersion {
@@ -1033,10 +1082,6 @@ impl<'a> Builder<'a> {
             ins,
         );
         self.continue_if(cur, same, slow, ins);
-        let values = self.emit(cur, InstKind::InstanceValues { obj }, Type::CPTR, ins);
-        let present = self.emit(cur, InstKind::NotNull { value: values }, Type::CBOOL, ins);
-        self.continue_if(cur, present, slow, ins);
-        values
     }
 
     /// Ends the current block with a branch on machine bool `cond`: building continues in a
@@ -1112,14 +1157,17 @@ impl<'a> Builder<'a> {
                 let values = b.instance_values(cur, owner, version, slow, ins);
                 let old = b.emit(
                     cur,
-                    InstKind::LoadValuesSlot { values, index },
+                    InstKind::LoadWord {
+                        base: values,
+                        index,
+                    },
                     Type::OPT_OBJECT,
                     ins,
                 );
                 b.emit(
                     cur,
-                    InstKind::StoreValuesSlot {
-                        values,
+                    InstKind::StoreWord {
+                        base: values,
                         index,
                         value,
                     },
@@ -1137,6 +1185,35 @@ impl<'a> Builder<'a> {
                     vec![]
                 };
                 b.diamond(cur, had, &[], ins, release, first);
+                b.decref(cur, owner, ins);
+                vec![]
+            };
+            let slow = |b: &mut Self, cur: &mut Cursor| {
+                b.generic_setattr(cur, owner, value, ins);
+                vec![]
+            };
+            self.fast_or_slow(cur, &[], ins, fast, slow);
+            return Ok(());
+        }
+        if ins.specialised == STORE_ATTR_SLOT {
+            // As STORE_ATTR_SLOT: the type the interpreter saw gets the member stored at its
+            // byte offset (the old value, if any, released after); anything else setattr.
+            let (version, index) = (ins.cache_u32(1), u32::from(ins.cache[3]) / 8);
+            let fast = |b: &mut Self, cur: &mut Cursor, slow: BlockId| {
+                b.continue_if_type_version(cur, owner, version, slow, ins);
+                let old = b.emit(
+                    cur,
+                    InstKind::LoadWord { base: owner, index },
+                    Type::OPT_OBJECT,
+                    ins,
+                );
+                let store = InstKind::StoreWord {
+                    base: owner,
+                    index,
+                    value,
+                };
+                b.emit(cur, store, Type::VOID, ins);
+                b.xdecref(cur, old, ins);
                 b.decref(cur, owner, ins);
                 vec![]
             };

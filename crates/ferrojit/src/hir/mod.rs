@@ -265,12 +265,14 @@ pub enum InstKind {
     /// The values array of a managed-dict instance (a machine pointer), NULL once its
     /// `__dict__` was materialised.
     InstanceValues { obj: ValueId },
-    /// Borrowed read of slot `index` of an instance's values array; NULL when empty.
-    LoadValuesSlot { values: ValueId, index: u32 },
-    /// Stores `value` into slot `index` of an instance's values array, moving its reference
-    /// there; the old value is not released (it was read before, and is released by the caller).
-    StoreValuesSlot {
-        values: ValueId,
+    /// Borrowed read of the object pointer in word `index` from `base`: a slot of an
+    /// instance's values array, or a `__slots__` member of the object itself; NULL when empty.
+    LoadWord { base: ValueId, index: u32 },
+    /// Stores `value` into word `index` from `base` (as for [`InstKind::LoadWord`]), moving its
+    /// reference there; the old value is not released (it was read before, and is released by
+    /// the caller).
+    StoreWord {
+        base: ValueId,
         index: u32,
         value: ValueId,
     },

@@ -122,14 +122,10 @@ impl Function {
                 write!(s, "GuardInterpreterIdle -> {state}")
             }
             InstKind::InstanceValues { obj } => write!(s, "InstanceValues {obj}"),
-            InstKind::LoadValuesSlot { values, index } => {
-                write!(s, "LoadValuesSlot {values}[{index}]")
+            InstKind::LoadWord { base, index } => write!(s, "LoadWord {base}[{index}]"),
+            InstKind::StoreWord { base, index, value } => {
+                write!(s, "StoreWord {base}[{index}] = {value}")
             }
-            InstKind::StoreValuesSlot {
-                values,
-                index,
-                value,
-            } => write!(s, "StoreValuesSlot {values}[{index}] = {value}"),
             InstKind::LoadModuleGlobal {
                 version,
                 index,

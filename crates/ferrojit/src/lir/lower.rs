@@ -405,8 +405,8 @@ impl<'a> Lowerer<'a> {
                     width: Width::W64,
                 });
             }
-            InstKind::LoadValuesSlot { values, index } => {
-                let r = self.materialise(values);
+            InstKind::LoadWord { base, index } => {
+                let r = self.materialise(base);
                 let d = self.reg(v);
                 self.emit(LInst::Load {
                     dst: d,
@@ -415,12 +415,8 @@ impl<'a> Lowerer<'a> {
                     width: Width::W64,
                 });
             }
-            InstKind::StoreValuesSlot {
-                values,
-                index,
-                value,
-            } => {
-                let r = self.materialise(values);
+            InstKind::StoreWord { base, index, value } => {
+                let r = self.materialise(base);
                 let src = self.op(value);
                 self.emit(LInst::Store {
                     base: Base::Reg(r),

@@ -10,6 +10,9 @@
 //!   (`Py_TPFLAGS_MANAGED_DICT`), `PyObject_GenericGetAttr` as `tp_getattro`, and nothing of that
 //!   name on the type; read from the instance's values at the shared-keys index, as
 //!   `LOAD_ATTR_INSTANCE_VALUE` does;
+//! - [`Kind::DictHint`]: the same kind of attribute on an instance whose `__dict__` was
+//!   materialised (or never fitted the shared keys): read from the dict's entry at a remembered
+//!   position after checking that entry's key, as `LOAD_ATTR_WITH_HINT` does;
 //! - [`Kind::Method`]: a Python function found on the type, no such key in the shared keys (the
 //!   keys only grow, so an unchanged entry count proves it is still absent) and the instance's
 //!   values not turned into a dict, or a type whose instances have no dict at all; as
@@ -34,6 +37,8 @@ pub enum Kind {
     Empty,
     /// `values[index]` of the instance.
     InstanceValue,
+    /// The value of entry `index` of the instance's own dict, if its key is still the name.
+    DictHint,
     /// The function `method`, bound to the instance.
     Method,
 }
@@ -43,7 +48,7 @@ struct Entry {
     ty: usize,
     version: u32,
     kind: Kind,
-    /// Shared-keys index (InstanceValue).
+    /// Shared-keys index (InstanceValue) or dict entry index (DictHint).
     index: u32,
     /// Shared-keys entry count when filled, or -1 for types without an instance dict (Method).
     nentries: isize,
@@ -159,15 +164,21 @@ pub unsafe extern "C" fn fj_getattr_cached(
         let version = valid_version(ty);
         if version != 0 {
             if let Some(e) = cache.find(ty as usize, version) {
-                if e.kind == Kind::InstanceValue {
-                    let values = values_of(obj);
-                    if !values.is_null() {
-                        let v = *values.add(e.index as usize);
-                        if !v.is_null() {
-                            Py_INCREF(v);
-                            return v;
+                let v = match e.kind {
+                    Kind::InstanceValue => {
+                        let values = values_of(obj);
+                        if values.is_null() {
+                            std::ptr::null_mut()
+                        } else {
+                            *values.add(e.index as usize)
                         }
                     }
+                    Kind::DictHint => dict_entry_value(obj, name, e.index),
+                    _ => std::ptr::null_mut(),
+                };
+                if !v.is_null() {
+                    Py_INCREF(v);
+                    return v;
                 }
             }
         }
@@ -194,6 +205,7 @@ unsafe fn fill_instance_value(
         }
         let values = values_of(obj);
         if values.is_null() {
+            fill_dict_hint(cache, obj, ty, version, name, found);
             return;
         }
         if let Some(index) = key_index(shared_keys(ty), name) {
@@ -210,6 +222,98 @@ unsafe fn fill_instance_value(
         }
     }
 }
+
+/// The instance's materialised `__dict__` (a managed-dict type's pre-header), or NULL.
+unsafe fn managed_dict(obj: *mut PyObject) -> *mut PyObject {
+    // SAFETY: only called for instances of managed-dict types, whose pre-header holds the pointer.
+    unsafe { read(obj as _, layout().object_managed_dict_pointer) }
+}
+
+/// The value at entry `index` of the str-keyed dict keys `keys` if that entry's key is `name`
+/// (NULL otherwise); `values` is the split dict's values array or NULL for a combined dict.
+unsafe fn keys_entry_value(
+    keys: *mut c_void,
+    values: *mut *mut PyObject,
+    name: *mut PyObject,
+    index: u32,
+) -> *mut PyObject {
+    // SAFETY: `keys` is a live dict-keys object; entries below dk_nentries exist.
+    unsafe {
+        let l = layout();
+        let kind: u8 = read(keys as _, l.dictkeys_kind);
+        if kind == DICT_KEYS_GENERAL || index as isize >= nentries(keys) {
+            return std::ptr::null_mut();
+        }
+        let log2_index_bytes: u8 = read(keys as _, l.dictkeys_log2_index_bytes);
+        let entries = keys as usize + l.dictkeys_indices as usize + (1usize << log2_index_bytes);
+        let entry =
+            (entries + index as usize * l.dict_unicode_entry_size as usize) as *const c_void;
+        if read::<*mut PyObject>(entry, l.dict_unicode_entry_key) != name {
+            return std::ptr::null_mut();
+        }
+        if values.is_null() {
+            read(entry, l.dict_unicode_entry_value)
+        } else {
+            *values.add(index as usize)
+        }
+    }
+}
+
+/// `LOAD_ATTR_WITH_HINT`'s read: entry `index` of the instance's dict if its key is `name`.
+unsafe fn dict_entry_value(obj: *mut PyObject, name: *mut PyObject, index: u32) -> *mut PyObject {
+    // SAFETY: `obj` is an instance of a managed-dict type (the entry's type matched).
+    unsafe {
+        if !values_of(obj).is_null() {
+            return std::ptr::null_mut();
+        }
+        let dict = managed_dict(obj);
+        if dict.is_null() || Py_TYPE(dict) != std::ptr::addr_of_mut!(PyDict_Type) {
+            return std::ptr::null_mut();
+        }
+        let l = layout();
+        let keys: *mut c_void = read(dict as _, l.dict_keys);
+        let values: *mut *mut PyObject = read(dict as _, l.dict_values);
+        keys_entry_value(keys, values, name, index)
+    }
+}
+
+/// Remembers where `name` sits in the instance's own dict, when the generic lookup found it
+/// there (nothing of that name on the type, so the dict decides while the version holds).
+unsafe fn fill_dict_hint(
+    cache: &SiteCache,
+    obj: *mut PyObject,
+    ty: *mut PyTypeObject,
+    version: u32,
+    name: *mut PyObject,
+    found: *mut PyObject,
+) {
+    // SAFETY: `ty` is `obj`'s live managed-dict type and nothing of `name` is on it (checked by
+    // the caller); the dict's keys are read below their entry count.
+    unsafe {
+        let dict = managed_dict(obj);
+        if dict.is_null() || Py_TYPE(dict) != std::ptr::addr_of_mut!(PyDict_Type) {
+            return;
+        }
+        let l = layout();
+        let keys: *mut c_void = read(dict as _, l.dict_keys);
+        let values: *mut *mut PyObject = read(dict as _, l.dict_values);
+        let n = nentries(keys).clamp(0, u32::MAX as isize) as u32;
+        if let Some(index) = (0..n).find(|&i| keys_entry_value(keys, values, name, i) == found) {
+            cache.insert(Entry {
+                ty: ty as usize,
+                version,
+                kind: Kind::DictHint,
+                index,
+                nentries: 0,
+                method: 0,
+            });
+        }
+    }
+}
+
+/// `dk_kind` of dict keys with arbitrary (not only str) keys: their entries are laid out
+/// differently (Include/internal/pycore_dict.h, `DICT_KEYS_GENERAL`).
+const DICT_KEYS_GENERAL: u8 = 0;
 
 /// `LOAD_METHOD` through the site's cache: on success takes `obj` and writes (method, self) or
 /// (NULL, attribute) to `out`; on error leaves `obj` to the caller. 0 or -1.

@@ -183,13 +183,14 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
                         rt.stats.recompilations += 1;
                     }
                     rt.stats.code_bytes += art.code.len() as u64;
-                    rt.stats.code_instructions +=
-                        disasm::count_instructions(art.isa, &art.code) as u64;
                     rt.stats.compile_time_ms += started.elapsed().as_secs_f64() * 1000.0;
                     rt.stats.compiled.push(where_);
                     if let Some(dir) = rt.options.dump_dir.clone() {
                         write_dumps(&dir, &art);
                     }
+                    rt.stats
+                        .uncounted
+                        .push((art.isa, std::mem::take(&mut art.code)));
                     state.native = Some(Box::new(native));
                 }
                 Err(e) => {

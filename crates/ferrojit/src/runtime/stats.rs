@@ -1,6 +1,7 @@
 //! Statistics: what was compiled, refused or failed (with reasons), deopts by reason, code
 //! bytes, compile time. Serialised as JSON for `--stats` and `ferrojit.stats()`.
 
+use crate::backend::{disasm, Isa};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -36,8 +37,12 @@ pub struct Stats {
     pub direct_calls_without_room: u64,
     /// Bytes of machine code generated.
     pub code_bytes: u64,
-    /// Machine instructions generated.
+    /// Machine instructions generated (counted by disassembling, when the statistics are read).
     pub code_instructions: u64,
+    /// Code not yet counted into `code_instructions`: disassembling costs more than compiling,
+    /// so it is done when someone reads the statistics, not on the way to running the code.
+    #[serde(skip)]
+    pub uncounted: Vec<(Isa, Vec<u8>)>,
     pub compile_time_ms: f64,
     /// `file:qualname` of the compiled functions, in compile order.
     pub compiled: Vec<String>,
@@ -71,7 +76,10 @@ impl Stats {
             .or_default() += 1;
     }
 
-    pub fn to_json(&self) -> String {
+    pub fn to_json(&mut self) -> String {
+        for (isa, code) in std::mem::take(&mut self.uncounted) {
+            self.code_instructions += disasm::count_instructions(isa, &code) as u64;
+        }
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 }
