@@ -246,3 +246,29 @@ def test_slot_members_are_read_and_stored_inline():
             s.swap()
     finally:
         ferrojit.disable()
+
+
+def below(a, b):
+    if a < b:
+        return a * b + a
+    return a - b
+
+
+def test_specialised_int_and_float_operations_are_guarded_helper_calls():
+    for i in range(20):  # quicken: COMPARE_OP_INT_JUMP, BINARY_OP_*_INT
+        below(i, 10)
+    for isa in ("x86_64", "aarch64"):
+        r = ferrojit.inspect(below, isa=isa)
+        hir, lir = r["hir"], r["lir"]
+        # The comparison feeds the jump as a C truth value: no bool object, no truth test.
+        assert "fj_compare_ints" in hir and "fj_compare_op" not in hir, hir
+        assert "Truthy" not in hir
+        assert hir.count("fj_int_binary") == 3 and "fj_binary_op" not in hir
+        assert hir.count("GuardType") == 8 and "speculated @" in hir
+        assert "call fj_compare_ints" in lir and lir.count("call fj_int_binary") == 3
+    ferrojit.compile(below)
+    ferrojit.enable(threshold=1000)
+    try:
+        assert [below(2, 3), below(2**40, 2**41), below(3, 2), below(1.5, 2.0)] == [8, 2**81 + 2**40, 1, 4.5]
+    finally:
+        ferrojit.disable()

@@ -26,6 +26,13 @@ pub struct WellKnown {
     pub none: usize,
     pub true_: usize,
     pub false_: usize,
+    /// The type objects `int`, `float`, `str`, `list` and `tuple`, which specialised
+    /// instructions guard.
+    pub int_type: usize,
+    pub float_type: usize,
+    pub str_type: usize,
+    pub list_type: usize,
+    pub tuple_type: usize,
 }
 
 /// What the builder reads about a code object. Produced by `runtime::compile` from a live code
@@ -556,6 +563,9 @@ impl<'a> Builder<'a> {
                 return Ok(true);
             }
             BINARY_OP | COMPARE_OP => {
+                if let Some(ended) = self.specialised_operands(cur, ins)? {
+                    return Ok(ended);
+                }
                 let b = self.pop(cur, ins)?;
                 let a = self.pop(cur, ins)?;
                 let helper = if ins.op == BINARY_OP {
@@ -570,6 +580,7 @@ impl<'a> Builder<'a> {
                 self.check(cur, r, ErrorCheck::Null, ins);
                 cur.stack.push(r);
             }
+            BINARY_SUBSCR if self.specialised_subscript(cur, ins)? => {}
             BINARY_SUBSCR => {
                 let sub = self.pop(cur, ins)?;
                 let container = self.pop(cur, ins)?;
@@ -585,6 +596,7 @@ impl<'a> Builder<'a> {
                 self.check(cur, r, ErrorCheck::Null, ins);
                 cur.stack.push(r);
             }
+            STORE_SUBSCR if self.specialised_subscript(cur, ins)? => {}
             STORE_SUBSCR => {
                 let sub = self.pop(cur, ins)?;
                 let container = self.pop(cur, ins)?;
@@ -724,6 +736,40 @@ impl<'a> Builder<'a> {
                 self.check(cur, r, ErrorCheck::Null, ins);
                 cur.stack.push(r);
             }
+            MAKE_FUNCTION => {
+                // Closures and annotations stay with the interpreter (a closure's maker has
+                // cells, which are refused before this).
+                if arg & 0x0c != 0 {
+                    return Err(Unsupported(
+                        "MAKE_FUNCTION with a closure or annotations".into(),
+                    ));
+                }
+                let code = self.pop(cur, ins)?;
+                let kwdefaults = if arg & 0x02 != 0 {
+                    Some(self.pop(cur, ins)?)
+                } else {
+                    None
+                };
+                let defaults = if arg & 0x01 != 0 {
+                    Some(self.pop(cur, ins)?)
+                } else {
+                    None
+                };
+                let frame = self.emit(cur, InstKind::Frame, Type::CPTR, ins);
+                let mut args = vec![frame, code];
+                for v in [defaults, kwdefaults] {
+                    args.push(match v {
+                        Some(v) => v,
+                        None => self.emit(cur, InstKind::Null, Type::NULL, ins),
+                    });
+                }
+                let r = self.helper(cur, Helper::MakeFunction, args, Type::OBJECT, ins);
+                for v in [Some(code), defaults, kwdefaults].into_iter().flatten() {
+                    self.decref(cur, v, ins);
+                }
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
             LIST_APPEND => {
                 let v = self.pop(cur, ins)?;
                 let list = cur.stack[cur.stack.len() - arg as usize];
@@ -853,6 +899,165 @@ impl<'a> Builder<'a> {
             _ => return Err(Unsupported(format!("opcode {}", ins.name()))),
         }
         Ok(false)
+    }
+
+    /// A `BINARY_OP` or `COMPARE_OP` the interpreter specialised for exact ints, floats or strs:
+    /// both operands' types guarded (a failed guard is a speculation, under the deopt policy),
+    /// then that type's helper. A comparison whose result only feeds the conditional jump
+    /// after it (COMPARE_OP_*_JUMP) takes that jump on the helper's C truth value, with no bool
+    /// object, ending the block. Returns whether the block ended, or None (nothing emitted)
+    /// when the instruction is not one of those or its site was made generic.
+    fn specialised_operands(
+        &mut self,
+        cur: &mut Cursor,
+        ins: &Instr,
+    ) -> Result<Option<bool>, Unsupported> {
+        let wk = &self.code.well_known;
+        let (ty, name, helper) = match ins.specialised {
+            BINARY_OP_ADD_INT | BINARY_OP_SUBTRACT_INT | BINARY_OP_MULTIPLY_INT => {
+                (wk.int_type, "int", Helper::IntBinary)
+            }
+            BINARY_OP_ADD_FLOAT | BINARY_OP_SUBTRACT_FLOAT | BINARY_OP_MULTIPLY_FLOAT => {
+                (wk.float_type, "float", Helper::FloatBinary)
+            }
+            COMPARE_OP_INT_JUMP => (wk.int_type, "int", Helper::CompareInts),
+            COMPARE_OP_FLOAT_JUMP => (wk.float_type, "float", Helper::CompareFloats),
+            COMPARE_OP_STR_JUMP if matches!(ins.arg as i32, 2 | 3) => {
+                (wk.str_type, "str", Helper::CompareStrs)
+            }
+            _ => return Ok(None),
+        };
+        if self.code.generic_sites.contains(&ins.at) {
+            return Ok(None);
+        }
+        let jump = if ins.op == COMPARE_OP {
+            match self.conditional_jump_after(ins) {
+                Some(j) => Some(j),
+                None => return Ok(None),
+            }
+        } else {
+            None
+        };
+        if let Some(j) = &jump {
+            // The loop's eval-breaker check, resuming at the comparison (nothing done yet).
+            if self.is_backward(j) {
+                let state = self.deopt_state(cur, ins, "eval breaker or tracing in loop");
+                self.emit(
+                    cur,
+                    InstKind::GuardInterpreterIdle { state },
+                    Type::VOID,
+                    ins,
+                );
+            }
+        }
+        let state = self.speculation(cur, ins, "operand types").unwrap();
+        let b = self.pop(cur, ins)?;
+        let a = self.pop(cur, ins)?;
+        for v in [a, b] {
+            let guard = InstKind::GuardType {
+                value: v,
+                ty,
+                name: name.to_string(),
+                state,
+            };
+            self.emit(cur, guard, Type::VOID, ins);
+        }
+        let op = self.cint(cur, ins.arg as i64, ins);
+        match jump {
+            None => {
+                let r = self.helper(cur, helper, vec![a, b, op], Type::OBJECT, ins);
+                if helper != Helper::FloatBinary {
+                    self.decref(cur, a, ins);
+                    self.decref(cur, b, ins);
+                }
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+                Ok(Some(false))
+            }
+            Some(j) => {
+                let t = self.helper(cur, helper, vec![a, b, op], Type::CINT, ins);
+                self.decref(cur, a, ins);
+                self.decref(cur, b, ins);
+                let c = self.emit(cur, InstKind::NonZero { value: t }, Type::CBOOL, ins);
+                let target = j.jump_target().unwrap();
+                let (t_bc, f_bc) =
+                    if matches!(j.op, POP_JUMP_FORWARD_IF_TRUE | POP_JUMP_BACKWARD_IF_TRUE) {
+                        (target, j.next())
+                    } else {
+                        (j.next(), target)
+                    };
+                self.branch(cur, c, t_bc, f_bc)?;
+                Ok(Some(true))
+            }
+        }
+    }
+
+    /// `BINARY_SUBSCR` / `STORE_SUBSCR` the interpreter specialised for an exact list or tuple
+    /// and an int index: both types guarded (a speculation), then that type's helper. False
+    /// (nothing emitted) for other forms and for sites made generic.
+    fn specialised_subscript(
+        &mut self,
+        cur: &mut Cursor,
+        ins: &Instr,
+    ) -> Result<bool, Unsupported> {
+        let wk = &self.code.well_known;
+        let (container_ty, name, helper) = match ins.specialised {
+            BINARY_SUBSCR_LIST_INT => (wk.list_type, "list", Helper::ListGetItem),
+            BINARY_SUBSCR_TUPLE_INT => (wk.tuple_type, "tuple", Helper::TupleGetItem),
+            STORE_SUBSCR_LIST_INT => (wk.list_type, "list", Helper::ListSetItem),
+            _ => return Ok(false),
+        };
+        let int_ty = wk.int_type;
+        let Some(state) = self.speculation(cur, ins, "subscript types") else {
+            return Ok(false);
+        };
+        let sub = self.pop(cur, ins)?;
+        let container = self.pop(cur, ins)?;
+        for (v, ty, name) in [(container, container_ty, name), (sub, int_ty, "int")] {
+            let guard = InstKind::GuardType {
+                value: v,
+                ty,
+                name: name.to_string(),
+                state,
+            };
+            self.emit(cur, guard, Type::VOID, ins);
+        }
+        if ins.op == STORE_SUBSCR {
+            let v = self.pop(cur, ins)?;
+            let r = self.helper(cur, helper, vec![container, sub, v], Type::CINT, ins);
+            for x in [v, container, sub] {
+                self.decref(cur, x, ins);
+            }
+            self.check(cur, r, ErrorCheck::Negative, ins);
+        } else {
+            let r = self.helper(cur, helper, vec![container, sub], Type::OBJECT, ins);
+            self.decref(cur, container, ins);
+            self.decref(cur, sub, ins);
+            self.check(cur, r, ErrorCheck::Null, ins);
+            cur.stack.push(r);
+        }
+        Ok(true)
+    }
+
+    /// The `POP_JUMP_*_IF_TRUE/FALSE` right after `ins`, if nothing else jumps to it (so the
+    /// comparison's result is only ever tested by it).
+    fn conditional_jump_after(&self, ins: &Instr) -> Option<Instr> {
+        let next = self.code.instrs.get(self.index_of[&ins.start] + 1)?;
+        let is_jump = matches!(
+            next.op,
+            POP_JUMP_FORWARD_IF_FALSE
+                | POP_JUMP_BACKWARD_IF_FALSE
+                | POP_JUMP_FORWARD_IF_TRUE
+                | POP_JUMP_BACKWARD_IF_TRUE
+        );
+        (is_jump && !self.block_at.contains_key(&next.start)).then(|| next.clone())
+    }
+
+    fn is_backward(&self, ins: &Instr) -> bool {
+        matches!(
+            ins.op,
+            POP_JUMP_BACKWARD_IF_FALSE | POP_JUMP_BACKWARD_IF_TRUE
+        )
     }
 
     /// `UNPACK_SEQUENCE n`: exact tuples and lists of length n inline through a helper; anything

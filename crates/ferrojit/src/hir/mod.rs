@@ -142,6 +142,30 @@ pub enum Helper {
     /// `fj_values_add_key(values, index)`: records that slot `index` of an instance's values,
     /// empty until now, was filled (the insertion order `STORE_ATTR_INSTANCE_VALUE` keeps).
     ValuesAddKey,
+    /// `fj_make_function(frame, code, defaults, kwdefaults)`: a function of `code` over the
+    /// frame's globals, with the defaults tuple and keyword-defaults dict if not NULL; takes
+    /// nothing. New reference or NULL.
+    MakeFunction,
+    /// `fj_compare_ints(a, b, op)`: the truth (0 or 1) of comparing two exact ints (guarded);
+    /// takes nothing.
+    CompareInts,
+    /// `fj_compare_floats(a, b, op)`: the same for two exact floats.
+    CompareFloats,
+    /// `fj_compare_strs(a, b, op)`: the same for two exact strs, == and != only.
+    CompareStrs,
+    /// `fj_int_binary(a, b, oparg)`: +, - or * of two exact ints (guarded); takes nothing.
+    /// New reference or NULL.
+    IntBinary,
+    /// `fj_float_binary(a, b, oparg)`: +, - or * of two exact floats (guarded); takes both
+    /// (an operand nobody else holds receives the result). New reference or NULL.
+    FloatBinary,
+    /// `fj_list_getitem(list, sub)`: `list[sub]`, exact list and int guarded; takes nothing.
+    ListGetItem,
+    /// `fj_tuple_getitem(tuple, sub)`: the same for an exact tuple.
+    TupleGetItem,
+    /// `fj_list_setitem(list, sub, v)`: `list[sub] = v`, exact list and int guarded; takes
+    /// nothing. 0 or -1.
+    ListSetItem,
 }
 
 impl Helper {
@@ -177,6 +201,15 @@ impl Helper {
             Helper::BuildString => "fj_build_string",
             Helper::BuildConstKeyMap => "fj_build_const_key_map",
             Helper::ValuesAddKey => "fj_values_add_key",
+            Helper::MakeFunction => "fj_make_function",
+            Helper::CompareInts => "fj_compare_ints",
+            Helper::CompareFloats => "fj_compare_floats",
+            Helper::CompareStrs => "fj_compare_strs",
+            Helper::IntBinary => "fj_int_binary",
+            Helper::FloatBinary => "fj_float_binary",
+            Helper::ListGetItem => "fj_list_getitem",
+            Helper::TupleGetItem => "fj_tuple_getitem",
+            Helper::ListSetItem => "fj_list_setitem",
         }
     }
 }

@@ -20,7 +20,7 @@ pub struct Context {
     /// Address of the interpreter's `eval_breaker` word.
     pub eval_breaker: usize,
     /// The address of each helper.
-    pub helpers: HashMap<Helper, usize>,
+    pub helpers: fn(Helper) -> usize,
     /// Address of the function's first attribute-site cache, and the size of one.
     pub site_caches: usize,
     pub site_cache_size: usize,
@@ -161,7 +161,7 @@ impl<'a> Lowerer<'a> {
 
     fn call(&mut self, helper: Helper, args: Vec<Operand>, dst: Option<VReg>, bc: u32) {
         self.set_prev_instr(bc);
-        let target = self.cx.helpers.get(&helper).copied().unwrap_or(0);
+        let target = (self.cx.helpers)(helper);
         self.emit(LInst::Call {
             target,
             name: helper.name(),

@@ -375,7 +375,7 @@ unsafe fn lowering_context(code: *mut PyObject) -> lir::lower::Context {
             false_obj: Py_False() as usize,
             none_obj: Py_None() as usize,
             eval_breaker: interp as usize + layout().interp_eval_breaker as usize,
-            helpers: helpers::addresses(),
+            helpers: helpers::address,
             site_caches: 0,
             site_cache_size: 0,
         }
@@ -410,6 +410,11 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
                 none: Py_None() as usize,
                 true_: Py_True() as usize,
                 false_: Py_False() as usize,
+                int_type: std::ptr::addr_of_mut!(PyLong_Type) as usize,
+                float_type: std::ptr::addr_of_mut!(PyFloat_Type) as usize,
+                str_type: std::ptr::addr_of_mut!(PyUnicode_Type) as usize,
+                list_type: std::ptr::addr_of_mut!(PyList_Type) as usize,
+                tuple_type: std::ptr::addr_of_mut!(PyTuple_Type) as usize,
             },
             generic_sites: BTreeSet::new(),
         })

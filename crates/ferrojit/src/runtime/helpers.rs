@@ -5,12 +5,12 @@
 //! [`DEOPT_MARKER`] asks the generated code to hand the instruction to the interpreter (nothing
 //! was consumed); [`EXHAUSTED_MARKER`] ends a `for` loop.
 
+use super::specialised;
 use crate::cpython::ffi::{self, InterpreterFrame};
 use crate::cpython::layout;
 use crate::cpython::opcodes::*;
 use crate::hir::Helper;
 use pyo3_ffi::*;
-use std::collections::HashMap;
 use std::os::raw::c_int;
 
 /// "Run this instruction in the interpreter instead" (never a valid object address).
@@ -18,54 +18,50 @@ pub const DEOPT_MARKER: *mut PyObject = 1 as *mut PyObject;
 /// `fj_for_iter`: the iterator is exhausted.
 pub const EXHAUSTED_MARKER: *mut PyObject = 1 as *mut PyObject;
 
-/// The address of every helper, for lowering.
-pub fn addresses() -> HashMap<Helper, usize> {
-    let mut m = HashMap::new();
-    m.insert(Helper::BinaryOp, fj_binary_op as *const () as usize);
-    m.insert(Helper::CompareOp, fj_compare_op as *const () as usize);
-    m.insert(
-        Helper::GetAttr,
-        super::attr_cache::fj_getattr_cached as *const () as usize,
-    );
-    m.insert(Helper::SetAttr, PyObject_SetAttr as *const () as usize);
-    m.insert(Helper::GetItem, PyObject_GetItem as *const () as usize);
-    m.insert(Helper::Negative, PyNumber_Negative as *const () as usize);
-    m.insert(Helper::Positive, PyNumber_Positive as *const () as usize);
-    m.insert(Helper::Invert, PyNumber_Invert as *const () as usize);
-    m.insert(
-        Helper::UnpackSequence,
-        fj_unpack_sequence as *const () as usize,
-    );
-    m.insert(Helper::BuildSlice, PySlice_New as *const () as usize);
-    m.insert(Helper::DelItem, PyObject_DelItem as *const () as usize);
-    m.insert(Helper::FormatValue, fj_format_value as *const () as usize);
-    m.insert(Helper::BuildString, fj_build_string as *const () as usize);
-    m.insert(
-        Helper::BuildConstKeyMap,
-        fj_build_const_key_map as *const () as usize,
-    );
-    m.insert(Helper::SetItem, PyObject_SetItem as *const () as usize);
-    m.insert(Helper::IsTrue, PyObject_IsTrue as *const () as usize);
-    m.insert(Helper::GetIter, PyObject_GetIter as *const () as usize);
-    m.insert(Helper::Contains, PySequence_Contains as *const () as usize);
-    m.insert(Helper::Not, PyObject_Not as *const () as usize);
-    m.insert(Helper::LoadGlobal, fj_load_global as *const () as usize);
-    m.insert(Helper::StoreGlobal, fj_store_global as *const () as usize);
-    m.insert(
-        Helper::LoadMethod,
-        super::attr_cache::fj_load_method_cached as *const () as usize,
-    );
-    m.insert(Helper::Call, fj_call as *const () as usize);
-    m.insert(Helper::BuildList, fj_build_list as *const () as usize);
-    m.insert(Helper::BuildTuple, fj_build_tuple as *const () as usize);
-    m.insert(Helper::BuildMap, fj_build_map as *const () as usize);
-    m.insert(Helper::ForIter, fj_for_iter as *const () as usize);
-    m.insert(Helper::ListAppend, fj_list_append as *const () as usize);
-    m.insert(
-        Helper::ValuesAddKey,
-        fj_values_add_key as *const () as usize,
-    );
-    m
+/// The address of a helper's function, for lowering. An exhaustive match: a helper added to
+/// the HIR without a function here does not compile.
+pub fn address(helper: Helper) -> usize {
+    let f = match helper {
+        Helper::BinaryOp => fj_binary_op as *const (),
+        Helper::CompareOp => fj_compare_op as *const (),
+        Helper::GetAttr => super::attr_cache::fj_getattr_cached as *const (),
+        Helper::SetAttr => PyObject_SetAttr as *const (),
+        Helper::GetItem => PyObject_GetItem as *const (),
+        Helper::Negative => PyNumber_Negative as *const (),
+        Helper::Positive => PyNumber_Positive as *const (),
+        Helper::Invert => PyNumber_Invert as *const (),
+        Helper::UnpackSequence => fj_unpack_sequence as *const (),
+        Helper::BuildSlice => PySlice_New as *const (),
+        Helper::DelItem => PyObject_DelItem as *const (),
+        Helper::FormatValue => fj_format_value as *const (),
+        Helper::BuildString => fj_build_string as *const (),
+        Helper::BuildConstKeyMap => fj_build_const_key_map as *const (),
+        Helper::SetItem => PyObject_SetItem as *const (),
+        Helper::IsTrue => PyObject_IsTrue as *const (),
+        Helper::GetIter => PyObject_GetIter as *const (),
+        Helper::Contains => PySequence_Contains as *const (),
+        Helper::Not => PyObject_Not as *const (),
+        Helper::LoadGlobal => fj_load_global as *const (),
+        Helper::StoreGlobal => fj_store_global as *const (),
+        Helper::LoadMethod => super::attr_cache::fj_load_method_cached as *const (),
+        Helper::Call => fj_call as *const (),
+        Helper::BuildList => fj_build_list as *const (),
+        Helper::BuildTuple => fj_build_tuple as *const (),
+        Helper::BuildMap => fj_build_map as *const (),
+        Helper::ForIter => fj_for_iter as *const (),
+        Helper::ListAppend => fj_list_append as *const (),
+        Helper::MakeFunction => fj_make_function as *const (),
+        Helper::CompareInts => specialised::fj_compare_ints as *const (),
+        Helper::CompareFloats => specialised::fj_compare_floats as *const (),
+        Helper::CompareStrs => specialised::fj_compare_strs as *const (),
+        Helper::IntBinary => specialised::fj_int_binary as *const (),
+        Helper::FloatBinary => specialised::fj_float_binary as *const (),
+        Helper::ValuesAddKey => fj_values_add_key as *const (),
+        Helper::ListGetItem => specialised::fj_list_getitem as *const (),
+        Helper::TupleGetItem => specialised::fj_tuple_getitem as *const (),
+        Helper::ListSetItem => specialised::fj_list_setitem as *const (),
+    };
+    f as usize
 }
 
 /// `BINARY_OP oparg`: the interpreter's `binary_ops[oparg]`.
@@ -300,6 +296,36 @@ pub unsafe extern "C" fn fj_for_iter(iter: *mut PyObject) -> *mut PyObject {
             PyErr_Clear();
         }
         EXHAUSTED_MARKER
+    }
+}
+
+/// `MAKE_FUNCTION` without closure or annotations: a new function of `code` over the frame's
+/// globals, with `defaults` (a tuple) and `kwdefaults` (a dict) when not NULL. Takes nothing.
+pub unsafe extern "C" fn fj_make_function(
+    frame: *mut InterpreterFrame,
+    code: *mut PyObject,
+    defaults: *mut PyObject,
+    kwdefaults: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: `frame` is the running frame (its globals a live reference), `code` a live code
+    // object, the others live or NULL; the setters check their types and take references.
+    unsafe {
+        let globals: *mut PyObject = ffi::read(frame as _, layout().frame_globals);
+        let f = PyFunction_New(code, globals);
+        if f.is_null() {
+            return f;
+        }
+        let set =
+            |field: *mut PyObject,
+             setter: unsafe extern "C" fn(*mut PyObject, *mut PyObject) -> c_int| {
+                field.is_null() || setter(f, field) == 0
+            };
+        if set(defaults, PyFunction_SetDefaults) && set(kwdefaults, PyFunction_SetKwDefaults) {
+            f
+        } else {
+            Py_DECREF(f);
+            std::ptr::null_mut()
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod compile;
 pub mod direct_call;
 pub mod helpers;
 pub mod hook;
+pub mod specialised;
 pub mod stats;
 
 use std::cell::UnsafeCell;
