@@ -156,9 +156,18 @@ pub unsafe extern "C" fn eval_frame(
             return ffi::_PyEval_EvalFrameDefault(ts, f, throwflag);
         }
         let code = frame::code(f);
-        let Some(state) = code_state(code) else {
-            return ffi::_PyEval_EvalFrameDefault(ts, f, 0);
+        // Every interpreted call comes through here: read the state straight from the code
+        // object when it has one, and only go through the checked API to create it.
+        let state = match code_state_fast(code) {
+            Some(state) => state,
+            None => match code_state(code) {
+                Some(state) => state,
+                None => return ffi::_PyEval_EvalFrameDefault(ts, f, 0),
+            },
         };
+        if state.refused.is_some() {
+            return ffi::_PyEval_EvalFrameDefault(ts, f, 0);
+        }
         if state.native.is_none() && state.refused.is_none() {
             state.calls = state.calls.saturating_add(1);
             let options = &runtime().options;
