@@ -272,3 +272,40 @@ def test_specialised_int_and_float_operations_are_guarded_helper_calls():
         assert [below(2, 3), below(2**40, 2**41), below(3, 2), below(1.5, 2.0)] == [8, 2**81 + 2**40, 1, 4.5]
     finally:
         ferrojit.disable()
+
+
+def make_counter(start):
+    count = start
+
+    def bump():
+        nonlocal count
+        count += 1
+        return count
+
+    return bump
+
+
+def test_closure_cells_are_read_and_written_inline():
+    bump = make_counter(5)
+    for isa in ("x86_64", "aarch64"):
+        outer = ferrojit.inspect(make_counter, isa=isa)
+        # The argument moves into a cell at entry; the inner function gets the closure tuple.
+        assert "fj_make_cell" in outer["hir"] and "fj_make_function" in outer["hir"], outer["hir"]
+        inner = ferrojit.inspect(bump, isa=isa)
+        hir, lir = inner["hir"], inner["lir"]
+        # COPY_FREE_VARS at entry, then the cell's value (word 2, after the object header) read
+        # (LOAD_DEREF: an empty cell exits to the interpreter, which raises) and replaced
+        # (STORE_DEREF: the old value released), with no helper call for either.
+        assert "fj_copy_free_vars" in hir, hir
+        assert hir.count("LoadWord") == 3 and hir.count("StoreWord") == 1, hir
+        assert "[2]" in hir and "empty cell" in hir
+        assert "call fj_copy_free_vars" in lir and "+16]" in lir, lir
+    ferrojit.compile(make_counter)
+    ferrojit.compile(bump)
+    ferrojit.enable(threshold=1000)
+    try:
+        fresh = make_counter(1)
+        assert [bump(), bump(), fresh(), fresh()] == [6, 7, 2, 3]
+        assert fresh.__closure__[0].cell_contents == 3
+    finally:
+        ferrojit.disable()

@@ -12,6 +12,10 @@ use crate::bytecode::Instr;
 use crate::cpython::opcodes::*;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+/// The word of a `PyCellObject` that holds its value (`ob_ref`, right after the object header;
+/// `runtime::compile` refuses closures if the probed layout says otherwise).
+pub const CELL_REF_WORD: u32 = 2;
+
 /// A constant of the code object as the builder needs it.
 #[derive(Clone, Debug)]
 pub struct ConstInfo {
@@ -736,39 +740,59 @@ impl<'a> Builder<'a> {
                 self.check(cur, r, ErrorCheck::Null, ins);
                 cur.stack.push(r);
             }
-            MAKE_FUNCTION => {
-                // Closures and annotations stay with the interpreter (a closure's maker has
-                // cells, which are refused before this).
-                if arg & 0x0c != 0 {
-                    return Err(Unsupported(
-                        "MAKE_FUNCTION with a closure or annotations".into(),
-                    ));
-                }
-                let code = self.pop(cur, ins)?;
-                let kwdefaults = if arg & 0x02 != 0 {
-                    Some(self.pop(cur, ins)?)
-                } else {
-                    None
-                };
-                let defaults = if arg & 0x01 != 0 {
-                    Some(self.pop(cur, ins)?)
-                } else {
-                    None
-                };
+            MAKE_FUNCTION => self.make_function(cur, ins)?,
+            MAKE_CELL => {
                 let frame = self.emit(cur, InstKind::Frame, Type::CPTR, ins);
-                let mut args = vec![frame, code];
-                for v in [defaults, kwdefaults] {
-                    args.push(match v {
-                        Some(v) => v,
-                        None => self.emit(cur, InstKind::Null, Type::NULL, ins),
-                    });
-                }
-                let r = self.helper(cur, Helper::MakeFunction, args, Type::OBJECT, ins);
-                for v in [Some(code), defaults, kwdefaults].into_iter().flatten() {
-                    self.decref(cur, v, ins);
-                }
-                self.check(cur, r, ErrorCheck::Null, ins);
-                cur.stack.push(r);
+                let index = self.cint(cur, arg as i64, ins);
+                let r = self.helper(cur, Helper::MakeCell, vec![frame, index], Type::CINT, ins);
+                self.check(cur, r, ErrorCheck::Negative, ins);
+            }
+            COPY_FREE_VARS => {
+                let frame = self.emit(cur, InstKind::Frame, Type::CPTR, ins);
+                let n = self.cint(cur, arg as i64, ins);
+                self.helper(cur, Helper::CopyFreeVars, vec![frame, n], Type::CINT, ins);
+            }
+            LOAD_CLOSURE => {
+                // The cell itself: set up by MAKE_CELL or COPY_FREE_VARS at entry, never NULL.
+                let cell = self.emit(cur, InstKind::LoadLocal { index: arg }, Type::OBJECT, ins);
+                self.incref(cur, cell, ins);
+                cur.stack.push(cell);
+            }
+            LOAD_DEREF => {
+                let cell = self.emit(cur, InstKind::LoadLocal { index: arg }, Type::OBJECT, ins);
+                let load = InstKind::LoadWord {
+                    base: cell,
+                    index: CELL_REF_WORD,
+                };
+                let v = self.emit(cur, load, Type::OBJECT, ins);
+                // An empty cell raises NameError or UnboundLocalError: the interpreter does it.
+                let state = self.deopt_state(cur, ins, "empty cell");
+                self.emit(
+                    cur,
+                    InstKind::GuardNotNull { value: v, state },
+                    Type::VOID,
+                    ins,
+                );
+                self.incref(cur, v, ins);
+                cur.stack.push(v);
+            }
+            STORE_DEREF => {
+                let v = self.pop(cur, ins)?;
+                let cell = self.emit(cur, InstKind::LoadLocal { index: arg }, Type::OBJECT, ins);
+                let index = CELL_REF_WORD;
+                let old = self.emit(
+                    cur,
+                    InstKind::LoadWord { base: cell, index },
+                    Type::OPT_OBJECT,
+                    ins,
+                );
+                let store = InstKind::StoreWord {
+                    base: cell,
+                    index,
+                    value: v,
+                };
+                self.emit(cur, store, Type::VOID, ins);
+                self.xdecref(cur, old, ins);
             }
             LIST_APPEND => {
                 let v = self.pop(cur, ins)?;
@@ -899,6 +923,37 @@ impl<'a> Builder<'a> {
             _ => return Err(Unsupported(format!("opcode {}", ins.name()))),
         }
         Ok(false)
+    }
+
+    /// `MAKE_FUNCTION`: the code object on top, below it (by flag) the closure tuple (0x08),
+    /// annotations (0x04), keyword defaults (0x02) and defaults (0x01).
+    fn make_function(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
+        let code = self.pop(cur, ins)?;
+        let mut optional = [None; 4];
+        for (i, flag) in [0x08, 0x04, 0x02, 0x01].into_iter().enumerate() {
+            if ins.arg & flag != 0 {
+                optional[i] = Some(self.pop(cur, ins)?);
+            }
+        }
+        let [closure, annotations, kwdefaults, defaults] = optional;
+        let frame = self.emit(cur, InstKind::Frame, Type::CPTR, ins);
+        let mut args = vec![frame, code];
+        for v in [defaults, kwdefaults, annotations, closure] {
+            args.push(match v {
+                Some(v) => v,
+                None => self.emit(cur, InstKind::Null, Type::NULL, ins),
+            });
+        }
+        let r = self.helper(cur, Helper::MakeFunction, args, Type::OBJECT, ins);
+        for v in [Some(code), closure, annotations, kwdefaults, defaults]
+            .into_iter()
+            .flatten()
+        {
+            self.decref(cur, v, ins);
+        }
+        self.check(cur, r, ErrorCheck::Null, ins);
+        cur.stack.push(r);
+        Ok(())
     }
 
     /// A `BINARY_OP` or `COMPARE_OP` the interpreter specialised for exact ints, floats or strs:

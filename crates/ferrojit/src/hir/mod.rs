@@ -142,10 +142,15 @@ pub enum Helper {
     /// `fj_values_add_key(values, index)`: records that slot `index` of an instance's values,
     /// empty until now, was filled (the insertion order `STORE_ATTR_INSTANCE_VALUE` keeps).
     ValuesAddKey,
-    /// `fj_make_function(frame, code, defaults, kwdefaults)`: a function of `code` over the
-    /// frame's globals, with the defaults tuple and keyword-defaults dict if not NULL; takes
+    /// `fj_make_function(frame, code, defaults, kwdefaults, annotations, closure)`: a function
+    /// of `code` over the frame's globals, with each of the others set if not NULL; takes
     /// nothing. New reference or NULL.
     MakeFunction,
+    /// `fj_make_cell(frame, index)`: `MAKE_CELL`, local `index` moved into a new cell. 0 or -1.
+    MakeCell,
+    /// `fj_copy_free_vars(frame, n)`: `COPY_FREE_VARS`, the function's closure cells into the
+    /// last `n` locals. Cannot fail.
+    CopyFreeVars,
     /// `fj_compare_ints(a, b, op)`: the truth (0 or 1) of comparing two exact ints (guarded);
     /// takes nothing.
     CompareInts,
@@ -202,6 +207,8 @@ impl Helper {
             Helper::BuildConstKeyMap => "fj_build_const_key_map",
             Helper::ValuesAddKey => "fj_values_add_key",
             Helper::MakeFunction => "fj_make_function",
+            Helper::MakeCell => "fj_make_cell",
+            Helper::CopyFreeVars => "fj_copy_free_vars",
             Helper::CompareInts => "fj_compare_ints",
             Helper::CompareFloats => "fj_compare_floats",
             Helper::CompareStrs => "fj_compare_strs",

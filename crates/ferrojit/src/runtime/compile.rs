@@ -107,8 +107,9 @@ unsafe fn refusal(code: *mut PyObject) -> Option<String> {
         if flags & (CO_OPTIMIZED | CO_NEWLOCALS) != (CO_OPTIMIZED | CO_NEWLOCALS) {
             return Some("module or class body".into());
         }
-        if co::ncellvars(code) != 0 || co::nfreevars(code) != 0 {
-            return Some("cell or free variables".into());
+        let has_cells = co::ncellvars(code) != 0 || co::nfreevars(code) != 0;
+        if has_cells && layout().cell_ref != 8 * i64::from(crate::hir::builder::CELL_REF_WORD) {
+            return Some("cell layout unlike 64-bit CPython's".into());
         }
         None
     }

@@ -51,6 +51,8 @@ pub fn address(helper: Helper) -> usize {
         Helper::ForIter => fj_for_iter as *const (),
         Helper::ListAppend => fj_list_append as *const (),
         Helper::MakeFunction => fj_make_function as *const (),
+        Helper::MakeCell => fj_make_cell as *const (),
+        Helper::CopyFreeVars => fj_copy_free_vars as *const (),
         Helper::CompareInts => specialised::fj_compare_ints as *const (),
         Helper::CompareFloats => specialised::fj_compare_floats as *const (),
         Helper::CompareStrs => specialised::fj_compare_strs as *const (),
@@ -299,13 +301,16 @@ pub unsafe extern "C" fn fj_for_iter(iter: *mut PyObject) -> *mut PyObject {
     }
 }
 
-/// `MAKE_FUNCTION` without closure or annotations: a new function of `code` over the frame's
-/// globals, with `defaults` (a tuple) and `kwdefaults` (a dict) when not NULL. Takes nothing.
+/// `MAKE_FUNCTION`: a new function of `code` over the frame's globals, with `defaults` (a
+/// tuple), `kwdefaults` (a dict), `annotations` and `closure` (a tuple of cells) set when not
+/// NULL. Takes nothing.
 pub unsafe extern "C" fn fj_make_function(
     frame: *mut InterpreterFrame,
     code: *mut PyObject,
     defaults: *mut PyObject,
     kwdefaults: *mut PyObject,
+    annotations: *mut PyObject,
+    closure: *mut PyObject,
 ) -> *mut PyObject {
     // SAFETY: `frame` is the running frame (its globals a live reference), `code` a live code
     // object, the others live or NULL; the setters check their types and take references.
@@ -320,12 +325,74 @@ pub unsafe extern "C" fn fj_make_function(
              setter: unsafe extern "C" fn(*mut PyObject, *mut PyObject) -> c_int| {
                 field.is_null() || setter(f, field) == 0
             };
-        if set(defaults, PyFunction_SetDefaults) && set(kwdefaults, PyFunction_SetKwDefaults) {
+        if set(defaults, PyFunction_SetDefaults)
+            && set(kwdefaults, PyFunction_SetKwDefaults)
+            && set(closure, PyFunction_SetClosure)
+        {
+            // The compiler's annotations tuple (name, value, ...) goes in as it is, the
+            // interpreter's way; `__annotations__` turns it into a dict when first read
+            // (PyFunction_SetAnnotations would refuse a tuple).
+            if !annotations.is_null() {
+                Py_INCREF(annotations);
+                ffi::write(f as _, layout().function_annotations, annotations);
+            }
             f
         } else {
             Py_DECREF(f);
             std::ptr::null_mut()
         }
+    }
+}
+
+/// The address of local `index` of `frame`.
+///
+/// # Safety
+/// `frame` is a live frame and `index` below its code's `co_nlocalsplus`.
+unsafe fn local_slot(frame: *mut InterpreterFrame, index: usize) -> *mut *mut PyObject {
+    // SAFETY: localsplus holds co_nlocalsplus slots, `index` is one of them.
+    unsafe {
+        (frame as *mut u8)
+            .offset(layout().frame_localsplus as isize)
+            .cast::<*mut PyObject>()
+            .add(index)
+    }
+}
+
+/// `MAKE_CELL index`: local `index` (an argument, or NULL) moves into a new cell, which takes
+/// its slot. 0, or -1 with an exception set (the local untouched).
+pub unsafe extern "C" fn fj_make_cell(frame: *mut InterpreterFrame, index: i64) -> c_int {
+    // SAFETY: generated code passes its own frame and a cell variable's index.
+    unsafe {
+        let slot = local_slot(frame, index as usize);
+        let initial = *slot;
+        let cell = PyCell_New(initial);
+        if cell.is_null() {
+            return -1;
+        }
+        *slot = cell;
+        Py_XDECREF(initial);
+        0
+    }
+}
+
+/// `COPY_FREE_VARS n`: the running function's closure cells, new references, into the last
+/// `n` locals. Cannot fail; returns 0.
+pub unsafe extern "C" fn fj_copy_free_vars(frame: *mut InterpreterFrame, n: i64) -> c_int {
+    // SAFETY: generated code passes its own frame, whose function has a closure tuple of `n`
+    // cells (the compiler emits COPY_FREE_VARS with the code's co_nfreevars), and whose last
+    // `n` locals are the free variables' (still NULL) slots.
+    unsafe {
+        let l = layout();
+        let func: *mut PyObject = ffi::read(frame as _, l.frame_func);
+        let closure: *mut PyObject = ffi::read(func as _, l.function_closure);
+        let code: *mut PyObject = ffi::read(frame as _, l.frame_code);
+        let first = ffi::code::nlocalsplus(code) as usize - n as usize;
+        for i in 0..n as usize {
+            let cell = PyTuple_GET_ITEM(closure, i as Py_ssize_t);
+            Py_INCREF(cell);
+            *local_slot(frame, first + i) = cell;
+        }
+        0
     }
 }
 
