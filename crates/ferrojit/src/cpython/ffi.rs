@@ -43,6 +43,17 @@ extern "C" {
     pub static mut PyMethod_Type: pyo3_ffi::PyTypeObject;
     pub fn PyMethod_Function(m: *mut PyObject) -> *mut PyObject;
     pub fn PyMethod_Self(m: *mut PyObject) -> *mut PyObject;
+    pub fn _PyList_Extend(list: *mut PyObject, iterable: *mut PyObject) -> *mut PyObject;
+    pub fn _PySet_Update(set: *mut PyObject, iterable: *mut PyObject) -> c_int;
+    pub fn _PyDict_MergeEx(dict: *mut PyObject, other: *mut PyObject, override_: c_int) -> c_int;
+    pub fn _PyObject_FunctionStr(func: *mut PyObject) -> *mut PyObject;
+    pub fn _PyObject_LookupSpecial(o: *mut PyObject, name: *mut PyObject) -> *mut PyObject;
+    pub fn _PyObject_LookupAttr(
+        o: *mut PyObject,
+        name: *mut PyObject,
+        out: *mut *mut PyObject,
+    ) -> c_int;
+    pub fn _PyModuleSpec_IsInitializing(spec: *mut PyObject) -> c_int;
 }
 
 /// Reads a value of type `T` at `base + offset`.

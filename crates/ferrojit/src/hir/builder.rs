@@ -794,6 +794,113 @@ impl<'a> Builder<'a> {
                 self.emit(cur, store, Type::VOID, ins);
                 self.xdecref(cur, old, ins);
             }
+            BUILD_SET => {
+                let items = cur.stack.split_off(cur.stack.len() - arg as usize);
+                let depth = self.depth(cur);
+                let spill = InstKind::SpillToStack {
+                    depth,
+                    values: items,
+                };
+                self.emit(cur, spill, Type::VOID, ins);
+                let addr = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
+                let count = self.cint(cur, arg as i64, ins);
+                let r = self.helper(cur, Helper::BuildSet, vec![addr, count], Type::OBJECT, ins);
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            SET_ADD | LIST_EXTEND | SET_UPDATE | DICT_UPDATE | DICT_MERGE => {
+                // Each adds the popped value into the collection `arg` entries down.
+                let v = self.pop(cur, ins)?;
+                let target = cur.stack[cur.stack.len() - arg as usize];
+                let (helper, mut args) = match ins.op {
+                    SET_ADD => (Helper::SetAdd, vec![target, v]),
+                    LIST_EXTEND => (Helper::ListExtend, vec![target, v]),
+                    SET_UPDATE => (Helper::SetUpdate, vec![target, v]),
+                    DICT_UPDATE => (Helper::DictUpdate, vec![target, v]),
+                    _ => (Helper::DictMerge, vec![target, v]),
+                };
+                if ins.op == DICT_MERGE {
+                    // The function being called, for the error message.
+                    args.push(cur.stack[cur.stack.len() - 2 - arg as usize]);
+                }
+                let r = self.helper(cur, helper, args, Type::CINT, ins);
+                self.check(cur, r, ErrorCheck::Negative, ins);
+            }
+            MAP_ADD => {
+                let value = self.pop(cur, ins)?;
+                let key = self.pop(cur, ins)?;
+                let dict = cur.stack[cur.stack.len() - arg as usize];
+                let r = self.helper(cur, Helper::MapAdd, vec![dict, key, value], Type::CINT, ins);
+                self.check(cur, r, ErrorCheck::Negative, ins);
+            }
+            LIST_TO_TUPLE => {
+                let list = self.pop(cur, ins)?;
+                let r = self.helper(cur, Helper::ListToTuple, vec![list], Type::TUPLE, ins);
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            CALL_FUNCTION_EX => {
+                let kwargs = if arg & 0x01 != 0 {
+                    self.pop(cur, ins)?
+                } else {
+                    self.emit(cur, InstKind::Null, Type::NULL, ins)
+                };
+                let callargs = self.pop(cur, ins)?;
+                let func = self.pop(cur, ins)?;
+                // The NULL the compiler pushed below the function: the result takes its place.
+                self.pop(cur, ins)?;
+                let args = vec![func, callargs, kwargs];
+                let r = self.helper(cur, Helper::CallFunctionEx, args, Type::OBJECT, ins);
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+                let state = self.deopt_after(cur, ins, "eval breaker or tracing after call");
+                self.emit(
+                    cur,
+                    InstKind::GuardInterpreterIdle { state },
+                    Type::VOID,
+                    ins,
+                );
+            }
+            BEFORE_WITH => {
+                // Only the normal path is compiled: the `with` block's exception handler runs
+                // in the interpreter, like every handler. Its normal exit is an ordinary call
+                // of `__exit__(None, None, None)`.
+                let mgr = self.pop(cur, ins)?;
+                let depth = self.depth(cur);
+                let out = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
+                let r = self.helper(cur, Helper::BeforeWith, vec![mgr, out], Type::CINT, ins);
+                self.check(cur, r, ErrorCheck::Negative, ins);
+                for i in 0..2 {
+                    let read = InstKind::ReadStack { depth: depth + i };
+                    let v = self.emit(cur, read, Type::OBJECT, ins);
+                    cur.stack.push(v);
+                }
+            }
+            IMPORT_FROM => {
+                let module = *cur.stack.last().unwrap();
+                let name = self.code.names[arg as usize].clone();
+                let name = self.constant(cur, &name, ins);
+                let r = self.helper(
+                    cur,
+                    Helper::ImportFrom,
+                    vec![module, name],
+                    Type::OBJECT,
+                    ins,
+                );
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            IMPORT_NAME => {
+                let fromlist = self.pop(cur, ins)?;
+                let level = self.pop(cur, ins)?;
+                let name = self.code.names[arg as usize].clone();
+                let name = self.constant(cur, &name, ins);
+                let frame = self.emit(cur, InstKind::Frame, Type::CPTR, ins);
+                let args = vec![frame, name, fromlist, level];
+                let r = self.helper(cur, Helper::ImportName, args, Type::OBJECT, ins);
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
             LIST_APPEND => {
                 let v = self.pop(cur, ins)?;
                 let list = cur.stack[cur.stack.len() - arg as usize];

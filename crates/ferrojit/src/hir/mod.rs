@@ -151,6 +151,34 @@ pub enum Helper {
     /// `fj_copy_free_vars(frame, n)`: `COPY_FREE_VARS`, the function's closure cells into the
     /// last `n` locals. Cannot fail.
     CopyFreeVars,
+    /// `fj_build_set(items, n)`: takes the n items; a new set or NULL.
+    BuildSet,
+    /// `fj_set_add(set, v)`: `SET_ADD`; takes `v`. 0 or -1.
+    SetAdd,
+    /// `fj_map_add(dict, key, value)`: `MAP_ADD`; takes key and value. 0 or -1.
+    MapAdd,
+    /// `fj_before_with(mgr, out)`: `BEFORE_WITH`; takes `mgr`, writes the bound `__exit__` and
+    /// the result of `__enter__()` to two stack slots. 0 or -1.
+    BeforeWith,
+    /// `fj_list_extend(list, iterable)`: `LIST_EXTEND`; takes `iterable`. 0 or -1.
+    ListExtend,
+    /// `fj_set_update(set, iterable)`: `SET_UPDATE`; takes `iterable`. 0 or -1.
+    SetUpdate,
+    /// `fj_dict_update(dict, update)`: `DICT_UPDATE`; takes `update`. 0 or -1.
+    DictUpdate,
+    /// `fj_dict_merge(dict, update, func)`: `DICT_MERGE` for a call of `func`; takes `update`.
+    /// 0 or -1.
+    DictMerge,
+    /// `fj_call_function_ex(func, callargs, kwargs or NULL)`: `CALL_FUNCTION_EX`; takes all
+    /// three. New reference or NULL.
+    CallFunctionEx,
+    /// `fj_list_to_tuple(list)`: `LIST_TO_TUPLE`; takes `list`. New reference or NULL.
+    ListToTuple,
+    /// `fj_import_name(frame, name, fromlist, level)`: `IMPORT_NAME` through the frame's
+    /// builtins' `__import__`; takes fromlist and level. New reference or NULL.
+    ImportName,
+    /// `fj_import_from(module, name)`: `IMPORT_FROM`; takes nothing. New reference or NULL.
+    ImportFrom,
     /// `fj_compare_ints(a, b, op)`: the truth (0 or 1) of comparing two exact ints (guarded);
     /// takes nothing.
     CompareInts,
@@ -209,6 +237,18 @@ impl Helper {
             Helper::MakeFunction => "fj_make_function",
             Helper::MakeCell => "fj_make_cell",
             Helper::CopyFreeVars => "fj_copy_free_vars",
+            Helper::BuildSet => "fj_build_set",
+            Helper::SetAdd => "fj_set_add",
+            Helper::MapAdd => "fj_map_add",
+            Helper::BeforeWith => "fj_before_with",
+            Helper::ListExtend => "fj_list_extend",
+            Helper::SetUpdate => "fj_set_update",
+            Helper::DictUpdate => "fj_dict_update",
+            Helper::DictMerge => "fj_dict_merge",
+            Helper::CallFunctionEx => "fj_call_function_ex",
+            Helper::ListToTuple => "fj_list_to_tuple",
+            Helper::ImportName => "fj_import_name",
+            Helper::ImportFrom => "fj_import_from",
             Helper::CompareInts => "fj_compare_ints",
             Helper::CompareFloats => "fj_compare_floats",
             Helper::CompareStrs => "fj_compare_strs",

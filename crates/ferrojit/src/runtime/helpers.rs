@@ -5,7 +5,7 @@
 //! [`DEOPT_MARKER`] asks the generated code to hand the instruction to the interpreter (nothing
 //! was consumed); [`EXHAUSTED_MARKER`] ends a `for` loop.
 
-use super::specialised;
+use super::{specialised, unpacking};
 use crate::cpython::ffi::{self, InterpreterFrame};
 use crate::cpython::layout;
 use crate::cpython::opcodes::*;
@@ -52,6 +52,18 @@ pub fn address(helper: Helper) -> usize {
         Helper::ListAppend => fj_list_append as *const (),
         Helper::MakeFunction => fj_make_function as *const (),
         Helper::MakeCell => fj_make_cell as *const (),
+        Helper::BuildSet => fj_build_set as *const (),
+        Helper::SetAdd => fj_set_add as *const (),
+        Helper::MapAdd => fj_map_add as *const (),
+        Helper::BeforeWith => fj_before_with as *const (),
+        Helper::ListExtend => unpacking::fj_list_extend as *const (),
+        Helper::SetUpdate => unpacking::fj_set_update as *const (),
+        Helper::DictUpdate => unpacking::fj_dict_update as *const (),
+        Helper::DictMerge => unpacking::fj_dict_merge as *const (),
+        Helper::CallFunctionEx => unpacking::fj_call_function_ex as *const (),
+        Helper::ListToTuple => unpacking::fj_list_to_tuple as *const (),
+        Helper::ImportName => fj_import_name as *const (),
+        Helper::ImportFrom => fj_import_from as *const (),
         Helper::CopyFreeVars => fj_copy_free_vars as *const (),
         Helper::CompareInts => specialised::fj_compare_ints as *const (),
         Helper::CompareFloats => specialised::fj_compare_floats as *const (),
@@ -394,6 +406,250 @@ pub unsafe extern "C" fn fj_copy_free_vars(frame: *mut InterpreterFrame, n: i64)
         }
         0
     }
+}
+
+/// `BUILD_SET n`: a set of the n items, added in stack order; takes them.
+pub unsafe extern "C" fn fj_build_set(items: *mut *mut PyObject, n: i64) -> *mut PyObject {
+    // SAFETY: `items` points at n owned references.
+    unsafe {
+        let set = PySet_New(std::ptr::null_mut());
+        let mut failed = set.is_null();
+        for i in 0..n as usize {
+            let item = *items.add(i);
+            if !failed {
+                failed = PySet_Add(set, item) < 0;
+            }
+            Py_DECREF(item);
+        }
+        if failed {
+            Py_XDECREF(set);
+            return std::ptr::null_mut();
+        }
+        set
+    }
+}
+
+/// `SET_ADD`: takes `v`. 0 or -1.
+pub unsafe extern "C" fn fj_set_add(set: *mut PyObject, v: *mut PyObject) -> c_int {
+    // SAFETY: `set` is the set a comprehension builds, `v` an owned reference.
+    unsafe {
+        let r = PySet_Add(set, v);
+        Py_DECREF(v);
+        r
+    }
+}
+
+/// `MAP_ADD`: `dict[key] = value`; takes both. 0 or -1.
+pub unsafe extern "C" fn fj_map_add(
+    dict: *mut PyObject,
+    key: *mut PyObject,
+    value: *mut PyObject,
+) -> c_int {
+    // SAFETY: `dict` is the dict a comprehension builds, `key` and `value` owned references.
+    unsafe {
+        let r = PyDict_SetItem(dict, key, value);
+        Py_DECREF(value);
+        Py_DECREF(key);
+        r
+    }
+}
+
+/// `BEFORE_WITH`: looks up the context manager's `__enter__` and `__exit__` (on its type, as
+/// special methods are), writes the bound `__exit__` to `out[0]` and the result of calling
+/// `__enter__()` to `out[1]`; takes `mgr`. 0, or -1 with an exception set (nothing written).
+pub unsafe extern "C" fn fj_before_with(mgr: *mut PyObject, out: *mut *mut PyObject) -> c_int {
+    // SAFETY: `mgr` is an owned reference and `out` two writable stack slots of the frame.
+    unsafe {
+        let missing = |what: &std::ffi::CStr| {
+            if PyErr_Occurred().is_null() {
+                PyErr_Format(PyExc_TypeError, what.as_ptr(), (*Py_TYPE(mgr)).tp_name);
+            }
+        };
+        let Some((enter_name, exit_name)) = with_names() else {
+            Py_DECREF(mgr);
+            return -1;
+        };
+        let enter = ffi::_PyObject_LookupSpecial(mgr, enter_name);
+        if enter.is_null() {
+            missing(c"'%.200s' object does not support the context manager protocol");
+            Py_DECREF(mgr);
+            return -1;
+        }
+        let exit = ffi::_PyObject_LookupSpecial(mgr, exit_name);
+        if exit.is_null() {
+            missing(c"'%.200s' object does not support the context manager protocol (missed __exit__ method)");
+            Py_DECREF(enter);
+            Py_DECREF(mgr);
+            return -1;
+        }
+        Py_DECREF(mgr);
+        let res = PyObject_CallNoArgs(enter);
+        Py_DECREF(enter);
+        if res.is_null() {
+            Py_DECREF(exit);
+            return -1;
+        }
+        *out = exit;
+        *out.add(1) = res;
+        0
+    }
+}
+
+/// The interned names `__enter__` and `__exit__`, made on first use and kept for the rest of
+/// the process; None (an exception set) if that failed.
+fn with_names() -> Option<(*mut PyObject, *mut PyObject)> {
+    static NAMES: std::sync::OnceLock<(usize, usize)> = std::sync::OnceLock::new();
+    if let Some(&(enter, exit)) = NAMES.get() {
+        return Some((enter as *mut PyObject, exit as *mut PyObject));
+    }
+    // SAFETY: called from generated code, with the GIL held.
+    unsafe {
+        let enter = PyUnicode_InternFromString(c"__enter__".as_ptr());
+        let exit = PyUnicode_InternFromString(c"__exit__".as_ptr());
+        if enter.is_null() || exit.is_null() {
+            Py_XDECREF(enter);
+            Py_XDECREF(exit);
+            return None;
+        }
+        let _ = NAMES.set((enter as usize, exit as usize));
+        Some((enter, exit))
+    }
+}
+
+/// `IMPORT_NAME`: `__import__(name, globals, locals or None, fromlist, level)`, the
+/// `__import__` found in the frame's builtins (which may have been replaced), as the
+/// interpreter's `import_name` does; takes `fromlist` and `level`.
+pub unsafe extern "C" fn fj_import_name(
+    frame: *mut InterpreterFrame,
+    name: *mut PyObject,
+    fromlist: *mut PyObject,
+    level: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: `frame` is the running frame (its builtins and globals live references), the
+    // others live objects, `fromlist` and `level` owned.
+    unsafe {
+        let l = layout();
+        let builtins: *mut PyObject = ffi::read(frame as _, l.frame_builtins);
+        let key = import_name_key();
+        let import = if key.is_null() {
+            key
+        } else {
+            PyDict_GetItemWithError(builtins, key)
+        };
+        let res = if import.is_null() {
+            if PyErr_Occurred().is_null() {
+                PyErr_SetString(PyExc_ImportError, c"__import__ not found".as_ptr());
+            }
+            std::ptr::null_mut()
+        } else {
+            let locals: *mut PyObject = ffi::read(frame as _, l.frame_locals);
+            let globals: *mut PyObject = ffi::read(frame as _, l.frame_globals);
+            let locals = if locals.is_null() { Py_None() } else { locals };
+            Py_INCREF(import);
+            let args = [name, globals, locals, fromlist, level];
+            let r = PyObject_Vectorcall(import, args.as_ptr(), 5, std::ptr::null_mut());
+            Py_DECREF(import);
+            r
+        };
+        Py_DECREF(fromlist);
+        Py_DECREF(level);
+        res
+    }
+}
+
+/// `IMPORT_FROM`: `name` of the module `module`, falling back on `sys.modules` for a circular
+/// relative import, with the interpreter's ImportError messages (`import_from` in 3.11's
+/// ceval.c). Takes nothing; new reference or NULL.
+pub unsafe extern "C" fn fj_import_from(
+    module: *mut PyObject,
+    name: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: `module` and `name` are live objects; every reference made here is released.
+    unsafe {
+        let mut found = std::ptr::null_mut();
+        if ffi::_PyObject_LookupAttr(module, name, &mut found) != 0 {
+            return found;
+        }
+        let mut pkgname = PyObject_GetAttrString(module, c"__name__".as_ptr());
+        if !pkgname.is_null() && PyUnicode_Check(pkgname) == 0 {
+            Py_DECREF(pkgname);
+            pkgname = std::ptr::null_mut();
+        } else if !pkgname.is_null() {
+            let full = PyUnicode_FromFormat(c"%U.%U".as_ptr(), pkgname, name);
+            if full.is_null() {
+                Py_DECREF(pkgname);
+                return full;
+            }
+            let m = PyImport_GetModule(full);
+            Py_DECREF(full);
+            if !m.is_null() || !PyErr_Occurred().is_null() {
+                Py_DECREF(pkgname);
+                return m;
+            }
+        }
+        import_from_error(module, name, pkgname)
+    }
+}
+
+/// The ImportError of a failed `from module import name`; takes `pkgname` (the module's
+/// `__name__` or NULL). Returns NULL.
+unsafe fn import_from_error(
+    module: *mut PyObject,
+    name: *mut PyObject,
+    pkgname: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: live objects; each reference made here is released once.
+    unsafe {
+        let pkgpath = PyModule_GetFilenameObject(module);
+        let shown = if pkgname.is_null() {
+            PyUnicode_FromString(c"<unknown module name>".as_ptr())
+        } else {
+            pkgname
+        };
+        if shown.is_null() {
+            Py_XDECREF(pkgpath);
+            return shown;
+        }
+        let errmsg;
+        if pkgpath.is_null() || PyUnicode_Check(pkgpath) == 0 {
+            PyErr_Clear();
+            errmsg = PyUnicode_FromFormat(
+                c"cannot import name %R from %R (unknown location)".as_ptr(),
+                name,
+                shown,
+            );
+            PyErr_SetImportError(errmsg, pkgname, std::ptr::null_mut());
+        } else {
+            let spec = PyObject_GetAttrString(module, c"__spec__".as_ptr());
+            let fmt = if ffi::_PyModuleSpec_IsInitializing(spec) != 0 {
+                c"cannot import name %R from partially initialized module %R (most likely due to a circular import) (%S)"
+            } else {
+                c"cannot import name %R from %R (%S)"
+            };
+            Py_XDECREF(spec);
+            errmsg = PyUnicode_FromFormat(fmt.as_ptr(), name, shown, pkgpath);
+            PyErr_SetImportError(errmsg, pkgname, pkgpath);
+        }
+        Py_XDECREF(errmsg);
+        Py_DECREF(shown);
+        Py_XDECREF(pkgpath);
+        std::ptr::null_mut()
+    }
+}
+
+/// The interned str `__import__`, made on first use and kept; NULL (an exception set) if that
+/// failed.
+fn import_name_key() -> *mut PyObject {
+    static KEY: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    if let Some(&key) = KEY.get() {
+        return key as *mut PyObject;
+    }
+    // SAFETY: called from generated code, with the GIL held.
+    let key = unsafe { PyUnicode_InternFromString(c"__import__".as_ptr()) };
+    if !key.is_null() {
+        let _ = KEY.set(key as usize);
+    }
+    key
 }
 
 /// `LIST_APPEND`: takes `v`.

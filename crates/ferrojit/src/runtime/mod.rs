@@ -9,6 +9,7 @@ pub mod helpers;
 pub mod hook;
 pub mod specialised;
 pub mod stats;
+pub mod unpacking;
 
 use std::cell::UnsafeCell;
 use std::path::PathBuf;
