@@ -309,3 +309,93 @@ def test_closure_cells_are_read_and_written_inline():
         assert fresh.__closure__[0].cell_contents == 3
     finally:
         ferrojit.disable()
+
+
+GLOBALS_SOURCE = """
+LIMIT = 3
+
+def warm(xs):
+    return len(xs) + LIMIT
+
+def cold(xs):
+    return len(xs) * LIMIT
+"""
+
+
+def test_globals_not_yet_specialised_are_read_from_their_compile_time_entries():
+    ns = {}
+    exec(GLOBALS_SOURCE, ns)
+    for _ in range(20):  # the interpreter specialises warm's loads: both key tables get versions
+        ns["warm"]([1])
+    cold = ns["cold"]  # never ran: its LOAD_GLOBALs are not specialised
+    for isa in ("x86_64", "aarch64"):
+        hir = ferrojit.inspect(cold, isa=isa)["hir"]
+        assert "fj_load_global" not in hir, hir
+        assert hir.count("LoadBuiltin") == 1 and hir.count("LoadModuleGlobal") == 1
+    ferrojit.enable(threshold=1000, disable="compile-time-globals")
+    try:
+        for isa in ("x86_64", "aarch64"):
+            hir = ferrojit.inspect(cold, isa=isa)["hir"]
+            assert hir.count("fj_load_global") == 2 and "LoadBuiltin" not in hir, hir
+        assert ferrojit.stats()["disabled"] == ["compile-time-globals"]
+        ferrojit.enable(disable="")
+        ferrojit.compile(cold)
+        assert "LoadBuiltin" in ferrojit.inspect(cold)["hir"]
+        assert cold([1, 2]) == 6
+        ns["LIMIT"] = 5  # rebinding keeps the entry: the new value is read
+        assert cold([1, 2]) == 10
+        ns["len"] = lambda xs: 100  # a global now shadows the builtin: the guard exits
+        assert cold([1, 2]) == 500
+        del ns["len"], ns["LIMIT"]
+        with pytest.raises(NameError, match="LIMIT"):
+            cold([1])
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+
+
+def test_bad_optimisation_names_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown optimisation 'nope'|unknown optimisation \"nope\""):
+        ferrojit.enable(disable="nope")
+    assert not ferrojit.is_enabled()
+    r = run_jit(PROGRAMS / "arith_and_branches.py", extra=["--disable", "compile-time-globals,bogus"])
+    assert r.returncode == 2
+    assert "unknown optimisation" in r.stderr and "compile-time-globals" in r.stderr
+    env = clean_env(FERROJIT="1", FERROJIT_DISABLE="x")
+    r = subprocess.run([sys.executable, "-c", "print('hi')"], capture_output=True, text=True, env=env)
+    assert r.returncode == 2
+    assert "FERROJIT_DISABLE" in r.stderr and "known: compile-time-globals" in r.stderr
+
+
+def walk(node):
+    total = 1
+    for child in node:
+        total += walk(child)
+    return total
+
+
+def flat(xs):
+    total = 0
+    for x in xs:
+        total += x
+    return total
+
+
+def test_loop_threshold_waits_for_a_function_its_loop_did_not_quicken():
+    # walk() calls itself before its loop turns: on its second call the interpreter has not
+    # quickened it (no feedback yet), so it waits for the call threshold. flat()'s loop
+    # quickens it during its first call, so it compiles on its second.
+    tree = [[[]], [[], []]]  # 6 calls of walk, 5 back-edges
+    ferrojit.enable(threshold=20, loop_threshold=1)
+    try:
+        assert walk(tree) == 6 and flat(range(50)) == 1225
+        assert flat(range(3)) == 3
+        assert ferrojit.is_compiled(flat)
+        assert not ferrojit.is_compiled(walk)
+        for _ in range(4):
+            walk(tree)
+        assert ferrojit.is_compiled(walk)
+        assert walk([tree, tree]) == 13
+    finally:
+        ferrojit.disable()

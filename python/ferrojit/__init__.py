@@ -26,11 +26,12 @@ ISA = _ferrojit.ISA
 DEFAULT_THRESHOLD = _ferrojit.DEFAULT_THRESHOLD
 DEFAULT_LOOP_THRESHOLD = _ferrojit.DEFAULT_LOOP_THRESHOLD
 DEFAULT_DEOPT_LIMIT = _ferrojit.DEFAULT_DEOPT_LIMIT
+OPTIMISATIONS = tuple(_ferrojit.OPTIMISATIONS)
 
 __all__ = ["enable", "disable", "is_enabled", "stats", "compile", "is_compiled", "inspect", "ISA"]
 
 
-def enable(threshold=None, stats=None, dump=None, loop_threshold=None, deopt_limit=None):
+def enable(threshold=None, stats=None, dump=None, loop_threshold=None, deopt_limit=None, disable=None):
     """Switch the JIT on.
 
     threshold: calls in the interpreter before a function is compiled (0: first call).
@@ -42,7 +43,11 @@ def enable(threshold=None, stats=None, dump=None, loop_threshold=None, deopt_lim
     stats: a file to append one JSON line of statistics to at exit ("-": standard output).
     dump: a folder for each compiled function's HIR, LIR (before and after allocation) and
     disassembly.
+    disable: optimisations to switch off, as a comma-separated string or a list of names
+    (OPTIMISATIONS lists them), for A/B measurements.
     """
+    if disable is not None and not isinstance(disable, str):
+        disable = ",".join(disable)
     if threshold is not None:
         threshold = _check_threshold(threshold)
     if loop_threshold is not None:
@@ -55,6 +60,7 @@ def enable(threshold=None, stats=None, dump=None, loop_threshold=None, deopt_lim
         None if dump is None else os.fspath(dump),
         loop_threshold,
         deopt_limit,
+        disable,
     )
     _register_stats_writer()
 
@@ -124,7 +130,7 @@ def _write_stats():
 
 def _enable_from_environment():
     """Switch the JIT on from FERROJIT_THRESHOLD, FERROJIT_LOOP_THRESHOLD, FERROJIT_DEOPT_LIMIT,
-    FERROJIT_STATS and FERROJIT_DUMP."""
+    FERROJIT_DISABLE, FERROJIT_STATS and FERROJIT_DUMP."""
     thresholds = {}
     knobs = (
         ("FERROJIT_THRESHOLD", "threshold"),
@@ -143,8 +149,14 @@ def _enable_from_environment():
             sys.stderr.write("ferrojit: %s must be a non-negative integer, got %r\n" % (name, value))
             sys.stderr.flush()
             os._exit(2)
-    enable(
-        **thresholds,
-        stats=os.environ.get("FERROJIT_STATS") or None,
-        dump=os.environ.get("FERROJIT_DUMP") or None,
-    )
+    try:
+        enable(
+            **thresholds,
+            stats=os.environ.get("FERROJIT_STATS") or None,
+            dump=os.environ.get("FERROJIT_DUMP") or None,
+            disable=os.environ.get("FERROJIT_DISABLE") or None,
+        )
+    except ValueError as e:
+        sys.stderr.write("ferrojit: FERROJIT_DISABLE: %s\n" % e)
+        sys.stderr.flush()
+        os._exit(2)

@@ -8,7 +8,7 @@ import traceback
 
 import ferrojit
 
-USAGE = "python -m ferrojit run [--threshold N] [--loop-threshold N] [--deopt-limit N] [--stats FILE|-] [--dump DIR] [--no-jit] (SCRIPT | -m MODULE) [ARGS...]"
+USAGE = "python -m ferrojit run [--threshold N] [--loop-threshold N] [--deopt-limit N] [--disable OPT[,OPT]] [--stats FILE|-] [--dump DIR] [--no-jit] (SCRIPT | -m MODULE) [ARGS...]"
 
 
 def _parser():
@@ -25,6 +25,11 @@ def _parser():
         default=None,
         help="exits a failing speculation may take before its function is recompiled without it (0: never; default %d)"
         % ferrojit.DEFAULT_DEOPT_LIMIT,
+    )
+    run.add_argument(
+        "--disable",
+        metavar="OPT[,OPT]",
+        help="switch optimisations off, for A/B runs (%s)" % ", ".join(ferrojit.OPTIMISATIONS),
     )
     run.add_argument("--stats", metavar="FILE", help="append a JSON line of statistics to FILE at exit (-: stdout)")
     run.add_argument("--dump", metavar="DIR", help="write HIR, LIR and disassembly of each compiled function to DIR")
@@ -48,6 +53,7 @@ def _export_environment(args):
         ("FERROJIT_THRESHOLD", args.threshold),
         ("FERROJIT_LOOP_THRESHOLD", args.loop_threshold),
         ("FERROJIT_DEOPT_LIMIT", args.deopt_limit),
+        ("FERROJIT_DISABLE", args.disable),
         ("FERROJIT_STATS", args.stats),
         ("FERROJIT_DUMP", args.dump),
     )
@@ -82,8 +88,9 @@ def main(argv=None):
                 dump=args.dump,
                 loop_threshold=args.loop_threshold,
                 deopt_limit=args.deopt_limit,
+                disable=args.disable,
             )
-        except RuntimeError as e:
+        except (RuntimeError, ValueError) as e:
             sys.stderr.write("ferrojit: %s\n" % e)
             return 2
     elif args.stats:

@@ -44,30 +44,36 @@ fn function_parts(func: &Bound<'_, PyAny>) -> PyResult<(*mut pyo3_ffi::PyObject,
 
 /// Switches the JIT on (installing the frame-evaluation hook).
 #[pyfunction]
-#[pyo3(signature = (threshold=None, stats=None, dump=None, loop_threshold=None, deopt_limit=None))]
+#[pyo3(signature = (threshold=None, stats=None, dump=None, loop_threshold=None, deopt_limit=None, disable=None))]
 fn enable(
     threshold: Option<u32>,
     stats: Option<PathBuf>,
     dump: Option<PathBuf>,
     loop_threshold: Option<u32>,
     deopt_limit: Option<u32>,
+    disable: Option<&str>,
 ) -> PyResult<()> {
     check_python_version()?;
-    configure(threshold, stats, dump, loop_threshold, deopt_limit);
+    configure(threshold, stats, dump, loop_threshold, deopt_limit, disable)?;
     // SAFETY: the GIL is held by any #[pyfunction].
     unsafe { hook::install().map_err(PyRuntimeError::new_err) }
 }
 
 /// Sets the knobs without switching the JIT on.
 #[pyfunction]
-#[pyo3(signature = (threshold=None, stats=None, dump=None, loop_threshold=None, deopt_limit=None))]
+#[pyo3(signature = (threshold=None, stats=None, dump=None, loop_threshold=None, deopt_limit=None, disable=None))]
 fn configure(
     threshold: Option<u32>,
     stats: Option<PathBuf>,
     dump: Option<PathBuf>,
     loop_threshold: Option<u32>,
     deopt_limit: Option<u32>,
-) {
+    disable: Option<&str>,
+) -> PyResult<()> {
+    let disabled = disable
+        .map(runtime::Optimisation::parse_list)
+        .transpose()
+        .map_err(PyValueError::new_err)?;
     // SAFETY: the GIL is held by any #[pyfunction].
     unsafe {
         let rt = hook::runtime();
@@ -89,7 +95,12 @@ fn configure(
         if dump.is_some() {
             rt.options.dump_dir = dump;
         }
+        if let Some(d) = disabled {
+            rt.stats.disabled = d.iter().map(|o| o.name()).collect();
+            rt.options.disabled = d;
+        }
     }
+    Ok(())
 }
 
 /// Switches the JIT off; compiled code is kept for a later `enable()`.
@@ -216,6 +227,8 @@ fn ferrojit_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_THRESHOLD", runtime::DEFAULT_THRESHOLD)?;
     m.add("DEFAULT_LOOP_THRESHOLD", runtime::DEFAULT_LOOP_THRESHOLD)?;
     m.add("DEFAULT_DEOPT_LIMIT", runtime::DEFAULT_DEOPT_LIMIT)?;
+    let names: Vec<&str> = runtime::Optimisation::ALL.iter().map(|o| o.name()).collect();
+    m.add("OPTIMISATIONS", names)?;
     m.add_function(wrap_pyfunction!(enable, m)?)?;
     m.add_function(wrap_pyfunction!(disable, m)?)?;
     m.add_function(wrap_pyfunction!(configure, m)?)?;

@@ -126,6 +126,12 @@ pub mod code {
     pub unsafe fn first_instr(co: *mut PyObject) -> *mut u16 {
         unsafe { (co as *mut u8).offset(layout().code_adaptive as isize) as *mut u16 }
     }
+    /// Whether the interpreter has quickened the code (its warm-up counter, counting up from
+    /// -8 at calls and loop back-edges, reached 0): its instructions specialise from then on.
+    #[inline]
+    pub unsafe fn quickened(co: *mut PyObject) -> bool {
+        unsafe { read::<i16>(co as _, layout().code_warmup) == 0 }
+    }
     #[inline]
     pub unsafe fn nlocalsplus(co: *mut PyObject) -> i32 {
         unsafe { read(co as _, layout().code_nlocalsplus) }

@@ -55,9 +55,26 @@ pub struct CodeInfo {
     pub globals_keys: Option<KeysInfo>,
     pub builtins_keys: Option<KeysInfo>,
     pub well_known: WellKnown,
+    /// Where each name of `co_names` was found at compile time, for a `LOAD_GLOBAL` the
+    /// interpreter had not specialised (never ran before the function compiled): empty when
+    /// that optimisation is switched off.
+    pub global_slots: Vec<GlobalSlot>,
     /// Instructions (code-unit index) that get their generic path instead of speculating on
     /// the interpreter's feedback: the deopt policy's answer to a speculation that kept failing.
     pub generic_sites: BTreeSet<u32>,
+}
+
+/// Where a global name lived when the function was compiled: an entry of the module's
+/// globals, or of the builtins (and not in the globals). Valid while the keys versions in
+/// `globals_keys`/`builtins_keys` hold, which the loads guard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GlobalSlot {
+    /// Not found, or a keys version was unset: the generic lookup.
+    Unknown,
+    /// Entry `index` of the globals.
+    Module(u32),
+    /// Entry `index` of the builtins.
+    Builtin(u32),
 }
 
 /// A dict's keys object as seen at compile time.
@@ -1329,6 +1346,12 @@ impl<'a> Builder<'a> {
                 };
                 self.emit(cur, kind, Type::OBJECT, ins)
             }
+            _ if !generic && self.compile_time_slot(ins) != GlobalSlot::Unknown => {
+                // Never specialised by the interpreter (the function compiled before this
+                // instruction ran): the entry found at compile time, under the same guards.
+                let kind = self.compile_time_load(cur, ins);
+                self.emit(cur, kind, Type::OBJECT, ins)
+            }
             _ => {
                 let n = self.constant(cur, &name, ins);
                 let frame = self.frame.unwrap();
@@ -1348,6 +1371,42 @@ impl<'a> Builder<'a> {
         self.incref(cur, v, ins);
         self.push_global(cur, v, ins);
         Ok(())
+    }
+
+    /// The load of a global from the entry where it was at compile time.
+    fn compile_time_load(&mut self, cur: &Cursor, ins: &Instr) -> InstKind {
+        let globals = self.code.globals_keys.unwrap();
+        let builtins = self.code.builtins_keys.unwrap();
+        match self.compile_time_slot(ins) {
+            GlobalSlot::Builtin(index) => InstKind::LoadBuiltin {
+                globals_version: globals.version,
+                builtins_version: builtins.version,
+                index,
+                entries: builtins.entries,
+                state: self
+                    .speculation(cur, ins, "LOAD_GLOBAL builtins keys changed")
+                    .unwrap(),
+            },
+            GlobalSlot::Module(index) => InstKind::LoadModuleGlobal {
+                version: globals.version,
+                index,
+                entries: globals.entries,
+                state: self
+                    .speculation(cur, ins, "LOAD_GLOBAL module keys changed")
+                    .unwrap(),
+            },
+            GlobalSlot::Unknown => unreachable!("the caller checked the slot"),
+        }
+    }
+
+    /// Where the name of a `LOAD_GLOBAL` was at compile time (Unknown when not looked up).
+    fn compile_time_slot(&self, ins: &Instr) -> GlobalSlot {
+        let name = (ins.arg >> 1) as usize;
+        let known = self.code.globals_keys.is_some() && self.code.builtins_keys.is_some();
+        match self.code.global_slots.get(name) {
+            Some(&slot) if known => slot,
+            _ => GlobalSlot::Unknown,
+        }
     }
 
     /// Pushes the result of LOAD_GLOBAL, preceded by a NULL when the oparg asks for one.

@@ -11,7 +11,7 @@ use crate::backend::{disasm, Env, Isa};
 use crate::bytecode;
 use crate::cpython::ffi::{self, code as co, InterpreterFrame};
 use crate::cpython::{layout, opcode_tables};
-use crate::hir::builder::{CodeInfo, ConstInfo, KeysInfo, WellKnown};
+use crate::hir::builder::{CodeInfo, ConstInfo, GlobalSlot, KeysInfo, WellKnown};
 use crate::hir::{self, Type};
 use crate::lir;
 use crate::passes;
@@ -185,6 +185,7 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
                     }
                     rt.stats.code_bytes += art.code.len() as u64;
                     rt.stats.compile_time_ms += started.elapsed().as_secs_f64() * 1000.0;
+                    super::perf_map::record(native.block.addr(), art.code.len(), &where_);
                     rt.stats.compiled.push(where_);
                     if let Some(dir) = rt.options.dump_dir.clone() {
                         write_dumps(&dir, &art);
@@ -398,7 +399,17 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
         let flags = co::flags(code);
         nparams +=
             (flags & ffi::CO_VARARGS != 0) as u32 + (flags & ffi::CO_VARKEYWORDS != 0) as u32;
+        let global_slots = if runtime()
+            .options
+            .disabled
+            .contains(&super::Optimisation::CompileTimeGlobals)
+        {
+            Vec::new()
+        } else {
+            global_slots(co::names(code), ns)
+        };
         Ok(CodeInfo {
+            global_slots,
             name,
             instrs,
             consts,
@@ -418,6 +429,51 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
                 tuple_type: std::ptr::addr_of_mut!(PyTuple_Type) as usize,
             },
             generic_sites: BTreeSet::new(),
+        })
+    }
+}
+
+/// Where each of `names` is now: an entry of the globals, else of the builtins. Only for
+/// str-keyed exact dicts whose keys carry a version (the interpreter gives one the first time
+/// it specialises a load from them), since the loads guard that version.
+unsafe fn global_slots(names: *mut PyObject, ns: Namespaces) -> Vec<GlobalSlot> {
+    // SAFETY: GIL held; `names` is the code's tuple of str, the namespaces live dicts or NULL.
+    unsafe {
+        let versioned = |d| keys_info(d).is_some_and(|k| k.version != 0);
+        if !versioned(ns.globals) || !versioned(ns.builtins) {
+            return Vec::new();
+        }
+        (0..PyTuple_GET_SIZE(names))
+            .map(|i| {
+                let name = PyTuple_GET_ITEM(names, i);
+                if let Some(index) = entry_index(ns.globals, name) {
+                    GlobalSlot::Module(index)
+                } else if let Some(index) = entry_index(ns.builtins, name) {
+                    GlobalSlot::Builtin(index)
+                } else {
+                    GlobalSlot::Unknown
+                }
+            })
+            .collect()
+    }
+}
+
+/// The index of the live entry for the str `name` in the str-keyed exact dict `dict`.
+unsafe fn entry_index(dict: *mut PyObject, name: *mut PyObject) -> Option<u32> {
+    // SAFETY: `dict` is an exact dict with DICT_KEYS_UNICODE keys (checked by the caller
+    // through keys_info), whose first dk_nentries entries are initialised; `name` is a str.
+    unsafe {
+        let l = layout();
+        let info = keys_info(dict)?;
+        let keys: *mut u8 = ffi::read(dict as _, l.dict_keys);
+        let n: isize = ffi::read(keys as _, l.dictkeys_nentries);
+        (0..n).find_map(|i| {
+            let entry = keys.offset(info.entries as isize + i * l.dict_unicode_entry_size as isize);
+            let key: *mut PyObject = ffi::read(entry as _, l.dict_unicode_entry_key);
+            let value: *mut PyObject = ffi::read(entry as _, l.dict_unicode_entry_value);
+            let same = !key.is_null()
+                && (key == name || PyUnicode_Compare(key, name) == 0);
+            (same && !value.is_null()).then_some(i as u32)
         })
     }
 }

@@ -11,7 +11,7 @@ use super::compile::{self, ExitInfo, Namespaces, NativeCode};
 use super::stats::Stats;
 use super::{GilCell, Options};
 use crate::backend::Isa;
-use crate::cpython::ffi::{self, frame, tstate, InterpreterFrame};
+use crate::cpython::ffi::{self, code as co, frame, tstate, InterpreterFrame};
 use pyo3_ffi::{PyObject, PyThreadState};
 use std::collections::BTreeSet;
 use std::os::raw::{c_int, c_void};
@@ -177,7 +177,15 @@ pub unsafe extern "C" fn eval_frame(
                 options.threshold
             };
             if state.calls > threshold {
-                compile::compile_code(code, Namespaces::of_frame(f), state);
+                if state.has_loop && state.calls <= options.threshold && !co::quickened(code) {
+                    // The loop threshold assumes the loop quickened the function during its
+                    // first call. It did not (a recursive function calls itself before its
+                    // loop turns): compiling now would find no feedback, so this function
+                    // waits for the call threshold like any other.
+                    state.has_loop = false;
+                } else {
+                    compile::compile_code(code, Namespaces::of_frame(f), state);
+                }
             }
         }
         match state.native.as_deref() {

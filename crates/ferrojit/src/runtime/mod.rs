@@ -7,6 +7,7 @@ pub mod compile;
 pub mod direct_call;
 pub mod helpers;
 pub mod hook;
+pub mod perf_map;
 pub mod specialised;
 pub mod stats;
 pub mod unpacking;
@@ -54,6 +55,47 @@ pub struct Options {
     /// The deopt policy's bound: a speculation whose exit is taken more often than this makes
     /// its function recompile with that instruction's generic path (0: never recompile).
     pub deopt_limit: u32,
+    /// Optimisations switched off (for A/B measurements and for finding a culprit).
+    pub disabled: Vec<Optimisation>,
+}
+
+/// An optimisation that can be switched off by name (`--disable NAME`, `FERROJIT_DISABLE`,
+/// `enable(disable=...)`), so the lab can measure it off and on in the same run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Optimisation {
+    /// `compile-time-globals`: a `LOAD_GLOBAL` the interpreter never specialised reads the
+    /// entry where the name was at compile time, under keys-version guards, instead of
+    /// looking the name up in two dicts on every execution.
+    CompileTimeGlobals,
+}
+
+impl Optimisation {
+    pub const ALL: [Optimisation; 1] = [Optimisation::CompileTimeGlobals];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Optimisation::CompileTimeGlobals => "compile-time-globals",
+        }
+    }
+
+    /// Parses a comma-separated list of names (empty: none).
+    pub fn parse_list(text: &str) -> Result<Vec<Optimisation>, String> {
+        let mut out = Vec::new();
+        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match Self::ALL.iter().find(|o| o.name() == name) {
+                Some(&o) if !out.contains(&o) => out.push(o),
+                Some(_) => {}
+                None => {
+                    let known: Vec<_> = Self::ALL.iter().map(|o| o.name()).collect();
+                    return Err(format!(
+                        "unknown optimisation {name:?} (known: {})",
+                        known.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Default call threshold: the interpreter quickens a function after 8 calls (co_warmup) and
@@ -75,6 +117,7 @@ impl Default for Options {
             stats_path: None,
             dump_dir: None,
             deopt_limit: DEFAULT_DEOPT_LIMIT,
+            disabled: Vec::new(),
         }
     }
 }

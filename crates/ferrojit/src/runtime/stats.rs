@@ -55,6 +55,8 @@ pub struct Stats {
     pub loop_threshold: u32,
     /// The deopt policy's bound on exits per speculating site.
     pub deopt_limit: u32,
+    /// Optimisations switched off by name.
+    pub disabled: Vec<&'static str>,
 }
 
 impl Stats {
