@@ -399,3 +399,19 @@ def test_loop_threshold_waits_for_a_function_its_loop_did_not_quicken():
         assert walk([tree, tree]) == 13
     finally:
         ferrojit.disable()
+
+
+def test_perf_map_names_compiled_functions():
+    code = "import os\ndef hot(x):\n    return x + 1\nhot(1)\nprint(os.getpid())\n"
+    env = clean_env(FERROJIT="1", FERROJIT_THRESHOLD="0", FERROJIT_PERF_MAP="1")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    path = "/tmp/perf-%s.map" % r.stdout.strip()
+    try:
+        lines = open(path).read().splitlines()
+    finally:
+        os.remove(path)
+    hot = [line.split() for line in lines if line.endswith("py::<string>:hot")]
+    assert len(hot) == 1, lines
+    start, size = int(hot[0][0], 16), int(hot[0][1], 16)
+    assert start > 0 and 16 < size < 4096
