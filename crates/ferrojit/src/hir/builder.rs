@@ -105,6 +105,8 @@ struct Builder<'a> {
     work: VecDeque<BlockId>,
     started: Vec<bool>,
     frame: Option<ValueId>,
+    /// Locals some `DELETE_FAST` unbinds: not bound on entry even if they are parameters.
+    deleted: BTreeSet<u32>,
 }
 
 /// Translation state inside one block.
@@ -138,6 +140,12 @@ impl<'a> Builder<'a> {
             work: VecDeque::new(),
             started: Vec::new(),
             frame: None,
+            deleted: code
+                .instrs
+                .iter()
+                .filter(|i| i.op == DELETE_FAST)
+                .map(|i| i.arg)
+                .collect(),
         }
     }
 
@@ -403,6 +411,13 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// Whether local `index` may be unbound here: not stored earlier in this block, and not a
+    /// parameter that nothing deletes.
+    fn maybe_unbound(&self, cur: &Cursor, index: u32) -> bool {
+        let always_bound = index < self.code.nparams && !self.deleted.contains(&index);
+        !always_bound && !cur.bound.contains(&index)
+    }
+
     /// Switches to a fresh block (not at a bytecode boundary) that continues with `stack`.
     fn fresh_block(&mut self, cur: &mut Cursor, bc: u32) -> BlockId {
         let b = self.func.new_block(bc);
@@ -498,7 +513,7 @@ impl<'a> Builder<'a> {
             }
             LOAD_FAST => {
                 let v = self.emit(cur, InstKind::LoadLocal { index: arg }, Type::OBJECT, ins);
-                if arg >= self.code.nparams && !cur.bound.contains(&arg) {
+                if self.maybe_unbound(cur, arg) {
                     let state = self.deopt_state(cur, ins, "unbound local");
                     self.emit(
                         cur,
@@ -515,6 +530,26 @@ impl<'a> Builder<'a> {
                 let v = self.constant(cur, &c, ins);
                 self.incref(cur, v, ins);
                 cur.stack.push(v);
+            }
+            DELETE_FAST => {
+                if self.maybe_unbound(cur, arg) {
+                    // Deleting an unbound local raises UnboundLocalError: the interpreter does it.
+                    let v = self.emit(cur, InstKind::LoadLocal { index: arg }, Type::OBJECT, ins);
+                    let state = self.deopt_state(cur, ins, "unbound local");
+                    self.emit(
+                        cur,
+                        InstKind::GuardNotNull { value: v, state },
+                        Type::VOID,
+                        ins,
+                    );
+                }
+                let null = self.emit(cur, InstKind::Null, Type::NULL, ins);
+                let store = InstKind::StoreLocal {
+                    index: arg,
+                    value: null,
+                };
+                self.emit(cur, store, Type::VOID, ins);
+                cur.bound.retain(|&b| b != arg);
             }
             STORE_FAST => {
                 let v = self.pop(cur, ins)?;
