@@ -1,6 +1,6 @@
-"""Tuple unpacking, slices, `del x[k]`, f-strings, unary operators and constant-key dict
-displays: results, error messages, tracebacks and leaks as in CPython (ferrojit unpacks exact
-tuples and lists itself and hands any other sequence to the interpreter)."""
+"""Tuple unpacking (exact tuples and lists, any other iterable, starred targets), slices,
+`del x[k]`, f-strings, unary operators and constant-key dict displays: results, error
+messages, tracebacks and leaks as in CPython."""
 
 import traceback
 
@@ -15,6 +15,13 @@ def swap(pair):
 def unpack_three(seq):
     x, y, z = seq
     return x * 100 + y * 10 + z
+
+
+def starred(seq):
+    first, *middle, last = seq
+    head, *tail = seq
+    *init, end = seq
+    return first, middle, last, head, tail, init, end
 
 
 def gen(n):
@@ -98,6 +105,11 @@ print(describe_errors(swap, [1]))
 print(describe_errors(swap, 5))
 print(describe_errors(swap, gen(5)))
 print(describe_errors(unpack_three, {1: 1, 2: 2}))
+print(describe_errors(unpack_three, "abc"), describe_errors(unpack_three, range(3)))
+for _ in range(30):
+    starred([1, 2, 3])
+print(starred([1, 2, 3, 4]), starred((1, 2)), starred("xyz"), describe_errors(starred, gen(3)))
+print(describe_errors(starred, [1]), describe_errors(starred, 5), describe_errors(starred, gen(1)))
 print(describe_errors(delete, {}, "missing", [1]))
 print(describe_errors(delete, {"a": 1}, "a", []))
 print(describe_errors(unary, 1.5))
@@ -110,5 +122,7 @@ try:
 except ValueError:
     traceback.print_exc()
 
+leakcheck("starred", lambda: starred([1, 2, 3, 4]))
+leakcheck("unpack_three-gen", lambda: unpack_three(gen(3)))
 leakcheck("unpack", lambda: (swap((1, 2)), unpack_three([1, 2, 3]), describe_errors(swap, (1,))))
 leakcheck("slices and fstrings", lambda: (slices("abcdef", 2), fstrings(3, 4, "x"), table(1, 2)))

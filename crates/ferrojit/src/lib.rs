@@ -227,7 +227,10 @@ fn ferrojit_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_THRESHOLD", runtime::DEFAULT_THRESHOLD)?;
     m.add("DEFAULT_LOOP_THRESHOLD", runtime::DEFAULT_LOOP_THRESHOLD)?;
     m.add("DEFAULT_DEOPT_LIMIT", runtime::DEFAULT_DEOPT_LIMIT)?;
-    let names: Vec<&str> = runtime::Optimisation::ALL.iter().map(|o| o.name()).collect();
+    let names: Vec<&str> = runtime::Optimisation::ALL
+        .iter()
+        .map(|o| o.name())
+        .collect();
     m.add("OPTIMISATIONS", names)?;
     m.add_function(wrap_pyfunction!(enable, m)?)?;
     m.add_function(wrap_pyfunction!(disable, m)?)?;

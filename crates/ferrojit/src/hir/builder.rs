@@ -971,7 +971,7 @@ impl<'a> Builder<'a> {
                 self.check(cur, r, ErrorCheck::Null, ins);
                 cur.stack.push(r);
             }
-            UNPACK_SEQUENCE => self.unpack_sequence(cur, ins)?,
+            UNPACK_SEQUENCE | UNPACK_EX => self.unpack_sequence(cur, ins)?,
             BUILD_SLICE => {
                 let step = if arg == 3 {
                     Some(self.pop(cur, ins)?)
@@ -1276,42 +1276,28 @@ impl<'a> Builder<'a> {
 
     /// `UNPACK_SEQUENCE n`: exact tuples and lists of length n inline through a helper; anything
     /// else (iterators, wrong lengths and their errors) goes to the interpreter.
+    /// `UNPACK_SEQUENCE n` and `UNPACK_EX before | after << 8`: one helper, which reads an exact
+    /// tuple or list of the right length directly and iterates anything else.
     fn unpack_sequence(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
-        let Some(state) = self.speculation(
-            cur,
-            ins,
-            "UNPACK_SEQUENCE not a tuple or list of that length",
-        ) else {
-            return Err(Unsupported(format!(
-                "UNPACK_SEQUENCE at {} kept deopting (no generic path yet)",
-                ins.at
-            )));
+        let (before, after, total) = if ins.op == UNPACK_EX {
+            let (before, after) = (ins.arg & 0xff, ins.arg >> 8);
+            (before as i64, after as i64, before + after + 1)
+        } else {
+            (ins.arg as i64, -1, ins.arg)
         };
         let seq = self.pop(cur, ins)?;
         let depth = self.depth(cur);
         let out = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
-        let n = self.cint(cur, ins.arg as i64, ins);
-        let r = self.helper(
-            cur,
-            Helper::UnpackSequence,
-            vec![seq, n, out],
-            Type::OPT_OBJECT,
-            ins,
-        );
-        self.emit(
-            cur,
-            InstKind::GuardNotMarker { value: r, state },
-            Type::VOID,
-            ins,
-        );
+        let before = self.cint(cur, before, ins);
+        let after = self.cint(cur, after, ins);
+        let args = vec![seq, before, after, out];
+        let r = self.helper(cur, Helper::UnpackSequence, args, Type::CINT, ins);
+        // The interpreter releases the sequence before it looks at the outcome.
         self.decref(cur, seq, ins);
-        for i in 0..ins.arg {
-            let v = self.emit(
-                cur,
-                InstKind::ReadStack { depth: depth + i },
-                Type::OBJECT,
-                ins,
-            );
+        self.check(cur, r, ErrorCheck::Negative, ins);
+        for i in 0..total {
+            let read = InstKind::ReadStack { depth: depth + i };
+            let v = self.emit(cur, read, Type::OBJECT, ins);
             cur.stack.push(v);
         }
         Ok(())

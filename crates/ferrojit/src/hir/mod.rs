@@ -124,9 +124,9 @@ pub enum Helper {
     Positive,
     /// `PyNumber_Invert(v)`. New reference or NULL.
     Invert,
-    /// `fj_unpack_sequence(seq, n, out)`: an exact tuple or list of length n is unpacked into
-    /// `out[0..n]` (new references, last item first, as `UNPACK_SEQUENCE` leaves the stack) and
-    /// `seq` returned (borrowed); anything else returns the deopt marker, writing nothing.
+    /// `fj_unpack_sequence(seq, before, after, out)`: `UNPACK_SEQUENCE` (after = -1) and
+    /// `UNPACK_EX`: the items as new references into the stack slots at `out`, first item
+    /// highest; takes nothing. 0, or -1 with an exception set (nothing left in `out`).
     UnpackSequence,
     /// `PySlice_New(start, stop, step or NULL)`. New reference or NULL.
     BuildSlice,

@@ -471,8 +471,7 @@ unsafe fn entry_index(dict: *mut PyObject, name: *mut PyObject) -> Option<u32> {
             let entry = keys.offset(info.entries as isize + i * l.dict_unicode_entry_size as isize);
             let key: *mut PyObject = ffi::read(entry as _, l.dict_unicode_entry_key);
             let value: *mut PyObject = ffi::read(entry as _, l.dict_unicode_entry_value);
-            let same = !key.is_null()
-                && (key == name || PyUnicode_Compare(key, name) == 0);
+            let same = !key.is_null() && (key == name || PyUnicode_Compare(key, name) == 0);
             (same && !value.is_null()).then_some(i as u32)
         })
     }

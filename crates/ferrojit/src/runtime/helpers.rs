@@ -30,7 +30,7 @@ pub fn address(helper: Helper) -> usize {
         Helper::Negative => PyNumber_Negative as *const (),
         Helper::Positive => PyNumber_Positive as *const (),
         Helper::Invert => PyNumber_Invert as *const (),
-        Helper::UnpackSequence => fj_unpack_sequence as *const (),
+        Helper::UnpackSequence => unpacking::fj_unpack_sequence as *const (),
         Helper::BuildSlice => PySlice_New as *const (),
         Helper::DelItem => PyObject_DelItem as *const (),
         Helper::FormatValue => fj_format_value as *const (),
@@ -659,34 +659,6 @@ pub unsafe extern "C" fn fj_list_append(list: *mut PyObject, v: *mut PyObject) -
         let r = PyList_Append(list, v);
         Py_DECREF(v);
         r
-    }
-}
-
-/// `UNPACK_SEQUENCE n` for an exact tuple or list of length n: writes its items (new
-/// references) to `out`, last item first; returns `seq` (borrowed). Anything else: the deopt
-/// marker, nothing written (the interpreter unpacks it, with its own error messages).
-pub unsafe extern "C" fn fj_unpack_sequence(
-    seq: *mut PyObject,
-    n: i64,
-    out: *mut *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: `seq` is live; `out` points at n writable stack slots above the running stack.
-    unsafe {
-        let n = n as isize;
-        let items: *mut *mut PyObject =
-            if PyTuple_CheckExact(seq) != 0 && PyTuple_GET_SIZE(seq) == n {
-                (seq as *mut u8).offset(layout().tuple_items as isize) as *mut *mut PyObject
-            } else if PyList_CheckExact(seq) != 0 && PyList_GET_SIZE(seq) == n {
-                ffi::read(seq as _, layout().list_items)
-            } else {
-                return DEOPT_MARKER;
-            };
-        for i in 0..n {
-            let item = *items.offset(i);
-            Py_INCREF(item);
-            *out.offset(n - 1 - i) = item;
-        }
-        seq
     }
 }
 

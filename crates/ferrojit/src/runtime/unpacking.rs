@@ -1,9 +1,10 @@
-//! Helpers for `*` and `**` unpacking: into list, set and dict displays (`LIST_EXTEND`,
+//! Helpers for unpacking: into variables (`UNPACK_SEQUENCE`, `UNPACK_EX`), and `*` and `**`
+//! unpacking into list, set and dict displays (`LIST_EXTEND`,
 //! `SET_UPDATE`, `DICT_UPDATE`, `LIST_TO_TUPLE`) and into calls (`DICT_MERGE`,
 //! `CALL_FUNCTION_EX`), each with the interpreter's reference effects and its error messages
 //! (Python/ceval.c in 3.11: `format_kwargs_error`, `check_args_iterable`).
 
-use crate::cpython::ffi;
+use crate::cpython::{ffi, layout};
 use pyo3_ffi::*;
 use std::os::raw::c_int;
 
@@ -201,5 +202,146 @@ pub unsafe extern "C" fn fj_list_to_tuple(list: *mut PyObject) -> *mut PyObject 
         let t = PyList_AsTuple(list);
         Py_DECREF(list);
         t
+    }
+}
+
+/// `UNPACK_SEQUENCE before` (`after` = -1) and `UNPACK_EX` (`a, *rest, b = seq`): the items of
+/// `seq` as new references into `out`, the first item in the highest slot, as the interpreter
+/// leaves its stack (`unpack_iterable` in 3.11's ceval.c, with its error messages). An exact
+/// tuple or list of the right length is read directly. Takes nothing; 0, or -1 with an
+/// exception set and nothing left in `out`.
+pub unsafe extern "C" fn fj_unpack_sequence(
+    seq: *mut PyObject,
+    before: i64,
+    after: i64,
+    out: *mut *mut PyObject,
+) -> c_int {
+    // SAFETY: `seq` is live; `out` points at the stack slots the unpacked values take.
+    unsafe {
+        let n = before as isize;
+        if after < 0 {
+            let items: *mut *mut PyObject =
+                if PyTuple_CheckExact(seq) != 0 && PyTuple_GET_SIZE(seq) == n {
+                    (seq as *mut u8).offset(layout().tuple_items as isize) as *mut *mut PyObject
+                } else if PyList_CheckExact(seq) != 0 && PyList_GET_SIZE(seq) == n {
+                    ffi::read(seq as _, layout().list_items)
+                } else {
+                    return unpack_iterable(seq, before as i32, after as i32, out);
+                };
+            for i in 0..n {
+                let item = *items.offset(i);
+                Py_INCREF(item);
+                *out.offset(n - 1 - i) = item;
+            }
+            return 0;
+        }
+        unpack_iterable(seq, before as i32, after as i32, out)
+    }
+}
+
+/// The general case: iterate. `out` gets `before` items (+ the rest as a list and `after`
+/// items when `after` >= 0), written downwards from the top.
+unsafe fn unpack_iterable(
+    seq: *mut PyObject,
+    before: i32,
+    after: i32,
+    out: *mut *mut PyObject,
+) -> c_int {
+    // SAFETY: as for fj_unpack_sequence; `written` counts the slots below `top` filled so far,
+    // which the error path releases.
+    unsafe {
+        let total = if after < 0 {
+            before
+        } else {
+            before + 1 + after
+        } as usize;
+        let top = out.add(total);
+        let mut written = 0usize;
+        let mut push = |v: *mut PyObject| {
+            written += 1;
+            *top.sub(written) = v;
+        };
+        let it = PyObject_GetIter(seq);
+        if it.is_null() {
+            if PyErr_ExceptionMatches(PyExc_TypeError) != 0 && not_iterable(seq) {
+                PyErr_Format(
+                    PyExc_TypeError,
+                    c"cannot unpack non-iterable %.200s object".as_ptr(),
+                    type_name(seq),
+                );
+            }
+            return -1;
+        }
+        let mut failed = false;
+        for i in 0..before {
+            let w = PyIter_Next(it);
+            if w.is_null() {
+                if PyErr_Occurred().is_null() {
+                    if after < 0 {
+                        PyErr_Format(
+                            PyExc_ValueError,
+                            c"not enough values to unpack (expected %d, got %d)".as_ptr(),
+                            before,
+                            i,
+                        );
+                    } else {
+                        PyErr_Format(
+                            PyExc_ValueError,
+                            c"not enough values to unpack (expected at least %d, got %d)".as_ptr(),
+                            before + after,
+                            i,
+                        );
+                    }
+                }
+                failed = true;
+                break;
+            }
+            push(w);
+        }
+        if !failed && after < 0 {
+            let w = PyIter_Next(it);
+            if w.is_null() {
+                failed = !PyErr_Occurred().is_null();
+            } else {
+                Py_DECREF(w);
+                PyErr_Format(
+                    PyExc_ValueError,
+                    c"too many values to unpack (expected %d)".as_ptr(),
+                    before,
+                );
+                failed = true;
+            }
+        } else if !failed {
+            let rest = PySequence_List(it);
+            if rest.is_null() {
+                failed = true;
+            } else {
+                push(rest);
+                let len = PyList_GET_SIZE(rest);
+                if len < after as isize {
+                    PyErr_Format(
+                        PyExc_ValueError,
+                        c"not enough values to unpack (expected at least %d, got %zd)".as_ptr(),
+                        before + after,
+                        before as isize + len,
+                    );
+                    failed = true;
+                } else {
+                    for j in (1..=after as isize).rev() {
+                        push(PyList_GET_ITEM(rest, len - j));
+                    }
+                    // The items taken from the end now belong to the stack, not the list.
+                    (*(rest as *mut PyVarObject)).ob_size = len - after as isize;
+                }
+            }
+        }
+        Py_DECREF(it);
+        if failed {
+            for k in 1..=written {
+                Py_DECREF(*top.sub(k));
+            }
+            return -1;
+        }
+        0
     }
 }
