@@ -928,6 +928,75 @@ impl<'a> Builder<'a> {
                     cur.stack.push(v);
                 }
             }
+            DELETE_ATTR => {
+                let owner = self.pop(cur, ins)?;
+                let name = self.code.names[arg as usize].clone();
+                let name = self.constant(cur, &name, ins);
+                let null = self.emit(cur, InstKind::Null, Type::NULL, ins);
+                let args = vec![owner, name, null];
+                let r = self.helper(cur, Helper::SetAttr, args, Type::CINT, ins);
+                self.decref(cur, owner, ins);
+                self.check(cur, r, ErrorCheck::Negative, ins);
+            }
+            DELETE_GLOBAL => {
+                let name = self.code.names[arg as usize].clone();
+                let name = self.constant(cur, &name, ins);
+                let frame = self.emit(cur, InstKind::Frame, Type::CPTR, ins);
+                let r = self.helper(
+                    cur,
+                    Helper::DeleteGlobal,
+                    vec![frame, name],
+                    Type::CINT,
+                    ins,
+                );
+                let state = self.deopt_state(cur, ins, "DELETE_GLOBAL name missing");
+                self.emit(
+                    cur,
+                    InstKind::GuardNotMarker { value: r, state },
+                    Type::VOID,
+                    ins,
+                );
+                self.check(cur, r, ErrorCheck::Negative, ins);
+            }
+            DELETE_DEREF => {
+                let cell = self.emit(cur, InstKind::LoadLocal { index: arg }, Type::OBJECT, ins);
+                let index = CELL_REF_WORD;
+                let old = self.emit(
+                    cur,
+                    InstKind::LoadWord { base: cell, index },
+                    Type::OBJECT,
+                    ins,
+                );
+                // Deleting an empty cell raises: the interpreter does it.
+                let state = self.deopt_state(cur, ins, "empty cell");
+                self.emit(
+                    cur,
+                    InstKind::GuardNotNull { value: old, state },
+                    Type::VOID,
+                    ins,
+                );
+                let null = self.emit(cur, InstKind::Null, Type::NULL, ins);
+                let store = InstKind::StoreWord {
+                    base: cell,
+                    index,
+                    value: null,
+                };
+                self.emit(cur, store, Type::VOID, ins);
+                self.decref(cur, old, ins);
+            }
+            LOAD_BUILD_CLASS => {
+                let frame = self.emit(cur, InstKind::Frame, Type::CPTR, ins);
+                let r = self.helper(cur, Helper::LoadBuildClass, vec![frame], Type::OBJECT, ins);
+                let state = self.deopt_state(cur, ins, "__build_class__ missing");
+                self.emit(
+                    cur,
+                    InstKind::GuardNotMarker { value: r, state },
+                    Type::VOID,
+                    ins,
+                );
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
             IMPORT_FROM => {
                 let module = *cur.stack.last().unwrap();
                 let name = self.code.names[arg as usize].clone();

@@ -179,6 +179,12 @@ pub enum Helper {
     ImportName,
     /// `fj_import_from(module, name)`: `IMPORT_FROM`; takes nothing. New reference or NULL.
     ImportFrom,
+    /// `fj_delete_global(frame, name)`: `DELETE_GLOBAL`; 0, -1, or 1 when the name is missing
+    /// (the interpreter then raises).
+    DeleteGlobal,
+    /// `fj_load_build_class(frame)`: `LOAD_BUILD_CLASS` from the builtins; new reference,
+    /// NULL, or the deopt marker when it is missing.
+    LoadBuildClass,
     /// `fj_compare_ints(a, b, op)`: the truth (0 or 1) of comparing two exact ints (guarded);
     /// takes nothing.
     CompareInts,
@@ -249,6 +255,8 @@ impl Helper {
             Helper::ListToTuple => "fj_list_to_tuple",
             Helper::ImportName => "fj_import_name",
             Helper::ImportFrom => "fj_import_from",
+            Helper::DeleteGlobal => "fj_delete_global",
+            Helper::LoadBuildClass => "fj_load_build_class",
             Helper::CompareInts => "fj_compare_ints",
             Helper::CompareFloats => "fj_compare_floats",
             Helper::CompareStrs => "fj_compare_strs",

@@ -64,6 +64,8 @@ pub fn address(helper: Helper) -> usize {
         Helper::ListToTuple => unpacking::fj_list_to_tuple as *const (),
         Helper::ImportName => fj_import_name as *const (),
         Helper::ImportFrom => fj_import_from as *const (),
+        Helper::DeleteGlobal => fj_delete_global as *const (),
+        Helper::LoadBuildClass => fj_load_build_class as *const (),
         Helper::CopyFreeVars => fj_copy_free_vars as *const (),
         Helper::CompareInts => specialised::fj_compare_ints as *const (),
         Helper::CompareFloats => specialised::fj_compare_floats as *const (),
@@ -169,6 +171,45 @@ pub unsafe extern "C" fn fj_load_global(
             }
         }
         DEOPT_MARKER
+    }
+}
+
+/// `DELETE_GLOBAL`: 0, -1 with an exception set, or 1 when the name is not there (nothing
+/// changed, no exception: the interpreter raises the NameError with its suggestions).
+pub unsafe extern "C" fn fj_delete_global(
+    frame: *mut InterpreterFrame,
+    name: *mut PyObject,
+) -> i64 {
+    // SAFETY: `frame` is the running frame; its globals are a live borrowed reference.
+    unsafe {
+        let globals: *mut PyObject = ffi::read(frame as _, layout().frame_globals);
+        if PyDict_DelItem(globals, name) == 0 {
+            return 0;
+        }
+        if PyErr_ExceptionMatches(PyExc_KeyError) != 0 {
+            PyErr_Clear();
+            return 1;
+        }
+        -1
+    }
+}
+
+/// `LOAD_BUILD_CLASS`: `__build_class__` from the frame's builtins (new reference), NULL with
+/// an exception set, or the deopt marker when it is missing or the builtins are not a dict
+/// (the interpreter raises or looks it up its own way).
+pub unsafe extern "C" fn fj_load_build_class(frame: *mut InterpreterFrame) -> *mut PyObject {
+    // SAFETY: `frame` is the running frame; its builtins are a live borrowed reference.
+    unsafe {
+        let builtins: *mut PyObject = ffi::read(frame as _, layout().frame_builtins);
+        if PyDict_CheckExact(builtins) == 0 {
+            return DEOPT_MARKER;
+        }
+        let v = PyDict_GetItemString(builtins, c"__build_class__".as_ptr());
+        if v.is_null() {
+            return DEOPT_MARKER;
+        }
+        Py_INCREF(v);
+        v
     }
 }
 
