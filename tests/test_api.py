@@ -415,3 +415,36 @@ def test_perf_map_names_compiled_functions():
     assert len(hot) == 1, lines
     start, size = int(hot[0][0], 16), int(hot[0][1], 16)
     assert start > 0 and 16 < size < 4096
+
+
+def countdown(n):
+    while n > 0:
+        yield n
+        n -= 1
+    return "liftoff"
+
+
+def test_generators_resume_in_compiled_code():
+    for isa in ("x86_64", "aarch64"):
+        r = ferrojit.inspect(countdown, isa=isa)
+        hir = r["hir"]
+        # Entered only to resume: one test of where the frame was suspended (after
+        # RETURN_GENERATOR or at the yield), each resume taking the frame's stack.
+        assert hir.count("SuspendedAt @") == 1 and hir.count("TakeFrameStack") == 2, hir
+        assert hir.count("Yield ") == 1 and "keeps []" in hir
+        assert r["code_bytes"] > 0
+    ferrojit.compile(countdown)
+    ferrojit.enable(threshold=1000)
+    try:
+        before = ferrojit.stats()["native_calls"]
+        g = countdown(3)
+        assert next(g) == 3 and g.gi_frame.f_locals == {"n": 3}
+        assert list(g) == [2, 1]
+        # Four resumes (three yields and the return) ran native code; the call that made the
+        # generator ran in the interpreter.
+        assert ferrojit.stats()["native_calls"] - before == 4
+        with pytest.raises(StopIteration) as stop:
+            next(countdown(0))
+        assert stop.value.value == "liftoff"
+    finally:
+        ferrojit.disable()

@@ -55,6 +55,8 @@ pub struct CodeInfo {
     pub globals_keys: Option<KeysInfo>,
     pub builtins_keys: Option<KeysInfo>,
     pub well_known: WellKnown,
+    /// A generator function (`CO_GENERATOR`): compiled code resumes its suspended frame.
+    pub generator: bool,
     /// Where each name of `co_names` was found at compile time, for a `LOAD_GLOBAL` the
     /// interpreter had not specialised (never ran before the function compiled): empty when
     /// that optimisation is switched off.
@@ -107,6 +109,8 @@ struct Builder<'a> {
     frame: Option<ValueId>,
     /// Locals some `DELETE_FAST` unbinds: not bound on entry even if they are parameters.
     deleted: BTreeSet<u32>,
+    /// A generator's suspension points (code-unit index) and their resume blocks.
+    resume_heads: Vec<(u32, BlockId)>,
 }
 
 /// Translation state inside one block.
@@ -146,6 +150,7 @@ impl<'a> Builder<'a> {
                 .filter(|i| i.op == DELETE_FAST)
                 .map(|i| i.arg)
                 .collect(),
+            resume_heads: Vec::new(),
         }
     }
 
@@ -156,11 +161,87 @@ impl<'a> Builder<'a> {
         let frame = self.func.push(entry, InstKind::Frame, Type::CPTR, 0);
         self.frame = Some(frame);
         self.started[0] = true;
+        if self.code.generator {
+            return self.run_generator(entry);
+        }
         self.work.push_back(entry);
         while let Some(b) = self.work.pop_front() {
             self.translate_block(b)?;
         }
         Ok(self.func)
+    }
+
+    /// A generator's code is entered only to resume its frame (the interpreter runs the first
+    /// call, up to `RETURN_GENERATOR`, which makes the generator): the entry block dispatches
+    /// on where the frame was suspended to a resume block per suspension point, which takes
+    /// the frame's value stack (the sent value on top) and continues after that point.
+    fn run_generator(mut self, entry: BlockId) -> Result<Function, Unsupported> {
+        let start = self
+            .code
+            .instrs
+            .iter()
+            .find(|i| i.op == RETURN_GENERATOR)
+            .cloned()
+            .ok_or_else(|| Unsupported("generator without RETURN_GENERATOR".into()))?;
+        // The first send() resumes after RETURN_GENERATOR with its value (None) pushed.
+        self.resume_point(&start, 1)?;
+        while let Some(b) = self.work.pop_front() {
+            self.translate_block(b)?;
+        }
+        self.dispatch(entry);
+        Ok(self.func)
+    }
+
+    /// A resume block for a frame suspended at `suspended` with `depth` values on its stack:
+    /// it reads them and continues at the next instruction.
+    fn resume_point(&mut self, suspended: &Instr, depth: u32) -> Result<(), Unsupported> {
+        let at = suspended.next();
+        let target = self.block_for(at)?;
+        let head = self.func.new_block(at);
+        self.started.push(true);
+        let values: Vec<ValueId> = (0..depth)
+            .map(|d| {
+                let read = InstKind::ReadStack { depth: d };
+                self.func.push(head, read, Type::OBJECT, suspended.at)
+            })
+            .collect();
+        self.func
+            .push(head, InstKind::TakeFrameStack, Type::VOID, suspended.at);
+        let args = self.edge_to(target, &values);
+        self.func.blocks[head.0 as usize].term = Terminator::Jump { target, args };
+        self.resume_heads.push((suspended.at, head));
+        Ok(())
+    }
+
+    /// Ends `entry` with the choice of resume block by the frame's `prev_instr`. The last one
+    /// is taken without a test: the runtime enters the code only for a frame suspended at one
+    /// of `resume_points`.
+    fn dispatch(&mut self, entry: BlockId) {
+        let heads = std::mem::take(&mut self.resume_heads);
+        self.func.resume_points = heads.iter().map(|&(bc, _)| bc).collect();
+        let Some((&(_, last), tested)) = heads.split_last() else {
+            return;
+        };
+        let mut from = entry;
+        for &(bc, head) in tested {
+            let cond = self
+                .func
+                .push(from, InstKind::SuspendedAt { bc }, Type::CBOOL, bc);
+            let next = self.func.new_block(bc);
+            self.started.push(true);
+            self.func.blocks[from.0 as usize].term = Terminator::Branch {
+                cond,
+                then_to: head,
+                then_args: vec![],
+                else_to: next,
+                else_args: vec![],
+            };
+            from = next;
+        }
+        self.func.blocks[from.0 as usize].term = Terminator::Jump {
+            target: last,
+            args: vec![],
+        };
     }
 
     /// Creates a block at every jump target and after every instruction that ends a block.
@@ -173,7 +254,12 @@ impl<'a> Builder<'a> {
             }
             if matches!(
                 ins.op,
-                RETURN_VALUE | RAISE_VARARGS | RERAISE | LOAD_ASSERTION_ERROR
+                RETURN_VALUE
+                    | RAISE_VARARGS
+                    | RERAISE
+                    | LOAD_ASSERTION_ERROR
+                    | RETURN_GENERATOR
+                    | YIELD_VALUE
             ) {
                 starts.push(ins.next());
             }
@@ -1141,6 +1227,16 @@ impl<'a> Builder<'a> {
                 };
                 self.check(cur, r, ErrorCheck::Null, ins);
                 cur.stack.push(r);
+            }
+            YIELD_VALUE if self.code.generator => {
+                let value = self.pop(cur, ins)?;
+                let stack = cur.stack.clone();
+                let depth = stack.len() as u32 + 1;
+                let bc = ins.at;
+                self.end(cur, Terminator::Yield { value, stack, bc });
+                // Resumed with the sent value pushed where the yielded one was.
+                self.resume_point(ins, depth)?;
+                return Ok(true);
             }
             RAISE_VARARGS | LOAD_ASSERTION_ERROR | RERAISE => {
                 // Raising is rare and has many details: the interpreter does it.

@@ -393,6 +393,13 @@ pub enum InstKind {
     NotNull { value: ValueId },
     /// Machine bool: `value` is the exhausted marker of `fj_for_iter`.
     IsExhausted { value: ValueId },
+    /// Machine bool: the generator frame being resumed was suspended at instruction `bc`
+    /// (`RETURN_GENERATOR` or a `YIELD_VALUE`: `prev_instr` points there).
+    SuspendedAt { bc: u32 },
+    /// The generator frame's value stack, just read with `ReadStack`, now belongs to the
+    /// compiled code: `stacktop` goes back to the locals, so the frame (and the garbage
+    /// collector, which visits the frame) no longer counts those references.
+    TakeFrameStack,
 }
 
 /// How a block ends.
@@ -415,6 +422,14 @@ pub enum Terminator {
     Return { value: ValueId, bc: u32 },
     /// Hands over to the interpreter unconditionally.
     Exit { state: StateId },
+    /// `YIELD_VALUE` at `bc`: the generator frame keeps `stack` (owned references, bottom
+    /// first) as its value stack, is marked suspended with `prev_instr` at `bc`, and `value`
+    /// (an owned reference) goes to the caller of `send()`/`next()`.
+    Yield {
+        value: ValueId,
+        stack: Vec<ValueId>,
+        bc: u32,
+    },
 }
 
 /// An instruction with its result type and the bytecode index it came from.
@@ -446,6 +461,10 @@ pub struct Function {
     pub nlocalsplus: u32,
     /// How many attribute-site caches the function uses (`SiteCache` indices).
     pub site_caches: u32,
+    /// For a generator: the instructions (code-unit indices of `RETURN_GENERATOR` and of the
+    /// translated `YIELD_VALUE`s) its frame can be suspended at and resumed from here. A frame
+    /// suspended anywhere else resumes in the interpreter.
+    pub resume_points: Vec<u32>,
 }
 
 impl Function {
@@ -457,6 +476,7 @@ impl Function {
             states: Vec::new(),
             nlocalsplus,
             site_caches: 0,
+            resume_points: Vec::new(),
         }
     }
 

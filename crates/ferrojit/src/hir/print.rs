@@ -154,6 +154,8 @@ impl Function {
             InstKind::NonZero { value } => write!(s, "NonZero {value}"),
             InstKind::NotNull { value } => write!(s, "NotNull {value}"),
             InstKind::IsExhausted { value } => write!(s, "IsExhausted {value}"),
+            InstKind::SuspendedAt { bc } => write!(s, "SuspendedAt @{bc}"),
+            InstKind::TakeFrameStack => write!(s, "TakeFrameStack"),
         };
         s
     }
@@ -177,6 +179,10 @@ impl Function {
             }
             Terminator::Return { value, .. } => format!("Return {value}"),
             Terminator::Exit { state } => format!("Exit -> {state}"),
+            Terminator::Yield { value, stack, bc } => {
+                let kept: Vec<String> = stack.iter().map(|v| v.to_string()).collect();
+                format!("Yield {value} @{bc}, keeps [{}]", kept.join(", "))
+            }
         }
     }
 }

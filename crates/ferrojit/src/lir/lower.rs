@@ -170,6 +170,17 @@ impl<'a> Lowerer<'a> {
         });
     }
 
+    /// `frame->stacktop` = the locals plus `depth` value-stack entries.
+    fn set_stacktop(&mut self, depth: u32) {
+        let off = self.lay().frame_stacktop as i32;
+        self.emit(LInst::Store {
+            base: Base::Frame,
+            offset: off,
+            src: Operand::Imm(self.hir.nlocalsplus as i64 + depth as i64),
+            width: Width::W32,
+        });
+    }
+
     /// Keeps `frame->prev_instr` at the instruction being executed before anything that can
     /// look at the frame (tracebacks, `sys._getframe`, `f_lineno`).
     fn set_prev_instr(&mut self, bc: u32) {
@@ -512,6 +523,25 @@ impl<'a> Lowerer<'a> {
                     width: Width::W64,
                 });
             }
+            InstKind::SuspendedAt { bc } => {
+                let d = self.reg(v);
+                let off = self.lay().frame_prev_instr;
+                let at = self.load(Base::Frame, off, Width::W64);
+                let addr = self.cx.first_instr as i64 + 2 * bc as i64;
+                let k = self.new_vreg();
+                self.emit(LInst::Mov {
+                    dst: k,
+                    src: Operand::Imm(addr),
+                });
+                self.emit(LInst::SetCmp {
+                    dst: d,
+                    a: at,
+                    b: Operand::Reg(k),
+                    cond: Cond::Eq,
+                    width: Width::W64,
+                });
+            }
+            InstKind::TakeFrameStack => self.set_stacktop(0),
             InstKind::IsExhausted { value } => {
                 let r = self.reg(value);
                 let d = self.reg(v);
@@ -677,6 +707,30 @@ impl<'a> Lowerer<'a> {
             Terminator::Exit { state } => {
                 let exit = self.exit(*state);
                 self.emit(LInst::Exit { exit });
+            }
+            Terminator::Yield { value, stack, bc } => {
+                let r = self.materialise(*value);
+                for (k, v) in stack.iter().enumerate() {
+                    let src = self.op(*v);
+                    let offset = self.stack_slot(k as u32);
+                    self.emit(LInst::Store {
+                        base: Base::Frame,
+                        offset,
+                        src,
+                        width: Width::W64,
+                    });
+                }
+                self.set_stacktop(stack.len() as u32);
+                self.set_prev_instr(*bc);
+                // gi_frame_state, in the generator object the frame is embedded in.
+                let lay = *self.lay();
+                self.emit(LInst::Store {
+                    base: Base::Frame,
+                    offset: (lay.gen_frame_state - lay.gen_iframe) as i32,
+                    src: Operand::Imm(lay.frame_state_suspended & 0xff),
+                    width: Width::W8,
+                });
+                self.emit(LInst::Return { value: r });
             }
         }
     }

@@ -36,6 +36,25 @@ pub struct NativeCode {
     pub site_caches: Box<[SiteCache]>,
     /// How native callers may call this code directly (None: only through the hook).
     pub direct: Option<super::direct_call::DirectEntry>,
+    /// For a generator: where a suspended frame must stand (code-unit index of
+    /// `prev_instr`) for this code to resume it.
+    pub resume_points: Box<[u32]>,
+}
+
+impl NativeCode {
+    /// Whether this code can resume the suspended generator frame `f`.
+    ///
+    /// # Safety
+    /// `f` is a live generator frame of this code.
+    pub unsafe fn resumes(&self, f: *mut InterpreterFrame) -> bool {
+        // SAFETY: `prev_instr` points into the frame's code object's instructions.
+        unsafe {
+            let at = ffi::frame::prev_instr(f);
+            let first = co::first_instr(ffi::frame::code(f));
+            let bc = at.offset_from(first);
+            u32::try_from(bc).is_ok_and(|bc| self.resume_points.contains(&bc))
+        }
+    }
 }
 
 /// A side exit of native code, for statistics and the deopt policy.
@@ -95,14 +114,8 @@ unsafe fn refusal(code: *mut PyObject) -> Option<String> {
     // SAFETY: reading fields of a live code object.
     unsafe {
         let flags = co::flags(code);
-        if flags
-            & (ffi::CO_GENERATOR
-                | ffi::CO_COROUTINE
-                | ffi::CO_ASYNC_GENERATOR
-                | ffi::CO_ITERABLE_COROUTINE)
-            != 0
-        {
-            return Some("generator or coroutine".into());
+        if flags & (ffi::CO_COROUTINE | ffi::CO_ASYNC_GENERATOR | ffi::CO_ITERABLE_COROUTINE) != 0 {
+            return Some("coroutine or async generator".into());
         }
         if flags & (CO_OPTIMIZED | CO_NEWLOCALS) != (CO_OPTIMIZED | CO_NEWLOCALS) {
             return Some("module or class body".into());
@@ -297,6 +310,7 @@ fn install(art: &mut Artifacts, location: String) -> Result<NativeCode, String> 
         location,
         site_caches,
         direct: None,
+        resume_points: art.hir.resume_points.clone().into_boxed_slice(),
     })
 }
 
@@ -409,6 +423,7 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             global_slots(co::names(code), ns)
         };
         Ok(CodeInfo {
+            generator: flags & ffi::CO_GENERATOR != 0,
             global_slots,
             name,
             instrs,

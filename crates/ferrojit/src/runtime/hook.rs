@@ -2,8 +2,9 @@
 //! enters their native code, and hands frames back to the interpreter on deopts and exceptions.
 //!
 //! The interpreter runs a frame whenever native code cannot: tracing or profiling on, a
-//! generator or coroutine frame, `throw()`, or a function the compiler refused (for good, with
-//! the reason counted). Entering native code costs one recursion level, as the interpreter's
+//! generator's first call (up to RETURN_GENERATOR) or a resume from a point its code does not
+//! know, a coroutine, `throw()`, or a function the compiler refused (for good, with the reason
+//! counted). Entering native code costs one recursion level, as the interpreter's
 //! `start_frame` does, and the frame is linked into `cframe->current_frame` for the duration so
 //! that `sys._getframe` and tracebacks see it.
 
@@ -152,10 +153,20 @@ pub unsafe extern "C" fn eval_frame(
 ) -> *mut PyObject {
     // SAFETY: CPython's contract for eval-frame hooks (see above).
     unsafe {
-        if throwflag != 0 || frame::owner(f) != 0 || tstate::use_tracing(ts) {
+        if throwflag != 0 || tstate::use_tracing(ts) {
             return ffi::_PyEval_EvalFrameDefault(ts, f, throwflag);
         }
         let code = frame::code(f);
+        // A generator's frame comes here twice over: on the call, which the interpreter runs
+        // (up to RETURN_GENERATOR, making the generator), then owned by the generator on each
+        // resume, which compiled code can take. Any other owner stays with the interpreter.
+        let owner = frame::owner(f);
+        let generator = co::flags(code) & ffi::CO_GENERATOR != 0;
+        if generator != (owner != 0)
+            || (owner != 0 && i64::from(owner) != crate::cpython::layout().frame_owned_by_generator)
+        {
+            return ffi::_PyEval_EvalFrameDefault(ts, f, 0);
+        }
         // Every interpreted call comes through here: read the state straight from the code
         // object when it has one, and only go through the checked API to create it.
         let state = match code_state_fast(code) {
@@ -189,6 +200,9 @@ pub unsafe extern "C" fn eval_frame(
             }
         }
         match state.native.as_deref() {
+            Some(native) if generator && !native.resumes(f) => {
+                ffi::_PyEval_EvalFrameDefault(ts, f, 0)
+            }
             Some(native) => {
                 // The code lives on the heap until the code object dies, even if the deopt
                 // policy retires it while it runs.
