@@ -2,8 +2,9 @@
 stack (inside a call's arguments and a display), `return` values in StopIteration, exceptions
 raised inside (tracebacks and line numbers) and thrown in, `close()` and finalisation with
 `try/finally` and `with`, PEP 479 (StopIteration inside becomes RuntimeError), closures and
-generator expressions, `gi_frame` introspection while suspended, and a generator resumed from
-another thread's frame chain (nested generators)."""
+generator expressions, `gi_frame` introspection while suspended, nested generators, and
+`yield from` (of generators, lists and iterators; values sent through it, its return value,
+exceptions from the inner generator, a coroutine refused)."""
 
 import sys
 
@@ -89,6 +90,36 @@ def nested(n):
         yield "%d:%s" % (n, item)
 
 
+def delegate(n):
+    got = yield from count(n)
+    inner = yield from echo()
+    rest = yield from ["x", "y"]
+    return got, inner, rest
+
+
+def tree(depth):
+    if depth:
+        yield from tree(depth - 1)
+        yield depth
+        yield from tree(depth - 1)
+
+
+def delegate_failing():
+    yield from failing(1)
+
+
+async def coro():
+    return 1
+
+
+def yields_from_coroutine():
+    c = coro()
+    try:
+        yield from c
+    finally:
+        c.close()
+
+
 def where():
     yield sys._getframe().f_lineno
     frame = sys._getframe()
@@ -108,6 +139,7 @@ for _ in range(30):
     sum(count(5))
     list(nested(2))
     list(closure_gen(1))
+    list(tree(2))
 print("count", list(count(4)), sum(x * x for x in count(10) if x % 2))
 c = count(2)
 print("return", next(c), next(c), end=" ")
@@ -159,6 +191,22 @@ try:
     list(leaks_stop())
 except RuntimeError as err:
     print("RuntimeError", err, type(err.__cause__).__name__)
+dg = delegate(2)
+print("delegate", next(dg), next(dg), next(dg), dg.send(5), dg.send(6), end=" ")
+print(dg.send(None), next(dg), end=" ")
+try:
+    next(dg)
+except StopIteration as stop:
+    print(stop.value)
+print("tree", list(tree(3)), sum(tree(4)))
+try:
+    list(delegate_failing())
+except ValueError as err:
+    print("ValueError via yield from", err)
+try:
+    list(yields_from_coroutine())
+except TypeError as err:
+    print("TypeError", err)
 print("closure", list(closure_gen(5)), "nested", list(nested(3)), "driven", drive(deep_stack("pq")))
 w = where()
 print("where", next(w), next(w))
@@ -170,3 +218,5 @@ leakcheck("count", lambda: sum(count(20)))
 leakcheck("deep", lambda: drive(deep_stack("xyz")))
 leakcheck("guarded-close", lambda: next(guarded([])))
 leakcheck("nested", lambda: list(nested(3)))
+leakcheck("tree", lambda: list(tree(3)))
+leakcheck("delegate", lambda: list(delegate(3)))
