@@ -1228,22 +1228,6 @@ impl<'a> Builder<'a> {
                 self.check(cur, r, ErrorCheck::Null, ins);
                 cur.stack.push(r);
             }
-            GET_YIELD_FROM_ITER if self.code.generator => {
-                let iterable = self.pop(cur, ins)?;
-                let r = self.helper(
-                    cur,
-                    Helper::GetYieldFromIter,
-                    vec![iterable],
-                    Type::OBJECT,
-                    ins,
-                );
-                self.check(cur, r, ErrorCheck::Null, ins);
-                cur.stack.push(r);
-            }
-            SEND if self.code.generator => {
-                self.send(cur, ins)?;
-                return Ok(true);
-            }
             YIELD_VALUE if self.code.generator => {
                 let value = self.pop(cur, ins)?;
                 let stack = cur.stack.clone();
@@ -1457,52 +1441,6 @@ impl<'a> Builder<'a> {
 
     /// `UNPACK_SEQUENCE n`: exact tuples and lists of length n inline through a helper; anything
     /// else (iterators, wrong lengths and their errors) goes to the interpreter.
-    /// `SEND` (the loop of `yield from`): the value on top goes into the receiver below it.
-    /// Yielded: the value is pushed and the next instruction (a YIELD_VALUE) passes it out.
-    /// Returned: the receiver is released, the value replaces it, and control jumps past the
-    /// loop.
-    fn send(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
-        let v = self.pop(cur, ins)?;
-        let receiver = *cur
-            .stack
-            .last()
-            .ok_or_else(|| Unsupported(format!("stack underflow at {}", ins.at)))?;
-        let depth = self.depth(cur);
-        let out = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
-        let status = self.helper(cur, Helper::Send, vec![receiver, v, out], Type::CINT, ins);
-        self.check(cur, status, ErrorCheck::Negative, ins);
-        let value = self.emit(cur, InstKind::ReadStack { depth }, Type::OBJECT, ins);
-        let yielded = self.emit(cur, InstKind::NonZero { value: status }, Type::CBOOL, ins);
-        let head = cur.block;
-        let mut stack = cur.stack.clone();
-        // Returned: the value takes the receiver's place, past the loop.
-        let returned = self.fresh_block(cur, ins.at);
-        cur.stack.pop();
-        self.decref(cur, receiver, ins);
-        cur.stack.push(value);
-        let after = self.block_for(ins.jump_target().unwrap())?;
-        let args = self.edge_to(after, &cur.stack);
-        self.end(
-            cur,
-            Terminator::Jump {
-                target: after,
-                args,
-            },
-        );
-        // Yielded: on to the YIELD_VALUE with the value on top.
-        stack.push(value);
-        let next = self.block_for(ins.next())?;
-        let next_args = self.edge_to(next, &stack);
-        self.func.blocks[head.0 as usize].term = Terminator::Branch {
-            cond: yielded,
-            then_to: next,
-            then_args: next_args,
-            else_to: returned,
-            else_args: vec![],
-        };
-        Ok(())
-    }
-
     /// `UNPACK_SEQUENCE n` and `UNPACK_EX before | after << 8`: one helper, which reads an exact
     /// tuple or list of the right length directly and iterates anything else.
     fn unpack_sequence(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {

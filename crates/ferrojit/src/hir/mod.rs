@@ -185,12 +185,6 @@ pub enum Helper {
     /// `fj_load_build_class(frame)`: `LOAD_BUILD_CLASS` from the builtins; new reference,
     /// NULL, or the deopt marker when it is missing.
     LoadBuildClass,
-    /// `fj_get_yield_from_iter(iterable)`: `GET_YIELD_FROM_ITER` in a generator; takes
-    /// `iterable`. New reference or NULL.
-    GetYieldFromIter,
-    /// `fj_send(receiver, v, out)`: `SEND`; takes `v`, writes the yielded or returned value to
-    /// `out`. 1 (yielded), 0 (returned) or -1.
-    Send,
     /// `fj_compare_ints(a, b, op)`: the truth (0 or 1) of comparing two exact ints (guarded);
     /// takes nothing.
     CompareInts,
@@ -263,8 +257,6 @@ impl Helper {
             Helper::ImportFrom => "fj_import_from",
             Helper::DeleteGlobal => "fj_delete_global",
             Helper::LoadBuildClass => "fj_load_build_class",
-            Helper::GetYieldFromIter => "fj_get_yield_from_iter",
-            Helper::Send => "fj_send",
             Helper::CompareInts => "fj_compare_ints",
             Helper::CompareFloats => "fj_compare_floats",
             Helper::CompareStrs => "fj_compare_strs",

@@ -66,8 +66,6 @@ pub fn address(helper: Helper) -> usize {
         Helper::ImportFrom => fj_import_from as *const (),
         Helper::DeleteGlobal => fj_delete_global as *const (),
         Helper::LoadBuildClass => fj_load_build_class as *const (),
-        Helper::GetYieldFromIter => fj_get_yield_from_iter as *const (),
-        Helper::Send => fj_send as *const (),
         Helper::CopyFreeVars => fj_copy_free_vars as *const (),
         Helper::CompareInts => specialised::fj_compare_ints as *const (),
         Helper::CompareFloats => specialised::fj_compare_floats as *const (),
@@ -693,57 +691,6 @@ fn import_name_key() -> *mut PyObject {
         let _ = KEY.set(key as usize);
     }
     key
-}
-
-/// `GET_YIELD_FROM_ITER` in a generator (not a coroutine): a generator stays itself, a
-/// coroutine is an error, anything else becomes its iterator. Takes `iterable`; new reference
-/// or NULL.
-pub unsafe extern "C" fn fj_get_yield_from_iter(iterable: *mut PyObject) -> *mut PyObject {
-    // SAFETY: `iterable` is an owned reference.
-    unsafe {
-        let ty = Py_TYPE(iterable);
-        if ty == std::ptr::addr_of_mut!(PyCoro_Type) {
-            Py_DECREF(iterable);
-            PyErr_SetString(
-                PyExc_TypeError,
-                c"cannot 'yield from' a coroutine object in a non-coroutine generator".as_ptr(),
-            );
-            return std::ptr::null_mut();
-        }
-        if ty == std::ptr::addr_of_mut!(PyGen_Type) {
-            return iterable;
-        }
-        let it = PyObject_GetIter(iterable);
-        Py_DECREF(iterable);
-        it
-    }
-}
-
-/// `SEND`: `receiver.send(v)` (`next()` for None) through `PyIter_Send`; the value it yielded
-/// or returned goes to `*out`. Takes `v`; returns 1 (yielded), 0 (returned) or -1 (error,
-/// nothing written).
-pub unsafe extern "C" fn fj_send(
-    receiver: *mut PyObject,
-    v: *mut PyObject,
-    out: *mut *mut PyObject,
-) -> c_int {
-    // SAFETY: `receiver` is live, `v` owned, `out` a writable stack slot of the frame.
-    unsafe {
-        let mut result = std::ptr::null_mut();
-        let status = PyIter_Send(receiver, v, &mut result);
-        Py_DECREF(v);
-        match status {
-            PySendResult::PYGEN_ERROR => -1,
-            PySendResult::PYGEN_RETURN => {
-                *out = result;
-                0
-            }
-            PySendResult::PYGEN_NEXT => {
-                *out = result;
-                1
-            }
-        }
-    }
 }
 
 /// `LIST_APPEND`: takes `v`.
