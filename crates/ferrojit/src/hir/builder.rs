@@ -392,6 +392,28 @@ impl<'a> Builder<'a> {
         })
     }
 
+    /// Exits to the interpreter at `ins` when `value` is NULL (the interpreter then raises).
+    fn deopt_if_null(&mut self, cur: &Cursor, value: ValueId, ins: &Instr, reason: &'static str) {
+        let state = self.deopt_state(cur, ins, reason);
+        self.emit(
+            cur,
+            InstKind::GuardNotNull { value, state },
+            Type::VOID,
+            ins,
+        );
+    }
+
+    /// Exits to the interpreter at `ins` when a helper returned its deopt marker.
+    fn deopt_if_marker(&mut self, cur: &Cursor, value: ValueId, ins: &Instr, reason: &'static str) {
+        let state = self.deopt_state(cur, ins, reason);
+        self.emit(
+            cur,
+            InstKind::GuardNotMarker { value, state },
+            Type::VOID,
+            ins,
+        );
+    }
+
     /// The exit of a speculation on `ins`'s feedback, or None when the deopt policy gave `ins`
     /// its generic path (the caller then emits that instead).
     fn speculation(&mut self, cur: &Cursor, ins: &Instr, reason: &'static str) -> Option<StateId> {
@@ -600,13 +622,7 @@ impl<'a> Builder<'a> {
             LOAD_FAST => {
                 let v = self.emit(cur, InstKind::LoadLocal { index: arg }, Type::OBJECT, ins);
                 if self.maybe_unbound(cur, arg) {
-                    let state = self.deopt_state(cur, ins, "unbound local");
-                    self.emit(
-                        cur,
-                        InstKind::GuardNotNull { value: v, state },
-                        Type::VOID,
-                        ins,
-                    );
+                    self.deopt_if_null(cur, v, ins, "unbound local");
                 }
                 self.incref(cur, v, ins);
                 cur.stack.push(v);
@@ -621,13 +637,7 @@ impl<'a> Builder<'a> {
                 if self.maybe_unbound(cur, arg) {
                     // Deleting an unbound local raises UnboundLocalError: the interpreter does it.
                     let v = self.emit(cur, InstKind::LoadLocal { index: arg }, Type::OBJECT, ins);
-                    let state = self.deopt_state(cur, ins, "unbound local");
-                    self.emit(
-                        cur,
-                        InstKind::GuardNotNull { value: v, state },
-                        Type::VOID,
-                        ins,
-                    );
+                    self.deopt_if_null(cur, v, ins, "unbound local");
                 }
                 let null = self.emit(cur, InstKind::Null, Type::NULL, ins);
                 let store = InstKind::StoreLocal {
@@ -849,7 +859,7 @@ impl<'a> Builder<'a> {
                 self.for_iter(cur, ins)?;
                 return Ok(true);
             }
-            BUILD_LIST | BUILD_TUPLE | BUILD_MAP => {
+            BUILD_LIST | BUILD_TUPLE | BUILD_MAP | BUILD_SET => {
                 let n = if ins.op == BUILD_MAP { 2 * arg } else { arg } as usize;
                 let items = cur.stack.split_off(cur.stack.len() - n);
                 let depth = self.depth(cur);
@@ -864,15 +874,11 @@ impl<'a> Builder<'a> {
                 );
                 let addr = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
                 let count = self.cint(cur, arg as i64, ins);
-                let helper = match ins.op {
-                    BUILD_LIST => Helper::BuildList,
-                    BUILD_TUPLE => Helper::BuildTuple,
-                    _ => Helper::BuildMap,
-                };
-                let ty = match ins.op {
-                    BUILD_LIST => Type::LIST,
-                    BUILD_TUPLE => Type::TUPLE,
-                    _ => Type::DICT,
+                let (helper, ty) = match ins.op {
+                    BUILD_LIST => (Helper::BuildList, Type::LIST),
+                    BUILD_TUPLE => (Helper::BuildTuple, Type::TUPLE),
+                    BUILD_SET => (Helper::BuildSet, Type::OBJECT),
+                    _ => (Helper::BuildMap, Type::DICT),
                 };
                 let r = self.helper(cur, helper, vec![addr, count], ty, ins);
                 self.check(cur, r, ErrorCheck::Null, ins);
@@ -904,13 +910,7 @@ impl<'a> Builder<'a> {
                 };
                 let v = self.emit(cur, load, Type::OBJECT, ins);
                 // An empty cell raises NameError or UnboundLocalError: the interpreter does it.
-                let state = self.deopt_state(cur, ins, "empty cell");
-                self.emit(
-                    cur,
-                    InstKind::GuardNotNull { value: v, state },
-                    Type::VOID,
-                    ins,
-                );
+                self.deopt_if_null(cur, v, ins, "empty cell");
                 self.incref(cur, v, ins);
                 cur.stack.push(v);
             }
@@ -931,20 +931,6 @@ impl<'a> Builder<'a> {
                 };
                 self.emit(cur, store, Type::VOID, ins);
                 self.xdecref(cur, old, ins);
-            }
-            BUILD_SET => {
-                let items = cur.stack.split_off(cur.stack.len() - arg as usize);
-                let depth = self.depth(cur);
-                let spill = InstKind::SpillToStack {
-                    depth,
-                    values: items,
-                };
-                self.emit(cur, spill, Type::VOID, ins);
-                let addr = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
-                let count = self.cint(cur, arg as i64, ins);
-                let r = self.helper(cur, Helper::BuildSet, vec![addr, count], Type::OBJECT, ins);
-                self.check(cur, r, ErrorCheck::Null, ins);
-                cur.stack.push(r);
             }
             SET_ADD | LIST_EXTEND | SET_UPDATE | DICT_UPDATE | DICT_MERGE => {
                 // Each adds the popped value into the collection `arg` entries down.
@@ -1035,13 +1021,7 @@ impl<'a> Builder<'a> {
                     Type::CINT,
                     ins,
                 );
-                let state = self.deopt_state(cur, ins, "DELETE_GLOBAL name missing");
-                self.emit(
-                    cur,
-                    InstKind::GuardNotMarker { value: r, state },
-                    Type::VOID,
-                    ins,
-                );
+                self.deopt_if_marker(cur, r, ins, "DELETE_GLOBAL name missing");
                 self.check(cur, r, ErrorCheck::Negative, ins);
             }
             DELETE_DEREF => {
@@ -1054,13 +1034,7 @@ impl<'a> Builder<'a> {
                     ins,
                 );
                 // Deleting an empty cell raises: the interpreter does it.
-                let state = self.deopt_state(cur, ins, "empty cell");
-                self.emit(
-                    cur,
-                    InstKind::GuardNotNull { value: old, state },
-                    Type::VOID,
-                    ins,
-                );
+                self.deopt_if_null(cur, old, ins, "empty cell");
                 let null = self.emit(cur, InstKind::Null, Type::NULL, ins);
                 let store = InstKind::StoreWord {
                     base: cell,
@@ -1073,13 +1047,7 @@ impl<'a> Builder<'a> {
             LOAD_BUILD_CLASS => {
                 let frame = self.emit(cur, InstKind::Frame, Type::CPTR, ins);
                 let r = self.helper(cur, Helper::LoadBuildClass, vec![frame], Type::OBJECT, ins);
-                let state = self.deopt_state(cur, ins, "__build_class__ missing");
-                self.emit(
-                    cur,
-                    InstKind::GuardNotMarker { value: r, state },
-                    Type::VOID,
-                    ins,
-                );
+                self.deopt_if_marker(cur, r, ins, "__build_class__ missing");
                 self.check(cur, r, ErrorCheck::Null, ins);
                 cur.stack.push(r);
             }
@@ -1542,13 +1510,7 @@ impl<'a> Builder<'a> {
                 let n = self.constant(cur, &name, ins);
                 let frame = self.frame.unwrap();
                 let r = self.helper(cur, Helper::LoadGlobal, vec![frame, n], Type::OBJECT, ins);
-                let state = self.deopt_state(cur, ins, "LOAD_GLOBAL name missing");
-                self.emit(
-                    cur,
-                    InstKind::GuardNotMarker { value: r, state },
-                    Type::VOID,
-                    ins,
-                );
+                self.deopt_if_marker(cur, r, ins, "LOAD_GLOBAL name missing");
                 self.check(cur, r, ErrorCheck::Null, ins);
                 self.push_global(cur, r, ins);
                 return Ok(());

@@ -11,7 +11,9 @@ use crate::cpython::layout;
 use crate::cpython::opcodes::*;
 use crate::hir::Helper;
 use pyo3_ffi::*;
+use std::ffi::CStr;
 use std::os::raw::c_int;
+use std::sync::OnceLock;
 
 /// "Run this instruction in the interpreter instead" (never a valid object address).
 pub const DEOPT_MARKER: *mut PyObject = 1 as *mut PyObject;
@@ -506,10 +508,14 @@ pub unsafe extern "C" fn fj_before_with(mgr: *mut PyObject, out: *mut *mut PyObj
                 PyErr_Format(PyExc_TypeError, what.as_ptr(), (*Py_TYPE(mgr)).tp_name);
             }
         };
-        let Some((enter_name, exit_name)) = with_names() else {
+        static ENTER: OnceLock<usize> = OnceLock::new();
+        static EXIT: OnceLock<usize> = OnceLock::new();
+        let enter_name = interned(&ENTER, c"__enter__");
+        let exit_name = interned(&EXIT, c"__exit__");
+        if enter_name.is_null() || exit_name.is_null() {
             Py_DECREF(mgr);
             return -1;
-        };
+        }
         let enter = ffi::_PyObject_LookupSpecial(mgr, enter_name);
         if enter.is_null() {
             missing(c"'%.200s' object does not support the context manager protocol");
@@ -536,27 +542,6 @@ pub unsafe extern "C" fn fj_before_with(mgr: *mut PyObject, out: *mut *mut PyObj
     }
 }
 
-/// The interned names `__enter__` and `__exit__`, made on first use and kept for the rest of
-/// the process; None (an exception set) if that failed.
-fn with_names() -> Option<(*mut PyObject, *mut PyObject)> {
-    static NAMES: std::sync::OnceLock<(usize, usize)> = std::sync::OnceLock::new();
-    if let Some(&(enter, exit)) = NAMES.get() {
-        return Some((enter as *mut PyObject, exit as *mut PyObject));
-    }
-    // SAFETY: called from generated code, with the GIL held.
-    unsafe {
-        let enter = PyUnicode_InternFromString(c"__enter__".as_ptr());
-        let exit = PyUnicode_InternFromString(c"__exit__".as_ptr());
-        if enter.is_null() || exit.is_null() {
-            Py_XDECREF(enter);
-            Py_XDECREF(exit);
-            return None;
-        }
-        let _ = NAMES.set((enter as usize, exit as usize));
-        Some((enter, exit))
-    }
-}
-
 /// `IMPORT_NAME`: `__import__(name, globals, locals or None, fromlist, level)`, the
 /// `__import__` found in the frame's builtins (which may have been replaced), as the
 /// interpreter's `import_name` does; takes `fromlist` and `level`.
@@ -571,7 +556,8 @@ pub unsafe extern "C" fn fj_import_name(
     unsafe {
         let l = layout();
         let builtins: *mut PyObject = ffi::read(frame as _, l.frame_builtins);
-        let key = import_name_key();
+        static IMPORT: OnceLock<usize> = OnceLock::new();
+        let key = interned(&IMPORT, c"__import__");
         let import = if key.is_null() {
             key
         } else {
@@ -678,19 +664,18 @@ unsafe fn import_from_error(
     }
 }
 
-/// The interned str `__import__`, made on first use and kept; NULL (an exception set) if that
-/// failed.
-fn import_name_key() -> *mut PyObject {
-    static KEY: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    if let Some(&key) = KEY.get() {
-        return key as *mut PyObject;
+/// The interned str `name`, made on first use and kept in `slot` for the rest of the process;
+/// NULL (an exception set) if that failed.
+fn interned(slot: &'static OnceLock<usize>, name: &'static CStr) -> *mut PyObject {
+    if let Some(&s) = slot.get() {
+        return s as *mut PyObject;
     }
     // SAFETY: called from generated code, with the GIL held.
-    let key = unsafe { PyUnicode_InternFromString(c"__import__".as_ptr()) };
-    if !key.is_null() {
-        let _ = KEY.set(key as usize);
+    let s = unsafe { PyUnicode_InternFromString(name.as_ptr()) };
+    if !s.is_null() {
+        let _ = slot.set(s as usize);
     }
-    key
+    s
 }
 
 /// `LIST_APPEND`: takes `v`.
