@@ -30,7 +30,7 @@ pub struct Recipe {
     pub env: BTreeMap<String, String>,
     /// Shell lines that create or repair the environment; idempotent.
     pub setup: Vec<String>,
-    /// A folder to copy to the host first (ferrojit's build for the host's ISA), and where.
+    /// A folder to copy to the host first (ferrojit's wheel for the host's ISA), and where.
     pub upload: Option<(PathBuf, String)>,
     /// The interpreter the venv is made from, if there is a venv.
     pub base: Option<String>,
@@ -45,9 +45,18 @@ pub fn isa_of(arch: &str) -> Result<&'static str> {
     }
 }
 
-/// ferrojit's importable build for an ISA, made by `cargo xtask build --arch ISA`.
-pub fn ferrojit_pkg(isa: &str) -> PathBuf {
-    repo_root().join("target/pkg").join(isa)
+/// ferrojit's wheel for an ISA, made by `cargo xtask wheel --arch ISA` (the folder holds one).
+pub fn ferrojit_wheels(isa: &str) -> PathBuf {
+    repo_root().join("target/wheels").join(isa)
+}
+
+/// Whether a wheel folder holds a wheel.
+pub fn has_wheel(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .any(|e| e.path().extension().is_some_and(|x| x == "whl"))
+    })
 }
 
 pub fn repo_root() -> PathBuf {
@@ -58,7 +67,12 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub fn recipe(name: &str, rt: &RuntimeConfig, host: &Host, arch: &str) -> Result<Recipe> {
-    let env_dir = format!("{}/envs/{}", host.workdir, name);
+    // The emulated host shares this machine's file system (and often the local host's workdir):
+    // its venvs get their own names.
+    let env_dir = match host.kind {
+        HostKind::Emulated { .. } => format!("{}/envs/arm64-{}", host.workdir, name),
+        _ => format!("{}/envs/{}", host.workdir, name),
+    };
     let mut env: BTreeMap<String, String> = rt.env.clone();
     let mut setup = Vec::new();
     let mut upload = None;
@@ -66,13 +80,19 @@ pub fn recipe(name: &str, rt: &RuntimeConfig, host: &Host, arch: &str) -> Result
     let configured = rt.python_on.get(&host.name).or(rt.python.as_ref()).cloned();
     let argv = match (&host.kind, rt.kind) {
         (_, RuntimeKind::Command) => rt.command.clone(),
-        (HostKind::Emulated { root }, RuntimeKind::Cpython | RuntimeKind::Ferrojit) => {
-            let site = root.join("site").display().to_string();
-            env.insert("PYTHONPATH".into(), site);
-            vec![root
-                .join("sysroot/usr/bin/python3.11")
-                .display()
-                .to_string()]
+        (HostKind::Emulated { root }, RuntimeKind::Cpython) => {
+            env.insert("PYTHONPATH".into(), emulated_site(root));
+            vec![emulated_python(root)]
+        }
+        (HostKind::Emulated { root }, RuntimeKind::Ferrojit) => {
+            // A venv of the arm64 CPython to install the wheel into (pip itself runs on the
+            // host and starts the arm64 interpreter to install); pyperf comes from the site folder.
+            env.insert("PYTHONPATH".into(), emulated_site(root));
+            let base = emulated_python(root);
+            let qemu = format!("QEMU_LD_PREFIX=\"{}\"", root.join("sysroot").display());
+            setup.push(format!("[ -x \"{env_dir}/bin/python\" ] || {qemu} \"{base}\" -m venv --without-pip \"{env_dir}\""));
+            base_python = Some(base);
+            vec![format!("{env_dir}/bin/python")]
         }
         (HostKind::Emulated { .. }, kind) => {
             bail!("runtime {name}: kind {kind:?} cannot run on the emulated arm64 host")
@@ -90,15 +110,22 @@ pub fn recipe(name: &str, rt: &RuntimeConfig, host: &Host, arch: &str) -> Result
         }
     };
     if rt.kind == RuntimeKind::Ferrojit {
+        // The wheel for the host's ISA is copied over and pip-installed into the runtime's venv
+        // (pip checks its tags against the interpreter); its .pth file switches the JIT on in
+        // every process of the venv that has FERROJIT=1, pyperf's workers included.
         let isa = isa_of(arch)?;
         let dest = format!("{}/ferrojit/{isa}", host.workdir);
-        let path = match env.get("PYTHONPATH") {
-            Some(p) => format!("{dest}:{p}"),
-            None => dest.clone(),
+        let python = format!("{env_dir}/bin/python");
+        let pip = match &host.kind {
+            HostKind::Emulated { root } => format!(
+                "QEMU_LD_PREFIX=\"{}\" python3 -m pip --python \"{python}\"",
+                root.join("sysroot").display()
+            ),
+            _ => format!("\"{python}\" -m pip"),
         };
-        env.insert("PYTHONPATH".into(), path);
+        setup.push(format!("{pip} install -q --disable-pip-version-check --no-deps --no-index --force-reinstall \"{dest}\"/*.whl"));
         env.insert("FERROJIT".into(), "1".into());
-        upload = Some((ferrojit_pkg(isa), dest));
+        upload = Some((ferrojit_wheels(isa), dest));
     }
     Ok(Recipe {
         runtime: name.to_string(),
@@ -109,6 +136,16 @@ pub fn recipe(name: &str, rt: &RuntimeConfig, host: &Host, arch: &str) -> Result
         upload,
         base: base_python,
     })
+}
+
+fn emulated_python(root: &Path) -> String {
+    root.join("sysroot/usr/bin/python3.11")
+        .display()
+        .to_string()
+}
+
+fn emulated_site(root: &Path) -> String {
+    root.join("site").display().to_string()
 }
 
 fn default_python(kind: RuntimeKind) -> &'static str {
@@ -174,7 +211,7 @@ impl Recipe {
         }
         if self.kind == RuntimeKind::Ferrojit {
             s.push_str(&format!(
-                "{py} -c 'import ferrojit, sys; print(\"ferrojit=\" + ferrojit._ferrojit.__file__)' 2>/dev/null || echo 'missing=ferrojit for this ISA (bootstrap copies it)'\n"
+                "{py} -c 'import ferrojit, sys; print(\"ferrojit=\" + ferrojit._ferrojit.__file__)' 2>/dev/null || echo 'missing=ferrojit for this ISA (bootstrap installs its wheel)'\n"
             ));
         }
         if self.kind == RuntimeKind::Cinderx {
@@ -247,9 +284,16 @@ mod tests {
         )
         .unwrap();
         let (local, dest) = r.upload.clone().unwrap();
-        assert!(local.ends_with("target/pkg/aarch64"), "{local:?}");
+        assert!(local.ends_with("target/wheels/aarch64"), "{local:?}");
         assert_eq!(dest, "$HOME/.cache/ferrojit-lab/ferrojit/aarch64");
-        assert_eq!(r.env["PYTHONPATH"], dest);
+        let install = r.setup.last().unwrap();
+        assert!(
+            install.starts_with(
+                "\"$HOME/.cache/ferrojit-lab/envs/ferrojit/bin/python\" -m pip install"
+            ) && install.ends_with(&format!("\"{dest}\"/*.whl")),
+            "{install}"
+        );
+        assert!(!r.env.contains_key("PYTHONPATH"), "{:?}", r.env);
         assert_eq!(r.env["FERROJIT"], "1");
         assert!(recipe(
             "ferrojit",
@@ -271,6 +315,19 @@ mod tests {
         assert_eq!(r.argv, vec!["/opt/arm64/sysroot/usr/bin/python3.11"]);
         assert_eq!(r.env["PYTHONPATH"], "/opt/arm64/site");
         assert!(r.setup.is_empty());
+        let f = recipe("ferrojit", &rt(RuntimeKind::Ferrojit), &h, "aarch64").unwrap();
+        assert_eq!(f.argv, vec!["/tmp/w/envs/arm64-ferrojit/bin/python"]);
+        assert!(
+            f.setup[0].contains("/opt/arm64/sysroot/usr/bin/python3.11\" -m venv --without-pip"),
+            "{:?}",
+            f.setup
+        );
+        assert!(
+            f.setup[1].contains("QEMU_LD_PREFIX=\"/opt/arm64/sysroot\" python3 -m pip --python"),
+            "{:?}",
+            f.setup
+        );
+        assert_eq!(f.env["PYTHONPATH"], "/opt/arm64/site");
         assert!(recipe("pypy", &rt(RuntimeKind::Pypy), &h, "aarch64").is_err());
     }
 }

@@ -110,9 +110,9 @@ impl Session {
             }
         }
         if let Some((local, _)) = &recipe.upload {
-            if !local.join("ferrojit").exists() {
+            if !runtime::has_wheel(local) {
                 missing.push(format!(
-                    "a local ferrojit build in {} (bootstrap runs cargo xtask build)",
+                    "a ferrojit wheel in {} (bootstrap runs cargo xtask wheel)",
                     local.display()
                 ));
             }
@@ -156,8 +156,8 @@ impl Session {
         }
         match build_ferrojit(pkg) {
             Ok(()) => {}
-            Err(e) if pkg.join("ferrojit").exists() => eprintln!(
-                "lab: warning: using the existing build in {} ({e:#})",
+            Err(e) if runtime::has_wheel(pkg) => eprintln!(
+                "lab: warning: using the existing wheel in {} ({e:#})",
                 pkg.display()
             ),
             Err(e) => return Err(e),
@@ -343,17 +343,18 @@ fn pin_cpu(p: &Probe) -> String {
     }
 }
 
-/// Builds ferrojit for an ISA with the repository's xtask (the lab lives in the same workspace).
-fn build_ferrojit(pkg: &Path) -> Result<()> {
-    let isa = pkg.file_name().unwrap().to_string_lossy().into_owned();
+/// Builds ferrojit's wheel for an ISA with the repository's xtask (the lab lives in the same
+/// workspace).
+fn build_ferrojit(wheels: &Path) -> Result<()> {
+    let isa = wheels.file_name().unwrap().to_string_lossy().into_owned();
     let st = Command::new("cargo")
-        .args(["xtask", "build", "--arch", &isa])
+        .args(["xtask", "wheel", "--arch", &isa])
         .current_dir(runtime::repo_root())
         .stdout(Stdio::null())
         .status()
-        .context("running cargo xtask build")?;
-    if !st.success() || !pkg.join("ferrojit").exists() {
-        bail!("could not build ferrojit for {isa}; run `cargo xtask build --arch {isa}` and look at its errors");
+        .context("running cargo xtask wheel")?;
+    if !st.success() || !runtime::has_wheel(wheels) {
+        bail!("could not build ferrojit's wheel for {isa}; run `cargo xtask wheel --arch {isa}` and look at its errors");
     }
     Ok(())
 }

@@ -27,6 +27,7 @@ DEFAULT_THRESHOLD = _ferrojit.DEFAULT_THRESHOLD
 DEFAULT_LOOP_THRESHOLD = _ferrojit.DEFAULT_LOOP_THRESHOLD
 DEFAULT_DEOPT_LIMIT = _ferrojit.DEFAULT_DEOPT_LIMIT
 OPTIMISATIONS = tuple(_ferrojit.OPTIMISATIONS)
+__version__ = _ferrojit.__version__
 
 __all__ = ["enable", "disable", "is_enabled", "stats", "compile", "is_compiled", "inspect", "ISA"]
 
@@ -128,35 +129,49 @@ def _write_stats():
         f.write(line)
 
 
-def _enable_from_environment():
-    """Switch the JIT on from FERROJIT_THRESHOLD, FERROJIT_LOOP_THRESHOLD, FERROJIT_DEOPT_LIMIT,
-    FERROJIT_DISABLE, FERROJIT_STATS and FERROJIT_DUMP."""
-    thresholds = {}
-    knobs = (
-        ("FERROJIT_THRESHOLD", "threshold"),
-        ("FERROJIT_LOOP_THRESHOLD", "loop_threshold"),
-        ("FERROJIT_DEOPT_LIMIT", "deopt_limit"),
-    )
-    for name, key in knobs:
+_ENVIRONMENT_NUMBERS = (
+    ("FERROJIT_THRESHOLD", "threshold"),
+    ("FERROJIT_LOOP_THRESHOLD", "loop_threshold"),
+    ("FERROJIT_DEOPT_LIMIT", "deopt_limit"),
+)
+
+
+def _environment_knobs():
+    """enable()'s arguments from FERROJIT_THRESHOLD, FERROJIT_LOOP_THRESHOLD,
+    FERROJIT_DEOPT_LIMIT, FERROJIT_DISABLE, FERROJIT_STATS and FERROJIT_DUMP (those that are
+    set); a bad number raises ValueError naming its variable."""
+    knobs = {}
+    for name, key in _ENVIRONMENT_NUMBERS:
         value = os.environ.get(name)
-        if value is None:
-            continue
-        try:
-            thresholds[key] = _check_threshold(value)
-        except ValueError:
-            # Raised here, the error would be reported as a failing sitecustomize and Python would
-            # go on without the JIT: stop instead, with the reason.
-            sys.stderr.write("ferrojit: %s must be a non-negative integer, got %r\n" % (name, value))
-            sys.stderr.flush()
-            os._exit(2)
+        if value is not None:
+            try:
+                knobs[key] = _check_threshold(value)
+            except ValueError:
+                raise ValueError("%s must be a non-negative integer, got %r" % (name, value)) from None
+    for name, key in (("FERROJIT_STATS", "stats"), ("FERROJIT_DUMP", "dump"), ("FERROJIT_DISABLE", "disable")):
+        if os.environ.get(name):
+            knobs[key] = os.environ[name]
+    return knobs
+
+
+def _enable_or_exit(knobs, disable_source="FERROJIT_DISABLE"):
+    """enable(**knobs), or stop the process with the reason: raised at start-up, the error would
+    be reported as a failing start-up hook and Python would go on without the JIT."""
     try:
-        enable(
-            **thresholds,
-            stats=os.environ.get("FERROJIT_STATS") or None,
-            dump=os.environ.get("FERROJIT_DUMP") or None,
-            disable=os.environ.get("FERROJIT_DISABLE") or None,
-        )
+        enable(**knobs)
     except ValueError as e:
-        sys.stderr.write("ferrojit: FERROJIT_DISABLE: %s\n" % e)
+        # enable() checks the numbers first, so a ValueError here is about the names.
+        sys.stderr.write("ferrojit: %s: %s\n" % (disable_source, e))
         sys.stderr.flush()
         os._exit(2)
+
+
+def _enable_from_environment():
+    """Switch the JIT on from the FERROJIT_* variables (FERROJIT=1 at start-up)."""
+    try:
+        knobs = _environment_knobs()
+    except ValueError as e:
+        sys.stderr.write("ferrojit: %s\n" % e)
+        sys.stderr.flush()
+        os._exit(2)
+    _enable_or_exit(knobs)

@@ -1,20 +1,33 @@
-"""Command line: `python -m ferrojit run [options] (SCRIPT | -m MODULE) [ARGS...]`."""
+"""Command line: `python -m ferrojit run [options] (SCRIPT | -m MODULE | -c CODE) [ARGS...]`,
+`python -m ferrojit --version`."""
 
 import argparse
 import os
 import runpy
 import sys
 import traceback
+import types
 
 import ferrojit
 
-USAGE = "python -m ferrojit run [--threshold N] [--loop-threshold N] [--deopt-limit N] [--disable OPT[,OPT]] [--stats FILE|-] [--dump DIR] [--no-jit] (SCRIPT | -m MODULE) [ARGS...]"
+USAGE = "python -m ferrojit run [--threshold N] [--loop-threshold N] [--deopt-limit N] [--disable OPT[,OPT]] [--stats FILE|-] [--dump DIR] [--no-jit] (SCRIPT | -m MODULE | -c CODE | -- SCRIPT) [ARGS...]"
+
+# ferrojit's own options of `run` that take a value; everything from the program on (SCRIPT,
+# -m MODULE, -c CODE, or what follows `--`) belongs to the program, flags included, as with
+# `python SCRIPT ARGS...`.
+_VALUE_OPTIONS = ("--threshold", "--loop-threshold", "--deopt-limit", "--disable", "--stats", "--dump")
 
 
 def _parser():
     p = argparse.ArgumentParser(prog="python -m ferrojit", description="ferrojit, a JIT compiler for CPython 3.11")
+    p.add_argument("-V", "--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", usage=USAGE, help="run a script or module with the JIT on")
+    run = sub.add_parser(
+        "run",
+        usage=USAGE,
+        help="run a script, module or command with the JIT on",
+        description="Options left unset take their FERROJIT_* environment variable; a flag wins over it.",
+    )
     run.add_argument("--threshold", type=_threshold, default=None, help="calls before a function is compiled (0: first call)")
     run.add_argument(
         "--loop-threshold", type=_threshold, default=None, help="the same for functions with a loop, when smaller (default 1)"
@@ -34,9 +47,41 @@ def _parser():
     run.add_argument("--stats", metavar="FILE", help="append a JSON line of statistics to FILE at exit (-: stdout)")
     run.add_argument("--dump", metavar="DIR", help="write HIR, LIR and disassembly of each compiled function to DIR")
     run.add_argument("--no-jit", action="store_true", help="the same process set-up with the JIT off (for A/B runs)")
-    run.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script")
-    run.add_argument("target", nargs=argparse.REMAINDER, help="SCRIPT [ARGS...] (or ARGS... after -m MODULE)")
+    run.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script (ARGS go to it)")
+    run.add_argument("-c", dest="code", metavar="CODE", help="run CODE as `python -c` does (ARGS go to it)")
+    run.add_argument("target", nargs="*", metavar="SCRIPT [ARGS...]", help="the script and its arguments")
     return p
+
+
+def _version():
+    return "ferrojit %s (CPython %s, %s)" % (ferrojit.__version__, sys.version.split()[0], ferrojit.ISA)
+
+
+def _split_program(argv):
+    """Splits `run`'s arguments into ferrojit's options and the program's part: ([options],
+    kind, what, [args]) with kind "script", "module" or "code" (None when no program is named)."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest = argv[i + 1 :]
+            return argv[:i], ("script" if rest else None), (rest[0] if rest else None), rest[1:]
+        if arg in ("-m", "-c"):
+            if i + 1 == len(argv):
+                return argv, None, None, []  # argparse reports the missing value
+            kind = "module" if arg == "-m" else "code"
+            return argv[:i], kind, argv[i + 1], argv[i + 2 :]
+        if arg.startswith("-m") or arg.startswith("-c"):  # -mMODULE, -cCODE
+            kind = "module" if arg[1] == "m" else "code"
+            return argv[:i], kind, arg[2:], argv[i + 1 :]
+        if arg in _VALUE_OPTIONS:
+            i += 2
+            continue
+        if arg.startswith("-") and arg != "-":
+            i += 1
+            continue
+        return argv[:i], "script", arg, argv[i + 1 :]
+    return argv, None, None, []
 
 
 def _threshold(text):
@@ -76,39 +121,69 @@ def _is_launcher_frame(tb):
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
-    if args.module is None and not args.target:
-        _parser().error("run needs a SCRIPT or -m MODULE")
-    _export_environment(args)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] != "run":
+        _parser().parse_args(argv)  # --version, --help, or the error naming the sub-command
+        return 2
+    options, kind, what, program_args = _split_program(argv[1:])
+    args = _parser().parse_args(["run"] + options)
+    if kind is None:
+        _parser().error("run needs a SCRIPT, -m MODULE or -c CODE")
     if not args.no_jit:
-        try:
-            ferrojit.enable(
-                threshold=args.threshold,
-                stats=args.stats,
-                dump=args.dump,
-                loop_threshold=args.loop_threshold,
-                deopt_limit=args.deopt_limit,
-                disable=args.disable,
-            )
-        except (RuntimeError, ValueError) as e:
-            sys.stderr.write("ferrojit: %s\n" % e)
-            return 2
+        error = _enable(args)
+        if error:
+            return error
     elif args.stats:
         # Same process set-up: statistics (all zero) still get written.
         ferrojit._ferrojit.configure(args.threshold, args.stats, None, args.loop_threshold, args.deopt_limit)
         ferrojit._register_stats_writer()
-    if args.module is not None:
-        sys.argv = [args.module] + args.target
+    _export_environment(args)
+    return _run_program(kind, what, program_args)
+
+
+def _enable(args):
+    """Switch the JIT on: each knob from its flag, else from its FERROJIT_* variable."""
+    try:
+        knobs = ferrojit._environment_knobs()
+    except ValueError as e:
+        sys.stderr.write("ferrojit: %s\n" % e)
+        return 2
+    flags = {
+        "threshold": args.threshold,
+        "loop_threshold": args.loop_threshold,
+        "deopt_limit": args.deopt_limit,
+        "stats": args.stats,
+        "dump": args.dump,
+        "disable": args.disable,
+    }
+    knobs.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        ferrojit.enable(**knobs)
+    except (RuntimeError, ValueError) as e:
+        sys.stderr.write("ferrojit: %s\n" % e)
+        return 2
+    return 0
+
+
+def _run_program(kind, what, program_args):
+    """Runs the script, module or code as `python` would, with `sys.argv` as it would set it."""
+    if kind == "module":
+        sys.argv = [what] + program_args
         entry = None
-        run = lambda: runpy.run_module(args.module, run_name="__main__", alter_sys=True)
+        sys.path[0] = os.getcwd()
+        run = lambda: runpy.run_module(what, run_name="__main__", alter_sys=True)
+    elif kind == "code":
+        sys.argv = ["-c"] + program_args
+        entry = "<string>"
+        sys.path[0] = ""
+        run = lambda: _run_code(what)
     else:
-        script = args.target[0]
-        if not os.path.exists(script):
-            sys.stderr.write("%s: can't open file %r: [Errno 2] No such file or directory\n" % (sys.executable, script))
+        if not os.path.exists(what):
+            sys.stderr.write("%s: can't open file %r: [Errno 2] No such file or directory\n" % (sys.executable, what))
             return 2
-        sys.argv = list(args.target)
-        sys.path[0] = os.path.dirname(os.path.abspath(script))
-        entry = os.path.abspath(script)
+        sys.argv = [what] + program_args
+        sys.path[0] = os.path.dirname(os.path.abspath(what))
+        entry = os.path.abspath(what)
         run = lambda: runpy.run_path(entry, run_name="__main__")
     try:
         run()
@@ -118,6 +193,14 @@ def main(argv=None):
         _print_user_traceback(e, entry)
         return 1
     return 0
+
+
+def _run_code(code):
+    """`python -c CODE`: the code runs as a fresh `__main__` module."""
+    main = types.ModuleType("__main__")
+    main.__builtins__ = __builtins__
+    sys.modules["__main__"] = main
+    exec(compile(code, "<string>", "exec"), main.__dict__)
 
 
 if __name__ == "__main__":

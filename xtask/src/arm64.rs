@@ -69,6 +69,8 @@ const SITE_PACKAGES: &[&str] = &[
     "packaging==26.3",
     "pluggy==1.7.0",
     "pygments==2.20.0",
+    "pytest-xdist==3.8.0",
+    "execnet==2.1.2",
 ];
 
 /// The folder everything arm64 lives in.
@@ -102,6 +104,7 @@ pub fn ready() -> bool {
 pub fn setup() -> Result<()> {
     if ready() && binfmt_registered() {
         eprintln!("xtask: arm64 set-up is complete in {}", root().display());
+        ensure_site_packages()?;
         return verify();
     }
     install_host_packages().context("installing the cross toolchain and qemu")?;
@@ -110,6 +113,8 @@ pub fn setup() -> Result<()> {
         build_sysroot().context("unpacking the arm64 CPython sysroot")?;
         install_site_packages().context("installing pure-Python packages for the arm64 CPython")?;
         std::fs::write(root().join(STAMP), "ok\n")?;
+    } else {
+        ensure_site_packages()?;
     }
     verify()
 }
@@ -208,6 +213,20 @@ fn build_sysroot() -> Result<()> {
     Ok(())
 }
 
+/// Records which pinned packages the site folder holds, so that a set-up made before the list
+/// changed gets the new ones without unpacking the sysroot again.
+fn site_stamp() -> PathBuf {
+    root().join("site-packages.txt")
+}
+
+fn ensure_site_packages() -> Result<()> {
+    let wanted = SITE_PACKAGES.join("\n");
+    if std::fs::read_to_string(site_stamp()).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(());
+    }
+    install_site_packages().context("installing pure-Python packages for the arm64 CPython")
+}
+
 fn install_site_packages() -> Result<()> {
     eprintln!(
         "xtask: installing {} for the arm64 CPython",
@@ -227,7 +246,9 @@ fn install_site_packages() -> Result<()> {
             ])
             .arg(site())
             .args(SITE_PACKAGES),
-    )
+    )?;
+    std::fs::write(site_stamp(), SITE_PACKAGES.join("\n"))?;
+    Ok(())
 }
 
 fn verify() -> Result<()> {
@@ -238,7 +259,7 @@ fn verify() -> Result<()> {
             .arg(python())
             .args([
                 "-c",
-                "import sys, platform, threading, pyperf, pytest\n\
+                "import sys, platform, threading, pyperf, pytest, xdist\n\
                  t = threading.Thread(target=print, args=('thread ok',)); t.start(); t.join()\n\
                  print(platform.machine(), sys.version.split()[0])",
             ])

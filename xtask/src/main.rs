@@ -5,6 +5,7 @@
 //! - `build [--arch A] [--debug]`: the extension for an ISA, assembled in `target/pkg/<arch>/`
 //! - `python [--arch A] -- ARGS`: that ISA's CPython with the build importable
 //! - `test [--arch A] [-- PYTEST-ARGS]`: the whole test suite for one ISA, or both
+//! - `wheel [--arch A]`: the wheel pip installs, in `target/wheels/<arch>/` (maturin)
 //! - `bench [--arch A] [--fast]`: richards through pyperf with and without the JIT
 
 mod arch;
@@ -14,6 +15,7 @@ mod build;
 mod python;
 mod run;
 mod test;
+mod wheel;
 
 use anyhow::Result;
 use arch::Arch;
@@ -53,6 +55,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         pytest_args: Vec<String>,
     },
+    /// Build the wheel for an ISA into target/wheels/<arch>/ (aarch64: cross-built).
+    Wheel {
+        #[arg(long, value_enum)]
+        arch: Option<Arch>,
+    },
     /// pyperformance's richards through pyperf with and without the JIT, and the speed-up.
     Bench {
         #[arg(long, value_enum)]
@@ -73,6 +80,10 @@ fn main() {
                 0
             }),
         Command::Python { arch, args } => python::run(arch.unwrap_or_else(Arch::host), &args),
+        Command::Wheel { arch } => wheel::build(arch.unwrap_or_else(Arch::host)).map(|p| {
+            println!("{}", p.display());
+            0
+        }),
         Command::Test { arch, pytest_args } => test::run(arch, &pytest_args),
         Command::Bench { arch, fast } => {
             bench::run(arch.unwrap_or_else(Arch::host), fast).map(|_| 0)

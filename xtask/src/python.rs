@@ -28,6 +28,19 @@ pub fn command(arch: Arch) -> Command {
     }
 }
 
+/// A command running the interpreter of the ISA's test venv (`wheel::fresh_venv` made it, with
+/// ferrojit installed from its wheel); for arm64 the pure-Python test tools come from the arm64
+/// site folder on PYTHONPATH.
+pub fn venv_command(arch: Arch) -> Command {
+    let mut cmd = Command::new(crate::wheel::venv_python(arch));
+    cmd.env_remove("PYTHONPATH");
+    if arch.emulated() {
+        cmd.env("QEMU_LD_PREFIX", arm64::sysroot());
+        cmd.env("PYTHONPATH", arm64::site());
+    }
+    cmd
+}
+
 fn join_paths(paths: &[std::path::PathBuf]) -> std::ffi::OsString {
     std::env::join_paths(paths).expect("paths without separators")
 }

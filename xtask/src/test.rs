@@ -1,14 +1,15 @@
 //! `cargo xtask test`: for each ISA, the Rust tests (run under qemu for aarch64: the encoders,
-//! the allocator, and generated code executed for real) and then the Python suite (differential
+//! the allocator, and generated code executed for real) and then the Python suite, run by a fresh
+//! venv of that ISA's interpreter with ferrojit installed from its wheel (differential
 //! runs against plain CPython, the API, richards under pyperf, CPython's regression tests,
-//! snapshots) under that ISA's interpreter. Keeps going after a failing step so one run shows
+//! snapshots). Keeps going after a failing step so one run shows
 //! every failure, and exits non-zero if any step failed.
 
 use crate::arch::{repo_root, Arch};
 use crate::arm64;
-use crate::build;
 use crate::python;
 use crate::run::{capture, status};
+use crate::wheel;
 use anyhow::Result;
 use std::process::Command;
 use std::time::Instant;
@@ -112,20 +113,36 @@ fn rust_tests(arch: Arch) -> Result<bool> {
 fn python_tests(arch: Arch, extra: &[String]) -> Result<bool> {
     if !arch.emulated() {
         python::check_host_python()?;
+        wheel::ensure_host_package("xdist", "pytest-xdist==3.8.0")?;
     }
-    build::build(arch, true)?;
-    let mut cmd = python::command(arch);
+    // The tests import ferrojit as users get it: installed from its wheel into a fresh venv.
+    wheel::fresh_venv(arch)?;
+    let mut cmd = python::venv_command(arch);
     cmd.current_dir(repo_root())
-        .args(["-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"])
-        .args(extra);
+        .args(["-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"]);
+    // Every test runs programs in fresh processes: spread them over the machine's cores
+    // (pytest-xdist), unless the caller chose a worker count.
+    if !extra
+        .iter()
+        .any(|a| a == "-n" || a.starts_with("--numprocesses"))
+    {
+        cmd.args(["-n", &parallel_workers().to_string()]);
+    }
+    cmd.args(extra);
     Ok(status(&mut cmd)? == 0)
 }
 
+fn parallel_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8)
+}
+
 /// The lab's end-to-end tests (loopback sshd, the emulated host, headless Chromium), which need
-/// ferrojit built for both ISAs; ignored under a bare `cargo test`, run here.
+/// ferrojit's wheels for both ISAs; ignored under a bare `cargo test`, run here.
 fn lab_end_to_end() -> Result<bool> {
-    build::build(Arch::X86_64, true)?;
-    build::build(Arch::Aarch64, true)?;
+    wheel::build(Arch::X86_64)?;
+    wheel::build(Arch::Aarch64)?;
     let mut cmd = Command::new("cargo");
     cmd.current_dir(repo_root()).args([
         "test",

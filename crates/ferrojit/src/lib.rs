@@ -224,6 +224,7 @@ fn check_python_version() -> PyResult<()> {
 fn ferrojit_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     check_python_version()?;
     m.add("ISA", HOST_ISA)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEFAULT_THRESHOLD", runtime::DEFAULT_THRESHOLD)?;
     m.add("DEFAULT_LOOP_THRESHOLD", runtime::DEFAULT_LOOP_THRESHOLD)?;
     m.add("DEFAULT_DEOPT_LIMIT", runtime::DEFAULT_DEOPT_LIMIT)?;
