@@ -448,3 +448,33 @@ def test_generators_resume_in_compiled_code():
         assert stop.value.value == "liftoff"
     finally:
         ferrojit.disable()
+
+
+def classify(subject):
+    match subject:
+        case {"x": x, **rest}:
+            return ("mapping", x, len(rest))
+        case [a, *rest]:
+            return ("sequence", a, len(rest))
+        case complex(real=r) if r:
+            return ("complex", r)
+        case int(n):
+            return ("int", n)
+        case _:
+            return None
+
+
+def test_pattern_matching_compiles_on_both_isas_and_matches_as_the_interpreter_does():
+    subjects = [{"x": 1, "y": 2}, {"y": 1}, [1, 2, 3], (4,), 2j + 1, 5, True, "s", None]
+    expected = [classify(s) for s in subjects]
+    for isa in ("x86_64", "aarch64"):
+        helpers = ferrojit.inspect(classify, isa=isa)["hir"]
+        for name in ("fj_match_keys", "fj_match_class", "fj_match_kind", "fj_get_len"):
+            assert name in helpers, (isa, name)
+    ferrojit.compile(classify)
+    assert ferrojit.is_compiled(classify)
+    ferrojit.enable(threshold=1000)
+    try:
+        assert [classify(s) for s in subjects] == expected
+    finally:
+        ferrojit.disable()

@@ -198,6 +198,12 @@ pub mod tstate {
     }
 }
 
+/// Type flags pattern matching reads (Include/object.h).
+pub const TPFLAGS_SEQUENCE: u64 = 1 << 5;
+pub const TPFLAGS_MAPPING: u64 = 1 << 6;
+/// `_Py_TPFLAGS_MATCH_SELF`: builtins whose one positional sub-pattern matches the subject.
+pub const TPFLAGS_MATCH_SELF: u64 = 1 << 22;
+
 /// Code flags (Include/cpython/code.h).
 pub const CO_GENERATOR: i32 = 0x20;
 pub const CO_COROUTINE: i32 = 0x80;

@@ -1065,6 +1065,50 @@ impl<'a> Builder<'a> {
                 self.check(cur, r, ErrorCheck::Null, ins);
                 cur.stack.push(r);
             }
+            GET_LEN => {
+                let obj = *cur.stack.last().unwrap();
+                let r = self.helper(cur, Helper::GetLen, vec![obj], Type::INT, ins);
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            MATCH_MAPPING | MATCH_SEQUENCE => {
+                let subject = *cur.stack.last().unwrap();
+                let which = self.cint(cur, i64::from(ins.op == MATCH_SEQUENCE), ins);
+                let r = self.helper(
+                    cur,
+                    Helper::MatchKind,
+                    vec![subject, which],
+                    Type::BOOL,
+                    ins,
+                );
+                cur.stack.push(r);
+            }
+            MATCH_KEYS => {
+                let keys = cur.stack[cur.stack.len() - 1];
+                let subject = cur.stack[cur.stack.len() - 2];
+                let r = self.helper(
+                    cur,
+                    Helper::MatchKeys,
+                    vec![subject, keys],
+                    Type::OBJECT,
+                    ins,
+                );
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            MATCH_CLASS => {
+                let names = self.pop(cur, ins)?;
+                let cls = self.pop(cur, ins)?;
+                let subject = self.pop(cur, ins)?;
+                let nargs = self.cint(cur, i64::from(arg), ins);
+                let args = vec![subject, cls, names, nargs];
+                let r = self.helper(cur, Helper::MatchClass, args, Type::OBJECT, ins);
+                for v in [names, cls, subject] {
+                    self.decref(cur, v, ins);
+                }
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
             IMPORT_NAME => {
                 let fromlist = self.pop(cur, ins)?;
                 let level = self.pop(cur, ins)?;

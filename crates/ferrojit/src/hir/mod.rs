@@ -179,6 +179,17 @@ pub enum Helper {
     ImportName,
     /// `fj_import_from(module, name)`: `IMPORT_FROM`; takes nothing. New reference or NULL.
     ImportFrom,
+    /// `fj_get_len(obj)`: `GET_LEN`, `len(obj)` as an int; takes nothing. New reference or NULL.
+    GetLen,
+    /// `fj_match_kind(subject, which)`: `MATCH_MAPPING` (0) or `MATCH_SEQUENCE` (1), the
+    /// subject type's flag as True or False; takes nothing, cannot fail.
+    MatchKind,
+    /// `fj_match_keys(subject, keys)`: `MATCH_KEYS`, the values of the keys tuple or None;
+    /// takes nothing. New reference or NULL.
+    MatchKeys,
+    /// `fj_match_class(subject, cls, names, nargs)`: `MATCH_CLASS`, the matched attributes as
+    /// a tuple, or None; takes nothing. New reference or NULL.
+    MatchClass,
     /// `fj_delete_global(frame, name)`: `DELETE_GLOBAL`; 0, -1, or 1 when the name is missing
     /// (the interpreter then raises).
     DeleteGlobal,
@@ -255,6 +266,10 @@ impl Helper {
             Helper::ListToTuple => "fj_list_to_tuple",
             Helper::ImportName => "fj_import_name",
             Helper::ImportFrom => "fj_import_from",
+            Helper::GetLen => "fj_get_len",
+            Helper::MatchKind => "fj_match_kind",
+            Helper::MatchKeys => "fj_match_keys",
+            Helper::MatchClass => "fj_match_class",
             Helper::DeleteGlobal => "fj_delete_global",
             Helper::LoadBuildClass => "fj_load_build_class",
             Helper::CompareInts => "fj_compare_ints",

@@ -5,7 +5,7 @@
 //! [`DEOPT_MARKER`] asks the generated code to hand the instruction to the interpreter (nothing
 //! was consumed); [`EXHAUSTED_MARKER`] ends a `for` loop.
 
-use super::{specialised, unpacking};
+use super::{matching, specialised, unpacking};
 use crate::cpython::ffi::{self, InterpreterFrame};
 use crate::cpython::layout;
 use crate::cpython::opcodes::*;
@@ -66,6 +66,10 @@ pub fn address(helper: Helper) -> usize {
         Helper::ListToTuple => unpacking::fj_list_to_tuple as *const (),
         Helper::ImportName => fj_import_name as *const (),
         Helper::ImportFrom => fj_import_from as *const (),
+        Helper::GetLen => matching::fj_get_len as *const (),
+        Helper::MatchKind => matching::fj_match_kind as *const (),
+        Helper::MatchKeys => matching::fj_match_keys as *const (),
+        Helper::MatchClass => matching::fj_match_class as *const (),
         Helper::DeleteGlobal => fj_delete_global as *const (),
         Helper::LoadBuildClass => fj_load_build_class as *const (),
         Helper::CopyFreeVars => fj_copy_free_vars as *const (),
@@ -666,7 +670,7 @@ unsafe fn import_from_error(
 
 /// The interned str `name`, made on first use and kept in `slot` for the rest of the process;
 /// NULL (an exception set) if that failed.
-fn interned(slot: &'static OnceLock<usize>, name: &'static CStr) -> *mut PyObject {
+pub(super) fn interned(slot: &'static OnceLock<usize>, name: &'static CStr) -> *mut PyObject {
     if let Some(&s) = slot.get() {
         return s as *mut PyObject;
     }

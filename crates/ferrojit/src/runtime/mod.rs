@@ -7,6 +7,7 @@ pub mod compile;
 pub mod direct_call;
 pub mod helpers;
 pub mod hook;
+pub mod matching;
 pub mod perf_map;
 pub mod specialised;
 pub mod stats;
