@@ -478,3 +478,17 @@ def test_pattern_matching_compiles_on_both_isas_and_matches_as_the_interpreter_d
         assert [classify(s) for s in subjects] == expected
     finally:
         ferrojit.disable()
+
+
+def test_statistics_survive_an_exhausted_allocator(tmp_path):
+    # CPython's test_exceptions.test_memory_error_in_PyErr_PrintEx with the JIT and statistics
+    # on: with Python's allocator failing from the i-th allocation on, the program must still
+    # end with its MemoryError (exit 1 or 120), never abort, and the statistics line is written.
+    code = "import _testcapi\nclass C: pass\n_testcapi.set_nomemory(0, %d)\nC()\n"
+    stats = tmp_path / "s.jsonl"
+    env = clean_env(FERROJIT="1", FERROJIT_THRESHOLD="0", FERROJIT_STATS=str(stats))
+    for i in range(1, 20):
+        r = subprocess.run([sys.executable, "-c", code % i], capture_output=True, env=env)
+        assert r.returncode in (1, 120), (i, r.returncode, r.stderr[-2000:])
+        assert b"MemoryError" in r.stderr, (i, r.stderr[-2000:])
+    assert len(read_stats(stats)) == 19

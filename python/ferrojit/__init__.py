@@ -9,7 +9,6 @@
 process that can import ferrojit (see sitecustomize.py beside this package).
 """
 
-import atexit
 import json
 import os
 import sys
@@ -106,27 +105,10 @@ def _check_threshold(value, what="threshold"):
     return n
 
 
-_stats_writer_registered = False
-
-
 def _register_stats_writer():
-    global _stats_writer_registered
-    if not _stats_writer_registered:
-        atexit.register(_write_stats)
-        _stats_writer_registered = True
-
-
-def _write_stats():
-    path = _ferrojit.stats_path()
-    if path is None:
-        return
-    line = _ferrojit.stats_json() + "\n"
-    if os.fspath(path) == "-":
-        sys.stdout.write(line)
-        sys.stdout.flush()
-        return
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
+    """The statistics line is written by the extension once the interpreter has finalised
+    (after every atexit handler, with no Python code run for it)."""
+    _ferrojit.register_stats_writer()
 
 
 _ENVIRONMENT_NUMBERS = (

@@ -124,11 +124,16 @@ fn stats_json() -> String {
     unsafe { hook::runtime().stats.to_json() }
 }
 
-/// Where statistics go at exit, if anywhere.
+/// Makes sure the `--stats` line is written when the process ends (see `runtime::stats`).
 #[pyfunction]
-fn stats_path() -> Option<PathBuf> {
-    // SAFETY: GIL held.
-    unsafe { hook::runtime().options.stats_path.clone() }
+fn register_stats_writer() -> PyResult<()> {
+    if runtime::stats::register_writer() {
+        Ok(())
+    } else {
+        Err(PyRuntimeError::new_err(
+            "cannot register the statistics writer: no room for another Py_AtExit function",
+        ))
+    }
 }
 
 /// Compiles `func` now; raises RuntimeError with the reason if it cannot.
@@ -238,7 +243,7 @@ fn ferrojit_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(configure, m)?)?;
     m.add_function(wrap_pyfunction!(is_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(stats_json, m)?)?;
-    m.add_function(wrap_pyfunction!(stats_path, m)?)?;
+    m.add_function(wrap_pyfunction!(register_stats_writer, m)?)?;
     m.add_function(wrap_pyfunction!(compile_now, m)?)?;
     m.add_function(wrap_pyfunction!(is_compiled, m)?)?;
     m.add_function(wrap_pyfunction!(inspect, m)?)?;

@@ -1,9 +1,16 @@
 //! Statistics: what was compiled, refused or failed (with reasons), deopts by reason, code
 //! bytes, compile time. Serialised as JSON for `--stats` and `ferrojit.stats()`.
+//!
+//! The `--stats` line is written by [`write_at_exit`], a `Py_AtExit` function: it runs after the
+//! interpreter has finalised, so no Python code runs for it (no import, no audit event, nothing
+//! traced), and neither a program's exit handlers nor a failing Python allocator
+//! (`_testcapi.set_nomemory`) can change what it does or make it change what the program does.
 
 use crate::backend::{disasm, Isa};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Once;
 
 /// Counters of one process.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -84,4 +91,47 @@ impl Stats {
         }
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
+}
+
+/// Registers [`write_at_exit`] once per process; false if CPython has no room for another
+/// exit function.
+pub fn register_writer() -> bool {
+    static REGISTERED: Once = Once::new();
+    let mut ok = true;
+    REGISTERED.call_once(|| {
+        // SAFETY: called with the GIL held (from the module's functions); the function is a
+        // plain `extern "C" fn()` that lives as long as the process.
+        ok = unsafe { pyo3_ffi::Py_AtExit(Some(write_at_exit)) } == 0;
+    });
+    ok
+}
+
+/// Appends the statistics line to the `--stats` file (or standard output for `-`), if any.
+/// Nothing unwinds out of it and it calls no Python API.
+extern "C" fn write_at_exit() {
+    let _ = std::panic::catch_unwind(|| {
+        // SAFETY: CPython runs exit functions on the main thread at the very end, after
+        // finalisation: no other code touches the runtime state any more.
+        let rt = unsafe { super::hook::runtime() };
+        let Some(path) = rt.options.stats_path.clone() else {
+            return;
+        };
+        let line = rt.stats.to_json() + "\n";
+        if path.as_os_str() == "-" {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(line.as_bytes()).and_then(|_| out.flush());
+            return;
+        }
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            eprintln!(
+                "ferrojit: cannot write statistics to {}: {e}",
+                path.display()
+            );
+        }
+    });
 }
