@@ -136,18 +136,6 @@ def _environment_knobs():
     return knobs
 
 
-def _enable_or_exit(knobs, disable_source="FERROJIT_DISABLE"):
-    """enable(**knobs), or stop the process with the reason: raised at start-up, the error would
-    be reported as a failing start-up hook and Python would go on without the JIT."""
-    try:
-        enable(**knobs)
-    except ValueError as e:
-        # enable() checks the numbers first, so a ValueError here is about the names.
-        sys.stderr.write("ferrojit: %s: %s\n" % (disable_source, e))
-        sys.stderr.flush()
-        os._exit(2)
-
-
 def _enable_from_environment():
     """Switch the JIT on from the FERROJIT_* variables (FERROJIT=1 at start-up)."""
     try:
@@ -156,4 +144,10 @@ def _enable_from_environment():
         sys.stderr.write("ferrojit: %s\n" % e)
         sys.stderr.flush()
         os._exit(2)
-    _enable_or_exit(knobs)
+    try:
+        enable(**knobs)
+    except ValueError as e:
+        # enable() checks the numbers first, so a ValueError here is about the names.
+        sys.stderr.write("ferrojit: FERROJIT_DISABLE: %s\n" % e)
+        sys.stderr.flush()
+        os._exit(2)

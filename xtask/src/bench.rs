@@ -11,7 +11,6 @@ use crate::run::{capture, check};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Makes sure that ISA's interpreter can import pyperf and pyperformance.
 fn ensure_harness(arch: Arch) -> Result<()> {
@@ -19,23 +18,10 @@ fn ensure_harness(arch: Arch) -> Result<()> {
         return arm64::setup();
     }
     python::check_host_python()?;
-    let ok = Command::new("python3")
-        .args(["-c", "import pyperf, pyperformance"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!("xtask: installing pyperf and pyperformance for python3");
-        check(Command::new("python3").args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "pyperf==2.10.0",
-            "pyperformance==1.14.0",
-        ]))?;
-    }
+    crate::wheel::ensure_host_packages(
+        "pyperf, pyperformance",
+        &["pyperf==2.10.0", "pyperformance==1.14.0"],
+    )?;
     Ok(())
 }
 

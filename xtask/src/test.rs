@@ -113,7 +113,7 @@ fn rust_tests(arch: Arch) -> Result<bool> {
 fn python_tests(arch: Arch, extra: &[String]) -> Result<bool> {
     if !arch.emulated() {
         python::check_host_python()?;
-        wheel::ensure_host_package("xdist", "pytest-xdist==3.8.0")?;
+        wheel::ensure_host_packages("xdist", &["pytest-xdist==3.8.0"])?;
     }
     // The tests import ferrojit as users get it: installed from its wheel into a fresh venv.
     wheel::fresh_venv(arch)?;

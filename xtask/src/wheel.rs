@@ -15,7 +15,7 @@ pub fn build(arch: Arch) -> Result<PathBuf> {
     if arch == Arch::Aarch64 && arch.emulated() && !arm64::ready() {
         arm64::setup()?;
     }
-    ensure_host_package("maturin", "maturin>=1.9,<2")?;
+    ensure_host_packages("maturin", &["maturin>=1.9,<2"])?;
     let out = repo_root().join("target/wheels").join(arch.name());
     if out.exists() {
         std::fs::remove_dir_all(&out)?;
@@ -113,23 +113,30 @@ pub fn fresh_venv(arch: Arch) -> Result<PathBuf> {
     Ok(python)
 }
 
-/// Installs a PyPI package into the host's python3 when it cannot be imported (a fresh machine).
-pub fn ensure_host_package(module: &str, requirement: &str) -> Result<()> {
+/// Installs PyPI packages into the host's python3 when `import MODULES` fails there (a fresh
+/// machine).
+pub fn ensure_host_packages(modules: &str, requirements: &[&str]) -> Result<()> {
     let present = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
+        .args(["-c", &format!("import {modules}")])
         .output()
         .is_ok_and(|o| o.status.success());
     if !present {
-        eprintln!("xtask: installing {requirement} for the host's python3");
-        check(Command::new("python3").args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            requirement,
-        ]))
-        .with_context(|| format!("installing {requirement}"))?;
+        eprintln!(
+            "xtask: installing {} for the host's python3",
+            requirements.join(" ")
+        );
+        check(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .args(requirements),
+        )
+        .with_context(|| format!("installing {}", requirements.join(" ")))?;
     }
     Ok(())
 }
