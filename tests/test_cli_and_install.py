@@ -93,3 +93,15 @@ def test_a_program_is_required_and_bad_options_are_clear_errors():
     assert r.returncode == 2 and "run needs a SCRIPT, -m MODULE or -c CODE" in r.stderr
     r = python("-m", "ferrojit", "run", "--bogus", "x.py")
     assert r.returncode == 2 and "unrecognized arguments: --bogus" in r.stderr
+
+
+def test_the_jit_switches_on_after_site_has_finished(tmp_path):
+    # site adds exit/quit/help... to builtins after reading .pth files: code compiled before
+    # that would guard a stale builtins dictionary and leave at the first call.
+    stats = tmp_path / "s.jsonl"
+    code = "import builtins, ferrojit; print(hasattr(builtins, 'quit'), ferrojit.is_enabled())"
+    r = python("-c", code, env=without_pythonpath(FERROJIT="1", FERROJIT_THRESHOLD="0", FERROJIT_STATS=str(stats)))
+    assert r.stdout.split() == ["True", "True"], r.stderr
+    (s,) = read_stats(stats)
+    assert s["functions_compiled"] > 0
+    assert not [k for k in s["deopts"] if "builtins keys changed" in k], s["deopt_sites"]
