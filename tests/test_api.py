@@ -355,6 +355,56 @@ def test_globals_not_yet_specialised_are_read_from_their_compile_time_entries():
         ferrojit.disable()
 
 
+DICT_ATTRS_SOURCE = """
+import math
+
+class Loose:
+    def __init__(self, a):
+        self.__dict__ = {"a": a}  # an own dict: the interpreter specialises LOAD_ATTR_WITH_HINT
+
+def read(o):
+    return o.a + math.floor(o.a)
+"""
+
+
+def test_dict_hint_and_module_attributes_are_read_in_machine_code():
+    ns = {}
+    exec(DICT_ATTRS_SOURCE, ns)
+    read, Loose = ns["read"], ns["Loose"]
+    objs = [Loose(i) for i in range(4)]
+    for _ in range(20):  # quickened: LOAD_ATTR_WITH_HINT for o.a, LOAD_ATTR_MODULE for floor
+        for o in objs:
+            read(o)
+    for isa in ("x86_64", "aarch64"):
+        info = ferrojit.inspect(read, isa=isa)
+        assert info["hir"].count("LoadDictHint") == 2, info["hir"]
+        assert info["hir"].count("LoadModuleAttr") == 1, info["hir"]
+        shift = "lsl" if isa == "aarch64" else "shl"
+        assert shift in info["asm"], info["asm"]  # DK_ENTRIES: keys + (1 << log2 index bytes)
+    ferrojit.enable(threshold=1000, disable="inline-dict-attrs")
+    try:
+        for isa in ("x86_64", "aarch64"):
+            hir = ferrojit.inspect(read, isa=isa)["hir"]
+            assert "LoadDictHint" not in hir and "LoadModuleAttr" not in hir, hir
+            assert hir.count("fj_getattr_cached") == 3
+        ferrojit.enable(disable="")
+        ferrojit.compile(read)
+        assert ferrojit.is_compiled(read)
+        assert [read(o) for o in objs] == [0, 2, 4, 6]
+        objs[1].__dict__.clear()  # the entry's key is gone: the generic lookup raises
+        with pytest.raises(AttributeError, match="'a'"):
+            read(objs[1])
+        objs[2].__dict__ = {"b": 0, "a": 2.5}  # another dict: the hint misses, same result
+        assert read(objs[2]) == 4.5
+        ns["math"] = type(ns["math"])("fake")  # another module: its keys fail the version
+        ns["math"].floor = lambda x: -1
+        assert read(objs[3]) == 2
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+
+
 def test_bad_optimisation_names_are_clear_errors():
     with pytest.raises(ValueError, match="unknown optimisation 'nope'|unknown optimisation \"nope\""):
         ferrojit.enable(disable="nope")

@@ -90,5 +90,39 @@ except TypeError as e:
     print("TypeError", e)
 del Bag.extra0
 
+import math
+import random as _random
+
+
+def module_reads(n):
+    t = 0.0
+    for i in range(n):
+        t += math.sqrt(i) + math.floor(i / 3)
+    return t
+
+
+print(module_reads(50))
+math_sqrt = math.sqrt
+math.sqrt = lambda x: 1.0  # rebinding keeps the entry: the new value is read
+print(module_reads(5))
+del math.sqrt  # an empty entry: the generic lookup raises
+try:
+    module_reads(5)
+except AttributeError as e:
+    print("AttributeError", e)
+math.sqrt = math_sqrt
+math.extra_name_to_grow_the_dict = 1  # new keys: the version guard fails, same results
+print(module_reads(5))
+
+
+def seed_of(mod):
+    return mod.random  # LOAD_ATTR_MODULE seen with one module, then another object
+
+
+for _ in range(12):
+    seed_of(_random)
+print(seed_of(type("NotAModule", (), {"random": "class attribute"})))
+
 leakcheck("total", lambda: total(vs))
+leakcheck("module_reads", lambda: module_reads(20))
 leakcheck("sizes", lambda: sizes(bags[10:20]))

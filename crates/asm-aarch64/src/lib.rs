@@ -562,6 +562,21 @@ impl Assembler {
         self.put(0x9340_0000 | ((shift & 63) as u32) << 16 | 63 << 10 | n.zr() << 5 | d.zr());
     }
 
+    /// `lsl d, n, m` (`LSLV`: the shift amount is `m` modulo 64).
+    pub fn lsl_rrr(&mut self, d: Reg, n: Reg, m: Reg) {
+        self.put(0x9AC0_2000 | m.zr() << 16 | n.zr() << 5 | d.zr());
+    }
+
+    /// `lsr d, n, m` (`LSRV`).
+    pub fn lsr_rrr(&mut self, d: Reg, n: Reg, m: Reg) {
+        self.put(0x9AC0_2400 | m.zr() << 16 | n.zr() << 5 | d.zr());
+    }
+
+    /// `asr d, n, m` (`ASRV`).
+    pub fn asr_rrr(&mut self, d: Reg, n: Reg, m: Reg) {
+        self.put(0x9AC0_2800 | m.zr() << 16 | n.zr() << 5 | d.zr());
+    }
+
     // ---- conditional select: `1 0 0 11010100 Rm cond op2(2) Rn Rd` ----------------------------
 
     /// `csel d, n, m, c`.

@@ -429,6 +429,12 @@ fn logical_immediates() {
 fn shifts_and_conditionals() {
     for d in [Reg::X0, Reg::X9, Reg::X30] {
         for n in [Reg::X1, Reg::X28] {
+            for m in [Reg::X2, Reg::X17] {
+                let (d_, n_, m_) = (name(d), name(n), name(m));
+                assert_eq!(one(|a| a.lsl_rrr(d, n, m)), format!("lsl {d_}, {n_}, {m_}"));
+                assert_eq!(one(|a| a.lsr_rrr(d, n, m)), format!("lsr {d_}, {n_}, {m_}"));
+                assert_eq!(one(|a| a.asr_rrr(d, n, m)), format!("asr {d_}, {n_}, {m_}"));
+            }
             for s in [1u8, 3, 32, 63] {
                 assert_eq!(
                     one(|a| a.lsl_ri(d, n, s)),

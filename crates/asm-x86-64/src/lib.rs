@@ -410,6 +410,11 @@ impl Assembler {
         self.buf.put_u8(amount);
     }
 
+    /// `shl/shr/sar dst, cl`.
+    pub fn shift_cl(&mut self, op: Shift, dst: Reg) {
+        self.op(true, &[0xD3], op as u8, Rm::Reg(dst));
+    }
+
     /// `neg r`.
     pub fn neg(&mut self, r: Reg) {
         self.op(true, &[0xF7], 3, Rm::Reg(r));

@@ -266,6 +266,7 @@ fn shifts_and_unary() {
                     format!("{n} {r}, {amount}")
                 );
             }
+            assert_eq!(one(|a| a.shift_cl(op, r)), format!("{n} {r}, cl"));
         }
         assert_eq!(one(|a| a.neg(r)), format!("neg {r}"));
         assert_eq!(one(|a| a.not(r)), format!("not {r}"));

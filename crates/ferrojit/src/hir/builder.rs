@@ -64,6 +64,9 @@ pub struct CodeInfo {
     /// Instructions (code-unit index) that get their generic path instead of speculating on
     /// the interpreter's feedback: the deopt policy's answer to a speculation that kept failing.
     pub generic_sites: BTreeSet<u32>,
+    /// `LOAD_ATTR_WITH_HINT` and `LOAD_ATTR_MODULE` read the dict entry in machine code (the
+    /// `inline-dict-attrs` optimisation); otherwise they take the site-cached generic lookup.
+    pub inline_dict_attrs: bool,
 }
 
 /// Where a global name lived when the function was compiled: an entry of the module's
@@ -1655,6 +1658,37 @@ impl<'a> Builder<'a> {
             };
             let slow = |b: &mut Self, cur: &mut Cursor| vec![b.generic_getattr(cur, obj, ins)];
             self.fast_or_slow(cur, &[Type::OBJECT], ins, fast, slow)[0]
+        } else if ins.specialised == LOAD_ATTR_WITH_HINT && self.code.inline_dict_attrs {
+            // An instance whose `__dict__` was materialised: the type the interpreter saw, and
+            // the name still at the entry it was found at, give a read of that entry.
+            let (version, hint) = (ins.cache_u32(1), ins.cache[3] as u32);
+            let fast = |b: &mut Self, cur: &mut Cursor, slow: BlockId| {
+                b.continue_if_type_version(cur, obj, version, slow, ins);
+                let name = b.code.names[ins.arg as usize].clone();
+                let name = b.constant(cur, &name, ins);
+                let hinted = InstKind::LoadDictHint { obj, name, hint };
+                let v = b.emit(cur, hinted, Type::OPT_OBJECT, ins);
+                b.incref_if_found(cur, v, slow, ins);
+                vec![v]
+            };
+            let slow = |b: &mut Self, cur: &mut Cursor| vec![b.generic_getattr(cur, obj, ins)];
+            self.fast_or_slow(cur, &[Type::OBJECT], ins, fast, slow)[0]
+        } else if ins.specialised == LOAD_ATTR_MODULE && self.code.inline_dict_attrs {
+            // A module attribute: the module dict's keys the interpreter saw give a read of
+            // the entry (`math.sqrt`, `random.random`).
+            let (version, index) = (ins.cache_u32(1), ins.cache[3] as u32);
+            let fast = |b: &mut Self, cur: &mut Cursor, slow: BlockId| {
+                let read = InstKind::LoadModuleAttr {
+                    obj,
+                    version,
+                    index,
+                };
+                let v = b.emit(cur, read, Type::OPT_OBJECT, ins);
+                b.incref_if_found(cur, v, slow, ins);
+                vec![v]
+            };
+            let slow = |b: &mut Self, cur: &mut Cursor| vec![b.generic_getattr(cur, obj, ins)];
+            self.fast_or_slow(cur, &[Type::OBJECT], ins, fast, slow)[0]
         } else {
             self.generic_getattr(cur, obj, ins)
         };
@@ -1662,6 +1696,13 @@ impl<'a> Builder<'a> {
         self.decref(cur, obj, ins);
         cur.stack.push(r);
         Ok(())
+    }
+
+    /// Goes on with a new reference to `v` where it is not NULL, to `slow` where it is.
+    fn incref_if_found(&mut self, cur: &mut Cursor, v: ValueId, slow: BlockId, ins: &Instr) {
+        let found = self.emit(cur, InstKind::NotNull { value: v }, Type::CBOOL, ins);
+        self.continue_if(cur, found, slow, ins);
+        self.incref(cur, v, ins);
     }
 
     /// Checks that `obj` has type version `version` and its values array in place (no

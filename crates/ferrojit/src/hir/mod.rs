@@ -371,6 +371,23 @@ pub enum InstKind {
     /// Borrowed read of the object pointer in word `index` from `base`: a slot of an
     /// instance's values array, or a `__slots__` member of the object itself; NULL when empty.
     LoadWord { base: ValueId, index: u32 },
+    /// Borrowed read of attribute `name` (a constant str) from the materialised `__dict__` of
+    /// instance `obj`, at entry `hint` of the dict's keys, as `LOAD_ATTR_WITH_HINT` reads it;
+    /// NULL when there is no dict, the hint is past the entries, the keys are not str-only,
+    /// the entry holds another key, or its value is NULL (the slow path decides then).
+    LoadDictHint {
+        obj: ValueId,
+        name: ValueId,
+        hint: u32,
+    },
+    /// Borrowed read of entry `index` of module `obj`'s dict, as `LOAD_ATTR_MODULE` reads it;
+    /// NULL when `obj` is not exactly a module, its dict's keys do not have `version`, or the
+    /// entry is empty.
+    LoadModuleAttr {
+        obj: ValueId,
+        version: u32,
+        index: u32,
+    },
     /// Stores `value` into word `index` from `base` (as for [`InstKind::LoadWord`]), moving its
     /// reference there; the old value is not released (it was read before, and is released by
     /// the caller).

@@ -123,6 +123,14 @@ impl Function {
             }
             InstKind::InstanceValues { obj } => write!(s, "InstanceValues {obj}"),
             InstKind::LoadWord { base, index } => write!(s, "LoadWord {base}[{index}]"),
+            InstKind::LoadDictHint { obj, name, hint } => {
+                write!(s, "LoadDictHint {obj} {name} hint={hint}")
+            }
+            InstKind::LoadModuleAttr {
+                obj,
+                version,
+                index,
+            } => write!(s, "LoadModuleAttr {obj} keys={version} [{index}]"),
             InstKind::StoreWord { base, index, value } => {
                 write!(s, "StoreWord {base}[{index}] = {value}")
             }

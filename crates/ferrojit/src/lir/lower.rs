@@ -8,6 +8,10 @@ use crate::cpython::Layout;
 use crate::hir::{self, ErrorCheck, ExitKind, Helper, InstKind, Terminator, Type, ValueId};
 use std::collections::HashMap;
 
+/// `DICT_KEYS_GENERAL` (Include/internal/pycore_dict.h): keys of any type, whose entries are
+/// laid out differently from the str-only kinds.
+const DICT_KEYS_GENERAL: i64 = 0;
+
 /// What lowering needs to know about the running interpreter and the code being compiled.
 #[derive(Clone, Debug)]
 pub struct Context {
@@ -17,6 +21,8 @@ pub struct Context {
     pub true_obj: usize,
     pub false_obj: usize,
     pub none_obj: usize,
+    /// `&PyModule_Type`.
+    pub module_type: usize,
     /// Address of the interpreter's `eval_breaker` word.
     pub eval_breaker: usize,
     /// The address of each helper.
@@ -426,6 +432,12 @@ impl<'a> Lowerer<'a> {
                     width: Width::W64,
                 });
             }
+            InstKind::LoadDictHint { obj, name, hint } => self.load_dict_hint(v, obj, name, hint),
+            InstKind::LoadModuleAttr {
+                obj,
+                version,
+                index,
+            } => self.load_module_attr(v, obj, version, index),
             InstKind::StoreWord { base, index, value } => {
                 let r = self.materialise(base);
                 let src = self.op(value);
@@ -585,6 +597,113 @@ impl<'a> Lowerer<'a> {
             state,
         );
         keys
+    }
+
+    /// The start of str-keyed `keys`' entry array, less `dictkeys_indices` (which the caller
+    /// folds into its offsets): `keys + (1 << dk_log2_index_bytes)`, as `DK_ENTRIES` computes.
+    fn unicode_entries(&mut self, keys: VReg) -> VReg {
+        let lay = *self.lay();
+        let log2 = self.load(Base::Reg(keys), lay.dictkeys_log2_index_bytes, Width::W8);
+        let one = self.new_vreg();
+        self.emit(LInst::Mov {
+            dst: one,
+            src: Operand::Imm(1),
+        });
+        let bytes = self.new_vreg();
+        self.emit(LInst::Alu {
+            op: AluOp::Shl,
+            dst: bytes,
+            a: one,
+            b: Operand::Reg(log2),
+        });
+        let base = self.new_vreg();
+        self.emit(LInst::Alu {
+            op: AluOp::Add,
+            dst: base,
+            a: bytes,
+            b: Operand::Reg(keys),
+        });
+        base
+    }
+
+    /// Byte offset of `field` of str-keyed entry `index` from [`Self::unicode_entries`].
+    fn unicode_entry_field(&self, index: u32, field: i64) -> i32 {
+        let lay = self.lay();
+        (lay.dictkeys_indices + lay.dict_unicode_entry_size * index as i64 + field) as i32
+    }
+
+    /// Goes to `target` when `a cond b` (64-bit).
+    fn branch(&mut self, a: VReg, b: Operand, cond: Cond, width: Width, target: LBlock) {
+        self.emit(LInst::BranchCmp {
+            a,
+            b,
+            cond,
+            width,
+            target,
+        });
+    }
+
+    /// `LOAD_ATTR_WITH_HINT`'s read: `v` is the value, or NULL for the slow path.
+    fn load_dict_hint(&mut self, v: ValueId, obj: ValueId, name: ValueId, hint: u32) {
+        let lay = *self.lay();
+        let d = self.reg(v);
+        let done = self.new_block_after();
+        self.emit(LInst::Mov {
+            dst: d,
+            src: Operand::Imm(0),
+        });
+        let r = self.materialise(obj);
+        let dict = self.load(Base::Reg(r), lay.object_managed_dict_pointer, Width::W64);
+        self.branch(dict, Operand::Imm(0), Cond::Eq, Width::W64, done);
+        let keys = self.load(Base::Reg(dict), lay.dict_keys, Width::W64);
+        let n = self.load(Base::Reg(keys), lay.dictkeys_nentries, Width::W64);
+        let past = Operand::Imm(hint as i64 + 1);
+        self.branch(n, past, Cond::Lt, Width::W64, done);
+        let kind = self.load(Base::Reg(keys), lay.dictkeys_kind, Width::W8);
+        let general = Operand::Imm(DICT_KEYS_GENERAL);
+        self.branch(kind, general, Cond::Eq, Width::W32, done);
+        let entries = self.unicode_entries(keys);
+        let at = self.unicode_entry_field(hint, lay.dict_unicode_entry_key);
+        let key = self.load(Base::Reg(entries), at as i64, Width::W64);
+        let name = self.op(name);
+        self.branch(key, name, Cond::Ne, Width::W64, done);
+        self.emit(LInst::Load {
+            dst: d,
+            base: Base::Reg(entries),
+            offset: self.unicode_entry_field(hint, lay.dict_unicode_entry_value),
+            width: Width::W64,
+        });
+        self.emit(LInst::Jump { target: done });
+        self.cur = done.0 as usize;
+    }
+
+    /// `LOAD_ATTR_MODULE`'s read: `v` is the value, or NULL for the slow path.
+    fn load_module_attr(&mut self, v: ValueId, obj: ValueId, version: u32, index: u32) {
+        let lay = *self.lay();
+        let d = self.reg(v);
+        let done = self.new_block_after();
+        self.emit(LInst::Mov {
+            dst: d,
+            src: Operand::Imm(0),
+        });
+        let r = self.materialise(obj);
+        let ty = self.load(Base::Reg(r), lay.object_type, Width::W64);
+        let module_type = Operand::Imm(self.cx.module_type as i64);
+        self.branch(ty, module_type, Cond::Ne, Width::W64, done);
+        let dict = self.load(Base::Reg(r), lay.module_dict, Width::W64);
+        let keys = self.load(Base::Reg(dict), lay.dict_keys, Width::W64);
+        let ver = self.load(Base::Reg(keys), lay.dictkeys_version, Width::W32);
+        let version = Operand::Imm(version as i64);
+        self.branch(ver, version, Cond::Ne, Width::W32, done);
+        let entries = self.unicode_entries(keys);
+        self.emit(LInst::Load {
+            dst: d,
+            base: Base::Reg(entries),
+            offset: self.unicode_entry_field(index, lay.dict_unicode_entry_value),
+            width: Width::W64,
+        });
+        self.emit(LInst::Jump { target: done });
+        self.cur = done.0 as usize;
     }
 
     /// `dst = 1 if value is True, 0 if False or None, else PyObject_IsTrue(value)`.

@@ -91,6 +91,16 @@ pub enum Cond {
     Ge,
 }
 
+/// Two-operand integer operations on 64-bit words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AluOp {
+    Add,
+    Sub,
+    And,
+    /// Shift left by the second operand (0..=63).
+    Shl,
+}
+
 /// A machine instruction over virtual registers.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LInst {
@@ -112,6 +122,13 @@ pub enum LInst {
     },
     /// `dst = base + offset`.
     Lea { dst: VReg, base: Base, offset: i32 },
+    /// `dst = a op b` on 64-bit words (no flags are kept).
+    Alu {
+        op: AluOp,
+        dst: VReg,
+        a: VReg,
+        b: Operand,
+    },
     /// `[base + offset] += imm` on a 64-bit word (reference-count increments).
     AddMem { base: Base, offset: i32, imm: i32 },
     /// Decrements the reference count of the object in `value` and calls `_Py_Dealloc` out of
@@ -209,6 +226,10 @@ impl LInst {
         };
         match self {
             LInst::Mov { src, .. } => op(src, out),
+            LInst::Alu { a, b, .. } => {
+                out.push(*a);
+                op(b, out)
+            }
             LInst::Load { base: b, .. }
             | LInst::Lea { base: b, .. }
             | LInst::AddMem { base: b, .. } => base(b, out),
@@ -238,6 +259,7 @@ impl LInst {
     pub fn def(&self) -> Option<VReg> {
         match self {
             LInst::Mov { dst, .. }
+            | LInst::Alu { dst, .. }
             | LInst::Load { dst, .. }
             | LInst::Lea { dst, .. }
             | LInst::SetCmp { dst, .. }
@@ -301,6 +323,17 @@ impl fmt::Display for Width {
     }
 }
 
+impl fmt::Display for AluOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AluOp::Add => "add",
+            AluOp::Sub => "sub",
+            AluOp::And => "and",
+            AluOp::Shl => "shl",
+        })
+    }
+}
+
 impl fmt::Display for Cond {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -316,6 +349,7 @@ impl fmt::Display for LInst {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LInst::Mov { dst, src } => write!(f, "{dst} = {src}"),
+            LInst::Alu { op, dst, a, b } => write!(f, "{dst} = {op} {a}, {b}"),
             LInst::Load {
                 dst,
                 base,

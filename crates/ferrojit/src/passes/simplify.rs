@@ -143,6 +143,7 @@ fn is_pure(inst: &LInst) -> bool {
     matches!(
         inst,
         LInst::Mov { .. }
+            | LInst::Alu { .. }
             | LInst::Load { .. }
             | LInst::Lea { .. }
             | LInst::SetCmp { .. }

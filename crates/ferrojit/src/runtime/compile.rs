@@ -390,6 +390,7 @@ unsafe fn lowering_context(code: *mut PyObject) -> lir::lower::Context {
             true_obj: Py_True() as usize,
             false_obj: Py_False() as usize,
             none_obj: Py_None() as usize,
+            module_type: std::ptr::addr_of_mut!(PyModule_Type) as usize,
             eval_breaker: interp as usize + layout().interp_eval_breaker as usize,
             helpers: helpers::address,
             site_caches: 0,
@@ -422,7 +423,12 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
         } else {
             global_slots(co::names(code), ns)
         };
+        let inline_dict_attrs = !runtime()
+            .options
+            .disabled
+            .contains(&super::Optimisation::InlineDictAttrs);
         Ok(CodeInfo {
+            inline_dict_attrs,
             generator: flags & ffi::CO_GENERATOR != 0,
             global_slots,
             name,

@@ -68,14 +68,22 @@ pub enum Optimisation {
     /// entry where the name was at compile time, under keys-version guards, instead of
     /// looking the name up in two dicts on every execution.
     CompileTimeGlobals,
+    /// `inline-dict-attrs`: `LOAD_ATTR_WITH_HINT` (an instance whose `__dict__` was
+    /// materialised) and `LOAD_ATTR_MODULE` read the dict entry in machine code, under the
+    /// interpreter's guards, instead of calling the site-cached generic lookup.
+    InlineDictAttrs,
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 1] = [Optimisation::CompileTimeGlobals];
+    pub const ALL: [Optimisation; 2] = [
+        Optimisation::CompileTimeGlobals,
+        Optimisation::InlineDictAttrs,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Optimisation::CompileTimeGlobals => "compile-time-globals",
+            Optimisation::InlineDictAttrs => "inline-dict-attrs",
         }
     }
 

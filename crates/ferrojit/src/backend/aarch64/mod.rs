@@ -229,6 +229,35 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// `dst = a op b` (three-operand forms; immediates that fit the instruction are encoded in
+    /// it, others built in SCRATCH2).
+    fn alu(&mut self, op: lir::AluOp, dst: lir::VReg, a: lir::VReg, b: Operand) {
+        let ra = self.read(a, SCRATCH0);
+        let d = self.target(dst, SCRATCH0);
+        match (op, b) {
+            (lir::AluOp::Add, Operand::Imm(i)) if i >= 0 && Assembler::add_imm_fits(i as u64) => {
+                self.asm.add_ri(d, ra, i as u64)
+            }
+            (lir::AluOp::Sub, Operand::Imm(i)) if i >= 0 && Assembler::add_imm_fits(i as u64) => {
+                self.asm.sub_ri(d, ra, i as u64)
+            }
+            (lir::AluOp::And, Operand::Imm(i)) if Assembler::logical_imm_fits(i as u64) => {
+                self.asm.and_ri(d, ra, i as u64)
+            }
+            (lir::AluOp::Shl, Operand::Imm(i)) => self.asm.lsl_ri(d, ra, (i & 63) as u8),
+            (op, b) => {
+                let rb = self.operand(b, SCRATCH2);
+                match op {
+                    lir::AluOp::Add => self.asm.add_rrr(d, ra, rb),
+                    lir::AluOp::Sub => self.asm.sub_rrr(d, ra, rb),
+                    lir::AluOp::And => self.asm.and_rrr(d, ra, rb),
+                    lir::AluOp::Shl => self.asm.lsl_rrr(d, ra, rb),
+                }
+            }
+        }
+        self.commit(dst, d);
+    }
+
     fn cond(c: Cond) -> C {
         match c {
             Cond::Eq => C::Eq,
@@ -318,6 +347,7 @@ impl<'a> Emitter<'a> {
             LInst::Call {
                 target, args, dst, ..
             } => self.call(*target, args, *dst, copy),
+            LInst::Alu { op, dst, a, b } => self.alu(*op, *dst, *a, *b),
             LInst::SetCmp {
                 dst,
                 a,

@@ -9,7 +9,7 @@ use super::parallel_move::{self, Move, Src};
 use super::{exit_slot, Env, ReturnCopy};
 use crate::lir::{self, Base, Cond, LInst, Operand, Width};
 use crate::regalloc::{Allocation, Loc, RegisterSet};
-use ferrojit_asm_x86_64::{Alu, Assembler, Cond as C, Label, Mem, Reg};
+use ferrojit_asm_x86_64::{Alu, Assembler, Cond as C, Label, Mem, Reg, Shift};
 
 /// The return register.
 const RET: Reg = Reg::Rax;
@@ -209,6 +209,61 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// `dst = a op b`, computed in SCRATCH0 (x86 operations overwrite their first operand, and
+    /// a variable shift count must be in `cl`: rcx is saved around it on the stack, where no
+    /// slot is addressed in between).
+    fn alu(&mut self, op: lir::AluOp, dst: lir::VReg, a: lir::VReg, b: Operand) {
+        // Computed in dst's own register unless that is where `b` lives (or rcx for a shift).
+        let b_reg = match b {
+            Operand::Reg(v) => match self.alloc.loc(v) {
+                Loc::Reg(r) => Some(reg(r)),
+                Loc::Slot(_) => None,
+            },
+            Operand::Imm(_) => None,
+        };
+        let d = match self.alloc.loc(dst) {
+            Loc::Reg(r)
+                if Some(reg(r)) != b_reg
+                    && !(op == lir::AluOp::Shl && reg(r) == Reg::Rcx) =>
+            {
+                reg(r)
+            }
+            _ => SCRATCH0,
+        };
+        let ra = self.read(a, SCRATCH0);
+        if ra != d {
+            self.asm.mov_rr(d, ra);
+        }
+        let alu = match op {
+            lir::AluOp::Add => Some(Alu::Add),
+            lir::AluOp::Sub => Some(Alu::Sub),
+            lir::AluOp::And => Some(Alu::And),
+            lir::AluOp::Shl => None,
+        };
+        match (alu, b) {
+            (Some(alu), Operand::Imm(i)) if i32::try_from(i).is_ok() => {
+                self.asm.alu_ri(alu, d, i as i32)
+            }
+            (Some(alu), b) => {
+                let rb = self.operand(b, SCRATCH1);
+                self.asm.alu_rr(alu, d, rb)
+            }
+            (None, Operand::Imm(i)) => self.asm.shift_ri(Shift::Shl, d, (i & 63) as u8),
+            (None, Operand::Reg(v)) => {
+                let rb = self.read(v, SCRATCH1);
+                if rb == Reg::Rcx {
+                    self.asm.shift_cl(Shift::Shl, d);
+                } else {
+                    self.asm.push(Reg::Rcx);
+                    self.asm.mov_rr(Reg::Rcx, rb);
+                    self.asm.shift_cl(Shift::Shl, d);
+                    self.asm.pop(Reg::Rcx);
+                }
+            }
+        }
+        self.commit(dst, d);
+    }
+
     fn cond(c: Cond) -> C {
         match c {
             Cond::Eq => C::E,
@@ -236,6 +291,7 @@ impl<'a> Emitter<'a> {
                 }
                 self.commit(*dst, d);
             }
+            LInst::Alu { op, dst, a, b } => self.alu(*op, *dst, *a, *b),
             LInst::Load {
                 dst,
                 base,
