@@ -88,17 +88,20 @@ impl Bits {
     fn set(&mut self, i: u32) {
         self.0[i as usize / 64] |= 1 << (i % 64);
     }
-    fn clear(&mut self, i: u32) {
-        self.0[i as usize / 64] &= !(1 << (i % 64));
-    }
     fn union_with(&mut self, o: &Bits) {
         self.0.iter_mut().zip(&o.0).for_each(|(a, b)| *a |= b);
     }
+    /// The members, in increasing order (one step a member, not a bit).
     fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.0.iter().enumerate().flat_map(|(w, bits)| {
-            (0..64)
-                .filter(move |b| bits & (1 << b) != 0)
-                .map(move |b| (w * 64 + b) as u32)
+        self.0.iter().enumerate().flat_map(|(w, &bits)| {
+            let mut rest = bits;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let b = rest.trailing_zeros();
+                    rest &= rest - 1;
+                    (w * 64) as u32 + b
+                })
+            })
         })
     }
 }
@@ -125,28 +128,35 @@ pub fn intervals(f: &Function) -> (Vec<Interval>, Vec<u32>) {
         }
     }
     let succs: Vec<Vec<usize>> = (0..nb).map(|b| f.successors(b)).collect();
+    // live_in = uses | (live_out & !defs), iterated to a fixed point in reverse layout order
+    // (a backward problem), word by word and without allocating inside the loop.
     let mut live_in = vec![Bits::new(n); nb];
-    let mut live_out = vec![Bits::new(n); nb];
+    let mut out = Bits::new(n);
     let mut changed = true;
     while changed {
         changed = false;
         for b in (0..nb).rev() {
+            out.0.fill(0);
+            for s in &succs[b] {
+                out.union_with(&live_in[*s]);
+            }
+            let (inn, def, used) = (&mut live_in[b].0, &defs[b].0, &uses[b].0);
+            for w in 0..inn.len() {
+                let word = used[w] | (out.0[w] & !def[w]);
+                changed |= word != inn[w];
+                inn[w] = word;
+            }
+        }
+    }
+    let live_out: Vec<Bits> = (0..nb)
+        .map(|b| {
             let mut out = Bits::new(n);
             for s in &succs[b] {
                 out.union_with(&live_in[*s]);
             }
-            let mut inn = out.clone();
-            for d in defs[b].iter() {
-                inn.clear(d);
-            }
-            inn.union_with(&uses[b]);
-            if inn != live_in[b] || out != live_out[b] {
-                live_in[b] = inn;
-                live_out[b] = out;
-                changed = true;
-            }
-        }
-    }
+            out
+        })
+        .collect();
     let mut lo = vec![u32::MAX; n as usize];
     let mut hi = vec![0u32; n as usize];
     let mut cover = |v: u32, p: u32| {
