@@ -31,6 +31,40 @@ def test_compile_runs_natively_and_gives_the_same_result():
         ferrojit.disable()
 
 
+def with_defaults(a, b=1, c=None):
+    return a + b if c is None else c
+
+
+def calls_with_defaults(n):
+    t = 0
+    for i in range(n):
+        t += with_defaults(i) + with_defaults(i, 2) + with_defaults(i, 2, 0)
+    return t
+
+
+def test_calls_that_leave_parameters_to_their_defaults_are_direct():
+    ferrojit.compile(with_defaults)
+    ferrojit.compile(calls_with_defaults)
+    ferrojit.enable(threshold=1000)
+    try:
+        before = ferrojit.stats()["direct_calls"]
+        assert calls_with_defaults(10) == sum(2 * i + 3 for i in range(10))
+        assert ferrojit.stats()["direct_calls"] - before == 30
+        with_defaults.__defaults__ = (5,)  # c's default only: b is required now
+        with pytest.raises(TypeError, match="missing 1 required positional argument: 'b'"):
+            calls_with_defaults(1)
+        with_defaults.__defaults__ = (1, None)
+        ferrojit.enable(threshold=1000, disable="direct-call-defaults")
+        before = ferrojit.stats()["direct_calls"]
+        assert calls_with_defaults(10) == sum(2 * i + 3 for i in range(10))
+        assert ferrojit.stats()["direct_calls"] - before == 10  # only the calls passing all three
+    finally:
+        with_defaults.__defaults__ = (1, None)
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+
+
 async def make_coroutine():
     return 1
 
@@ -416,6 +450,7 @@ def test_bad_optimisation_names_are_clear_errors():
     r = subprocess.run([sys.executable, "-c", "print('hi')"], capture_output=True, text=True, env=env)
     assert r.returncode == 2
     assert "FERROJIT_DISABLE" in r.stderr and "known: compile-time-globals" in r.stderr
+    assert "inline-dict-attrs" in r.stderr and "direct-call-defaults" in r.stderr
 
 
 def walk(node):

@@ -13,9 +13,10 @@
 //! those two, so the clear (including handing a frame object its data when `sys._getframe`
 //! kept one alive) is written here against the probed layout.
 //!
-//! Anything else (keywords, defaults, `*args`, a callee not compiled yet, tracing on, another
-//! tool's hook, a full data-stack chunk) takes the ordinary path, so the first calls of a
-//! function still reach the hook and its call counter.
+//! Trailing parameters the call leaves out are filled from the function's `__defaults__` as
+//! `initialize_locals` does. Anything else (keywords, `*args`, a callee not compiled yet,
+//! tracing on, another tool's hook, a full data-stack chunk) takes the ordinary path, so the
+//! first calls of a function still reach the hook and its call counter.
 
 use super::hook::{self, code_state_fast, runtime};
 use crate::cpython::ffi::{self, read, write, InterpreterFrame};
@@ -24,8 +25,9 @@ use pyo3_ffi::*;
 use std::os::raw::c_void;
 
 /// What a direct call needs to know about its callee, worked out once when the callee is
-/// compiled: it takes exactly `nargs` positional arguments and nothing else (no keyword-only
-/// parameters, no `*args`/`**kwargs`, not a generator or coroutine).
+/// compiled: it takes `nargs` positional parameters and nothing else (no keyword-only
+/// parameters, no `*args`/`**kwargs`, not a generator or coroutine); a call may pass fewer
+/// when the function's defaults cover the rest.
 #[derive(Clone, Copy, Debug)]
 pub struct DirectEntry {
     pub nargs: usize,
@@ -86,9 +88,19 @@ pub unsafe fn call_compiled(
         let code: *mut PyObject = read(function as _, l.function_code);
         let native = code_state_fast(code)?.native.as_ref()?;
         let direct = native.direct?;
-        if direct.nargs != nargs {
-            return None;
-        }
+        // Missing trailing arguments come from `__defaults__`, as `initialize_locals` fills them.
+        let missing = direct.nargs.checked_sub(nargs)?;
+        let defaults = match missing {
+            0 => std::ptr::null(),
+            _ if runtime()
+                .options
+                .disabled
+                .contains(&super::Optimisation::DirectCallDefaults) =>
+            {
+                return None
+            }
+            _ => trailing_defaults(function, missing)?,
+        };
         let ts = PyThreadState_Get();
         if !hook_is_ours(ts) || ffi::tstate::use_tracing(ts) {
             return None;
@@ -103,13 +115,38 @@ pub unsafe fn call_compiled(
         for i in 0..nargs {
             *locals.add(i) = *args.add(i);
         }
-        for i in nargs..direct.nlocalsplus {
+        for i in 0..missing {
+            let d = *defaults.add(i);
+            Py_INCREF(d);
+            *locals.add(nargs + i) = d;
+        }
+        for i in direct.nargs..direct.nlocalsplus {
             *locals.add(i) = std::ptr::null_mut();
         }
         runtime().stats.direct_calls += 1;
         let result = hook::run_native(ts, frame, native);
         clear_and_pop(ts, frame);
         Some(result)
+    }
+}
+
+/// Where the last `missing` of `function`'s default values start in its defaults tuple
+/// (borrowed: the caller takes its own references before anything can run), or None when it
+/// has fewer.
+unsafe fn trailing_defaults(
+    function: *mut PyObject,
+    missing: usize,
+) -> Option<*const *mut PyObject> {
+    // SAFETY: `function` is a live function object; `func_defaults` is NULL or a tuple.
+    unsafe {
+        let defaults: *mut PyObject = read(function as _, layout().function_defaults);
+        if defaults.is_null() {
+            return None;
+        }
+        let n = PyTuple_GET_SIZE(defaults) as usize;
+        let first = n.checked_sub(missing)?;
+        let items = (defaults as *mut u8).add(std::mem::offset_of!(PyTupleObject, ob_item));
+        Some((items as *const *mut PyObject).add(first))
     }
 }
 

@@ -72,18 +72,24 @@ pub enum Optimisation {
     /// materialised) and `LOAD_ATTR_MODULE` read the dict entry in machine code, under the
     /// interpreter's guards, instead of calling the site-cached generic lookup.
     InlineDictAttrs,
+    /// `direct-call-defaults`: a direct call between compiled functions may leave trailing
+    /// parameters to the callee's `__defaults__` (filled as `initialize_locals` does); off,
+    /// such calls take the vectorcall path through the hook.
+    DirectCallDefaults,
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 2] = [
+    pub const ALL: [Optimisation; 3] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
+        Optimisation::DirectCallDefaults,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
             Optimisation::CompileTimeGlobals => "compile-time-globals",
             Optimisation::InlineDictAttrs => "inline-dict-attrs",
+            Optimisation::DirectCallDefaults => "direct-call-defaults",
         }
     }
 
