@@ -439,6 +439,50 @@ def test_dict_hint_and_module_attributes_are_read_in_machine_code():
         ferrojit.disable()
 
 
+class Spot:
+    def __init__(self, x):
+        self.x = x
+
+
+def get_x(p):
+    return p.x
+
+
+def get_x_too(p):
+    return p.x
+
+
+def test_site_caches_become_feedback_for_attribute_loads_the_interpreter_left_generic():
+    # Compiled before it ever ran: the LOAD_ATTR is unspecialised and takes the site cache.
+    for isa in ("x86_64", "aarch64"):
+        hir = ferrojit.inspect(get_x, isa=isa)["hir"]
+        assert "fj_getattr_cached" in hir and "InstanceValues" not in hir
+    ferrojit.compile(get_x)
+    ferrojit.compile(get_x_too)
+    spots = [Spot(i) for i in range(10)]
+    ferrojit.enable(threshold=1000)
+    try:
+        assert sum(get_x(spots[i % 10]) for i in range(300)) == 1350
+        # After 200 entries the site cache's one type became feedback: the code was retired and
+        # compiles again on the next call past the threshold (here: on request).
+        assert not ferrojit.is_compiled(get_x)
+        before = ferrojit.stats()["recompilations"]
+        ferrojit.compile(get_x)
+        assert ferrojit.stats()["recompilations"] - before == 1
+        for isa in ("x86_64", "aarch64"):  # now an inline slot read
+            assert "InstanceValues" in ferrojit.inspect(get_x, isa=isa)["hir"]
+        assert get_x(spots[3]) == 3
+        assert get_x(type("Other", (), {"x": "class attribute"})()) == "class attribute"
+        ferrojit.enable(threshold=1000, disable="site-cache-feedback")
+        assert sum(get_x_too(spots[i % 10]) for i in range(300)) == 1350
+        assert ferrojit.is_compiled(get_x_too)
+        assert "InstanceValues" not in ferrojit.inspect(get_x_too)["hir"]
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+
+
 def test_bad_optimisation_names_are_clear_errors():
     with pytest.raises(ValueError, match="unknown optimisation 'nope'|unknown optimisation \"nope\""):
         ferrojit.enable(disable="nope")

@@ -193,11 +193,15 @@ fn inspect<'py>(
     };
     let (code, ns) = function_parts(func)?;
     // SAFETY: GIL held; live code object.
-    let generic_sites = unsafe { hook::code_state(code) }
-        .map(|s| s.generic_sites.clone())
+    let (generic_sites, site_feedback) = unsafe { hook::code_state(code) }
+        .map(|s| (s.generic_sites.clone(), s.site_feedback.clone()))
         .unwrap_or_default();
+    let feedback = compile::Feedback {
+        generic_sites: &generic_sites,
+        site_feedback: &site_feedback,
+    };
     // SAFETY: as above.
-    let art = unsafe { compile::pipeline(code, ns, isa, &generic_sites) }
+    let art = unsafe { compile::pipeline(code, ns, isa, feedback) }
         .map_err(|f| PyRuntimeError::new_err(f.message().to_string()))?;
     let d = PyDict::new(py);
     for (k, v) in art.texts() {

@@ -363,6 +363,7 @@ impl<'a> Builder<'a> {
     fn site_cache(&mut self, cur: &Cursor, ins: &Instr) -> ValueId {
         let index = self.func.site_caches;
         self.func.site_caches += 1;
+        self.func.site_cache_at.push(ins.at);
         self.emit(cur, InstKind::SiteCache { index }, Type::CPTR, ins)
     }
 

@@ -493,6 +493,8 @@ pub struct Function {
     pub nlocalsplus: u32,
     /// How many attribute-site caches the function uses (`SiteCache` indices).
     pub site_caches: u32,
+    /// The instruction (code-unit index of its opcode) each site cache serves.
+    pub site_cache_at: Vec<u32>,
     /// For a generator: the instructions (code-unit indices of `RETURN_GENERATOR` and of the
     /// translated `YIELD_VALUE`s) its frame can be suspended at and resumed from here. A frame
     /// suspended anywhere else resumes in the interpreter.
@@ -508,6 +510,7 @@ impl Function {
             states: Vec::new(),
             nlocalsplus,
             site_caches: 0,
+            site_cache_at: Vec::new(),
             resume_points: Vec::new(),
         }
     }

@@ -63,7 +63,38 @@ pub struct SiteCache {
     next: Cell<u8>,
 }
 
+/// What a generic `LOAD_ATTR` site's cache learnt while the code ran: one type, whose
+/// attribute sat at one place. A recompilation uses it as the interpreter's own feedback for a
+/// site the interpreter had not specialised when the function was first compiled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SiteFeedback {
+    /// `LOAD_ATTR_INSTANCE_VALUE` or `LOAD_ATTR_WITH_HINT`.
+    pub specialised: u8,
+    pub version: u32,
+    pub index: u16,
+}
+
 impl SiteCache {
+    /// The feedback of a cache that holds exactly one instance-value or dict-hint entry.
+    pub fn feedback(&self) -> Option<SiteFeedback> {
+        use crate::cpython::opcodes::{LOAD_ATTR_INSTANCE_VALUE, LOAD_ATTR_WITH_HINT};
+        let mut filled = self.entries.iter().map(Cell::get).filter(|e| e.kind != Kind::Empty);
+        let e = filled.next()?;
+        if filled.next().is_some() {
+            return None;
+        }
+        let specialised = match e.kind {
+            Kind::InstanceValue => LOAD_ATTR_INSTANCE_VALUE,
+            Kind::DictHint => LOAD_ATTR_WITH_HINT,
+            _ => return None,
+        };
+        Some(SiteFeedback {
+            specialised,
+            version: e.version,
+            index: u16::try_from(e.index).ok()?,
+        })
+    }
+
     fn find(&self, ty: usize, version: u32) -> Option<Entry> {
         self.entries
             .iter()

@@ -3,12 +3,12 @@
 //! bytecode -> HIR -> LIR (simplified) -> register allocation -> cleanup -> machine code,
 //! installs the code in executable memory, and writes dumps.
 
-use super::attr_cache::SiteCache;
+use super::attr_cache::{SiteCache, SiteFeedback};
 use super::codemem::CodeBlock;
 use super::helpers;
 use super::hook::{runtime, CodeState};
 use crate::backend::{disasm, Env, Isa};
-use crate::bytecode;
+use crate::bytecode::{self, Instr};
 use crate::cpython::ffi::{self, code as co, InterpreterFrame};
 use crate::cpython::{layout, opcode_tables};
 use crate::hir::builder::{CodeInfo, ConstInfo, GlobalSlot, KeysInfo, WellKnown};
@@ -18,7 +18,7 @@ use crate::passes;
 use crate::regalloc;
 use pyo3_ffi::*;
 use std::cell::Cell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 /// The signature of generated code.
@@ -34,6 +34,10 @@ pub struct NativeCode {
     pub location: String,
     /// The attribute-site caches the code points at.
     pub site_caches: Box<[SiteCache]>,
+    /// The instruction each site cache serves.
+    pub site_cache_at: Box<[u32]>,
+    /// Entries into this code (counted up to when its site caches are read for feedback).
+    pub entries: Cell<u32>,
     /// How native callers may call this code directly (None: only through the hook).
     pub direct: Option<super::direct_call::DirectEntry>,
     /// For a generator: where a suspended frame must stand (code-unit index of
@@ -176,7 +180,11 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
         }
         let started = Instant::now();
         let where_ = location(code);
-        match pipeline(code, ns, Isa::host(), &state.generic_sites) {
+        let feedback = Feedback {
+            generic_sites: &state.generic_sites,
+            site_feedback: &state.site_feedback,
+        };
+        match pipeline(code, ns, Isa::host(), feedback) {
             Err(Failure::Unsupported(reason)) => {
                 rt.stats.refuse(&reason);
                 rt.stats.refused_functions.insert(where_, reason.clone());
@@ -309,9 +317,40 @@ fn install(art: &mut Artifacts, location: String) -> Result<NativeCode, String> 
         exits,
         location,
         site_caches,
+        site_cache_at: art.hir.site_cache_at.clone().into_boxed_slice(),
+        entries: Cell::new(0),
         direct: None,
         resume_points: art.hir.resume_points.clone().into_boxed_slice(),
     })
+}
+
+/// Site-cache feedback stands in for the interpreter's on `LOAD_ATTR`s it left generic: the
+/// instruction reads as the specialised form, with the cache entries that form keeps (type
+/// version in units 1-2, index or hint in unit 3), so the builder takes its inline path.
+fn apply_site_feedback(instrs: &mut [Instr], feedback: &BTreeMap<u32, SiteFeedback>) {
+    use crate::cpython::opcodes::*;
+    let specialised = [LOAD_ATTR_INSTANCE_VALUE, LOAD_ATTR_WITH_HINT, LOAD_ATTR_SLOT, LOAD_ATTR_MODULE];
+    for ins in instrs.iter_mut() {
+        let Some(fb) = feedback.get(&ins.at) else {
+            continue;
+        };
+        if ins.op != LOAD_ATTR || specialised.contains(&ins.specialised) || ins.cache.len() < 4 {
+            continue;
+        }
+        ins.specialised = fb.specialised;
+        ins.cache[1] = fb.version as u16;
+        ins.cache[2] = (fb.version >> 16) as u16;
+        ins.cache[3] = fb.index;
+    }
+}
+
+/// What earlier runs of a function's native code taught the compiler.
+#[derive(Clone, Copy)]
+pub struct Feedback<'a> {
+    /// Instructions that get their generic path (the deopt policy).
+    pub generic_sites: &'a BTreeSet<u32>,
+    /// Attribute loads the interpreter had not specialised, with what their site caches saw.
+    pub site_feedback: &'a BTreeMap<u32, SiteFeedback>,
 }
 
 /// Runs the whole pipeline on `code` for `isa` without installing anything.
@@ -322,7 +361,7 @@ pub unsafe fn pipeline(
     code: *mut PyObject,
     ns: Namespaces,
     isa: Isa,
-    generic_sites: &BTreeSet<u32>,
+    feedback: Feedback,
 ) -> Result<Artifacts, Failure> {
     // SAFETY: GIL held, live code object.
     unsafe {
@@ -330,7 +369,8 @@ pub unsafe fn pipeline(
             return Err(Failure::Unsupported(reason));
         }
         let mut info = code_info(code, ns).map_err(Failure::Error)?;
-        info.generic_sites = generic_sites.clone();
+        info.generic_sites = feedback.generic_sites.clone();
+        apply_site_feedback(&mut info.instrs, feedback.site_feedback);
         let hir = hir::builder::build(&info).map_err(|u| Failure::Unsupported(u.0))?;
         let site_caches: Box<[SiteCache]> =
             (0..hir.site_caches).map(|_| SiteCache::default()).collect();

@@ -8,13 +8,14 @@
 //! `start_frame` does, and the frame is linked into `cframe->current_frame` for the duration so
 //! that `sys._getframe` and tracebacks see it.
 
+use super::attr_cache::SiteFeedback;
 use super::compile::{self, ExitInfo, Namespaces, NativeCode};
 use super::stats::Stats;
 use super::{GilCell, Options};
 use crate::backend::Isa;
 use crate::cpython::ffi::{self, code as co, frame, tstate, InterpreterFrame};
 use pyo3_ffi::{PyObject, PyThreadState};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::raw::{c_int, c_void};
 
 /// Per-code-object state, kept in the code object's co_extra slot.
@@ -30,6 +31,11 @@ pub struct CodeState {
     /// Native code replaced after a speculation kept failing. A frame further up the C stack may
     /// still be running it (recursion), so it lives as long as the code object.
     pub retired: Vec<Box<NativeCode>>,
+    /// Feedback the site caches of earlier native code gave, by instruction (see
+    /// [`take_site_feedback`]).
+    pub site_feedback: BTreeMap<u32, SiteFeedback>,
+    /// The site caches were read once already (they are read once per code object).
+    pub site_feedback_taken: bool,
 }
 
 /// Process-wide JIT state (one interpreter).
@@ -109,6 +115,8 @@ pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> 
                 refused: None,
                 generic_sites: BTreeSet::new(),
                 retired: Vec::new(),
+                site_feedback: BTreeMap::new(),
+                site_feedback_taken: false,
             };
             let b = Box::into_raw(Box::new(state));
             if ffi::_PyCode_SetExtra(code, rt.extra_index, b as *mut c_void) != 0 {
@@ -259,6 +267,11 @@ pub(super) unsafe fn run_native(
         *remaining += 1;
         let rt = runtime();
         rt.stats.native_calls += 1;
+        let entries = native.entries.get().wrapping_add(1);
+        native.entries.set(entries);
+        if entries == SITE_FEEDBACK_AFTER {
+            take_site_feedback(f, native);
+        }
         match outcome(r) {
             Outcome::Returned(v) => v,
             Outcome::Raised => {
@@ -277,6 +290,50 @@ pub(super) unsafe fn run_native(
                     None => rt.stats.deopt("unknown exit", &native.location, 0),
                 }
                 ffi::_PyEval_EvalFrameDefault(ts, f, 0)
+            }
+        }
+    }
+}
+
+/// Entries into a function's native code after which its site caches are read for feedback.
+pub const SITE_FEEDBACK_AFTER: u32 = 200;
+
+/// Site-cache feedback (`site-cache-feedback`): a function compiled before the interpreter
+/// specialised some of its attribute loads (a loop function compiled on its second call, a
+/// branch not taken yet) has generic sites whose caches now know the one type they see. Once,
+/// after [`SITE_FEEDBACK_AFTER`] entries, those caches become feedback and the function is
+/// compiled again on its next call, with inline reads at those sites (the code now running is
+/// retired, not freed).
+///
+/// # Safety
+/// GIL held; `f` is the live frame `native` was running.
+unsafe fn take_site_feedback(f: *mut InterpreterFrame, native: &NativeCode) {
+    // SAFETY: GIL held; the frame's code object is live and owns the state.
+    unsafe {
+        if runtime()
+            .options
+            .disabled
+            .contains(&super::Optimisation::SiteCacheFeedback)
+        {
+            return;
+        }
+        let Some(state) = code_state_fast(frame::code(f)) else {
+            return;
+        };
+        let current = state.native.as_deref();
+        if state.site_feedback_taken || !current.is_some_and(|c| std::ptr::eq(c, native)) {
+            return;
+        }
+        state.site_feedback_taken = true;
+        let mut learnt = false;
+        for (cache, &at) in native.site_caches.iter().zip(native.site_cache_at.iter()) {
+            if let Some(feedback) = cache.feedback() {
+                learnt |= state.site_feedback.insert(at, feedback).is_none();
+            }
+        }
+        if learnt {
+            if let Some(old) = state.native.take() {
+                state.retired.push(old);
             }
         }
     }

@@ -76,13 +76,19 @@ pub enum Optimisation {
     /// parameters to the callee's `__defaults__` (filled as `initialize_locals` does); off,
     /// such calls take the vectorcall path through the hook.
     DirectCallDefaults,
+    /// `site-cache-feedback`: after 200 entries into a function's native code, generic
+    /// attribute loads whose site cache saw one type (the interpreter had not specialised them
+    /// when the function compiled) become feedback, and the function compiles once more with
+    /// inline reads there.
+    SiteCacheFeedback,
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 3] = [
+    pub const ALL: [Optimisation; 4] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
+        Optimisation::SiteCacheFeedback,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +96,7 @@ impl Optimisation {
             Optimisation::CompileTimeGlobals => "compile-time-globals",
             Optimisation::InlineDictAttrs => "inline-dict-attrs",
             Optimisation::DirectCallDefaults => "direct-call-defaults",
+            Optimisation::SiteCacheFeedback => "site-cache-feedback",
         }
     }
 
