@@ -78,7 +78,11 @@ impl SiteCache {
     /// The feedback of a cache that holds exactly one instance-value or dict-hint entry.
     pub fn feedback(&self) -> Option<SiteFeedback> {
         use crate::cpython::opcodes::{LOAD_ATTR_INSTANCE_VALUE, LOAD_ATTR_WITH_HINT};
-        let mut filled = self.entries.iter().map(Cell::get).filter(|e| e.kind != Kind::Empty);
+        let mut filled = self
+            .entries
+            .iter()
+            .map(Cell::get)
+            .filter(|e| e.kind != Kind::Empty);
         let e = filled.next()?;
         if filled.next().is_some() {
             return None;

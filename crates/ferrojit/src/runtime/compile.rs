@@ -329,7 +329,12 @@ fn install(art: &mut Artifacts, location: String) -> Result<NativeCode, String> 
 /// version in units 1-2, index or hint in unit 3), so the builder takes its inline path.
 fn apply_site_feedback(instrs: &mut [Instr], feedback: &BTreeMap<u32, SiteFeedback>) {
     use crate::cpython::opcodes::*;
-    let specialised = [LOAD_ATTR_INSTANCE_VALUE, LOAD_ATTR_WITH_HINT, LOAD_ATTR_SLOT, LOAD_ATTR_MODULE];
+    let specialised = [
+        LOAD_ATTR_INSTANCE_VALUE,
+        LOAD_ATTR_WITH_HINT,
+        LOAD_ATTR_SLOT,
+        LOAD_ATTR_MODULE,
+    ];
     for ins in instrs.iter_mut() {
         let Some(fb) = feedback.get(&ins.at) else {
             continue;

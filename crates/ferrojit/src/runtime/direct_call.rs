@@ -18,9 +18,9 @@
 //! tracing on, another tool's hook, a full data-stack chunk) takes the ordinary path, so the
 //! first calls of a function still reach the hook and its call counter.
 
-use super::hook::{self, code_state_fast, runtime};
+use super::hook::{self, runtime, Runtime};
 use crate::cpython::ffi::{self, read, write, InterpreterFrame};
-use crate::cpython::layout;
+use crate::cpython::{layout, Layout};
 use pyo3_ffi::*;
 use std::os::raw::c_void;
 
@@ -84,33 +84,38 @@ pub unsafe fn call_compiled(
         if Py_TYPE(function) != std::ptr::addr_of_mut!(PyFunction_Type) {
             return None;
         }
+        // One look at the layout and the runtime for the whole call: each look is an atomic
+        // load the compiler cannot merge, and this path runs once a call.
         let l = layout();
+        let rt = runtime();
         let code: *mut PyObject = read(function as _, l.function_code);
-        let native = code_state_fast(code)?.native.as_ref()?;
+        let native = code_state_with(rt, l, code)?.native.as_ref()?;
         let direct = native.direct?;
         // Missing trailing arguments come from `__defaults__`, as `initialize_locals` fills them.
         let missing = direct.nargs.checked_sub(nargs)?;
         let defaults = match missing {
             0 => std::ptr::null(),
-            _ if runtime()
+            _ if rt
                 .options
                 .disabled
                 .contains(&super::Optimisation::DirectCallDefaults) =>
             {
                 return None
             }
-            _ => trailing_defaults(function, missing)?,
+            _ => trailing_defaults(l, function, missing)?,
         };
         let ts = PyThreadState_Get();
-        if !hook_is_ours(ts) || ffi::tstate::use_tracing(ts) {
+        if !hook_is_ours(l, ts)
+            || read::<u8>(read(ts as _, l.tstate_cframe), l.cframe_use_tracing) != 0
+        {
             return None;
         }
-        let Some(frame) = push_frame(ts, direct.slots) else {
-            runtime().stats.direct_calls_without_room += 1;
+        let Some(frame) = push_frame(l, ts, direct.slots) else {
+            rt.stats.direct_calls_without_room += 1;
             return None;
         };
-        init_frame(frame, function, code, direct.nlocalsplus);
-        let locals = localsplus(frame);
+        init_frame(l, frame, function, code, direct.nlocalsplus);
+        let locals = localsplus(l, frame);
         // Element loops, not memcpy/memset: these are a handful of words.
         for i in 0..nargs {
             *locals.add(i) = *args.add(i);
@@ -123,10 +128,32 @@ pub unsafe fn call_compiled(
         for i in direct.nargs..direct.nlocalsplus {
             *locals.add(i) = std::ptr::null_mut();
         }
-        runtime().stats.direct_calls += 1;
-        let result = hook::run_native(ts, frame, native);
-        clear_and_pop(ts, frame);
+        rt.stats.direct_calls += 1;
+        let result = hook::run_native_with(l, rt, ts, frame, native);
+        clear_and_pop(l, ts, frame);
         Some(result)
+    }
+}
+
+/// [`hook::code_state_fast`] with the layout and runtime already in hand.
+///
+/// # Safety
+/// GIL held; `code` is a live code object.
+#[inline(always)]
+unsafe fn code_state_with(
+    rt: &Runtime,
+    l: &Layout,
+    code: *mut PyObject,
+) -> Option<&'static mut hook::CodeState> {
+    // SAFETY: as for `code_state_fast`: co_extra is NULL or a `_PyCodeObjectExtra` whose
+    // slots are NULL or our Box<CodeState>.
+    unsafe {
+        let index = rt.extra_index;
+        let extra: *const isize = read(code as _, l.code_extra);
+        if index < 0 || extra.is_null() || index >= *extra {
+            return None;
+        }
+        (*(extra.add(1 + index as usize)) as *mut hook::CodeState).as_mut()
     }
 }
 
@@ -134,12 +161,13 @@ pub unsafe fn call_compiled(
 /// (borrowed: the caller takes its own references before anything can run), or None when it
 /// has fewer.
 unsafe fn trailing_defaults(
+    l: &Layout,
     function: *mut PyObject,
     missing: usize,
 ) -> Option<*const *mut PyObject> {
     // SAFETY: `function` is a live function object; `func_defaults` is NULL or a tuple.
     unsafe {
-        let defaults: *mut PyObject = read(function as _, layout().function_defaults);
+        let defaults: *mut PyObject = read(function as _, l.function_defaults);
         if defaults.is_null() {
             return None;
         }
@@ -151,11 +179,12 @@ unsafe fn trailing_defaults(
 }
 
 /// The installed hook is ferrojit's (another tool's hook must see every frame).
-unsafe fn hook_is_ours(ts: *mut PyThreadState) -> bool {
+#[inline(always)]
+unsafe fn hook_is_ours(l: &Layout, ts: *mut PyThreadState) -> bool {
     // SAFETY: `ts` is the live thread state; its interpreter is live.
     unsafe {
-        let interp: *mut c_void = read(ts as _, layout().tstate_interp);
-        let current: usize = read(interp, layout().interp_eval_frame);
+        let interp: *mut c_void = read(ts as _, l.tstate_interp);
+        let current: usize = read(interp, l.interp_eval_frame);
         current == hook::eval_frame as ffi::EvalFrameFunc as usize
     }
 }
@@ -163,10 +192,14 @@ unsafe fn hook_is_ours(ts: *mut PyThreadState) -> bool {
 /// Bumps the thread's data-stack pointer by `slots` within the current chunk
 /// (`_PyThreadState_BumpFramePointer` without its slow path: a full chunk takes the ordinary
 /// call path, which allocates the next one).
-unsafe fn push_frame(ts: *mut PyThreadState, slots: usize) -> Option<*mut InterpreterFrame> {
+#[inline(always)]
+unsafe fn push_frame(
+    l: &Layout,
+    ts: *mut PyThreadState,
+    slots: usize,
+) -> Option<*mut InterpreterFrame> {
     // SAFETY: `ts` is live; the data-stack fields are read and written as CPython does.
     unsafe {
-        let l = layout();
         let top: *mut *mut PyObject = read(ts as _, l.tstate_datastack_top);
         let limit: *mut *mut PyObject = read(ts as _, l.tstate_datastack_limit);
         if top.is_null() || slots >= limit.offset_from(top) as usize {
@@ -185,7 +218,9 @@ unsafe fn push_frame(ts: *mut PyThreadState, slots: usize) -> Option<*mut Interp
 
 /// `_PyFrame_InitializeSpecials(frame, func, NULL, nlocalsplus)`: the frame takes the reference
 /// to `function` and a new one to its code.
+#[inline(always)]
 unsafe fn init_frame(
+    l: &Layout,
     frame: *mut InterpreterFrame,
     function: *mut PyObject,
     code: *mut PyObject,
@@ -193,7 +228,6 @@ unsafe fn init_frame(
 ) {
     // SAFETY: `frame` points at enough fresh data-stack slots for this code's frame.
     unsafe {
-        let l = layout();
         let f = frame as *mut c_void;
         Py_INCREF(code);
         write(f, l.frame_func, function);
@@ -207,37 +241,50 @@ unsafe fn init_frame(
         write(f, l.frame_locals, std::ptr::null_mut::<PyObject>());
         write(f, l.frame_stacktop, nlocalsplus as i32);
         write(f, l.frame_frame_obj, std::ptr::null_mut::<PyObject>());
-        write(f, l.frame_prev_instr, ffi::code::first_instr(code).sub(1));
+        write(
+            f,
+            l.frame_prev_instr,
+            (code as *mut u8)
+                .offset(l.code_adaptive as isize)
+                .cast::<u16>()
+                .sub(1),
+        );
         write(f, l.frame_is_entry, 0u8);
         write(f, l.frame_owner, l.frame_owned_by_thread as i8);
-        ffi::frame::set_previous(frame, std::ptr::null_mut());
+        write(
+            f,
+            l.frame_previous,
+            std::ptr::null_mut::<InterpreterFrame>(),
+        );
     }
 }
 
-unsafe fn localsplus(frame: *mut InterpreterFrame) -> *mut *mut PyObject {
+#[inline(always)]
+unsafe fn localsplus(l: &Layout, frame: *mut InterpreterFrame) -> *mut *mut PyObject {
     // SAFETY: `localsplus` is inside the frame.
-    unsafe { (frame as *mut u8).offset(layout().frame_localsplus as isize) as *mut *mut PyObject }
+    unsafe { (frame as *mut u8).offset(l.frame_localsplus as isize) as *mut *mut PyObject }
 }
 
 /// `_PyEvalFrameClearAndPop`: clear the frame (one recursion level held, as CPython does, since
 /// destructors may run) and give its slots back to the data stack.
-unsafe fn clear_and_pop(ts: *mut PyThreadState, frame: *mut InterpreterFrame) {
+#[inline(always)]
+unsafe fn clear_and_pop(l: &Layout, ts: *mut PyThreadState, frame: *mut InterpreterFrame) {
     // SAFETY: `frame` is the thread's top frame, no longer linked as the current frame.
     unsafe {
-        let remaining = ffi::tstate::recursion_remaining(ts);
+        let remaining = (ts as *mut u8).offset(l.tstate_recursion_remaining as isize) as *mut i32;
         *remaining -= 1;
-        clear_frame(frame);
+        clear_frame(l, frame);
         *remaining += 1;
-        write(ts as _, layout().tstate_datastack_top, frame);
+        write(ts as _, l.tstate_datastack_top, frame);
     }
 }
 
 /// `_PyFrame_Clear` for a thread-owned frame.
-unsafe fn clear_frame(frame: *mut InterpreterFrame) {
+#[inline(always)]
+unsafe fn clear_frame(l: &Layout, frame: *mut InterpreterFrame) {
     // SAFETY: `frame` is a thread-owned frame whose slots below `stacktop` are owned references
     // or NULL, as CPython leaves them.
     unsafe {
-        let l = layout();
         let f = frame as *mut c_void;
         let frame_obj: *mut PyObject = read(f, l.frame_frame_obj);
         if !frame_obj.is_null() {
@@ -249,8 +296,8 @@ unsafe fn clear_frame(frame: *mut InterpreterFrame) {
             }
             Py_DECREF(frame_obj);
         }
-        let locals = localsplus(frame);
-        for i in 0..ffi::frame::stacktop(frame).max(0) as usize {
+        let locals = localsplus(l, frame);
+        for i in 0..read::<i32>(f, l.frame_stacktop).max(0) as usize {
             Py_XDECREF(*locals.add(i));
         }
         Py_XDECREF(read::<*mut PyObject>(f, l.frame_locals));
@@ -262,6 +309,7 @@ unsafe fn clear_frame(frame: *mut InterpreterFrame) {
 /// `take_ownership` (Python/frame.c): a frame object outlives its frame, so it gets a copy of
 /// the frame's data (which moves the references there), and its `f_back` link replaces the
 /// `previous` pointer that is about to dangle.
+#[cold]
 unsafe fn give_frame_object_its_data(frame_obj: *mut PyObject, frame: *mut InterpreterFrame) {
     // SAFETY: `frame_obj` is the live frame object of `frame`; its data area was sized for this
     // code's frame when it was made.

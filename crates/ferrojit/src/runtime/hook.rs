@@ -14,6 +14,7 @@ use super::stats::Stats;
 use super::{GilCell, Options};
 use crate::backend::Isa;
 use crate::cpython::ffi::{self, code as co, frame, tstate, InterpreterFrame};
+use crate::cpython::Layout;
 use pyo3_ffi::{PyObject, PyThreadState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::raw::{c_int, c_void};
@@ -249,23 +250,41 @@ pub(super) unsafe fn run_native(
     f: *mut InterpreterFrame,
     native: &NativeCode,
 ) -> *mut PyObject {
+    // SAFETY: as for `run_native_with`, whose contract is this function's.
+    unsafe { run_native_with(crate::cpython::layout(), runtime(), ts, f, native) }
+}
+
+/// [`run_native`] with the layout and runtime already in hand (the direct-call path looks
+/// them up once a call).
+///
+/// # Safety
+/// As for [`run_native`]; `l` is the layout and `rt` the runtime.
+#[inline(always)]
+pub(super) unsafe fn run_native_with(
+    l: &Layout,
+    rt: &mut Runtime,
+    ts: *mut PyThreadState,
+    f: *mut InterpreterFrame,
+    native: &NativeCode,
+) -> *mut PyObject {
     // SAFETY: the frame and thread state are live (hook contract); `native.entry` follows the
-    // `(tstate, frame) -> object` ABI its backend generated.
+    // `(tstate, frame) -> object` ABI its backend generated. `ts->cframe` is the same before
+    // and after the native code runs: every C frame that changes it restores it on return.
     unsafe {
-        let remaining = tstate::recursion_remaining(ts);
+        let remaining = (ts as *mut u8).offset(l.tstate_recursion_remaining as isize) as *mut c_int;
         let was = *remaining;
         *remaining = was - 1;
         if was <= 0 && ffi::_Py_CheckRecursiveCall(ts, c"".as_ptr()) != 0 {
             // The check restored the count and set RecursionError, as at the interpreter's entry.
             return std::ptr::null_mut();
         }
-        let previous = tstate::current_frame(ts);
-        frame::set_previous(f, previous);
-        tstate::set_current_frame(ts, f);
+        let cframe: *mut c_void = ffi::read(ts as _, l.tstate_cframe);
+        let previous: *mut InterpreterFrame = ffi::read(cframe, l.cframe_current_frame);
+        ffi::write(f as _, l.frame_previous, previous);
+        ffi::write(cframe, l.cframe_current_frame, f);
         let r = (native.entry)(ts, f);
-        tstate::set_current_frame(ts, previous);
+        ffi::write(cframe, l.cframe_current_frame, previous);
         *remaining += 1;
-        let rt = runtime();
         rt.stats.native_calls += 1;
         let entries = native.entries.get().wrapping_add(1);
         native.entries.set(entries);
@@ -274,24 +293,44 @@ pub(super) unsafe fn run_native(
         }
         match outcome(r) {
             Outcome::Returned(v) => v,
-            Outcome::Raised => {
-                rt.stats.raises += 1;
-                resume_with_exception(ts, f)
-            }
-            Outcome::Deopt(i) => {
-                match native.exits.get(i) {
-                    Some(exit) => {
-                        rt.stats
-                            .deopt(exit.reason, &native.location, exit.resume_at);
-                        if let Some(site) = exit.site {
-                            count_failed_speculation(f, native, exit, site);
-                        }
-                    }
-                    None => rt.stats.deopt("unknown exit", &native.location, 0),
-                }
-                ffi::_PyEval_EvalFrameDefault(ts, f, 0)
-            }
+            Outcome::Raised => after_raise(ts, f),
+            Outcome::Deopt(i) => after_deopt(ts, f, native, i),
         }
+    }
+}
+
+/// Native code raised: the interpreter unwinds (or handles) from where it stopped.
+#[cold]
+unsafe fn after_raise(ts: *mut PyThreadState, f: *mut InterpreterFrame) -> *mut PyObject {
+    // SAFETY: as for `run_native`, with an exception set.
+    unsafe {
+        runtime().stats.raises += 1;
+        resume_with_exception(ts, f)
+    }
+}
+
+/// Native code left through side exit `i`: count it, and the interpreter runs on from there.
+#[cold]
+unsafe fn after_deopt(
+    ts: *mut PyThreadState,
+    f: *mut InterpreterFrame,
+    native: &NativeCode,
+    i: usize,
+) -> *mut PyObject {
+    // SAFETY: as for `run_native`; the exit wrote the frame back to its state at the exit.
+    unsafe {
+        let rt = runtime();
+        match native.exits.get(i) {
+            Some(exit) => {
+                rt.stats
+                    .deopt(exit.reason, &native.location, exit.resume_at);
+                if let Some(site) = exit.site {
+                    count_failed_speculation(f, native, exit, site);
+                }
+            }
+            None => rt.stats.deopt("unknown exit", &native.location, 0),
+        }
+        ffi::_PyEval_EvalFrameDefault(ts, f, 0)
     }
 }
 

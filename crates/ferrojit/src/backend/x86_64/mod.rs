@@ -223,8 +223,7 @@ impl<'a> Emitter<'a> {
         };
         let d = match self.alloc.loc(dst) {
             Loc::Reg(r)
-                if Some(reg(r)) != b_reg
-                    && !(op == lir::AluOp::Shl && reg(r) == Reg::Rcx) =>
+                if Some(reg(r)) != b_reg && !(op == lir::AluOp::Shl && reg(r) == Reg::Rcx) =>
             {
                 reg(r)
             }
