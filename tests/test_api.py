@@ -483,6 +483,51 @@ def test_site_caches_become_feedback_for_attribute_loads_the_interpreter_left_ge
         ferrojit.disable()
 
 
+class Roomy:
+    def __init__(self, i):
+        self.i = i
+        self.__dict__  # materialised: LOAD_METHOD can only check this instance's own dict
+
+    def value(self):
+        return self.i
+
+
+def call_value(o):
+    return o.value()
+
+
+def call_value_too(o):
+    return o.value()
+
+
+def test_method_cache_serves_instances_with_their_own_dict():
+    # Compiled before it ran: the LOAD_METHOD is generic and goes through its site cache.
+    for isa in ("x86_64", "aarch64"):
+        assert "fj_load_method_cached" in ferrojit.inspect(call_value, isa=isa)["hir"]
+    objs = [Roomy(i) for i in range(50)]
+    original = Roomy.value
+    ferrojit.compile(call_value)
+    ferrojit.compile(call_value_too)
+    ferrojit.enable(threshold=1000, disable="site-cache-feedback")
+    try:
+        before = ferrojit.stats()["method_cache_hits"]
+        assert sum(call_value(o) for o in objs) == 1225
+        assert ferrojit.stats()["method_cache_hits"] - before == 49  # the first one fills it
+        objs[7].value = lambda: "shadowed"  # the instance's dict now shadows the method
+        assert call_value(objs[7]) == "shadowed" and call_value(objs[8]) == 8
+        Roomy.value = lambda self: -self.i  # the type changed: its version fails the entry
+        assert call_value(objs[9]) == -9
+        ferrojit.enable(threshold=1000, disable="method-cache-dicts,site-cache-feedback")
+        before = ferrojit.stats()["method_cache_hits"]
+        assert sum(call_value_too(o) for o in objs if o is not objs[7]) == -1218
+        assert ferrojit.stats()["method_cache_hits"] == before
+    finally:
+        Roomy.value = original
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+
+
 def test_bad_optimisation_names_are_clear_errors():
     with pytest.raises(ValueError, match="unknown optimisation 'nope'|unknown optimisation \"nope\""):
         ferrojit.enable(disable="nope")

@@ -16,7 +16,11 @@
 //! - [`Kind::Method`]: a Python function found on the type, no such key in the shared keys (the
 //!   keys only grow, so an unchanged entry count proves it is still absent) and the instance's
 //!   values not turned into a dict, or a type whose instances have no dict at all; as
-//!   `LOAD_METHOD_WITH_VALUES` / `LOAD_METHOD_NO_DICT` do.
+//!   `LOAD_METHOD_WITH_VALUES` / `LOAD_METHOD_NO_DICT` do. With `method-cache-dicts`, also on
+//!   an instance whose `__dict__` was materialised: one lookup of the name in that dict proves
+//!   it does not shadow the method, where the generic path looks the name up on the type as
+//!   well (CPython's `LOAD_METHOD_WITH_DICT` guards one dict's keys version, so it fails on
+//!   every other instance and the interpreter gives up specialising such sites).
 //!
 //! Anything else, or a miss, takes the generic path (`PyObject_GetAttr`, `_PyObject_GetMethod`).
 
@@ -25,6 +29,12 @@ use crate::cpython::layout;
 use pyo3_ffi::*;
 use std::cell::Cell;
 use std::os::raw::{c_int, c_void};
+
+/// A Method entry's `nentries` for a type whose instances have no dict.
+const NO_DICT: isize = -1;
+/// A Method entry's `nentries` for instances whose dict was materialised: the name is looked
+/// up in the instance's own dict on each use.
+const OWN_DICT: isize = -2;
 
 /// Entries per site: richards' polymorphic sites see up to four task classes.
 pub const ENTRIES: usize = 4;
@@ -50,7 +60,8 @@ struct Entry {
     kind: Kind,
     /// Shared-keys index (InstanceValue) or dict entry index (DictHint).
     index: u32,
-    /// Shared-keys entry count when filled, or -1 for types without an instance dict (Method).
+    /// Shared-keys entry count when filled, [`NO_DICT`] for types without an instance dict, or
+    /// [`OWN_DICT`] for instances with a materialised dict (Method).
     nentries: isize,
     /// Borrowed from the type's dict (Method); valid while the version holds.
     method: usize,
@@ -368,7 +379,8 @@ pub unsafe extern "C" fn fj_load_method_cached(
         let version = valid_version(ty);
         if version != 0 {
             if let Some(e) = cache.find(ty as usize, version) {
-                if e.kind == Kind::Method && method_still_unshadowed(obj, ty, &e) {
+                if e.kind == Kind::Method && method_still_unshadowed(obj, ty, &e, name) {
+                    super::hook::runtime().stats.method_cache_hits += 1;
                     let m = e.method as *mut PyObject;
                     Py_INCREF(m);
                     *out = m;
@@ -397,13 +409,50 @@ pub unsafe extern "C" fn fj_load_method_cached(
     }
 }
 
-unsafe fn method_still_unshadowed(obj: *mut PyObject, ty: *mut PyTypeObject, e: &Entry) -> bool {
+unsafe fn method_still_unshadowed(
+    obj: *mut PyObject,
+    ty: *mut PyTypeObject,
+    e: &Entry,
+    name: *mut PyObject,
+) -> bool {
     // SAFETY: `ty` is `obj`'s type, whose version matches the entry's.
     unsafe {
-        if e.nentries < 0 {
-            return true;
+        match e.nentries {
+            NO_DICT => true,
+            OWN_DICT => own_dict_lacks(obj, ty, e, name),
+            n => !values_of(obj).is_null() && nentries(shared_keys(ty)) == n,
         }
-        !values_of(obj).is_null() && nentries(shared_keys(ty)) == e.nentries
+    }
+}
+
+/// An instance with a materialised dict (an [`OWN_DICT`] entry) has no attribute that shadows
+/// the entry's method, and its type is still at the entry's version afterwards (a key with a
+/// Python `__eq__` in the dict can run code during the lookup).
+unsafe fn own_dict_lacks(
+    obj: *mut PyObject,
+    ty: *mut PyTypeObject,
+    e: &Entry,
+    name: *mut PyObject,
+) -> bool {
+    // SAFETY: `ty` is `obj`'s managed-dict type; the dict pointer is NULL or a live dict; the
+    // name is the site's live str.
+    unsafe {
+        if !values_of(obj).is_null() {
+            return false;
+        }
+        let dict = managed_dict(obj);
+        if !dict.is_null() {
+            let found = PyDict_GetItemWithError(dict, name);
+            if !found.is_null() {
+                return false;
+            }
+            if !PyErr_Occurred().is_null() {
+                // The generic path looks again and raises the same way.
+                PyErr_Clear();
+                return false;
+            }
+        }
+        valid_version(ty) == e.version
     }
 }
 
@@ -426,15 +475,25 @@ unsafe fn fill_method(
         let dictoffset: isize = read(ty as _, l.type_dictoffset);
         let nentries = if has_inline_values(ty) {
             let keys = shared_keys(ty);
-            if values_of(obj).is_null() || key_index(keys, name).is_some() {
+            if values_of(obj).is_null() {
+                if super::hook::runtime()
+                    .options
+                    .disabled
+                    .contains(&super::Optimisation::MethodCacheDicts)
+                {
+                    return;
+                }
+                OWN_DICT
+            } else if key_index(keys, name).is_some() {
                 return;
+            } else {
+                nentries(keys)
             }
-            nentries(keys)
         } else if dictoffset == 0
             && read::<usize>(ty as _, l.type_getattro)
                 == PyObject_GenericGetAttr as *const () as usize
         {
-            -1
+            NO_DICT
         } else {
             return;
         };

@@ -81,14 +81,19 @@ pub enum Optimisation {
     /// when the function compiled) become feedback, and the function compiles once more with
     /// inline reads there.
     SiteCacheFeedback,
+    /// `method-cache-dicts`: a generic `LOAD_METHOD` site's cache also serves instances whose
+    /// `__dict__` was materialised, checking only that the instance's dict does not shadow the
+    /// method (the generic path looks the name up on the type and in the dict).
+    MethodCacheDicts,
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 4] = [
+    pub const ALL: [Optimisation; 5] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
         Optimisation::SiteCacheFeedback,
+        Optimisation::MethodCacheDicts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -97,6 +102,7 @@ impl Optimisation {
             Optimisation::InlineDictAttrs => "inline-dict-attrs",
             Optimisation::DirectCallDefaults => "direct-call-defaults",
             Optimisation::SiteCacheFeedback => "site-cache-feedback",
+            Optimisation::MethodCacheDicts => "method-cache-dicts",
         }
     }
 

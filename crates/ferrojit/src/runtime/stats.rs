@@ -42,6 +42,8 @@ pub struct Stats {
     /// Calls that could have been direct but found the data-stack chunk full (the ordinary path
     /// then allocates the next chunk).
     pub direct_calls_without_room: u64,
+    /// Generic `LOAD_METHOD`s served by their site's cache (no lookup on the type).
+    pub method_cache_hits: u64,
     /// Bytes of machine code generated.
     pub code_bytes: u64,
     /// Machine instructions generated (counted by disassembling, when the statistics are read).
