@@ -439,6 +439,52 @@ def test_dict_hint_and_module_attributes_are_read_in_machine_code():
         ferrojit.disable()
 
 
+STORE_DICT_SOURCE = """
+class Loose:
+    def __init__(self, a):
+        self.__dict__ = {"a": a, "n": 0}  # an own dict: STORE_ATTR_WITH_HINT
+
+def bump(o, by):
+    o.n = o.n + by
+"""
+
+
+def test_stores_into_an_own_dict_skip_the_type_lookup_while_the_type_is_unchanged():
+    ns = {}
+    exec(STORE_DICT_SOURCE, ns)
+    bump, Loose = ns["bump"], ns["Loose"]
+    objs = [Loose(i) for i in range(4)]
+    for _ in range(20):  # quickened: STORE_ATTR_WITH_HINT for o.n
+        for o in objs:
+            bump(o, 1)
+    for isa in ("x86_64", "aarch64"):
+        hir = ferrojit.inspect(bump, isa=isa)["hir"]
+        assert "fj_store_attr_dict" in hir and "PyObject_SetAttr" not in hir, hir
+    ferrojit.compile(bump)
+    ferrojit.enable(threshold=1000)
+    try:
+        assert ferrojit.is_compiled(bump)
+        for o in objs:
+            bump(o, 5)
+        assert [o.__dict__ for o in objs] == [{"a": i, "n": 25} for i in range(4)]
+        objs[1].__dict__ = {"n": 10, "a": 1}  # another dict, other order: stored in place
+        bump(objs[1], 2)
+        assert list(objs[1].__dict__.items()) == [("n", 12), ("a", 1)]
+        seen = []
+        # A data descriptor on the type changes its version: setattr runs the descriptor.
+        Loose.n = property(lambda self: 7, lambda self, v: seen.append(v))
+        bump(objs[2], 1)
+        assert seen == [8] and objs[2].__dict__["n"] == 25
+        ferrojit.enable(threshold=1000, disable="store-attr-dict")
+        for isa in ("x86_64", "aarch64"):
+            hir = ferrojit.inspect(bump, isa=isa)["hir"]
+            assert "fj_store_attr_dict" not in hir and "PyObject_SetAttr" in hir, hir
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+
+
 class Spot:
     def __init__(self, x):
         self.x = x

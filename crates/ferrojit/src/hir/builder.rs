@@ -67,6 +67,9 @@ pub struct CodeInfo {
     /// `LOAD_ATTR_WITH_HINT` and `LOAD_ATTR_MODULE` read the dict entry in machine code (the
     /// `inline-dict-attrs` optimisation); otherwise they take the site-cached generic lookup.
     pub inline_dict_attrs: bool,
+    /// `STORE_ATTR_WITH_HINT` stores through `fj_store_attr_dict` (the `store-attr-dict`
+    /// optimisation); otherwise `PyObject_SetAttr`.
+    pub store_attr_dict: bool,
 }
 
 /// Where a global name lived when the function was compiled: an entry of the module's
@@ -1853,6 +1856,22 @@ impl<'a> Builder<'a> {
                 vec![]
             };
             self.fast_or_slow(cur, &[], ins, fast, slow);
+            return Ok(());
+        }
+        if ins.specialised == STORE_ATTR_WITH_HINT && self.code.store_attr_dict {
+            let name = self.code.names[ins.arg as usize].clone();
+            let nm = self.constant(cur, &name, ins);
+            let version = self.cint(cur, i64::from(ins.cache_u32(1)), ins);
+            let r = self.helper(
+                cur,
+                Helper::StoreAttrDict,
+                vec![owner, nm, value, version],
+                Type::CINT,
+                ins,
+            );
+            self.decref(cur, value, ins);
+            self.decref(cur, owner, ins);
+            self.check(cur, r, ErrorCheck::Negative, ins);
             return Ok(());
         }
         if ins.specialised == STORE_ATTR_SLOT {

@@ -85,6 +85,11 @@ pub enum Helper {
     GetAttr,
     /// `PyObject_SetAttr(obj, name, value)`: 0 or -1.
     SetAttr,
+    /// `fj_store_attr_dict(obj, name, value, version)`: `STORE_ATTR_WITH_HINT`'s store. When
+    /// the type still has the version the interpreter specialised for and the instance's
+    /// values were turned into a dict, `PyDict_SetItem` on that dict (what the generic path
+    /// ends in, without its type lookup); otherwise `PyObject_SetAttr`. Takes nothing; 0 or -1.
+    StoreAttrDict,
     /// `PyObject_GetItem(container, key)`.
     GetItem,
     /// `PyObject_SetItem(container, key, value)`: 0 or -1.
@@ -226,6 +231,7 @@ impl Helper {
             Helper::CompareOp => "fj_compare_op",
             Helper::GetAttr => "fj_getattr_cached",
             Helper::SetAttr => "PyObject_SetAttr",
+            Helper::StoreAttrDict => "fj_store_attr_dict",
             Helper::GetItem => "PyObject_GetItem",
             Helper::SetItem => "PyObject_SetItem",
             Helper::IsTrue => "PyObject_IsTrue",

@@ -425,6 +425,38 @@ unsafe fn method_still_unshadowed(
     }
 }
 
+/// `STORE_ATTR_WITH_HINT`: `obj.name = value` (nothing taken), 0 or -1. The interpreter
+/// specialised the site for a managed-dict type at `version` with no descriptor of that name
+/// (CPython bumps the version on any change to the type), so while the type still has that
+/// version, the generic path would end in `PyDict_SetItem` on the instance's dict when it has
+/// one (`_PyObject_GenericSetAttrWithDict` -> `_PyObjectDict_SetItem`): go there directly.
+/// The dict's own version, GC tracking and insertion order are `PyDict_SetItem`'s.
+///
+/// # Safety
+/// GIL held; `obj`, `name` and `value` live; `version` non-zero.
+pub unsafe extern "C" fn fj_store_attr_dict(
+    obj: *mut PyObject,
+    name: *mut PyObject,
+    value: *mut PyObject,
+    version: u64,
+) -> c_int {
+    // SAFETY: a type with that version is the managed-dict type the interpreter specialised
+    // for (versions are never reused), whose instances have the values and dict pointers in
+    // their pre-header; the dict pointer is NULL or a live dict.
+    unsafe {
+        let ty = Py_TYPE(obj);
+        if u64::from(read::<u32>(ty as _, layout().type_version_tag)) == version
+            && values_of(obj).is_null()
+        {
+            let dict = managed_dict(obj);
+            if !dict.is_null() {
+                return PyDict_SetItem(dict, name, value);
+            }
+        }
+        PyObject_SetAttr(obj, name, value)
+    }
+}
+
 /// An instance with a materialised dict (an [`OWN_DICT`] entry) has no attribute that shadows
 /// the entry's method, and its type is still at the entry's version afterwards (a key with a
 /// Python `__eq__` in the dict can run code during the lookup).

@@ -472,8 +472,13 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             .options
             .disabled
             .contains(&super::Optimisation::InlineDictAttrs);
+        let store_attr_dict = !runtime()
+            .options
+            .disabled
+            .contains(&super::Optimisation::StoreAttrDict);
         Ok(CodeInfo {
             inline_dict_attrs,
+            store_attr_dict,
             generator: flags & ffi::CO_GENERATOR != 0,
             global_slots,
             name,

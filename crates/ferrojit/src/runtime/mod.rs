@@ -85,15 +85,20 @@ pub enum Optimisation {
     /// `__dict__` was materialised, checking only that the instance's dict does not shadow the
     /// method (the generic path looks the name up on the type and in the dict).
     MethodCacheDicts,
+    /// `store-attr-dict`: `STORE_ATTR_WITH_HINT` (an instance whose `__dict__` was
+    /// materialised) stores with `PyDict_SetItem` under the interpreter's type-version check,
+    /// instead of the generic `PyObject_SetAttr` (which looks the name up on the type first).
+    StoreAttrDict,
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 5] = [
+    pub const ALL: [Optimisation; 6] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
         Optimisation::SiteCacheFeedback,
         Optimisation::MethodCacheDicts,
+        Optimisation::StoreAttrDict,
     ];
 
     pub fn name(self) -> &'static str {
@@ -103,6 +108,7 @@ impl Optimisation {
             Optimisation::DirectCallDefaults => "direct-call-defaults",
             Optimisation::SiteCacheFeedback => "site-cache-feedback",
             Optimisation::MethodCacheDicts => "method-cache-dicts",
+            Optimisation::StoreAttrDict => "store-attr-dict",
         }
     }
 
