@@ -73,6 +73,7 @@ impl DirectEntry {
 ///
 /// # Safety
 /// GIL held; `function` and `args[..nargs]` are owned references.
+#[inline(always)]
 pub unsafe fn call_compiled(
     function: *mut PyObject,
     args: *const *mut PyObject,
