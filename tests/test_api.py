@@ -485,6 +485,58 @@ def test_stores_into_an_own_dict_skip_the_type_lookup_while_the_type_is_unchange
         ferrojit.disable()
 
 
+def six_comparisons(a, b):
+    n = 0
+    if a < b:
+        n += 1
+    if a <= b:
+        n += 10
+    if a == b:
+        n += 100
+    if a != b:
+        n += 1000
+    if a > b:
+        n += 10000
+    if a >= b:
+        n += 100000
+    return n
+
+
+def test_int_comparisons_of_one_digit_ints_run_in_machine_code():
+    for _ in range(30):  # quickened: six COMPARE_OP_INT_JUMPs
+        for x in (1, 2, 3):
+            six_comparisons(x, 2)
+    for isa in ("x86_64", "aarch64"):
+        hir = ferrojit.inspect(six_comparisons, isa=isa)["hir"]
+        assert hir.count("IsCompactInt") == 12 and hir.count("CompareWords") == 6, hir
+        for sign in ("<", "<=", "==", "!=", ">", ">="):
+            assert f" {sign} " in hir
+    ferrojit.enable(threshold=1000, disable="inline-int-compare")
+    try:
+        for isa in ("x86_64", "aarch64"):
+            hir = ferrojit.inspect(six_comparisons, isa=isa)["hir"]
+            assert "IsCompactInt" not in hir and hir.count("fj_compare_ints") == 6, hir
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+    ferrojit.compile(six_comparisons)
+    # Zero, one digit, the first two-digit int, negatives, past 64 bits, bools and a float:
+    # the machine-word path, the helper and the type guard's exit all give the interpreter's
+    # answers.
+    values = [0, 1, 2, 5, 2**30 - 1, 2**30, -1, -5, 10**20, -(10**20), True, False, 0.5]
+    expected = {(a, b): six_comparisons(a, b) for a in values for b in values}
+    ferrojit.enable(threshold=1000, deopt_limit=0)
+    try:
+        assert ferrojit.is_compiled(six_comparisons)
+        got = {(a, b): six_comparisons(a, b) for a in values for b in values}
+        assert got == expected
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+
+
 class Spot:
     def __init__(self, x):
         self.x = x

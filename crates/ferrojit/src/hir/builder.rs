@@ -70,6 +70,9 @@ pub struct CodeInfo {
     /// `STORE_ATTR_WITH_HINT` stores through `fj_store_attr_dict` (the `store-attr-dict`
     /// optimisation); otherwise `PyObject_SetAttr`.
     pub store_attr_dict: bool,
+    /// `COMPARE_OP_INT_JUMP` compares one-digit ints in machine code (the
+    /// `inline-int-compare` optimisation); otherwise always through its helper.
+    pub inline_int_compare: bool,
 }
 
 /// Where a global name lived when the function was compiled: an entry of the module's
@@ -1373,7 +1376,11 @@ impl<'a> Builder<'a> {
                 Ok(Some(false))
             }
             Some(j) => {
-                let t = self.helper(cur, helper, vec![a, b, op], Type::CINT, ins);
+                let t = if helper == Helper::CompareInts && self.code.inline_int_compare {
+                    self.compare_compact_ints(cur, a, b, op, ins)
+                } else {
+                    self.helper(cur, helper, vec![a, b, op], Type::CINT, ins)
+                };
                 self.decref(cur, a, ins);
                 self.decref(cur, b, ins);
                 let c = self.emit(cur, InstKind::NonZero { value: t }, Type::CBOOL, ins);
@@ -1388,6 +1395,37 @@ impl<'a> Builder<'a> {
                 Ok(Some(true))
             }
         }
+    }
+
+    /// `COMPARE_OP_INT_JUMP`'s test on two exact ints (1 or 0): in machine words when both are
+    /// 0 or one positive digit, as most loop counters and indices are; the helper otherwise.
+    fn compare_compact_ints(
+        &mut self,
+        cur: &mut Cursor,
+        a: ValueId,
+        b: ValueId,
+        op: ValueId,
+        ins: &Instr,
+    ) -> ValueId {
+        let oparg = ins.arg;
+        let fast = |bld: &mut Self, cur: &mut Cursor, slow: BlockId| {
+            for v in [a, b] {
+                let ok = bld.emit(cur, InstKind::IsCompactInt { value: v }, Type::CBOOL, ins);
+                bld.continue_if(cur, ok, slow, ins);
+            }
+            let x = bld.emit(cur, InstKind::CompactIntValue { value: a }, Type::CINT, ins);
+            let y = bld.emit(cur, InstKind::CompactIntValue { value: b }, Type::CINT, ins);
+            let compare = InstKind::CompareWords {
+                a: x,
+                b: y,
+                op: oparg,
+            };
+            vec![bld.emit(cur, compare, Type::CINT, ins)]
+        };
+        let slow = |bld: &mut Self, cur: &mut Cursor| {
+            vec![bld.helper(cur, Helper::CompareInts, vec![a, b, op], Type::CINT, ins)]
+        };
+        self.fast_or_slow(cur, &[Type::CINT], ins, fast, slow)[0]
     }
 
     /// `BINARY_SUBSCR` / `STORE_SUBSCR` the interpreter specialised for an exact list or tuple

@@ -420,6 +420,15 @@ pub enum InstKind {
     },
     /// Machine bool: `a` and `b` are the same object.
     Is { a: ValueId, b: ValueId },
+    /// Machine bool: the exact int `value` is 0 or has one positive digit (`ob_size` 0 or 1),
+    /// so [`InstKind::CompactIntValue`] is its value.
+    IsCompactInt { value: ValueId },
+    /// Machine int: the value of an int [`InstKind::IsCompactInt`] accepted
+    /// (`ob_digit[0] & -ob_size`: a zero's digit is not read as its value).
+    CompactIntValue { value: ValueId },
+    /// Machine int 1 or 0: `a op b` on signed machine ints, `op` a `COMPARE_OP` oparg
+    /// (0 `<`, 1 `<=`, 2 `==`, 3 `!=`, 4 `>`, 5 `>=`).
+    CompareWords { a: ValueId, b: ValueId, op: u32 },
     /// Machine int: truth of `value` with the fast paths of the interpreter (True, False,
     /// None) inline, else `PyObject_IsTrue`; -1 on error.
     Truthy { value: ValueId },

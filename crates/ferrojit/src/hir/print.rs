@@ -155,6 +155,14 @@ impl Function {
                 )
             }
             InstKind::Is { a, b } => write!(s, "Is {a}, {b}"),
+            InstKind::IsCompactInt { value } => write!(s, "IsCompactInt {value}"),
+            InstKind::CompactIntValue { value } => write!(s, "CompactIntValue {value}"),
+            InstKind::CompareWords { a, b, op } => {
+                let sign = ["<", "<=", "==", "!=", ">", ">="]
+                    .get(*op as usize)
+                    .unwrap_or(&"?");
+                write!(s, "CompareWords {a} {sign} {b}")
+            }
             InstKind::Truthy { value } => write!(s, "Truthy {value}"),
             InstKind::BoolObject { value, negate } => {
                 write!(s, "BoolObject {}{value}", if *negate { "not " } else { "" })

@@ -500,6 +500,69 @@ impl<'a> Lowerer<'a> {
                     width: Width::W64,
                 });
             }
+            InstKind::IsCompactInt { value } => {
+                let r = self.materialise(value);
+                let size = self.load(Base::Reg(r), lay.varobject_size, Width::W64);
+                let high = self.new_vreg();
+                self.emit(LInst::Alu {
+                    op: AluOp::And,
+                    dst: high,
+                    a: size,
+                    b: Operand::Imm(!1),
+                });
+                let d = self.reg(v);
+                self.emit(LInst::SetCmp {
+                    dst: d,
+                    a: high,
+                    b: Operand::Imm(0),
+                    cond: Cond::Eq,
+                    width: Width::W64,
+                });
+            }
+            InstKind::CompactIntValue { value } => {
+                let r = self.materialise(value);
+                let size = self.load(Base::Reg(r), lay.varobject_size, Width::W64);
+                let digit = self.load(Base::Reg(r), lay.long_digits, Width::W32);
+                let zero = self.new_vreg();
+                self.emit(LInst::Mov {
+                    dst: zero,
+                    src: Operand::Imm(0),
+                });
+                let mask = self.new_vreg();
+                self.emit(LInst::Alu {
+                    op: AluOp::Sub,
+                    dst: mask,
+                    a: zero,
+                    b: Operand::Reg(size),
+                });
+                let d = self.reg(v);
+                self.emit(LInst::Alu {
+                    op: AluOp::And,
+                    dst: d,
+                    a: digit,
+                    b: Operand::Reg(mask),
+                });
+            }
+            InstKind::CompareWords { a, b, op } => {
+                let (ra, rb) = (self.materialise(a), self.materialise(b));
+                // Lt and Ge are the conditions LIR has: `<=` and `>` swap the operands.
+                let (x, y, cond) = match op {
+                    0 => (ra, rb, Cond::Lt),
+                    1 => (rb, ra, Cond::Ge),
+                    2 => (ra, rb, Cond::Eq),
+                    3 => (ra, rb, Cond::Ne),
+                    4 => (rb, ra, Cond::Lt),
+                    _ => (ra, rb, Cond::Ge),
+                };
+                let d = self.reg(v);
+                self.emit(LInst::SetCmp {
+                    dst: d,
+                    a: x,
+                    b: Operand::Reg(y),
+                    cond,
+                    width: Width::W64,
+                });
+            }
             InstKind::Truthy { value } => self.truthy(v, value, inst.bc),
             InstKind::BoolObject { value, negate } => {
                 let c = self.materialise(value);

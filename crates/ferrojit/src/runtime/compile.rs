@@ -476,7 +476,12 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             .options
             .disabled
             .contains(&super::Optimisation::StoreAttrDict);
+        let inline_int_compare = !runtime()
+            .options
+            .disabled
+            .contains(&super::Optimisation::InlineIntCompare);
         Ok(CodeInfo {
+            inline_int_compare,
             inline_dict_attrs,
             store_attr_dict,
             generator: flags & ffi::CO_GENERATOR != 0,

@@ -89,16 +89,20 @@ pub enum Optimisation {
     /// materialised) stores with `PyDict_SetItem` under the interpreter's type-version check,
     /// instead of the generic `PyObject_SetAttr` (which looks the name up on the type first).
     StoreAttrDict,
+    /// `inline-int-compare`: `COMPARE_OP_INT_JUMP` compares two ints of 0 or one positive
+    /// digit in machine code (the helper for any other int).
+    InlineIntCompare,
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 6] = [
+    pub const ALL: [Optimisation; 7] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
         Optimisation::SiteCacheFeedback,
         Optimisation::MethodCacheDicts,
         Optimisation::StoreAttrDict,
+        Optimisation::InlineIntCompare,
     ];
 
     pub fn name(self) -> &'static str {
@@ -109,6 +113,7 @@ impl Optimisation {
             Optimisation::SiteCacheFeedback => "site-cache-feedback",
             Optimisation::MethodCacheDicts => "method-cache-dicts",
             Optimisation::StoreAttrDict => "store-attr-dict",
+            Optimisation::InlineIntCompare => "inline-int-compare",
         }
     }
 
