@@ -537,6 +537,67 @@ def test_int_comparisons_of_one_digit_ints_run_in_machine_code():
         ferrojit.disable()
 
 
+def unpack_two(t):
+    a, b = t
+    return a * 10 + b
+
+
+def unpack_three(t):
+    a, b, c = t
+    return (a, b, c)
+
+
+class TupleKind(tuple):
+    pass
+
+
+def outcomes(fn, cases):
+    out = []
+    for case in cases:
+        try:
+            out.append(fn(case))
+        except ValueError as e:
+            out.append(str(e))
+    return out
+
+
+def test_unpacking_a_tuple_or_list_of_the_right_length_reads_its_items_in_machine_code():
+    for _ in range(30):  # quickened: UNPACK_SEQUENCE_TWO_TUPLE and UNPACK_SEQUENCE_LIST
+        unpack_two((1, 2))
+        unpack_three([1, 2, 3])
+    for isa in ("x86_64", "aarch64"):
+        two = ferrojit.inspect(unpack_two, isa=isa)["hir"]
+        three = ferrojit.inspect(unpack_three, isa=isa)["hir"]
+        assert "Const <type tuple>" in two and two.count("LoadWord") == 4, two  # type, size, 2
+        assert "Const <type list>" in three and three.count("LoadWord") == 6, three  # + items
+    ferrojit.enable(threshold=1000, disable="inline-unpack")
+    try:
+        for isa in ("x86_64", "aarch64"):
+            hir = ferrojit.inspect(unpack_two, isa=isa)["hir"]
+            assert "LoadWord" not in hir and "fj_unpack_sequence" in hir, hir
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+    ferrojit.compile(unpack_two)
+    ferrojit.compile(unpack_three)
+    # Right and wrong lengths, the other kind of sequence, a subclass, iterators and strs: the
+    # helper takes whatever the inline read does not, with the interpreter's errors.
+    two_cases = lambda: [(1, 2), [3, 4], TupleKind((5, 6)), iter((7, 8)), (1,), (1, 2, 3), "xy"]
+    three_cases = lambda: [[1, 2, 3], (4, 5, 6), [1, 2], "abc", range(3), iter([1, 2, 3, 4])]
+    expected = outcomes(unpack_two, two_cases()), outcomes(unpack_three, three_cases())
+    ferrojit.enable(threshold=1000)
+    try:
+        assert ferrojit.is_compiled(unpack_two) and ferrojit.is_compiled(unpack_three)
+        got = outcomes(unpack_two, two_cases()), outcomes(unpack_three, three_cases())
+        assert got == expected
+        assert got[0][:4] == [12, 34, 56, 78] and got[1][2] == "not enough values to unpack (expected 3, got 2)"
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+
+
 class Spot:
     def __init__(self, x):
         self.x = x

@@ -12,6 +12,23 @@ pub mod opcodes {
 
 include!(concat!(env!("OUT_DIR"), "/layout.rs"));
 
+/// Word indexes (8-byte units from the object's start) of fields of the public object structs,
+/// for IR that reads them with `LoadWord`: the same on both 64-bit targets, so taken from
+/// `pyo3_ffi`'s definitions of the limited API structs.
+pub mod object_words {
+    use pyo3_ffi::{PyListObject, PyObject, PyTupleObject, PyVarObject};
+    use std::mem::offset_of;
+
+    /// `ob_type`.
+    pub const TYPE: u32 = (offset_of!(PyObject, ob_type) / 8) as u32;
+    /// `ob_size` of a variable-size object.
+    pub const SIZE: u32 = (offset_of!(PyVarObject, ob_size) / 8) as u32;
+    /// A tuple's first item (`ob_item` is inline).
+    pub const TUPLE_ITEMS: u32 = (offset_of!(PyTupleObject, ob_item) / 8) as u32;
+    /// A list's `ob_item` pointer to its item array.
+    pub const LIST_ITEMS: u32 = (offset_of!(PyListObject, ob_item) / 8) as u32;
+}
+
 use std::sync::OnceLock;
 
 extern "C" {

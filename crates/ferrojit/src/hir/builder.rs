@@ -73,6 +73,9 @@ pub struct CodeInfo {
     /// `COMPARE_OP_INT_JUMP` compares one-digit ints in machine code (the
     /// `inline-int-compare` optimisation); otherwise always through its helper.
     pub inline_int_compare: bool,
+    /// `UNPACK_SEQUENCE` specialised for a tuple or list reads the items of one of the right
+    /// length in machine code (the `inline-unpack` optimisation).
+    pub inline_unpack: bool,
 }
 
 /// Where a global name lived when the function was compiled: an entry of the module's
@@ -1496,18 +1499,113 @@ impl<'a> Builder<'a> {
         )
     }
 
-    /// `UNPACK_SEQUENCE n`: exact tuples and lists of length n inline through a helper; anything
-    /// else (iterators, wrong lengths and their errors) goes to the interpreter.
     /// `UNPACK_SEQUENCE n` and `UNPACK_EX before | after << 8`: one helper, which reads an exact
-    /// tuple or list of the right length directly and iterates anything else.
+    /// tuple or list of the right length directly and iterates anything else. Where the
+    /// interpreter specialised `UNPACK_SEQUENCE` for a tuple or a list, the items of one of the
+    /// right length are read in machine code first (`inline-unpack`).
     fn unpack_sequence(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
+        let seq = self.pop(cur, ins)?;
+        let wk = &self.code.well_known;
+        let inline = match ins.specialised {
+            UNPACK_SEQUENCE_TWO_TUPLE | UNPACK_SEQUENCE_TUPLE => Some((wk.tuple_type, false)),
+            UNPACK_SEQUENCE_LIST => Some((wk.list_type, true)),
+            _ => None,
+        };
+        let items = match inline {
+            Some((ty, list)) if self.code.inline_unpack => {
+                let n = ins.arg;
+                let outs = vec![Type::OBJECT; n as usize];
+                let fast = |b: &mut Self, cur: &mut Cursor, slow: BlockId| {
+                    b.unpack_exact(cur, seq, ty, list, n, slow, ins)
+                };
+                let slow = |b: &mut Self, cur: &mut Cursor| b.unpack_through_helper(cur, seq, ins);
+                self.fast_or_slow(cur, &outs, ins, fast, slow)
+            }
+            _ => self.unpack_through_helper(cur, seq, ins),
+        };
+        cur.stack.extend(items);
+        Ok(())
+    }
+
+    /// The items of `seq`, an exact `ty` (a list when `list`) of length `n`, as
+    /// `UNPACK_SEQUENCE` pushes them (the last item deepest), each a new reference; `seq` is
+    /// released. Anything else goes to `slow`, with nothing done.
+    #[allow(clippy::too_many_arguments)]
+    fn unpack_exact(
+        &mut self,
+        cur: &mut Cursor,
+        seq: ValueId,
+        ty: usize,
+        list: bool,
+        n: u32,
+        slow: BlockId,
+        ins: &Instr,
+    ) -> Vec<ValueId> {
+        use crate::cpython::object_words::{
+            LIST_ITEMS, SIZE as SIZE_WORD, TUPLE_ITEMS, TYPE as TYPE_WORD,
+        };
+        let word = |b: &mut Self, cur: &mut Cursor, base: ValueId, index: u32, ty: Type| {
+            b.emit(cur, InstKind::LoadWord { base, index }, ty, ins)
+        };
+        let seq_ty = word(self, cur, seq, TYPE_WORD, Type::TYPE_OBJ);
+        let text = if list { "<type list>" } else { "<type tuple>" };
+        let expected = ConstInfo {
+            obj: ty,
+            text: text.into(),
+            ty: Type::TYPE_OBJ,
+        };
+        let expected = self.constant(cur, &expected, ins);
+        let same = self.emit(
+            cur,
+            InstKind::Is {
+                a: seq_ty,
+                b: expected,
+            },
+            Type::CBOOL,
+            ins,
+        );
+        self.continue_if(cur, same, slow, ins);
+        let size = word(self, cur, seq, SIZE_WORD, Type::CINT);
+        let want = self.cint(cur, i64::from(n), ins);
+        let equal = InstKind::CompareWords {
+            a: size,
+            b: want,
+            op: 2,
+        };
+        let equal = self.emit(cur, equal, Type::CINT, ins);
+        let equal = self.emit(cur, InstKind::NonZero { value: equal }, Type::CBOOL, ins);
+        self.continue_if(cur, equal, slow, ins);
+        let (base, first) = if list {
+            (word(self, cur, seq, LIST_ITEMS, Type::CPTR), 0)
+        } else {
+            (seq, TUPLE_ITEMS)
+        };
+        let mut items: Vec<ValueId> = (0..n)
+            .map(|i| {
+                let v = word(self, cur, base, first + i, Type::OBJECT);
+                self.incref(cur, v, ins);
+                v
+            })
+            .collect();
+        self.decref(cur, seq, ins);
+        items.reverse();
+        items
+    }
+
+    /// [`Self::unpack_sequence`] through `fj_unpack_sequence`: the items in the stack slots
+    /// where they will live, read back.
+    fn unpack_through_helper(
+        &mut self,
+        cur: &mut Cursor,
+        seq: ValueId,
+        ins: &Instr,
+    ) -> Vec<ValueId> {
         let (before, after, total) = if ins.op == UNPACK_EX {
             let (before, after) = (ins.arg & 0xff, ins.arg >> 8);
             (before as i64, after as i64, before + after + 1)
         } else {
             (ins.arg as i64, -1, ins.arg)
         };
-        let seq = self.pop(cur, ins)?;
         let depth = self.depth(cur);
         let out = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
         let before = self.cint(cur, before, ins);
@@ -1517,12 +1615,12 @@ impl<'a> Builder<'a> {
         // The interpreter releases the sequence before it looks at the outcome.
         self.decref(cur, seq, ins);
         self.check(cur, r, ErrorCheck::Negative, ins);
-        for i in 0..total {
-            let read = InstKind::ReadStack { depth: depth + i };
-            let v = self.emit(cur, read, Type::OBJECT, ins);
-            cur.stack.push(v);
-        }
-        Ok(())
+        (0..total)
+            .map(|i| {
+                let read = InstKind::ReadStack { depth: depth + i };
+                self.emit(cur, read, Type::OBJECT, ins)
+            })
+            .collect()
     }
 
     /// Pushes `Py_True`/`Py_False` (a new reference) for machine bool `c`, negated if asked.

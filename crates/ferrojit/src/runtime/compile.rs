@@ -480,7 +480,12 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             .options
             .disabled
             .contains(&super::Optimisation::InlineIntCompare);
+        let inline_unpack = !runtime()
+            .options
+            .disabled
+            .contains(&super::Optimisation::InlineUnpack);
         Ok(CodeInfo {
+            inline_unpack,
             inline_int_compare,
             inline_dict_attrs,
             store_attr_dict,

@@ -92,10 +92,13 @@ pub enum Optimisation {
     /// `inline-int-compare`: `COMPARE_OP_INT_JUMP` compares two ints of 0 or one positive
     /// digit in machine code (the helper for any other int).
     InlineIntCompare,
+    /// `inline-unpack`: `UNPACK_SEQUENCE` specialised for a tuple or list reads the items of
+    /// an exact tuple or list of the right length in machine code (the helper otherwise).
+    InlineUnpack,
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 7] = [
+    pub const ALL: [Optimisation; 8] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -103,6 +106,7 @@ impl Optimisation {
         Optimisation::MethodCacheDicts,
         Optimisation::StoreAttrDict,
         Optimisation::InlineIntCompare,
+        Optimisation::InlineUnpack,
     ];
 
     pub fn name(self) -> &'static str {
@@ -114,6 +118,7 @@ impl Optimisation {
             Optimisation::MethodCacheDicts => "method-cache-dicts",
             Optimisation::StoreAttrDict => "store-attr-dict",
             Optimisation::InlineIntCompare => "inline-int-compare",
+            Optimisation::InlineUnpack => "inline-unpack",
         }
     }
 
