@@ -50,6 +50,13 @@ pub fn layout() -> &'static Layout {
     })
 }
 
+/// The layout facts if they were probed already (the hook's fast path, which must not call
+/// anything before it knows where it goes).
+#[inline]
+pub fn layout_if_probed() -> Option<&'static Layout> {
+    LAYOUT.get()
+}
+
 /// `_PyOpcode_Caches` and `_PyOpcode_Deopt`, copied from the probe.
 pub struct OpcodeTables {
     /// Inline cache units that follow each opcode.

@@ -10,7 +10,7 @@ use super::hook::{runtime, CodeState};
 use crate::backend::{disasm, Env, Isa};
 use crate::bytecode::{self, Instr};
 use crate::cpython::ffi::{self, code as co, InterpreterFrame};
-use crate::cpython::{layout, opcode_tables};
+use crate::cpython::{layout, opcode_tables, Layout};
 use crate::hir::builder::{CodeInfo, ConstInfo, GlobalSlot, KeysInfo, WellKnown};
 use crate::hir::{self, Type};
 use crate::lir;
@@ -41,8 +41,31 @@ pub struct NativeCode {
     /// How native callers may call this code directly (None: only through the hook).
     pub direct: Option<super::direct_call::DirectEntry>,
     /// For a generator: where a suspended frame must stand (code-unit index of
-    /// `prev_instr`) for this code to resume it.
-    pub resume_points: Box<[u32]>,
+    /// `prev_instr`) for this code to resume it, as a bit set by code unit (every resume of
+    /// a generator asks, so the test is one word read).
+    pub resume_points: ResumePoints,
+}
+
+/// A set of code-unit indices, one bit each.
+#[derive(Default)]
+pub struct ResumePoints(Box<[u64]>);
+
+impl ResumePoints {
+    pub fn new(points: &[u32]) -> Self {
+        let words = points.iter().map(|&p| p as usize / 64 + 1).max().unwrap_or(0);
+        let mut bits = vec![0u64; words];
+        for &p in points {
+            bits[p as usize / 64] |= 1 << (p % 64);
+        }
+        ResumePoints(bits.into_boxed_slice())
+    }
+
+    #[inline]
+    pub fn contains(&self, at: usize) -> bool {
+        self.0
+            .get(at / 64)
+            .is_some_and(|word| word >> (at % 64) & 1 != 0)
+    }
 }
 
 impl NativeCode {
@@ -50,13 +73,12 @@ impl NativeCode {
     ///
     /// # Safety
     /// `f` is a live generator frame of this code.
-    pub unsafe fn resumes(&self, f: *mut InterpreterFrame) -> bool {
+    pub unsafe fn resumes(&self, l: &Layout, f: *mut InterpreterFrame, code: *mut PyObject) -> bool {
         // SAFETY: `prev_instr` points into the frame's code object's instructions.
         unsafe {
-            let at = ffi::frame::prev_instr(f);
-            let first = co::first_instr(ffi::frame::code(f));
-            let bc = at.offset_from(first);
-            u32::try_from(bc).is_ok_and(|bc| self.resume_points.contains(&bc))
+            let at: *mut u16 = ffi::read(f as _, l.frame_prev_instr);
+            let first = (code as *mut u8).offset(l.code_adaptive as isize) as *mut u16;
+            usize::try_from(at.offset_from(first)).is_ok_and(|bc| self.resume_points.contains(bc))
         }
     }
 }
@@ -320,7 +342,7 @@ fn install(art: &mut Artifacts, location: String) -> Result<NativeCode, String> 
         site_cache_at: art.hir.site_cache_at.clone().into_boxed_slice(),
         entries: Cell::new(0),
         direct: None,
-        resume_points: art.hir.resume_points.clone().into_boxed_slice(),
+        resume_points: ResumePoints::new(&art.hir.resume_points),
     })
 }
 

@@ -130,7 +130,7 @@ pub unsafe fn call_compiled(
             *locals.add(i) = std::ptr::null_mut();
         }
         rt.stats.direct_calls += 1;
-        let result = hook::run_native_with(l, rt, ts, frame, native);
+        let result = hook::run_native(l, rt, ts, frame, native);
         clear_and_pop(l, ts, frame);
         Some(result)
     }

@@ -63,6 +63,16 @@ pub unsafe fn runtime() -> &'static mut Runtime {
     }
 }
 
+/// The runtime state if it exists already.
+///
+/// # Safety
+/// As for [`runtime`].
+#[inline]
+unsafe fn runtime_if_created() -> Option<&'static mut Runtime> {
+    // SAFETY: the GIL is held by the caller.
+    unsafe { RUNTIME.get().as_mut() }
+}
+
 #[cold]
 fn first_runtime(slot: &'static mut Option<Runtime>) -> &'static mut Runtime {
     slot.insert(Runtime {
@@ -140,9 +150,23 @@ pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> 
 pub unsafe fn code_state_fast(code: *mut PyObject) -> Option<&'static mut CodeState> {
     // SAFETY: co_extra is NULL or a `_PyCodeObjectExtra` (Objects/codeobject.c: `Py_ssize_t
     // ce_size; void *ce_extras[]`), and our slot holds a Box<CodeState> or NULL.
+    unsafe { code_state_in(crate::cpython::layout(), runtime(), code) }
+}
+
+/// [`code_state_fast`] with the layout and runtime in hand.
+///
+/// # Safety
+/// As for [`code_state_fast`].
+#[inline(always)]
+unsafe fn code_state_in(
+    l: &Layout,
+    rt: &Runtime,
+    code: *mut PyObject,
+) -> Option<&'static mut CodeState> {
+    // SAFETY: as for `code_state_fast`.
     unsafe {
-        let index = runtime().extra_index;
-        let extra: *const isize = ffi::read(code as _, crate::cpython::layout().code_extra);
+        let index = rt.extra_index;
+        let extra: *const isize = ffi::read(code as _, l.code_extra);
         if index < 0 || extra.is_null() || index >= *extra {
             return None;
         }
@@ -153,6 +177,11 @@ pub unsafe fn code_state_fast(code: *mut PyObject) -> Option<&'static mut CodeSt
 
 /// The hook itself.
 ///
+/// Every interpreted call and every generator resume in the process comes through here, most
+/// of them for code that stays with the interpreter (refused, or a generator the compiler
+/// does not take): that path is kept to a few loads and a tail call, with everything else
+/// in [`enter`].
+///
 /// # Safety
 /// Called by CPython with the GIL held, a live thread state and a pushed, initialised frame.
 pub unsafe extern "C" fn eval_frame(
@@ -162,63 +191,128 @@ pub unsafe extern "C" fn eval_frame(
 ) -> *mut PyObject {
     // SAFETY: CPython's contract for eval-frame hooks (see above).
     unsafe {
-        if throwflag != 0 || tstate::use_tracing(ts) {
+        // The layout and runtime are looked up once (each look is an atomic load the compiler
+        // cannot merge) and the frame's fields read straight off them. Every way out of this
+        // function is a tail call, so it needs no stack frame of its own.
+        let (Some(l), Some(rt)) = (crate::cpython::layout_if_probed(), runtime_if_created())
+        else {
+            return eval_first_frame(ts, f, throwflag);
+        };
+        let cframe: *mut c_void = ffi::read(ts as _, l.tstate_cframe);
+        if throwflag != 0 || ffi::read::<u8>(cframe, l.cframe_use_tracing) != 0 {
             return ffi::_PyEval_EvalFrameDefault(ts, f, throwflag);
         }
-        let code = frame::code(f);
+        let code: *mut PyObject = ffi::read(f as _, l.frame_code);
+        match code_state_in(l, rt, code) {
+            Some(state) if state.refused.is_some() => ffi::_PyEval_EvalFrameDefault(ts, f, 0),
+            state => enter(l, rt, ts, f, code, state),
+        }
+    }
+}
+
+/// The hook's first frame in a process that has not probed the layout or made the runtime
+/// yet: does both, then takes the frame as [`eval_frame`] does.
+///
+/// # Safety
+/// As for [`eval_frame`].
+#[cold]
+#[inline(never)]
+unsafe fn eval_first_frame(
+    ts: *mut PyThreadState,
+    f: *mut InterpreterFrame,
+    throwflag: c_int,
+) -> *mut PyObject {
+    crate::cpython::layout();
+    // SAFETY: as for `eval_frame`.
+    unsafe {
+        runtime();
+        eval_frame(ts, f, throwflag)
+    }
+}
+
+/// The hook's path for code that is not refused: counts calls and compiles, and runs native
+/// code where it can take the frame. `state` is the code's state if it has one yet.
+///
+/// # Safety
+/// As for [`eval_frame`]; `code` is `f`'s code object.
+#[inline(never)]
+unsafe fn enter(
+    l: &Layout,
+    rt: &mut Runtime,
+    ts: *mut PyThreadState,
+    f: *mut InterpreterFrame,
+    code: *mut PyObject,
+    state: Option<&'static mut CodeState>,
+) -> *mut PyObject {
+    // SAFETY: as for `eval_frame`.
+    unsafe {
         // A generator's frame comes here twice over: on the call, which the interpreter runs
         // (up to RETURN_GENERATOR, making the generator), then owned by the generator on each
         // resume, which compiled code can take. Any other owner stays with the interpreter.
-        let owner = frame::owner(f);
-        let generator = co::flags(code) & ffi::CO_GENERATOR != 0;
-        if generator != (owner != 0)
-            || (owner != 0 && i64::from(owner) != crate::cpython::layout().frame_owned_by_generator)
-        {
+        let owner = i64::from(ffi::read::<i8>(f as _, l.frame_owner));
+        let generator = ffi::read::<i32>(code as _, l.code_flags) & ffi::CO_GENERATOR != 0;
+        if generator != (owner != 0) || (owner != 0 && owner != l.frame_owned_by_generator) {
             return ffi::_PyEval_EvalFrameDefault(ts, f, 0);
         }
-        // Every interpreted call comes through here: read the state straight from the code
-        // object when it has one, and only go through the checked API to create it.
-        let state = match code_state_fast(code) {
+        // Only the first call of a code object goes through the checked API to create its
+        // state.
+        let state = match state {
             Some(state) => state,
             None => match code_state(code) {
                 Some(state) => state,
                 None => return ffi::_PyEval_EvalFrameDefault(ts, f, 0),
             },
         };
-        if state.refused.is_some() {
-            return ffi::_PyEval_EvalFrameDefault(ts, f, 0);
-        }
-        if state.native.is_none() && state.refused.is_none() {
-            state.calls = state.calls.saturating_add(1);
-            let options = &runtime().options;
-            let threshold = if state.has_loop {
-                options.threshold.min(options.loop_threshold)
-            } else {
-                options.threshold
-            };
-            if state.calls > threshold {
-                if state.has_loop && state.calls <= options.threshold && !co::quickened(code) {
-                    // The loop threshold assumes the loop quickened the function during its
-                    // first call. It did not (a recursive function calls itself before its
-                    // loop turns): compiling now would find no feedback, so this function
-                    // waits for the call threshold like any other.
-                    state.has_loop = false;
-                } else {
-                    compile::compile_code(code, Namespaces::of_frame(f), state);
-                }
+        if state.native.is_none() {
+            if state.refused.is_some() {
+                return ffi::_PyEval_EvalFrameDefault(ts, f, 0);
             }
+            count_call(f, code, state, &rt.options);
         }
         match state.native.as_deref() {
-            Some(native) if generator && !native.resumes(f) => {
+            Some(native) if generator && !native.resumes(l, f, code) => {
                 ffi::_PyEval_EvalFrameDefault(ts, f, 0)
             }
             Some(native) => {
                 // The code lives on the heap until the code object dies, even if the deopt
                 // policy retires it while it runs.
                 let native: *const NativeCode = native;
-                run_native(ts, f, &*native)
+                run_native(l, rt, ts, f, &*native)
             }
             None => ffi::_PyEval_EvalFrameDefault(ts, f, 0),
+        }
+    }
+}
+
+/// Counts a call of code not compiled yet, and compiles it once it is hot.
+///
+/// # Safety
+/// GIL held; `f` is the live frame of `code`, whose state is `state`.
+unsafe fn count_call(
+    f: *mut InterpreterFrame,
+    code: *mut PyObject,
+    state: &mut CodeState,
+    options: &Options,
+) {
+    state.calls = state.calls.saturating_add(1);
+    let threshold = if state.has_loop {
+        options.threshold.min(options.loop_threshold)
+    } else {
+        options.threshold
+    };
+    if state.calls <= threshold {
+        return;
+    }
+    // SAFETY: as the caller's.
+    unsafe {
+        if state.has_loop && state.calls <= options.threshold && !co::quickened(code) {
+            // The loop threshold assumes the loop quickened the function during its first
+            // call. It did not (a recursive function calls itself before its loop turns):
+            // compiling now would find no feedback, so this function waits for the call
+            // threshold like any other.
+            state.has_loop = false;
+        } else {
+            compile::compile_code(code, Namespaces::of_frame(f), state);
         }
     }
 }
@@ -241,26 +335,14 @@ fn outcome(r: *mut PyObject) -> Outcome {
     }
 }
 
-/// Runs `native` on frame `f`, handing over to the interpreter when it exits.
+/// Runs `native` on frame `f`, handing over to the interpreter when it exits. The callers
+/// (the hook and the direct-call path) have the layout and runtime in hand already.
 ///
 /// # Safety
-/// As for [`eval_frame`]; `native` was compiled from `f`'s code object.
-pub(super) unsafe fn run_native(
-    ts: *mut PyThreadState,
-    f: *mut InterpreterFrame,
-    native: &NativeCode,
-) -> *mut PyObject {
-    // SAFETY: as for `run_native_with`, whose contract is this function's.
-    unsafe { run_native_with(crate::cpython::layout(), runtime(), ts, f, native) }
-}
-
-/// [`run_native`] with the layout and runtime already in hand (the direct-call path looks
-/// them up once a call).
-///
-/// # Safety
-/// As for [`run_native`]; `l` is the layout and `rt` the runtime.
+/// As for [`eval_frame`]; `native` was compiled from `f`'s code object, `l` is the layout and
+/// `rt` the runtime.
 #[inline(always)]
-pub(super) unsafe fn run_native_with(
+pub(super) unsafe fn run_native(
     l: &Layout,
     rt: &mut Runtime,
     ts: *mut PyThreadState,
