@@ -718,3 +718,25 @@ pub fn write_dumps(dir: &std::path::Path, art: &Artifacts) {
         let _ = std::fs::write(dir.join(format!("{stem}.{ext}")), text);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ResumePoints;
+
+    #[test]
+    fn resume_points_hold_exactly_their_code_units() {
+        let points = [0, 5, 63, 64, 200];
+        let set = ResumePoints::new(&points);
+        for at in 0..300 {
+            assert_eq!(set.contains(at), points.contains(&(at as u32)), "code unit {at}");
+        }
+        assert!(!set.contains(usize::MAX));
+    }
+
+    #[test]
+    fn no_resume_points_hold_nothing() {
+        let set = ResumePoints::new(&[]);
+        assert!(!set.contains(0));
+        assert!(!set.contains(64));
+    }
+}
