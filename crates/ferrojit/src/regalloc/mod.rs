@@ -226,6 +226,30 @@ fn hints(f: &Function, regs: &RegisterSet) -> Vec<Option<u8>> {
     hints
 }
 
+/// The spill slots handed out so far, each with the end of the last interval given it. A slot
+/// is reused by an interval that starts after that end: its occupants then follow one another
+/// without overlapping (each starts after the one before it ended), so a function's slots are
+/// as many as the spilled values live at once, not as many as it spills.
+#[derive(Default)]
+struct Slots {
+    last_ends: Vec<u32>,
+}
+
+impl Slots {
+    fn take(&mut self, iv: &Interval) -> u32 {
+        match self.last_ends.iter().position(|&end| end < iv.start) {
+            Some(slot) => {
+                self.last_ends[slot] = iv.end;
+                slot as u32
+            }
+            None => {
+                self.last_ends.push(iv.end);
+                self.last_ends.len() as u32 - 1
+            }
+        }
+    }
+}
+
 /// Linear-scan allocation of `f` over `regs`.
 pub fn allocate(f: &Function, regs: &RegisterSet) -> Allocation {
     let (mut ivs, calls) = intervals(f);
@@ -237,6 +261,7 @@ pub fn allocate(f: &Function, regs: &RegisterSet) -> Allocation {
     };
     // Active intervals with their register.
     let mut active: Vec<(Interval, u8)> = Vec::new();
+    let mut slots = Slots::default();
     for iv in ivs {
         active.retain(|(a, _)| a.end >= iv.start);
         let across = calls.iter().any(|c| crosses(&iv, *c));
@@ -266,18 +291,17 @@ pub fn allocate(f: &Function, regs: &RegisterSet) -> Allocation {
             .map(|(i, (a, r))| (i, *a, *r));
         match victim {
             Some((i, a, r)) if a.end > iv.end => {
-                alloc.locs[a.vreg.0 as usize] = Some(Loc::Slot(alloc.num_slots));
-                alloc.num_slots += 1;
+                alloc.locs[a.vreg.0 as usize] = Some(Loc::Slot(slots.take(&a)));
                 active.remove(i);
                 alloc.locs[iv.vreg.0 as usize] = Some(Loc::Reg(r));
                 active.push((iv, r));
             }
             _ => {
-                alloc.locs[iv.vreg.0 as usize] = Some(Loc::Slot(alloc.num_slots));
-                alloc.num_slots += 1;
+                alloc.locs[iv.vreg.0 as usize] = Some(Loc::Slot(slots.take(&iv)));
             }
         }
     }
+    alloc.num_slots = slots.last_ends.len() as u32;
     let mut used: Vec<u8> = alloc
         .locs
         .iter()
@@ -419,6 +443,53 @@ mod tests {
         // %0 is used by both calls, so it lives across the first one.
         assert_eq!(alloc.loc(VReg(0)), Loc::Reg(10));
         check(&f, &alloc, &regs).unwrap();
+    }
+
+    #[test]
+    fn spill_slots_are_reused_once_their_values_are_dead() {
+        // Fifty groups of three values loaded, then stored: three live at once, one register.
+        let mut insts = Vec::new();
+        for g in 0..50u32 {
+            for k in 0..3 {
+                insts.push(LInst::Load {
+                    dst: VReg(3 * g + k),
+                    base: Base::Frame,
+                    offset: 8,
+                    width: Width::W64,
+                });
+            }
+            for k in 0..3 {
+                insts.push(LInst::Store {
+                    base: Base::Frame,
+                    offset: 16,
+                    src: Operand::Reg(VReg(3 * g + k)),
+                    width: Width::W64,
+                });
+            }
+        }
+        insts.push(LInst::Return { value: VReg(0) });
+        let f = Function {
+            name: "groups".into(),
+            blocks: vec![Block { insts }],
+            exits: vec![],
+            num_vregs: 150,
+        };
+        let regs = RegisterSet {
+            callee_saved: vec![],
+            caller_saved: vec![0],
+            args: vec![0],
+            ret: Some(0),
+        };
+        let alloc = allocate(&f, &regs);
+        check(&f, &alloc, &regs).unwrap();
+        let spilled = alloc
+            .locs
+            .iter()
+            .filter(|l| matches!(l, Some(Loc::Slot(_))))
+            .count();
+        // %0 lives to the end; each group spills two values, which share the same two slots.
+        assert!(spilled >= 100, "{spilled} values spilled");
+        assert!(alloc.num_slots <= 3, "{} slots", alloc.num_slots);
     }
 
     #[test]
