@@ -1,6 +1,7 @@
 """The Python API and the command line: switches, errors for bad input, refusals with reasons,
 dumps, statistics."""
 
+import re
 import json
 import os
 import subprocess
@@ -508,14 +509,16 @@ def test_int_comparisons_of_one_digit_ints_run_in_machine_code():
             six_comparisons(x, 2)
     for isa in ("x86_64", "aarch64"):
         hir = ferrojit.inspect(six_comparisons, isa=isa)["hir"]
-        assert hir.count("IsCompactInt") == 12 and hir.count("CompareWords") == 6, hir
+        # Two operand checks a comparison, and two more each `n += ...` done in words.
+        compact = 12 + 2 * hir.count("ArithWords")
+        assert hir.count("IsCompactInt") == compact and hir.count("CompareWords") == 6, hir
         for sign in ("<", "<=", "==", "!=", ">", ">="):
             assert f" {sign} " in hir
     ferrojit.enable(threshold=1000, disable="inline-int-compare")
     try:
         for isa in ("x86_64", "aarch64"):
             hir = ferrojit.inspect(six_comparisons, isa=isa)["hir"]
-            assert "IsCompactInt" not in hir and hir.count("fj_compare_ints") == 6, hir
+            assert "CompareWords" not in hir and hir.count("fj_compare_ints") == 6, hir
     finally:
         ferrojit.disable()
         ferrojit.enable(disable="")
@@ -531,6 +534,50 @@ def test_int_comparisons_of_one_digit_ints_run_in_machine_code():
         assert ferrojit.is_compiled(six_comparisons)
         got = {(a, b): six_comparisons(a, b) for a in values for b in values}
         assert got == expected
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+
+
+def three_ops(a, b):
+    return a + b, a - b, a * b
+
+
+def test_int_arithmetic_on_one_digit_ints_runs_in_machine_code():
+    for _ in range(30):  # quickened: BINARY_OP_ADD_INT, _SUBTRACT_INT and _MULTIPLY_INT
+        three_ops(3, 4)
+    for isa in ("x86_64", "aarch64"):
+        hir = ferrojit.inspect(three_ops, isa=isa)["hir"]
+        assert hir.count("ArithWords") == 3 and hir.count("IsCompactInt") == 6, hir
+        for sign in ("+", "-", "*"):
+            assert re.search(r"ArithWords \S+ %s \S+" % re.escape(sign), hir), hir
+        # Boxed by PyLong_FromLongLong; any other int goes to the helper.
+        assert hir.count("PyLong_FromLongLong") == 3 and hir.count("fj_int_binary") == 3, hir
+    ferrojit.enable(threshold=1000, disable="inline-int-arith")
+    try:
+        for isa in ("x86_64", "aarch64"):
+            hir = ferrojit.inspect(three_ops, isa=isa)["hir"]
+            assert "ArithWords" not in hir and hir.count("fj_int_binary") == 3, hir
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+    ferrojit.compile(three_ops)
+    # Zero, small ints (cached objects), the largest one-digit int and the first two-digit
+    # one, products past one digit, negatives, past 64 bits, bools and a float: the word path,
+    # the helper and the type guard's exit all give the interpreter's values and types.
+    values = [0, 1, 2, 5, 255, 256, 2**30 - 1, 2**30, -1, -5, 1 - 2**30, 10**20, -(10**20)]
+    values += [True, False, 0.5]
+    expected = {(a, b): repr(three_ops(a, b)) for a in values for b in values}
+    ferrojit.enable(threshold=1000, deopt_limit=0)
+    try:
+        assert ferrojit.is_compiled(three_ops)
+        got = {(a, b): repr(three_ops(a, b)) for a in values for b in values}
+        assert got == expected
+        # Results in the small-int range are the interpreter's cached objects.
+        total, difference, product = three_ops(100, 100)
+        assert total is int("200") and difference is int("0") and product == 10000
     finally:
         ferrojit.disable()
         ferrojit.enable(disable="")

@@ -76,6 +76,9 @@ pub struct CodeInfo {
     /// `UNPACK_SEQUENCE` specialised for a tuple or list reads the items of one of the right
     /// length in machine code (the `inline-unpack` optimisation).
     pub inline_unpack: bool,
+    /// `BINARY_OP_{ADD,SUBTRACT,MULTIPLY}_INT` computes one-digit ints in machine words (the
+    /// `inline-int-arith` optimisation); otherwise always through its helper.
+    pub inline_int_arith: bool,
 }
 
 /// Where a global name lived when the function was compiled: an entry of the module's
@@ -1369,7 +1372,12 @@ impl<'a> Builder<'a> {
         let op = self.cint(cur, ins.arg as i64, ins);
         match jump {
             None => {
-                let r = self.helper(cur, helper, vec![a, b, op], Type::OBJECT, ins);
+                let r = match word_arith(ins.arg) {
+                    Some(arith) if helper == Helper::IntBinary && self.code.inline_int_arith => {
+                        self.arith_compact_ints(cur, a, b, op, arith, ins)
+                    }
+                    _ => self.helper(cur, helper, vec![a, b, op], Type::OBJECT, ins),
+                };
                 if helper != Helper::FloatBinary {
                     self.decref(cur, a, ins);
                     self.decref(cur, b, ins);
@@ -1429,6 +1437,40 @@ impl<'a> Builder<'a> {
             vec![bld.helper(cur, Helper::CompareInts, vec![a, b, op], Type::CINT, ins)]
         };
         self.fast_or_slow(cur, &[Type::CINT], ins, fast, slow)[0]
+    }
+
+    /// `BINARY_OP_{ADD,SUBTRACT,MULTIPLY}_INT` on two exact ints (a new int): in machine words
+    /// when both are 0 or one positive digit (below 2**30, so no sum, difference or product
+    /// overflows a word), boxed by `PyLong_FromLongLong` (the small-int cache, else one
+    /// allocation); the helper otherwise.
+    fn arith_compact_ints(
+        &mut self,
+        cur: &mut Cursor,
+        a: ValueId,
+        b: ValueId,
+        op: ValueId,
+        arith: WordArith,
+        ins: &Instr,
+    ) -> ValueId {
+        let fast = |bld: &mut Self, cur: &mut Cursor, slow: BlockId| {
+            for v in [a, b] {
+                let ok = bld.emit(cur, InstKind::IsCompactInt { value: v }, Type::CBOOL, ins);
+                bld.continue_if(cur, ok, slow, ins);
+            }
+            let x = bld.emit(cur, InstKind::CompactIntValue { value: a }, Type::CINT, ins);
+            let y = bld.emit(cur, InstKind::CompactIntValue { value: b }, Type::CINT, ins);
+            let word = InstKind::ArithWords {
+                a: x,
+                b: y,
+                op: arith,
+            };
+            let z = bld.emit(cur, word, Type::CINT, ins);
+            vec![bld.helper(cur, Helper::IntFromWord, vec![z], Type::OBJECT, ins)]
+        };
+        let slow = |bld: &mut Self, cur: &mut Cursor| {
+            vec![bld.helper(cur, Helper::IntBinary, vec![a, b, op], Type::OBJECT, ins)]
+        };
+        self.fast_or_slow(cur, &[Type::OBJECT], ins, fast, slow)[0]
     }
 
     /// `BINARY_SUBSCR` / `STORE_SUBSCR` the interpreter specialised for an exact list or tuple
@@ -2262,5 +2304,16 @@ impl<'a> Builder<'a> {
             else_args: body_args,
         };
         Ok(())
+    }
+}
+
+/// The machine-word operation of a `BINARY_OP` oparg the interpreter specialises for ints
+/// (`+`, `-`, `*` and their in-place forms), or None.
+fn word_arith(oparg: u32) -> Option<WordArith> {
+    match u8::try_from(oparg).ok()? {
+        NB_ADD | NB_INPLACE_ADD => Some(WordArith::Add),
+        NB_SUBTRACT | NB_INPLACE_SUBTRACT => Some(WordArith::Sub),
+        NB_MULTIPLY | NB_INPLACE_MULTIPLY => Some(WordArith::Mul),
+        _ => None,
     }
 }

@@ -211,6 +211,8 @@ pub enum Helper {
     /// `fj_int_binary(a, b, oparg)`: +, - or * of two exact ints (guarded); takes nothing.
     /// New reference or NULL.
     IntBinary,
+    /// `PyLong_FromLongLong(word)`: an int from a machine int. New reference or NULL.
+    IntFromWord,
     /// `fj_float_binary(a, b, oparg)`: +, - or * of two exact floats (guarded); takes both
     /// (an operand nobody else holds receives the result). New reference or NULL.
     FloatBinary,
@@ -282,6 +284,7 @@ impl Helper {
             Helper::CompareFloats => "fj_compare_floats",
             Helper::CompareStrs => "fj_compare_strs",
             Helper::IntBinary => "fj_int_binary",
+            Helper::IntFromWord => "PyLong_FromLongLong",
             Helper::FloatBinary => "fj_float_binary",
             Helper::ListGetItem => "fj_list_getitem",
             Helper::TupleGetItem => "fj_tuple_getitem",
@@ -297,6 +300,24 @@ pub enum ErrorCheck {
     Null,
     /// A negative C int means an exception is set.
     Negative,
+}
+
+/// An operation of [`InstKind::ArithWords`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WordArith {
+    Add,
+    Sub,
+    Mul,
+}
+
+impl WordArith {
+    pub fn sign(self) -> &'static str {
+        match self {
+            WordArith::Add => "+",
+            WordArith::Sub => "-",
+            WordArith::Mul => "*",
+        }
+    }
 }
 
 /// An HIR instruction. Each defines the value with its own number (some define nothing useful:
@@ -429,6 +450,9 @@ pub enum InstKind {
     /// Machine int 1 or 0: `a op b` on signed machine ints, `op` a `COMPARE_OP` oparg
     /// (0 `<`, 1 `<=`, 2 `==`, 3 `!=`, 4 `>`, 5 `>=`).
     CompareWords { a: ValueId, b: ValueId, op: u32 },
+    /// Machine int: `a op b` on machine ints the caller knows cannot overflow (ints of one
+    /// digit, below 2**30).
+    ArithWords { a: ValueId, b: ValueId, op: WordArith },
     /// Machine int: truth of `value` with the fast paths of the interpreter (True, False,
     /// None) inline, else `PyObject_IsTrue`; -1 on error.
     Truthy { value: ValueId },

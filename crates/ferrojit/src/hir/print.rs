@@ -163,6 +163,7 @@ impl Function {
                     .unwrap_or(&"?");
                 write!(s, "CompareWords {a} {sign} {b}")
             }
+            InstKind::ArithWords { a, b, op } => write!(s, "ArithWords {a} {} {b}", op.sign()),
             InstKind::Truthy { value } => write!(s, "Truthy {value}"),
             InstKind::BoolObject { value, negate } => {
                 write!(s, "BoolObject {}{value}", if *negate { "not " } else { "" })

@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::cpython::Layout;
-use crate::hir::{self, ErrorCheck, ExitKind, Helper, InstKind, Terminator, Type, ValueId};
+use crate::hir::{self, ErrorCheck, ExitKind, Helper, InstKind, Terminator, Type, ValueId, WordArith};
 use std::collections::HashMap;
 
 /// `DICT_KEYS_GENERAL` (Include/internal/pycore_dict.h): keys of any type, whose entries are
@@ -541,6 +541,21 @@ impl<'a> Lowerer<'a> {
                     dst: d,
                     a: digit,
                     b: Operand::Reg(mask),
+                });
+            }
+            InstKind::ArithWords { a, b, op } => {
+                let (ra, rb) = (self.materialise(a), self.materialise(b));
+                let d = self.reg(v);
+                let op = match op {
+                    WordArith::Add => AluOp::Add,
+                    WordArith::Sub => AluOp::Sub,
+                    WordArith::Mul => AluOp::Mul,
+                };
+                self.emit(LInst::Alu {
+                    op,
+                    dst: d,
+                    a: ra,
+                    b: Operand::Reg(rb),
                 });
             }
             InstKind::CompareWords { a, b, op } => {

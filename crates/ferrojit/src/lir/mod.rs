@@ -99,6 +99,8 @@ pub enum AluOp {
     And,
     /// Shift left by the second operand (0..=63).
     Shl,
+    /// The low 64 bits of the product.
+    Mul,
 }
 
 /// A machine instruction over virtual registers.
@@ -330,6 +332,7 @@ impl fmt::Display for AluOp {
             AluOp::Sub => "sub",
             AluOp::And => "and",
             AluOp::Shl => "shl",
+            AluOp::Mul => "mul",
         })
     }
 }

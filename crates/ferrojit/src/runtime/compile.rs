@@ -506,8 +506,13 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             .options
             .disabled
             .contains(&super::Optimisation::InlineUnpack);
+        let inline_int_arith = !runtime()
+            .options
+            .disabled
+            .contains(&super::Optimisation::InlineIntArith);
         Ok(CodeInfo {
             inline_unpack,
+            inline_int_arith,
             inline_int_compare,
             inline_dict_attrs,
             store_attr_dict,

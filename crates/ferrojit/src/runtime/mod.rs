@@ -95,10 +95,14 @@ pub enum Optimisation {
     /// `inline-unpack`: `UNPACK_SEQUENCE` specialised for a tuple or list reads the items of
     /// an exact tuple or list of the right length in machine code (the helper otherwise).
     InlineUnpack,
+    /// `inline-int-arith`: `BINARY_OP_{ADD,SUBTRACT,MULTIPLY}_INT` on two ints of 0 or one
+    /// positive digit computes in machine words and boxes the result with
+    /// `PyLong_FromLongLong` (the helper for any other int).
+    InlineIntArith,
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 8] = [
+    pub const ALL: [Optimisation; 9] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -107,6 +111,7 @@ impl Optimisation {
         Optimisation::StoreAttrDict,
         Optimisation::InlineIntCompare,
         Optimisation::InlineUnpack,
+        Optimisation::InlineIntArith,
     ];
 
     pub fn name(self) -> &'static str {
@@ -119,6 +124,7 @@ impl Optimisation {
             Optimisation::StoreAttrDict => "store-attr-dict",
             Optimisation::InlineIntCompare => "inline-int-compare",
             Optimisation::InlineUnpack => "inline-unpack",
+            Optimisation::InlineIntArith => "inline-int-arith",
         }
     }
 

@@ -252,6 +252,7 @@ impl<'a> Emitter<'a> {
                     lir::AluOp::Sub => self.asm.sub_rrr(d, ra, rb),
                     lir::AluOp::And => self.asm.and_rrr(d, ra, rb),
                     lir::AluOp::Shl => self.asm.lsl_rrr(d, ra, rb),
+                    lir::AluOp::Mul => self.asm.mul(d, ra, rb),
                 }
             }
         }

@@ -237,9 +237,13 @@ impl<'a> Emitter<'a> {
             lir::AluOp::Add => Some(Alu::Add),
             lir::AluOp::Sub => Some(Alu::Sub),
             lir::AluOp::And => Some(Alu::And),
-            lir::AluOp::Shl => None,
+            lir::AluOp::Shl | lir::AluOp::Mul => None,
         };
         match (alu, b) {
+            (None, b) if op == lir::AluOp::Mul => {
+                let rb = self.operand(b, SCRATCH1);
+                self.asm.imul_rr(d, rb)
+            }
             (Some(alu), Operand::Imm(i)) if i32::try_from(i).is_ok() => {
                 self.asm.alu_ri(alu, d, i as i32)
             }
