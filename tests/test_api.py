@@ -584,6 +584,74 @@ def test_int_arithmetic_on_one_digit_ints_runs_in_machine_code():
         ferrojit.disable()
 
 
+def c_function_calls(x, d, out):
+    out.append(len(x))  # builtin taking one object; list.append, a method descriptor
+    out.append(isinstance(x, list))  # builtin taking a vector
+    out.append(type(x))
+    out.append(d.get(len(x), -1))  # method descriptor taking a vector
+    out.append(x.copy())  # method descriptor taking nothing
+    return out
+
+
+def call_one(fn, x):
+    return fn(x)
+
+
+class ListKind(list):
+    pass
+
+
+def test_calls_the_interpreter_specialised_for_c_functions_call_them_directly():
+    for _ in range(30):  # quickened: the PRECALLs specialise for the C functions
+        c_function_calls([1, 2], {2: "two"}, [])
+        call_one(len, "abc")
+    # Eleven calls (five appends, len twice, isinstance, type, get, copy), all of C functions.
+    for isa in ("x86_64", "aarch64"):
+        hir = ferrojit.inspect(c_function_calls, isa=isa)["hir"]
+        assert hir.count("fj_call_c(") == 11 and "fj_call(" not in hir, hir
+    ferrojit.enable(threshold=1000, disable="c-calls")
+    try:
+        for isa in ("x86_64", "aarch64"):
+            hir = ferrojit.inspect(c_function_calls, isa=isa)["hir"]
+            assert "fj_call_c(" not in hir and hir.count("fj_call(") == 11, hir
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+    ferrojit.compile(c_function_calls)
+    ferrojit.compile(call_one)
+    # A list subclass (its self is not exactly the descriptor's type), a dict without the
+    # key, and call_one's site (specialised for len) given other callables: a Python
+    # function, a bound method, a method descriptor, a class, len with a wrong argument.
+    def cases():
+        return [
+            (c_function_calls, ([1, 2], {2: "two"}, [])),
+            (c_function_calls, (ListKind([3]), {}, ListKind())),
+            (call_one, (len, [1, 2, 3])),
+            (call_one, (lambda v: v * 2, 21)),
+            (call_one, ("x".join, ["a", "b"])),
+            (call_one, (str.upper, "abc")),
+            (call_one, (list, "ab")),
+            (call_one, (len, 5)),
+        ]
+
+    def outcome(fn, args):
+        try:
+            return repr(fn(*args))
+        except TypeError as e:
+            return "TypeError: %s" % e
+
+    expected = [outcome(fn, args) for fn, args in cases()]
+    ferrojit.enable(threshold=1000, deopt_limit=0)
+    try:
+        assert ferrojit.is_compiled(c_function_calls) and ferrojit.is_compiled(call_one)
+        assert [outcome(fn, args) for fn, args in cases()] == expected
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+
+
 def unpack_two(t):
     a, b = t
     return a * 10 + b

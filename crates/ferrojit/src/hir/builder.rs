@@ -79,6 +79,9 @@ pub struct CodeInfo {
     /// `BINARY_OP_{ADD,SUBTRACT,MULTIPLY}_INT` computes one-digit ints in machine words (the
     /// `inline-int-arith` optimisation); otherwise always through its helper.
     pub inline_int_arith: bool,
+    /// A `CALL` whose `PRECALL` the interpreter specialised for a C function calls it
+    /// through `fj_call_c` (the `c-calls` optimisation); otherwise through `fj_call`.
+    pub c_calls: bool,
 }
 
 /// Where a global name lived when the function was compiled: an entry of the module's
@@ -2216,6 +2219,7 @@ impl<'a> Builder<'a> {
         );
         let addr = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
         let oparg = self.cint(cur, ins.arg as i64, ins);
+        let no_kwnames = cur.kwnames.is_none();
         let kw = match cur.kwnames.take() {
             Some(k) => {
                 let c = self.code.consts[k].clone();
@@ -2224,7 +2228,12 @@ impl<'a> Builder<'a> {
             None => self.cint(cur, 0, ins),
         };
         cur.call_start = None;
-        let r = self.helper(cur, Helper::Call, vec![addr, oparg, kw], Type::OBJECT, ins);
+        let helper = if no_kwnames && self.code.c_calls && self.precall_calls_c(ins) {
+            Helper::CallC
+        } else {
+            Helper::Call
+        };
+        let r = self.helper(cur, helper, vec![addr, oparg, kw], Type::OBJECT, ins);
         self.check(cur, r, ErrorCheck::Null, ins);
         cur.stack.push(r);
         let state = self.deopt_after(cur, ins, "eval breaker or tracing after call");
@@ -2235,6 +2244,28 @@ impl<'a> Builder<'a> {
             ins,
         );
         Ok(())
+    }
+
+    /// Whether the interpreter specialised the `PRECALL` before this `CALL` for a C function
+    /// that `fj_call_c` calls directly (see `runtime::c_calls`).
+    fn precall_calls_c(&self, call: &Instr) -> bool {
+        let Some(i) = self.index_of.get(&call.start).and_then(|i| i.checked_sub(1)) else {
+            return false;
+        };
+        let precall = &self.code.instrs[i];
+        precall.op == PRECALL
+            && matches!(
+                precall.specialised,
+                PRECALL_NO_KW_BUILTIN_O
+                    | PRECALL_NO_KW_BUILTIN_FAST
+                    | PRECALL_NO_KW_LEN
+                    | PRECALL_NO_KW_ISINSTANCE
+                    | PRECALL_NO_KW_METHOD_DESCRIPTOR_O
+                    | PRECALL_NO_KW_METHOD_DESCRIPTOR_NOARGS
+                    | PRECALL_NO_KW_METHOD_DESCRIPTOR_FAST
+                    | PRECALL_NO_KW_LIST_APPEND
+                    | PRECALL_NO_KW_TYPE_1
+            )
     }
 
     fn jump_or_pop(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {

@@ -113,6 +113,10 @@ pub enum Helper {
     /// `fj_call(base, oparg, kwnames)`: takes every reference in `base[0 .. oparg + 2]`
     /// (`[method or NULL, callable or self, args...]`); the call's result or NULL.
     Call,
+    /// `fj_call_c(base, oparg, kwnames)`: [`Helper::Call`] where the interpreter specialised
+    /// the call of a builtin function, a method descriptor or `type`: calls the C function
+    /// directly while the callable is still one.
+    CallC,
     /// `fj_build_list(items, n)`: takes the n items; new list or NULL.
     BuildList,
     /// `fj_build_tuple(items, n)`: takes the n items.
@@ -244,6 +248,7 @@ impl Helper {
             Helper::StoreGlobal => "fj_store_global",
             Helper::LoadMethod => "fj_load_method_cached",
             Helper::Call => "fj_call",
+            Helper::CallC => "fj_call_c",
             Helper::BuildList => "fj_build_list",
             Helper::BuildTuple => "fj_build_tuple",
             Helper::BuildMap => "fj_build_map",

@@ -510,9 +510,14 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             .options
             .disabled
             .contains(&super::Optimisation::InlineIntArith);
+        let c_calls = !runtime()
+            .options
+            .disabled
+            .contains(&super::Optimisation::CCalls);
         Ok(CodeInfo {
             inline_unpack,
             inline_int_arith,
+            c_calls,
             inline_int_compare,
             inline_dict_attrs,
             store_attr_dict,

@@ -2,6 +2,7 @@
 //! executable memory, the helpers generated code calls, and statistics.
 
 pub mod attr_cache;
+pub mod c_calls;
 pub mod codemem;
 pub mod compile;
 pub mod direct_call;
@@ -99,10 +100,14 @@ pub enum Optimisation {
     /// positive digit computes in machine words and boxes the result with
     /// `PyLong_FromLongLong` (the helper for any other int).
     InlineIntArith,
+    /// `c-calls`: a call the interpreter specialised for a builtin function, a builtin type's
+    /// method descriptor or `type(x)` calls the C function straight from its method
+    /// definition, as the interpreter's specialised `PRECALL`s do (`fj_call_c`).
+    CCalls,
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 9] = [
+    pub const ALL: [Optimisation; 10] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -112,6 +117,7 @@ impl Optimisation {
         Optimisation::InlineIntCompare,
         Optimisation::InlineUnpack,
         Optimisation::InlineIntArith,
+        Optimisation::CCalls,
     ];
 
     pub fn name(self) -> &'static str {
@@ -125,6 +131,7 @@ impl Optimisation {
             Optimisation::InlineIntCompare => "inline-int-compare",
             Optimisation::InlineUnpack => "inline-unpack",
             Optimisation::InlineIntArith => "inline-int-arith",
+            Optimisation::CCalls => "c-calls",
         }
     }
 
