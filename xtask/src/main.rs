@@ -7,11 +7,13 @@
 //! - `test [--arch A] [-- PYTEST-ARGS]`: the whole test suite for one ISA, or both
 //! - `wheel [--arch A]`: the wheel pip installs, in `target/wheels/<arch>/` (maturin)
 //! - `bench [--arch A] [--fast]`: richards through pyperf with and without the JIT
+//! - `count [--disable OPTS] [BENCH[:LOOPS]...]`: instructions of one timed value (callgrind)
 
 mod arch;
 mod arm64;
 mod bench;
 mod build;
+mod count;
 mod python;
 mod run;
 mod test;
@@ -68,6 +70,15 @@ enum Command {
         #[arg(long)]
         fast: bool,
     },
+    /// Instructions of one timed value of pyperformance benchmarks under callgrind: CPython,
+    /// ferrojit, and ferrojit with --disable OPTS (x86-64; valgrind installed).
+    Count {
+        /// Optimisations to switch off for a third column (comma-separated knob names).
+        #[arg(long)]
+        disable: Option<String>,
+        /// Benchmarks, each `NAME` or `NAME:LOOPS` (default: richards).
+        benchmarks: Vec<String>,
+    },
 }
 
 fn main() {
@@ -88,6 +99,10 @@ fn main() {
         Command::Bench { arch, fast } => {
             bench::run(arch.unwrap_or_else(Arch::host), fast).map(|_| 0)
         }
+        Command::Count {
+            disable,
+            benchmarks,
+        } => count::run(&benchmarks, disable.as_deref()).map(|_| 0),
     };
     match result {
         Ok(code) => std::process::exit(code),
