@@ -590,6 +590,9 @@ def c_function_calls(x, d, out):
     out.append(type(x))
     out.append(d.get(len(x), -1))  # method descriptor taking a vector
     out.append(x.copy())  # method descriptor taking nothing
+    out.append(str(len(x)))
+    out.append(tuple(x))
+    out.append(list(x))  # a builtin class with a vectorcall
     return out
 
 
@@ -605,15 +608,16 @@ def test_calls_the_interpreter_specialised_for_c_functions_call_them_directly():
     for _ in range(30):  # quickened: the PRECALLs specialise for the C functions
         c_function_calls([1, 2], {2: "two"}, [])
         call_one(len, "abc")
-    # Eleven calls (five appends, len twice, isinstance, type, get, copy), all of C functions.
+    # Eighteen calls of C functions: eight appends, len three times, isinstance, type, get,
+    # copy, str, tuple and list.
     for isa in ("x86_64", "aarch64"):
         hir = ferrojit.inspect(c_function_calls, isa=isa)["hir"]
-        assert hir.count("fj_call_c(") == 11 and "fj_call(" not in hir, hir
+        assert hir.count("fj_call_c(") == 18 and "fj_call(" not in hir, hir
     ferrojit.enable(threshold=1000, disable="c-calls")
     try:
         for isa in ("x86_64", "aarch64"):
             hir = ferrojit.inspect(c_function_calls, isa=isa)["hir"]
-            assert "fj_call_c(" not in hir and hir.count("fj_call(") == 11, hir
+            assert "fj_call_c(" not in hir and hir.count("fj_call(") == 18, hir
     finally:
         ferrojit.disable()
         ferrojit.enable(disable="")
@@ -632,6 +636,8 @@ def test_calls_the_interpreter_specialised_for_c_functions_call_them_directly():
             (call_one, ("x".join, ["a", "b"])),
             (call_one, (str.upper, "abc")),
             (call_one, (list, "ab")),
+            (call_one, (str, 5)),
+            (call_one, (tuple, 5)),
             (call_one, (len, 5)),
         ]
 

@@ -2265,6 +2265,9 @@ impl<'a> Builder<'a> {
                     | PRECALL_NO_KW_METHOD_DESCRIPTOR_FAST
                     | PRECALL_NO_KW_LIST_APPEND
                     | PRECALL_NO_KW_TYPE_1
+                    | PRECALL_NO_KW_STR_1
+                    | PRECALL_NO_KW_TUPLE_1
+                    | PRECALL_BUILTIN_CLASS
             )
     }
 

@@ -1,7 +1,8 @@
 //! Calls of C functions the way the interpreter's specialised `PRECALL`s make them
 //! (`c-calls`): a builtin function taking one object or a fast-call vector (`len`, `id`,
 //! `isinstance`, `abs`...), a method descriptor of a builtin type called on an instance of
-//! exactly that type (`list.append`, `dict.get`, `str.join`...), and `type(x)`. The C function
+//! exactly that type (`list.append`, `dict.get`, `str.join`...), `type(x)`, `str(x)`,
+//! `tuple(x)`, and a class with a vectorcall of its own (`list(x)`, `range(n)`...). The C function
 //! is called straight from its `PyMethodDef`, skipping `PyObject_Vectorcall`, the
 //! `cfunction_vectorcall_*`/`method_vectorcall_*` layer and its result check, as CPython 3.11's
 //! `PRECALL_NO_KW_*` instructions do; the recursion check is kept where they keep it (one
@@ -99,6 +100,17 @@ unsafe fn call_c_function(
             let t = Py_TYPE(*args) as *mut PyObject;
             Py_INCREF(t);
             Some(t)
+        } else if function == std::ptr::addr_of_mut!(PyUnicode_Type) as *mut PyObject && n == 1 {
+            // `str(x)` (3.11's str has no vectorcall: the generic call builds an argument
+            // tuple for `type_call`).
+            Some(PyObject_Str(*args))
+        } else if function == std::ptr::addr_of_mut!(PyTuple_Type) as *mut PyObject && n == 1 {
+            Some(PySequence_Tuple(*args))
+        } else if PyType_Check(function) != 0 {
+            // A builtin class with a vectorcall (`list(x)`, `set()`, `range(n)`...).
+            let tp = function as *mut PyTypeObject;
+            let vectorcall = (*tp).tp_vectorcall?;
+            Some(vectorcall(function, args, n, std::ptr::null_mut()))
         } else {
             None
         }
