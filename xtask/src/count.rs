@@ -1,8 +1,9 @@
 //! `cargo xtask count`: instructions per timed value of pyperformance benchmarks under
 //! valgrind's callgrind, for CPython (ferrojit's `--no-jit`), ferrojit, and ferrojit with
 //! optimisations switched off. On a shared VM, time cannot tell apart changes of a few percent
-//! (A/A controls have come out at 0.74-0.81x); instruction counts repeat to about 0.01% with a
-//! fixed hash seed. They are a proxy (no cache or branch costs): the lab's time runs decide.
+//! (A/A controls have come out at 0.74-0.81x); instruction counts with a fixed hash seed repeat
+//! to 0.1% on most benchmarks (about 1% on a few). They are a proxy (no cache or branch
+//! costs): the lab's time runs decide.
 //!
 //! Each cell runs the benchmark's pyperf worker twice in one process each, with one warm-up
 //! and one or two timed values (`-w 1 -n 1` and `-n 2`); the difference of the two totals is
