@@ -1411,6 +1411,25 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The machine values of exact ints `a` and `b`, on to `slow` unless both are 0 or one
+    /// positive digit (the fast path of the int specialisations in words).
+    fn compact_int_words(
+        &mut self,
+        cur: &mut Cursor,
+        a: ValueId,
+        b: ValueId,
+        slow: BlockId,
+        ins: &Instr,
+    ) -> (ValueId, ValueId) {
+        for v in [a, b] {
+            let ok = self.emit(cur, InstKind::IsCompactInt { value: v }, Type::CBOOL, ins);
+            self.continue_if(cur, ok, slow, ins);
+        }
+        let x = self.emit(cur, InstKind::CompactIntValue { value: a }, Type::CINT, ins);
+        let y = self.emit(cur, InstKind::CompactIntValue { value: b }, Type::CINT, ins);
+        (x, y)
+    }
+
     /// `COMPARE_OP_INT_JUMP`'s test on two exact ints (1 or 0): in machine words when both are
     /// 0 or one positive digit, as most loop counters and indices are; the helper otherwise.
     fn compare_compact_ints(
@@ -1423,12 +1442,7 @@ impl<'a> Builder<'a> {
     ) -> ValueId {
         let oparg = ins.arg;
         let fast = |bld: &mut Self, cur: &mut Cursor, slow: BlockId| {
-            for v in [a, b] {
-                let ok = bld.emit(cur, InstKind::IsCompactInt { value: v }, Type::CBOOL, ins);
-                bld.continue_if(cur, ok, slow, ins);
-            }
-            let x = bld.emit(cur, InstKind::CompactIntValue { value: a }, Type::CINT, ins);
-            let y = bld.emit(cur, InstKind::CompactIntValue { value: b }, Type::CINT, ins);
+            let (x, y) = bld.compact_int_words(cur, a, b, slow, ins);
             let compare = InstKind::CompareWords {
                 a: x,
                 b: y,
@@ -1456,12 +1470,7 @@ impl<'a> Builder<'a> {
         ins: &Instr,
     ) -> ValueId {
         let fast = |bld: &mut Self, cur: &mut Cursor, slow: BlockId| {
-            for v in [a, b] {
-                let ok = bld.emit(cur, InstKind::IsCompactInt { value: v }, Type::CBOOL, ins);
-                bld.continue_if(cur, ok, slow, ins);
-            }
-            let x = bld.emit(cur, InstKind::CompactIntValue { value: a }, Type::CINT, ins);
-            let y = bld.emit(cur, InstKind::CompactIntValue { value: b }, Type::CINT, ins);
+            let (x, y) = bld.compact_int_words(cur, a, b, slow, ins);
             let word = InstKind::ArithWords {
                 a: x,
                 b: y,
@@ -2249,7 +2258,11 @@ impl<'a> Builder<'a> {
     /// Whether the interpreter specialised the `PRECALL` before this `CALL` for a C function
     /// that `fj_call_c` calls directly (see `runtime::c_calls`).
     fn precall_calls_c(&self, call: &Instr) -> bool {
-        let Some(i) = self.index_of.get(&call.start).and_then(|i| i.checked_sub(1)) else {
+        let Some(i) = self
+            .index_of
+            .get(&call.start)
+            .and_then(|i| i.checked_sub(1))
+        else {
             return false;
         };
         let precall = &self.code.instrs[i];

@@ -457,7 +457,11 @@ pub enum InstKind {
     CompareWords { a: ValueId, b: ValueId, op: u32 },
     /// Machine int: `a op b` on machine ints the caller knows cannot overflow (ints of one
     /// digit, below 2**30).
-    ArithWords { a: ValueId, b: ValueId, op: WordArith },
+    ArithWords {
+        a: ValueId,
+        b: ValueId,
+        op: WordArith,
+    },
     /// Machine int: truth of `value` with the fast paths of the interpreter (True, False,
     /// None) inline, else `PyObject_IsTrue`; -1 on error.
     Truthy { value: ValueId },

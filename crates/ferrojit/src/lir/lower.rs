@@ -5,7 +5,9 @@
 
 use super::*;
 use crate::cpython::Layout;
-use crate::hir::{self, ErrorCheck, ExitKind, Helper, InstKind, Terminator, Type, ValueId, WordArith};
+use crate::hir::{
+    self, ErrorCheck, ExitKind, Helper, InstKind, Terminator, Type, ValueId, WordArith,
+};
 use std::collections::HashMap;
 
 /// `DICT_KEYS_GENERAL` (Include/internal/pycore_dict.h): keys of any type, whose entries are

@@ -508,10 +508,9 @@ unsafe fn fill_method(
         let nentries = if has_inline_values(ty) {
             let keys = shared_keys(ty);
             if values_of(obj).is_null() {
-                if super::hook::runtime()
+                if !super::hook::runtime()
                     .options
-                    .disabled
-                    .contains(&super::Optimisation::MethodCacheDicts)
+                    .enabled(super::Optimisation::MethodCacheDicts)
                 {
                     return;
                 }

@@ -69,9 +69,7 @@ unsafe fn call_c_function(
             let slf = (*f).m_self;
             match def.ml_flags {
                 METH_O if n == 1 => with_recursion_check(|| (def.ml_meth.PyCFunction)(slf, *args)),
-                METH_FASTCALL => {
-                    Some((def.ml_meth.PyCFunctionFast)(slf, args, n as Py_ssize_t))
-                }
+                METH_FASTCALL => Some((def.ml_meth.PyCFunctionFast)(slf, args, n as Py_ssize_t)),
                 _ => None,
             }
         } else if ty == std::ptr::addr_of_mut!(PyMethodDescr_Type) {

@@ -52,7 +52,11 @@ pub struct ResumePoints(Box<[u64]>);
 
 impl ResumePoints {
     pub fn new(points: &[u32]) -> Self {
-        let words = points.iter().map(|&p| p as usize / 64 + 1).max().unwrap_or(0);
+        let words = points
+            .iter()
+            .map(|&p| p as usize / 64 + 1)
+            .max()
+            .unwrap_or(0);
         let mut bits = vec![0u64; words];
         for &p in points {
             bits[p as usize / 64] |= 1 << (p % 64);
@@ -73,7 +77,12 @@ impl NativeCode {
     ///
     /// # Safety
     /// `f` is a live generator frame of this code.
-    pub unsafe fn resumes(&self, l: &Layout, f: *mut InterpreterFrame, code: *mut PyObject) -> bool {
+    pub unsafe fn resumes(
+        &self,
+        l: &Layout,
+        f: *mut InterpreterFrame,
+        code: *mut PyObject,
+    ) -> bool {
         // SAFETY: `prev_instr` points into the frame's code object's instructions.
         unsafe {
             let at: *mut u16 = ffi::read(f as _, l.frame_prev_instr);
@@ -481,39 +490,18 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
         let flags = co::flags(code);
         nparams +=
             (flags & ffi::CO_VARARGS != 0) as u32 + (flags & ffi::CO_VARKEYWORDS != 0) as u32;
-        let global_slots = if runtime()
-            .options
-            .disabled
-            .contains(&super::Optimisation::CompileTimeGlobals)
-        {
-            Vec::new()
-        } else {
+        let on = |opt| runtime().options.enabled(opt);
+        let global_slots = if on(super::Optimisation::CompileTimeGlobals) {
             global_slots(co::names(code), ns)
+        } else {
+            Vec::new()
         };
-        let inline_dict_attrs = !runtime()
-            .options
-            .disabled
-            .contains(&super::Optimisation::InlineDictAttrs);
-        let store_attr_dict = !runtime()
-            .options
-            .disabled
-            .contains(&super::Optimisation::StoreAttrDict);
-        let inline_int_compare = !runtime()
-            .options
-            .disabled
-            .contains(&super::Optimisation::InlineIntCompare);
-        let inline_unpack = !runtime()
-            .options
-            .disabled
-            .contains(&super::Optimisation::InlineUnpack);
-        let inline_int_arith = !runtime()
-            .options
-            .disabled
-            .contains(&super::Optimisation::InlineIntArith);
-        let c_calls = !runtime()
-            .options
-            .disabled
-            .contains(&super::Optimisation::CCalls);
+        let inline_dict_attrs = on(super::Optimisation::InlineDictAttrs);
+        let store_attr_dict = on(super::Optimisation::StoreAttrDict);
+        let inline_int_compare = on(super::Optimisation::InlineIntCompare);
+        let inline_unpack = on(super::Optimisation::InlineUnpack);
+        let inline_int_arith = on(super::Optimisation::InlineIntArith);
+        let c_calls = on(super::Optimisation::CCalls);
         Ok(CodeInfo {
             inline_unpack,
             inline_int_arith,
@@ -738,7 +726,11 @@ mod tests {
         let points = [0, 5, 63, 64, 200];
         let set = ResumePoints::new(&points);
         for at in 0..300 {
-            assert_eq!(set.contains(at), points.contains(&(at as u32)), "code unit {at}");
+            assert_eq!(
+                set.contains(at),
+                points.contains(&(at as u32)),
+                "code unit {at}"
+            );
         }
         assert!(!set.contains(usize::MAX));
     }

@@ -96,13 +96,7 @@ pub unsafe fn call_compiled(
         let missing = direct.nargs.checked_sub(nargs)?;
         let defaults = match missing {
             0 => std::ptr::null(),
-            _ if rt
-                .options
-                .disabled
-                .contains(&super::Optimisation::DirectCallDefaults) =>
-            {
-                return None
-            }
+            _ if !rt.options.enabled(super::Optimisation::DirectCallDefaults) => return None,
             _ => trailing_defaults(l, function, missing)?,
         };
         let ts = PyThreadState_Get();

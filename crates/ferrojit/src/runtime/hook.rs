@@ -194,8 +194,7 @@ pub unsafe extern "C" fn eval_frame(
         // The layout and runtime are looked up once (each look is an atomic load the compiler
         // cannot merge) and the frame's fields read straight off them. Every way out of this
         // function is a tail call, so it needs no stack frame of its own.
-        let (Some(l), Some(rt)) = (crate::cpython::layout_if_probed(), runtime_if_created())
-        else {
+        let (Some(l), Some(rt)) = (crate::cpython::layout_if_probed(), runtime_if_created()) else {
             return eval_first_frame(ts, f, throwflag);
         };
         let cframe: *mut c_void = ffi::read(ts as _, l.tstate_cframe);
@@ -431,10 +430,9 @@ pub const SITE_FEEDBACK_AFTER: u32 = 200;
 unsafe fn take_site_feedback(f: *mut InterpreterFrame, native: &NativeCode) {
     // SAFETY: GIL held; the frame's code object is live and owns the state.
     unsafe {
-        if runtime()
+        if !runtime()
             .options
-            .disabled
-            .contains(&super::Optimisation::SiteCacheFeedback)
+            .enabled(super::Optimisation::SiteCacheFeedback)
         {
             return;
         }

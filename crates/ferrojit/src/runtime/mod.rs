@@ -106,6 +106,13 @@ pub enum Optimisation {
     CCalls,
 }
 
+impl Options {
+    /// Whether optimisation `opt` is on (not named in `disabled`).
+    pub fn enabled(&self, opt: Optimisation) -> bool {
+        !self.disabled.contains(&opt)
+    }
+}
+
 impl Optimisation {
     pub const ALL: [Optimisation; 10] = [
         Optimisation::CompileTimeGlobals,
