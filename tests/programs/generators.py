@@ -4,8 +4,7 @@ raised inside (tracebacks and line numbers) and thrown in, `close()` and finalis
 `try/finally` and `with`, PEP 479 (StopIteration inside becomes RuntimeError), closures and
 generator expressions, `gi_frame` introspection while suspended, nested generators, and
 `yield from` (of generators, lists and iterators; values sent through it, its return value,
-exceptions from the inner generator, a coroutine refused: such generators stay with the
-interpreter, the others delegate to them)."""
+exceptions from the inner generator, a coroutine refused)."""
 
 import sys
 

@@ -46,7 +46,9 @@ pub fn parse_cell(spec: &str) -> Result<Cell> {
                 .parse::<u32>()
                 .ok()
                 .filter(|&l| l > 0)
-                .with_context(|| format!("bad loop count in {spec:?} (want NAME:LOOPS, LOOPS > 0)"))?,
+                .with_context(|| {
+                    format!("bad loop count in {spec:?} (want NAME:LOOPS, LOOPS > 0)")
+                })?,
         ),
         None => (
             spec,
@@ -79,7 +81,10 @@ fn benchmark_script(name: &str) -> Result<PathBuf> {
     let dir = PathBuf::from(capture(python::command(Arch::X86_64).args(["-c", code]))?.trim());
     let script = dir.join(format!("bm_{name}")).join("run_benchmark.py");
     if !script.exists() {
-        bail!("pyperformance has no benchmark {name:?} (no {})", script.display());
+        bail!(
+            "pyperformance has no benchmark {name:?} (no {})",
+            script.display()
+        );
     }
     Ok(script)
 }
@@ -158,10 +163,8 @@ pub fn run(specs: &[String], disable: Option<&str>) -> Result<()> {
     };
     build::build(Arch::X86_64, true)?;
     let python = interpreter()?;
-    let mut configs: Vec<(&str, Vec<String>)> = vec![
-        ("CPython", vec!["--no-jit".into()]),
-        ("ferrojit", vec![]),
-    ];
+    let mut configs: Vec<(&str, Vec<String>)> =
+        vec![("CPython", vec!["--no-jit".into()]), ("ferrojit", vec![])];
     if let Some(opts) = disable {
         configs.push(("knobs off", vec!["--disable".into(), opts.into()]));
     }
@@ -169,7 +172,14 @@ pub fn run(specs: &[String], disable: Option<&str>) -> Result<()> {
     for (label, _) in &configs {
         print!(" {label:>12}");
     }
-    println!("  CPython/ferrojit{}", if disable.is_some() { "  off/ferrojit" } else { "" });
+    println!(
+        "  CPython/ferrojit{}",
+        if disable.is_some() {
+            "  off/ferrojit"
+        } else {
+            ""
+        }
+    );
     let mut ratios = Vec::new();
     for cell in &cells {
         let script = benchmark_script(&cell.name)?;
@@ -192,7 +202,10 @@ pub fn run(specs: &[String], disable: Option<&str>) -> Result<()> {
     }
     if ratios.len() > 1 {
         let geomean = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
-        println!("geometric mean of CPython/ferrojit over {}: {geomean:.3}", ratios.len());
+        println!(
+            "geometric mean of CPython/ferrojit over {}: {geomean:.3}",
+            ratios.len()
+        );
     }
     println!("(instructions of one timed value, millions; callgrind, PYTHONHASHSEED=0)");
     Ok(())
@@ -204,7 +217,13 @@ mod tests {
 
     #[test]
     fn cells_take_loops_from_the_spec_or_the_table() {
-        assert_eq!(parse_cell("go").unwrap(), Cell { name: "go".into(), loops: 1 });
+        assert_eq!(
+            parse_cell("go").unwrap(),
+            Cell {
+                name: "go".into(),
+                loops: 1
+            }
+        );
         assert_eq!(parse_cell("deepcopy").unwrap().loops, 32);
         assert_eq!(parse_cell("deepcopy:4").unwrap().loops, 4);
         assert!(parse_cell("go:0").is_err());

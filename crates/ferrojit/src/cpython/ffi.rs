@@ -8,7 +8,7 @@
 #![allow(non_camel_case_types)]
 
 use super::layout;
-use pyo3_ffi::{PyObject, PyThreadState};
+use pyo3_ffi::{PyObject, PyThreadState, PyTypeObject};
 use std::os::raw::{c_char, c_int, c_void};
 
 /// CPython's `_PyInterpreterFrame`; opaque, read through [`Layout`] offsets.
@@ -40,7 +40,14 @@ extern "C" {
     pub fn _Py_CheckRecursiveCall(ts: *mut PyThreadState, where_: *const c_char) -> c_int;
     pub fn PyTraceBack_Here(f: *mut PyObject) -> c_int;
     pub fn _Py_Dealloc(o: *mut PyObject);
-    pub static mut PyMethod_Type: pyo3_ffi::PyTypeObject;
+    /// The attribute `name` of type `ty` along its MRO; borrowed, NULL without an error.
+    pub fn _PyType_Lookup(ty: *mut PyTypeObject, name: *mut PyObject) -> *mut PyObject;
+    pub fn _PyErr_FormatFromCause(
+        exception: *mut PyObject,
+        format: *const c_char,
+        ...
+    ) -> *mut PyObject;
+    pub static mut PyMethod_Type: PyTypeObject;
     pub fn PyMethod_Function(m: *mut PyObject) -> *mut PyObject;
     pub fn PyMethod_Self(m: *mut PyObject) -> *mut PyObject;
     pub fn _PyList_Extend(list: *mut PyObject, iterable: *mut PyObject) -> *mut PyObject;

@@ -55,8 +55,12 @@ pub struct CodeInfo {
     pub globals_keys: Option<KeysInfo>,
     pub builtins_keys: Option<KeysInfo>,
     pub well_known: WellKnown,
-    /// A generator function (`CO_GENERATOR`): compiled code resumes its suspended frame.
+    /// A generator or coroutine function (`CO_GENERATOR`, `CO_COROUTINE`): compiled code
+    /// resumes its suspended frame.
     pub generator: bool,
+    /// `await` and `yield from` (`GET_AWAITABLE`, `GET_YIELD_FROM_ITER`, `SEND`) compile (the
+    /// `compile-send` optimisation); otherwise code using them stays with the interpreter.
+    pub compile_send: bool,
     /// Where each name of `co_names` was found at compile time, for a `LOAD_GLOBAL` the
     /// interpreter had not specialised (never ran before the function compiled): empty when
     /// that optimisation is switched off.
@@ -1259,6 +1263,28 @@ impl<'a> Builder<'a> {
                 self.check(cur, r, ErrorCheck::Null, ins);
                 cur.stack.push(r);
             }
+            GET_AWAITABLE if self.code.generator && self.code.compile_send && ins.arg == 0 => {
+                let iterable = self.pop(cur, ins)?;
+                let r = self.helper(cur, Helper::GetAwaitable, vec![iterable], Type::OBJECT, ins);
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            GET_YIELD_FROM_ITER if self.code.generator && self.code.compile_send => {
+                let iterable = self.pop(cur, ins)?;
+                let r = self.helper(
+                    cur,
+                    Helper::GetYieldFromIter,
+                    vec![iterable],
+                    Type::OBJECT,
+                    ins,
+                );
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            SEND if self.code.generator && self.code.compile_send => {
+                self.send(cur, ins)?;
+                return Ok(true);
+            }
             YIELD_VALUE if self.code.generator => {
                 let value = self.pop(cur, ins)?;
                 let stack = cur.stack.clone();
@@ -1551,6 +1577,52 @@ impl<'a> Builder<'a> {
             ins.op,
             POP_JUMP_BACKWARD_IF_FALSE | POP_JUMP_BACKWARD_IF_TRUE
         )
+    }
+
+    /// `SEND` (the loop of `yield from`): the value on top goes into the receiver below it.
+    /// Yielded: the value is pushed and the next instruction (a YIELD_VALUE) passes it out.
+    /// Returned: the receiver is released, the value replaces it, and control jumps past the
+    /// loop.
+    fn send(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
+        let v = self.pop(cur, ins)?;
+        let receiver = *cur
+            .stack
+            .last()
+            .ok_or_else(|| Unsupported(format!("stack underflow at {}", ins.at)))?;
+        let depth = self.depth(cur);
+        let out = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
+        let status = self.helper(cur, Helper::Send, vec![receiver, v, out], Type::CINT, ins);
+        self.check(cur, status, ErrorCheck::Negative, ins);
+        let value = self.emit(cur, InstKind::ReadStack { depth }, Type::OBJECT, ins);
+        let yielded = self.emit(cur, InstKind::NonZero { value: status }, Type::CBOOL, ins);
+        let head = cur.block;
+        let mut stack = cur.stack.clone();
+        // Returned: the value takes the receiver's place, past the loop.
+        let returned = self.fresh_block(cur, ins.at);
+        cur.stack.pop();
+        self.decref(cur, receiver, ins);
+        cur.stack.push(value);
+        let after = self.block_for(ins.jump_target().unwrap())?;
+        let args = self.edge_to(after, &cur.stack);
+        self.end(
+            cur,
+            Terminator::Jump {
+                target: after,
+                args,
+            },
+        );
+        // Yielded: on to the YIELD_VALUE with the value on top.
+        stack.push(value);
+        let next = self.block_for(ins.next())?;
+        let next_args = self.edge_to(next, &stack);
+        self.func.blocks[head.0 as usize].term = Terminator::Branch {
+            cond: yielded,
+            then_to: next,
+            then_args: next_args,
+            else_to: returned,
+            else_args: vec![],
+        };
+        Ok(())
     }
 
     /// `UNPACK_SEQUENCE n` and `UNPACK_EX before | after << 8`: one helper, which reads an exact

@@ -96,7 +96,8 @@ pub enum Helper {
     SetItem,
     /// `PyObject_IsTrue(v)`: 1, 0 or -1.
     IsTrue,
-    /// `PyObject_GetIter(v)`.
+    /// `fj_get_iter(v)`: `iter(v)` (`PyObject_GetIter`, or a direct call of a compiled
+    /// `__iter__`); borrows `v`.
     GetIter,
     /// `PySequence_Contains(container, v)`: 1, 0 or -1.
     Contains,
@@ -205,6 +206,15 @@ pub enum Helper {
     /// `fj_load_build_class(frame)`: `LOAD_BUILD_CLASS` from the builtins; new reference,
     /// NULL, or the deopt marker when it is missing.
     LoadBuildClass,
+    /// `fj_get_yield_from_iter(iterable)`: `GET_YIELD_FROM_ITER` in a generator; takes
+    /// `iterable`. New reference or NULL.
+    GetYieldFromIter,
+    /// `fj_get_awaitable(iterable)`: `GET_AWAITABLE 0` (an `await`); takes `iterable`. New
+    /// reference or NULL.
+    GetAwaitable,
+    /// `fj_send(receiver, v, out)`: `SEND`; takes `v`, writes the yielded or returned value to
+    /// `out`. 1 (yielded), 0 (returned) or -1.
+    Send,
     /// `fj_compare_ints(a, b, op)`: the truth (0 or 1) of comparing two exact ints (guarded);
     /// takes nothing.
     CompareInts,
@@ -241,7 +251,7 @@ impl Helper {
             Helper::GetItem => "PyObject_GetItem",
             Helper::SetItem => "PyObject_SetItem",
             Helper::IsTrue => "PyObject_IsTrue",
-            Helper::GetIter => "PyObject_GetIter",
+            Helper::GetIter => "fj_get_iter",
             Helper::Contains => "PySequence_Contains",
             Helper::Not => "PyObject_Not",
             Helper::LoadGlobal => "fj_load_global",
@@ -285,6 +295,9 @@ impl Helper {
             Helper::MatchClass => "fj_match_class",
             Helper::DeleteGlobal => "fj_delete_global",
             Helper::LoadBuildClass => "fj_load_build_class",
+            Helper::GetYieldFromIter => "fj_get_yield_from_iter",
+            Helper::Send => "fj_send",
+            Helper::GetAwaitable => "fj_get_awaitable",
             Helper::CompareInts => "fj_compare_ints",
             Helper::CompareFloats => "fj_compare_floats",
             Helper::CompareStrs => "fj_compare_strs",

@@ -125,7 +125,6 @@ impl SiteCache {
 }
 
 extern "C" {
-    fn _PyType_Lookup(ty: *mut PyTypeObject, name: *mut PyObject) -> *mut PyObject;
     fn _PyObject_GetMethod(
         obj: *mut PyObject,
         name: *mut PyObject,
@@ -246,7 +245,7 @@ unsafe fn fill_instance_value(
 ) {
     // SAFETY: `ty` is a live managed-dict heap type and `obj` its instance.
     unsafe {
-        if !_PyType_Lookup(ty, name).is_null() {
+        if !crate::cpython::ffi::_PyType_Lookup(ty, name).is_null() {
             return;
         }
         let values = values_of(obj);
@@ -499,7 +498,7 @@ unsafe fn fill_method(
     // SAFETY: `ty` is `obj`'s live type; `meth` is what the generic lookup found on it.
     unsafe {
         if Py_TYPE(meth) != std::ptr::addr_of_mut!(PyFunction_Type)
-            || _PyType_Lookup(ty, name) != meth
+            || crate::cpython::ffi::_PyType_Lookup(ty, name) != meth
         {
             return;
         }

@@ -149,8 +149,8 @@ unsafe fn refusal(code: *mut PyObject) -> Option<String> {
     // SAFETY: reading fields of a live code object.
     unsafe {
         let flags = co::flags(code);
-        if flags & (ffi::CO_COROUTINE | ffi::CO_ASYNC_GENERATOR | ffi::CO_ITERABLE_COROUTINE) != 0 {
-            return Some("coroutine or async generator".into());
+        if flags & (ffi::CO_ASYNC_GENERATOR | ffi::CO_ITERABLE_COROUTINE) != 0 {
+            return Some("async generator or types.coroutine generator".into());
         }
         if flags & (CO_OPTIMIZED | CO_NEWLOCALS) != (CO_OPTIMIZED | CO_NEWLOCALS) {
             return Some("module or class body".into());
@@ -502,14 +502,16 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
         let inline_unpack = on(super::Optimisation::InlineUnpack);
         let inline_int_arith = on(super::Optimisation::InlineIntArith);
         let c_calls = on(super::Optimisation::CCalls);
+        let compile_send = on(super::Optimisation::CompileSend);
         Ok(CodeInfo {
+            compile_send,
             inline_unpack,
             inline_int_arith,
             c_calls,
             inline_int_compare,
             inline_dict_attrs,
             store_attr_dict,
-            generator: flags & ffi::CO_GENERATOR != 0,
+            generator: flags & (ffi::CO_GENERATOR | ffi::CO_COROUTINE) != 0,
             global_slots,
             name,
             instrs,

@@ -18,7 +18,8 @@
 //! tracing on, another tool's hook, a full data-stack chunk) takes the ordinary path, so the
 //! first calls of a function still reach the hook and its call counter.
 
-use super::hook::{self, runtime, Runtime};
+use super::generators;
+use super::hook::{self, runtime};
 use crate::cpython::ffi::{self, read, write, InterpreterFrame};
 use crate::cpython::{layout, Layout};
 use pyo3_ffi::*;
@@ -26,14 +27,17 @@ use std::os::raw::c_void;
 
 /// What a direct call needs to know about its callee, worked out once when the callee is
 /// compiled: it takes `nargs` positional parameters and nothing else (no keyword-only
-/// parameters, no `*args`/`**kwargs`, not a generator or coroutine); a call may pass fewer
-/// when the function's defaults cover the rest.
+/// parameters, no `*args`/`**kwargs`); a call may pass fewer when the function's defaults cover
+/// the rest. A generator or coroutine function (without cells, so that its first instruction
+/// is `RETURN_GENERATOR`) is called directly by making its generator.
 #[derive(Clone, Copy, Debug)]
 pub struct DirectEntry {
     pub nargs: usize,
     pub nlocalsplus: usize,
     /// Data-stack slots of its frame: specials, locals and value stack.
     pub slots: usize,
+    /// For a generator or coroutine function: the type of what a call makes.
+    pub makes: Option<*mut PyTypeObject>,
 }
 
 impl DirectEntry {
@@ -44,15 +48,23 @@ impl DirectEntry {
     pub unsafe fn for_code(code: *mut PyObject) -> Option<DirectEntry> {
         // SAFETY: reading fields of a live code object.
         unsafe {
+            let flags = ffi::code::flags(code);
             let special = ffi::CO_VARARGS
                 | ffi::CO_VARKEYWORDS
-                | ffi::CO_GENERATOR
-                | ffi::CO_COROUTINE
                 | ffi::CO_ITERABLE_COROUTINE
                 | ffi::CO_ASYNC_GENERATOR;
-            if ffi::code::flags(code) & special != 0
-                || read::<i32>(code as _, layout().code_kwonlyargcount) != 0
-            {
+            if flags & special != 0 || read::<i32>(code as _, layout().code_kwonlyargcount) != 0 {
+                return None;
+            }
+            let makes = if flags & ffi::CO_COROUTINE != 0 {
+                Some(std::ptr::addr_of_mut!(PyCoro_Type))
+            } else if flags & ffi::CO_GENERATOR != 0 {
+                Some(std::ptr::addr_of_mut!(PyGen_Type))
+            } else {
+                None
+            };
+            let first = *ffi::code::first_instr(code) & 0xff;
+            if makes.is_some() && first != u16::from(crate::cpython::opcodes::RETURN_GENERATOR) {
                 return None;
             }
             let nlocalsplus = ffi::code::nlocalsplus(code) as usize;
@@ -62,6 +74,7 @@ impl DirectEntry {
                 slots: nlocalsplus
                     + ffi::code::stacksize(code) as usize
                     + layout().frame_specials_slots as usize,
+                makes,
             })
         }
     }
@@ -90,7 +103,7 @@ pub unsafe fn call_compiled(
         let l = layout();
         let rt = runtime();
         let code: *mut PyObject = read(function as _, l.function_code);
-        let native = code_state_with(rt, l, code)?.native.as_ref()?;
+        let native = hook::code_state_in(l, rt, code)?.native.as_ref()?;
         let direct = native.direct?;
         // Missing trailing arguments come from `__defaults__`, as `initialize_locals` fills them.
         let missing = direct.nargs.checked_sub(nargs)?;
@@ -100,16 +113,58 @@ pub unsafe fn call_compiled(
             _ => trailing_defaults(l, function, missing)?,
         };
         let ts = PyThreadState_Get();
-        if !hook_is_ours(l, ts)
-            || read::<u8>(read(ts as _, l.tstate_cframe), l.cframe_use_tracing) != 0
-        {
+        if !can_enter(l, ts) {
             return None;
+        }
+        let fill = |frame| fill_locals(l, frame, args, nargs, defaults, missing, &direct);
+        if let Some(ty) = direct.makes {
+            // Coroutine origin tracking records the caller's frames: CPython's path does that.
+            if !rt
+                .options
+                .enabled(super::Optimisation::DirectGeneratorCalls)
+                || ty == std::ptr::addr_of_mut!(PyCoro_Type)
+                    && read::<i32>(ts as _, l.tstate_coroutine_origin_depth) != 0
+            {
+                return None;
+            }
+            let gen = generators::make_generator(l, ty, function, code, &direct, fill);
+            if gen.is_null() {
+                Py_DECREF(function);
+                for i in 0..nargs {
+                    Py_DECREF(*args.add(i));
+                }
+            }
+            rt.stats.direct_generators += 1;
+            return Some(gen);
         }
         let Some(frame) = push_frame(l, ts, direct.slots) else {
             rt.stats.direct_calls_without_room += 1;
             return None;
         };
         init_frame(l, frame, function, code, direct.nlocalsplus);
+        fill(frame);
+        rt.stats.direct_calls += 1;
+        let result = hook::run_native(l, rt, ts, frame, native);
+        clear_and_pop(l, ts, frame);
+        Some(result)
+    }
+}
+
+/// Moves the call's arguments into the callee frame's locals, adds new references to the
+/// defaults that fill the `missing` trailing parameters, and clears the other locals.
+#[inline(always)]
+unsafe fn fill_locals(
+    l: &Layout,
+    frame: *mut InterpreterFrame,
+    args: *const *mut PyObject,
+    nargs: usize,
+    defaults: *const *mut PyObject,
+    missing: usize,
+    direct: &DirectEntry,
+) {
+    // SAFETY: the frame has `direct.nlocalsplus` local slots; `args[..nargs]` are owned
+    // references and `defaults[..missing]` borrowed ones.
+    unsafe {
         let locals = localsplus(l, frame);
         // Element loops, not memcpy/memset: these are a handful of words.
         for i in 0..nargs {
@@ -123,32 +178,16 @@ pub unsafe fn call_compiled(
         for i in direct.nargs..direct.nlocalsplus {
             *locals.add(i) = std::ptr::null_mut();
         }
-        rt.stats.direct_calls += 1;
-        let result = hook::run_native(l, rt, ts, frame, native);
-        clear_and_pop(l, ts, frame);
-        Some(result)
     }
 }
 
-/// [`hook::code_state_fast`] with the layout and runtime already in hand.
-///
-/// # Safety
-/// GIL held; `code` is a live code object.
+/// Compiled code may be entered without the hook: no tracing or profiling, and the installed
+/// hook is ferrojit's (another tool's hook must see every frame).
 #[inline(always)]
-unsafe fn code_state_with(
-    rt: &Runtime,
-    l: &Layout,
-    code: *mut PyObject,
-) -> Option<&'static mut hook::CodeState> {
-    // SAFETY: as for `code_state_fast`: co_extra is NULL or a `_PyCodeObjectExtra` whose
-    // slots are NULL or our Box<CodeState>.
+pub(super) unsafe fn can_enter(l: &Layout, ts: *mut PyThreadState) -> bool {
+    // SAFETY: `ts` is the live thread state.
     unsafe {
-        let index = rt.extra_index;
-        let extra: *const isize = read(code as _, l.code_extra);
-        if index < 0 || extra.is_null() || index >= *extra {
-            return None;
-        }
-        (*(extra.add(1 + index as usize)) as *mut hook::CodeState).as_mut()
+        hook_is_ours(l, ts) && read::<u8>(read(ts as _, l.tstate_cframe), l.cframe_use_tracing) == 0
     }
 }
 
@@ -214,7 +253,7 @@ unsafe fn push_frame(
 /// `_PyFrame_InitializeSpecials(frame, func, NULL, nlocalsplus)`: the frame takes the reference
 /// to `function` and a new one to its code.
 #[inline(always)]
-unsafe fn init_frame(
+pub(super) unsafe fn init_frame(
     l: &Layout,
     frame: *mut InterpreterFrame,
     function: *mut PyObject,
@@ -255,7 +294,7 @@ unsafe fn init_frame(
 }
 
 #[inline(always)]
-unsafe fn localsplus(l: &Layout, frame: *mut InterpreterFrame) -> *mut *mut PyObject {
+pub(super) unsafe fn localsplus(l: &Layout, frame: *mut InterpreterFrame) -> *mut *mut PyObject {
     // SAFETY: `localsplus` is inside the frame.
     unsafe { (frame as *mut u8).offset(l.frame_localsplus as isize) as *mut *mut PyObject }
 }
@@ -274,9 +313,9 @@ unsafe fn clear_and_pop(l: &Layout, ts: *mut PyThreadState, frame: *mut Interpre
     }
 }
 
-/// `_PyFrame_Clear` for a thread-owned frame.
+/// `_PyFrame_Clear` for a frame owned by the thread or by a generator.
 #[inline(always)]
-unsafe fn clear_frame(l: &Layout, frame: *mut InterpreterFrame) {
+pub(super) unsafe fn clear_frame(l: &Layout, frame: *mut InterpreterFrame) {
     // SAFETY: `frame` is a thread-owned frame whose slots below `stacktop` are owned references
     // or NULL, as CPython leaves them.
     unsafe {

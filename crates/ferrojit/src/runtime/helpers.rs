@@ -41,7 +41,7 @@ pub fn address(helper: Helper) -> usize {
         Helper::BuildConstKeyMap => fj_build_const_key_map as *const (),
         Helper::SetItem => PyObject_SetItem as *const (),
         Helper::IsTrue => PyObject_IsTrue as *const (),
-        Helper::GetIter => PyObject_GetIter as *const (),
+        Helper::GetIter => super::generators::fj_get_iter as *const (),
         Helper::Contains => PySequence_Contains as *const (),
         Helper::Not => PyObject_Not as *const (),
         Helper::LoadGlobal => fj_load_global as *const (),
@@ -74,6 +74,9 @@ pub fn address(helper: Helper) -> usize {
         Helper::MatchClass => matching::fj_match_class as *const (),
         Helper::DeleteGlobal => fj_delete_global as *const (),
         Helper::LoadBuildClass => fj_load_build_class as *const (),
+        Helper::GetYieldFromIter => super::generators::fj_get_yield_from_iter as *const (),
+        Helper::Send => super::generators::fj_send as *const (),
+        Helper::GetAwaitable => super::generators::fj_get_awaitable as *const (),
         Helper::CopyFreeVars => fj_copy_free_vars as *const (),
         Helper::CompareInts => specialised::fj_compare_ints as *const (),
         Helper::CompareFloats => specialised::fj_compare_floats as *const (),
@@ -346,6 +349,11 @@ unsafe fn release(items: *mut *mut PyObject, n: i64) {
 pub unsafe extern "C" fn fj_for_iter(iter: *mut PyObject) -> *mut PyObject {
     // SAFETY: `iter` is a live iterator (GET_ITER produced it).
     unsafe {
+        if Py_TYPE(iter) == std::ptr::addr_of_mut!(PyGen_Type) {
+            if let Some(next) = super::generators::next_of_compiled(iter) {
+                return next;
+            }
+        }
         let next = match (*Py_TYPE(iter)).tp_iternext {
             Some(f) => f(iter),
             None => std::ptr::null_mut(),

@@ -158,7 +158,7 @@ pub unsafe fn code_state_fast(code: *mut PyObject) -> Option<&'static mut CodeSt
 /// # Safety
 /// As for [`code_state_fast`].
 #[inline(always)]
-unsafe fn code_state_in(
+pub(super) unsafe fn code_state_in(
     l: &Layout,
     rt: &Runtime,
     code: *mut PyObject,
@@ -249,7 +249,9 @@ unsafe fn enter(
         // (up to RETURN_GENERATOR, making the generator), then owned by the generator on each
         // resume, which compiled code can take. Any other owner stays with the interpreter.
         let owner = i64::from(ffi::read::<i8>(f as _, l.frame_owner));
-        let generator = ffi::read::<i32>(code as _, l.code_flags) & ffi::CO_GENERATOR != 0;
+        let generator = ffi::read::<i32>(code as _, l.code_flags)
+            & (ffi::CO_GENERATOR | ffi::CO_COROUTINE)
+            != 0;
         if generator != (owner != 0) || (owner != 0 && owner != l.frame_owned_by_generator) {
             return ffi::_PyEval_EvalFrameDefault(ts, f, 0);
         }

@@ -6,6 +6,7 @@ pub mod c_calls;
 pub mod codemem;
 pub mod compile;
 pub mod direct_call;
+pub mod generators;
 pub mod helpers;
 pub mod hook;
 pub mod matching;
@@ -104,6 +105,23 @@ pub enum Optimisation {
     /// method descriptor or `type(x)` calls the C function straight from its method
     /// definition, as the interpreter's specialised `PRECALL`s do (`fj_call_c`).
     CCalls,
+    /// `compile-send`: coroutines and generators with `await` or `yield from` compile
+    /// (`GET_AWAITABLE`, `GET_YIELD_FROM_ITER`, `SEND`); off, such code stays with the
+    /// interpreter.
+    CompileSend,
+    /// `direct-resume`: `SEND` in compiled code resumes a generator or coroutine whose code is
+    /// compiled by entering its native code directly (what `gen_send_ex2` does around the
+    /// frame), instead of `PyIter_Send` and the hook.
+    DirectResume,
+    /// `direct-generator-calls`: a direct call of a compiled generator or coroutine function
+    /// makes the generator object itself (as `RETURN_GENERATOR` does), instead of running the
+    /// call's first instruction in the interpreter through `_PyEval_Vector` and the hook.
+    DirectGeneratorCalls,
+    /// `direct-iter-calls`: `iter(x)` in compiled code (`GET_ITER`, `yield from`) calls the
+    /// class's `__iter__` directly when it is a compiled Python function (for a generator
+    /// function, making the generator), instead of `PyObject_GetIter` -> `slot_tp_iter` ->
+    /// vectorcall -> the hook.
+    DirectIterCalls,
 }
 
 impl Options {
@@ -114,7 +132,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 10] = [
+    pub const ALL: [Optimisation; 14] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -125,6 +143,10 @@ impl Optimisation {
         Optimisation::InlineUnpack,
         Optimisation::InlineIntArith,
         Optimisation::CCalls,
+        Optimisation::CompileSend,
+        Optimisation::DirectResume,
+        Optimisation::DirectGeneratorCalls,
+        Optimisation::DirectIterCalls,
     ];
 
     pub fn name(self) -> &'static str {
@@ -139,6 +161,10 @@ impl Optimisation {
             Optimisation::InlineUnpack => "inline-unpack",
             Optimisation::InlineIntArith => "inline-int-arith",
             Optimisation::CCalls => "c-calls",
+            Optimisation::CompileSend => "compile-send",
+            Optimisation::DirectResume => "direct-resume",
+            Optimisation::DirectGeneratorCalls => "direct-generator-calls",
+            Optimisation::DirectIterCalls => "direct-iter-calls",
         }
     }
 

@@ -39,6 +39,10 @@ pub struct Stats {
     pub native_calls: u64,
     /// Of those, calls from native code straight into native code (no vectorcall, no hook).
     pub direct_calls: u64,
+    /// Of those, resumes of a compiled generator or coroutine by `SEND` in compiled code.
+    pub direct_resumes: u64,
+    /// Generators and coroutines made by a direct call (the call itself ran no code).
+    pub direct_generators: u64,
     /// Calls that could have been direct but found the data-stack chunk full (the ordinary path
     /// then allocates the next chunk).
     pub direct_calls_without_room: u64,
