@@ -73,6 +73,20 @@ pub unsafe fn read<T: Copy>(base: *const c_void, offset: i64) -> T {
     unsafe { *((base as *const u8).offset(offset as isize) as *const T) }
 }
 
+/// The thread state of the thread holding the GIL (`_PyThreadState_GET()`: one load of
+/// `_PyRuntime.gilstate.tstate_current`, whose address the layout probe took), without the
+/// call and the NULL check of `PyThreadState_Get`.
+///
+/// # Safety
+/// The GIL is held (so the word names a live thread state).
+#[inline(always)]
+pub unsafe fn current_tstate(l: &super::Layout) -> *mut PyThreadState {
+    // SAFETY: the address is `&_PyRuntime.gilstate.tstate_current`, an aligned pointer-sized
+    // word that only the thread holding the GIL changes; a plain load is the relaxed atomic
+    // load `_PyThreadState_GET` makes.
+    unsafe { *(l.runtime_tstate_current as usize as *const *mut PyThreadState) }
+}
+
 /// Writes `value` at `base + offset`.
 ///
 /// # Safety

@@ -126,9 +126,9 @@ unsafe fn with_recursion_check(call: impl FnOnce() -> *mut PyObject) -> Option<*
     // SAFETY: the thread state of the thread holding the GIL is live; its
     // `recursion_remaining` is an int at the probed offset.
     unsafe {
-        let ts = PyThreadState_Get();
-        let remaining =
-            (ts as *mut u8).offset(layout().tstate_recursion_remaining as isize) as *mut c_int;
+        let l = layout();
+        let ts = crate::cpython::ffi::current_tstate(l);
+        let remaining = (ts as *mut u8).offset(l.tstate_recursion_remaining as isize) as *mut c_int;
         let was = *remaining;
         *remaining = was - 1;
         if was <= 0

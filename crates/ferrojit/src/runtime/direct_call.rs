@@ -112,7 +112,7 @@ pub unsafe fn call_compiled(
             _ if !rt.options.enabled(super::Optimisation::DirectCallDefaults) => return None,
             _ => trailing_defaults(l, function, missing)?,
         };
-        let ts = PyThreadState_Get();
+        let ts = ffi::current_tstate(l);
         if !can_enter(l, ts) {
             return None;
         }

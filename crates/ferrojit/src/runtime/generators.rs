@@ -293,9 +293,9 @@ unsafe fn resume_compiled(
             return None;
         }
         let f = (gen as *mut u8).offset(l.gen_iframe as isize) as *mut InterpreterFrame;
-        let code = ffi::frame::code(f);
+        let code: *mut PyObject = read(f as _, l.frame_code);
         let native: *const _ = hook::code_state_in(l, rt, code)?.native.as_deref()?;
-        let ts = PyThreadState_Get();
+        let ts = ffi::current_tstate(l);
         if !(*native).resumes(l, f, code) || !direct_call::can_enter(l, ts) {
             return None;
         }
@@ -323,9 +323,11 @@ unsafe fn run_resumed(
     // has room for the sent value.
     unsafe {
         let g = gen as *mut c_void;
-        let top = ffi::frame::stacktop(f);
+        // Fields through `l`, not `ffi::frame`: each of those asks the layout's OnceLock again,
+        // and this runs once per level of every `yield from`/`await` chain.
+        let top: i32 = read(f as _, l.frame_stacktop);
         *direct_call::localsplus(l, f).add(top as usize) = v;
-        ffi::frame::set_stacktop(f, top + 1);
+        write(f as _, l.frame_stacktop, top + 1);
         let exc_info: *mut c_void = read(ts as _, l.tstate_exc_info);
         write(g, l.gen_exc_previous, exc_info);
         write(
@@ -342,7 +344,11 @@ unsafe fn run_resumed(
             read::<*mut c_void>(g, l.gen_exc_previous),
         );
         write(g, l.gen_exc_previous, std::ptr::null_mut::<c_void>());
-        ffi::frame::set_previous(f, std::ptr::null_mut());
+        write(
+            f as _,
+            l.frame_previous,
+            std::ptr::null_mut::<InterpreterFrame>(),
+        );
         if !result.is_null() && state == l.frame_state_suspended {
             *out = result;
             return 1;
