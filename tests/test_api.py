@@ -998,6 +998,78 @@ def test_await_makes_and_resumes_compiled_coroutines_directly():
         ferrojit.disable()
 
 
+class Ticks:
+    """An async iterator and an async context manager whose methods are coroutines."""
+
+    def __init__(self, n):
+        self.n = n
+        self.log = []
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self.n == 0:
+            raise StopAsyncIteration
+        self.n -= 1
+        return self.n
+
+    async def __aenter__(self):
+        self.log.append("enter")
+        return self
+
+    async def __aexit__(self, *exc):
+        self.log.append("exit")
+        return False
+
+
+async def ticks_total(n):
+    total = 0
+    async with Ticks(n) as ticks:
+        async for i in ticks:
+            total += i
+            if i == 0:
+                # Out by `break`: a loop that ends on StopAsyncIteration leaves through its
+                # handler, and the code after it would be the interpreter's.
+                break
+    return total, ticks.log
+
+
+def test_async_with_and_async_for_compile_in_coroutines():
+    # The normal paths in machine code: the context manager's methods and each item's
+    # awaitable through helpers, every await a SEND (__aenter__, __anext__, __aexit__); the
+    # block's exceptional exit is a handler, which the interpreter runs.
+    for isa in ("x86_64", "aarch64"):
+        hir = ferrojit.inspect(ticks_total, isa=isa)["hir"]
+        for helper, n in [
+            ("fj_before_async_with(", 1),
+            ("fj_get_aiter(", 1),
+            ("fj_get_anext(", 1),
+            ("fj_get_awaitable(", 2),
+            ("fj_send(", 3),
+        ]:
+            assert hir.count(helper) == n, (isa, helper, hir)
+    ferrojit.enable(threshold=1000)
+    try:
+        for f in (ticks_total, Ticks.__aenter__, Ticks.__anext__, Ticks.__aexit__):
+            ferrojit.compile(f)
+        before = ferrojit.stats()
+        assert drive(ticks_total(5)) == (10, ["enter", "exit"])
+        after = ferrojit.stats()
+        # Resumed directly: __aenter__, five __anext__ (4 down to 0, then break), __aexit__.
+        assert after["direct_resumes"] - before["direct_resumes"] == 7
+    finally:
+        ferrojit.disable()
+    ferrojit.enable(threshold=1000, disable="compile-send")
+    try:
+        with pytest.raises(RuntimeError, match="opcode BEFORE_ASYNC_WITH"):
+            ferrojit.inspect(ticks_total)
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+
+
 class Squares:
     def __init__(self, n):
         self.n = n

@@ -58,8 +58,10 @@ pub struct CodeInfo {
     /// A generator or coroutine function (`CO_GENERATOR`, `CO_COROUTINE`): compiled code
     /// resumes its suspended frame.
     pub generator: bool,
-    /// `await` and `yield from` (`GET_AWAITABLE`, `GET_YIELD_FROM_ITER`, `SEND`) compile (the
-    /// `compile-send` optimisation); otherwise code using them stays with the interpreter.
+    /// `await`, `yield from`, `async with` and `async for` (`GET_AWAITABLE`,
+    /// `GET_YIELD_FROM_ITER`, `SEND`, `BEFORE_ASYNC_WITH`, `GET_AITER`, `GET_ANEXT`) compile
+    /// (the `compile-send` optimisation); otherwise code using them stays with the
+    /// interpreter.
     pub compile_send: bool,
     /// Where each name of `co_names` was found at compile time, for a `LOAD_GLOBAL` the
     /// interpreter had not specialised (never ran before the function compiled): empty when
@@ -1263,9 +1265,47 @@ impl<'a> Builder<'a> {
                 self.check(cur, r, ErrorCheck::Null, ins);
                 cur.stack.push(r);
             }
-            GET_AWAITABLE if self.code.generator && self.code.compile_send && ins.arg == 0 => {
+            GET_AWAITABLE if self.code.generator && self.code.compile_send => {
+                // The argument says where the awaitable came from (0 `await`, 1 `__aenter__`,
+                // 2 `__aexit__`), for the error message.
                 let iterable = self.pop(cur, ins)?;
-                let r = self.helper(cur, Helper::GetAwaitable, vec![iterable], Type::OBJECT, ins);
+                let from = self.cint(cur, arg as i64, ins);
+                let args = vec![iterable, from];
+                let r = self.helper(cur, Helper::GetAwaitable, args, Type::OBJECT, ins);
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            BEFORE_ASYNC_WITH if self.code.generator && self.code.compile_send => {
+                // As `BEFORE_WITH`, with `__aenter__`/`__aexit__`; the result of `__aenter__()`
+                // is then awaited (`GET_AWAITABLE 1`, `SEND`). The exceptional exit is a
+                // handler, which the interpreter runs.
+                let mgr = self.pop(cur, ins)?;
+                let depth = self.depth(cur);
+                let out = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
+                let args = vec![mgr, out];
+                let r = self.helper(cur, Helper::BeforeAsyncWith, args, Type::CINT, ins);
+                self.check(cur, r, ErrorCheck::Negative, ins);
+                for i in 0..2 {
+                    let read = InstKind::ReadStack { depth: depth + i };
+                    let v = self.emit(cur, read, Type::OBJECT, ins);
+                    cur.stack.push(v);
+                }
+            }
+            GET_AITER if self.code.generator && self.code.compile_send => {
+                let obj = self.pop(cur, ins)?;
+                let r = self.helper(cur, Helper::GetAiter, vec![obj], Type::OBJECT, ins);
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
+            }
+            GET_ANEXT if self.code.generator && self.code.compile_send => {
+                // The async iterator stays on the stack; the end of the loop is the
+                // StopAsyncIteration that `SEND` raises, caught by `END_ASYNC_FOR` in a handler
+                // (run by the interpreter).
+                let aiter = *cur
+                    .stack
+                    .last()
+                    .ok_or_else(|| Unsupported(format!("stack underflow at {}", ins.at)))?;
+                let r = self.helper(cur, Helper::GetAnext, vec![aiter], Type::OBJECT, ins);
                 self.check(cur, r, ErrorCheck::Null, ins);
                 cur.stack.push(r);
             }

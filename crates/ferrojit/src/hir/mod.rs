@@ -209,9 +209,19 @@ pub enum Helper {
     /// `fj_get_yield_from_iter(iterable)`: `GET_YIELD_FROM_ITER` in a generator; takes
     /// `iterable`. New reference or NULL.
     GetYieldFromIter,
-    /// `fj_get_awaitable(iterable)`: `GET_AWAITABLE 0` (an `await`); takes `iterable`. New
+    /// `fj_get_awaitable(iterable, from)`: `GET_AWAITABLE from` (0 an `await`, 1 and 2 the
+    /// results of `__aenter__()` and `__aexit__()` in `async with`); takes `iterable`. New
     /// reference or NULL.
     GetAwaitable,
+    /// `fj_before_async_with(mgr, out)`: `BEFORE_ASYNC_WITH`; takes `mgr`, writes the bound
+    /// `__aexit__` and the result of `__aenter__()` to two stack slots. 0 or -1.
+    BeforeAsyncWith,
+    /// `fj_get_aiter(obj)`: `GET_AITER` (`async for`); takes `obj`. Its async iterator (new
+    /// reference) or NULL.
+    GetAiter,
+    /// `fj_get_anext(aiter)`: `GET_ANEXT`; borrows `aiter`. What to await for its next item
+    /// (new reference) or NULL.
+    GetAnext,
     /// `fj_send(receiver, v, out)`: `SEND`; takes `v`, writes the yielded or returned value to
     /// `out`. 1 (yielded), 0 (returned) or -1.
     Send,
@@ -298,6 +308,9 @@ impl Helper {
             Helper::GetYieldFromIter => "fj_get_yield_from_iter",
             Helper::Send => "fj_send",
             Helper::GetAwaitable => "fj_get_awaitable",
+            Helper::BeforeAsyncWith => "fj_before_async_with",
+            Helper::GetAiter => "fj_get_aiter",
+            Helper::GetAnext => "fj_get_anext",
             Helper::CompareInts => "fj_compare_ints",
             Helper::CompareFloats => "fj_compare_floats",
             Helper::CompareStrs => "fj_compare_strs",

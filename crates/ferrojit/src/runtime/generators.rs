@@ -137,14 +137,16 @@ pub(super) unsafe fn next_of_compiled(gen: *mut PyObject) -> Option<*mut PyObjec
     }
 }
 
-/// `GET_AWAITABLE 0`: what `await` waits on. A coroutine (or a generator marked with
+/// `GET_AWAITABLE from`: what `await` waits on. A coroutine (or a generator marked with
 /// `types.coroutine`) is itself, unless it is suspended in an `await` of its own (then it is
 /// being awaited already); anything else is what its `__await__` returns, which must be an
-/// iterator. Takes `iterable`; new reference or NULL.
+/// iterator. `from` names where the object came from for the error when it has no
+/// `__await__`: 0 an `await`, 1 `__aenter__`, 2 `__aexit__` (`format_awaitable_error`).
+/// Takes `iterable`; new reference or NULL.
 ///
 /// # Safety
 /// GIL held; `iterable` is an owned reference.
-pub unsafe extern "C" fn fj_get_awaitable(iterable: *mut PyObject) -> *mut PyObject {
+pub unsafe extern "C" fn fj_get_awaitable(iterable: *mut PyObject, from: c_int) -> *mut PyObject {
     // SAFETY: `iterable` is an owned reference; type slots are read as CPython reads them.
     unsafe {
         let l = layout();
@@ -159,27 +161,142 @@ pub unsafe extern "C" fn fj_get_awaitable(iterable: *mut PyObject) -> *mut PyObj
             }
             return iterable;
         }
-        if is_iterable_coroutine(l, iterable) {
-            return iterable;
+        let res = awaitable_iter(l, iterable);
+        if res.is_null() && !has_await(Py_TYPE(iterable)) {
+            let what = match from {
+                1 => Some(c"'async with' received an object from __aenter__ that does not implement __await__: %.100s"),
+                2 => Some(c"'async with' received an object from __aexit__ that does not implement __await__: %.100s"),
+                _ => None,
+            };
+            if let Some(what) = what {
+                PyErr_Format(PyExc_TypeError, what.as_ptr(), (*Py_TYPE(iterable)).tp_name);
+            }
         }
-        let ty = Py_TYPE(iterable);
+        Py_DECREF(iterable);
+        res
+    }
+}
+
+/// `GET_AITER`: `obj.__aiter__()` (through the type's `am_aiter`), which must have an
+/// `__anext__`. Takes `obj`; new reference or NULL, with the interpreter's TypeErrors.
+///
+/// # Safety
+/// GIL held; `obj` is an owned reference.
+pub unsafe extern "C" fn fj_get_aiter(obj: *mut PyObject) -> *mut PyObject {
+    // SAFETY: `obj` is an owned reference; type slots are read as CPython reads them.
+    unsafe {
+        let ty = Py_TYPE(obj);
         let slots = (*ty).tp_as_async;
         let getter = if slots.is_null() {
             None
         } else {
-            (*slots).am_await
+            (*slots).am_aiter
         };
         let Some(getter) = getter else {
+            PyErr_Format(
+                PyExc_TypeError,
+                c"'async for' requires an object with __aiter__ method, got %.100s".as_ptr(),
+                (*ty).tp_name,
+            );
+            Py_DECREF(obj);
+            return std::ptr::null_mut();
+        };
+        let iter = getter(obj);
+        Py_DECREF(obj);
+        if iter.is_null() {
+            return iter;
+        }
+        if anext_slot(Py_TYPE(iter)).is_none() {
+            PyErr_Format(
+                PyExc_TypeError,
+                c"'async for' received an object from __aiter__ that does not implement __anext__: %.100s".as_ptr(),
+                (*Py_TYPE(iter)).tp_name,
+            );
+            Py_DECREF(iter);
+            return std::ptr::null_mut();
+        }
+        iter
+    }
+}
+
+/// `GET_ANEXT`: what `async for` awaits for its next item: `aiter.__anext__()` made
+/// awaitable (an async generator's own `__anext__` result as it is). Borrows `aiter`; new
+/// reference or NULL, with the interpreter's TypeErrors.
+///
+/// # Safety
+/// GIL held; `aiter` is live.
+pub unsafe extern "C" fn fj_get_anext(aiter: *mut PyObject) -> *mut PyObject {
+    // SAFETY: `aiter` is live; type slots are read as CPython reads them.
+    unsafe {
+        let ty = Py_TYPE(aiter);
+        let Some(getter) = anext_slot(ty) else {
+            PyErr_Format(
+                PyExc_TypeError,
+                c"'async for' requires an iterator with __anext__ method, got %.100s".as_ptr(),
+                (*ty).tp_name,
+            );
+            return std::ptr::null_mut();
+        };
+        let next = getter(aiter);
+        if ty == std::ptr::addr_of_mut!(PyAsyncGen_Type) || next.is_null() {
+            return next;
+        }
+        let awaitable = awaitable_iter(layout(), next);
+        if awaitable.is_null() {
+            ffi::_PyErr_FormatFromCause(
+                PyExc_TypeError,
+                c"'async for' received an invalid object from __anext__: %.100s".as_ptr(),
+                (*Py_TYPE(next)).tp_name,
+            );
+        }
+        Py_DECREF(next);
+        awaitable
+    }
+}
+
+/// The type's `am_anext` slot (`__anext__`), if it has one.
+unsafe fn anext_slot(ty: *mut PyTypeObject) -> Option<unaryfunc> {
+    // SAFETY: `ty` is a live type.
+    unsafe {
+        let slots = (*ty).tp_as_async;
+        if slots.is_null() {
+            None
+        } else {
+            (*slots).am_anext
+        }
+    }
+}
+
+/// Whether instances of `ty` have an `__await__` (`am_await`).
+unsafe fn has_await(ty: *mut PyTypeObject) -> bool {
+    // SAFETY: `ty` is a live type.
+    unsafe {
+        let slots = (*ty).tp_as_async;
+        !slots.is_null() && (*slots).am_await.is_some()
+    }
+}
+
+/// `_PyCoro_GetAwaitableIter(o)`: a coroutine or `types.coroutine` generator itself,
+/// anything else what its `__await__` returns, checked to be an iterator and not a
+/// coroutine. Borrows `o`; new reference or NULL.
+unsafe fn awaitable_iter(l: &Layout, o: *mut PyObject) -> *mut PyObject {
+    // SAFETY: `o` is live; type slots are read as CPython reads them.
+    unsafe {
+        if Py_TYPE(o) == std::ptr::addr_of_mut!(PyCoro_Type) || is_iterable_coroutine(l, o) {
+            Py_INCREF(o);
+            return o;
+        }
+        let ty = Py_TYPE(o);
+        if !has_await(ty) {
             PyErr_Format(
                 PyExc_TypeError,
                 c"object %.100s can't be used in 'await' expression".as_ptr(),
                 (*ty).tp_name,
             );
-            Py_DECREF(iterable);
             return std::ptr::null_mut();
-        };
-        let res = getter(iterable);
-        Py_DECREF(iterable);
+        }
+        let getter = (*(*ty).tp_as_async).am_await.expect("checked by has_await");
+        let res = getter(o);
         if res.is_null() {
             return res;
         }

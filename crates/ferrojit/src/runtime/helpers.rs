@@ -77,6 +77,9 @@ pub fn address(helper: Helper) -> usize {
         Helper::GetYieldFromIter => super::generators::fj_get_yield_from_iter as *const (),
         Helper::Send => super::generators::fj_send as *const (),
         Helper::GetAwaitable => super::generators::fj_get_awaitable as *const (),
+        Helper::BeforeAsyncWith => fj_before_async_with as *const (),
+        Helper::GetAiter => super::generators::fj_get_aiter as *const (),
+        Helper::GetAnext => super::generators::fj_get_anext as *const (),
         Helper::CopyFreeVars => fj_copy_free_vars as *const (),
         Helper::CompareInts => specialised::fj_compare_ints as *const (),
         Helper::CompareFloats => specialised::fj_compare_floats as *const (),
@@ -516,6 +519,53 @@ pub unsafe extern "C" fn fj_map_add(
 /// special methods are), writes the bound `__exit__` to `out[0]` and the result of calling
 /// `__enter__()` to `out[1]`; takes `mgr`. 0, or -1 with an exception set (nothing written).
 pub unsafe extern "C" fn fj_before_with(mgr: *mut PyObject, out: *mut *mut PyObject) -> c_int {
+    static ENTER: OnceLock<usize> = OnceLock::new();
+    static EXIT: OnceLock<usize> = OnceLock::new();
+    let protocol = ContextManagerProtocol {
+        enter: (&ENTER, c"__enter__"),
+        exit: (&EXIT, c"__exit__"),
+        no_enter: c"'%.200s' object does not support the context manager protocol",
+        no_exit: c"'%.200s' object does not support the context manager protocol (missed __exit__ method)",
+    };
+    // SAFETY: as the caller guarantees for `fj_before_with`.
+    unsafe { enter_context(mgr, out, &protocol) }
+}
+
+/// `BEFORE_ASYNC_WITH`: as [`fj_before_with`] with `__aenter__` and `__aexit__` (the result
+/// of `__aenter__()` is then awaited).
+pub unsafe extern "C" fn fj_before_async_with(
+    mgr: *mut PyObject,
+    out: *mut *mut PyObject,
+) -> c_int {
+    static ENTER: OnceLock<usize> = OnceLock::new();
+    static EXIT: OnceLock<usize> = OnceLock::new();
+    let protocol = ContextManagerProtocol {
+        enter: (&ENTER, c"__aenter__"),
+        exit: (&EXIT, c"__aexit__"),
+        no_enter: c"'%.200s' object does not support the asynchronous context manager protocol",
+        no_exit: c"'%.200s' object does not support the asynchronous context manager protocol (missed __aexit__ method)",
+    };
+    // SAFETY: as the caller guarantees for `fj_before_async_with`.
+    unsafe { enter_context(mgr, out, &protocol) }
+}
+
+/// The special methods of a `with` or `async with` and the interpreter's TypeErrors when one
+/// is missing.
+struct ContextManagerProtocol {
+    enter: (&'static OnceLock<usize>, &'static std::ffi::CStr),
+    exit: (&'static OnceLock<usize>, &'static std::ffi::CStr),
+    no_enter: &'static std::ffi::CStr,
+    no_exit: &'static std::ffi::CStr,
+}
+
+/// What `BEFORE_WITH` and `BEFORE_ASYNC_WITH` share: the enter method, then the exit method,
+/// looked up on the type; the bound exit to `out[0]`, the result of calling enter to
+/// `out[1]`; takes `mgr`. 0 or -1.
+unsafe fn enter_context(
+    mgr: *mut PyObject,
+    out: *mut *mut PyObject,
+    protocol: &ContextManagerProtocol,
+) -> c_int {
     // SAFETY: `mgr` is an owned reference and `out` two writable stack slots of the frame.
     unsafe {
         let missing = |what: &std::ffi::CStr| {
@@ -523,23 +573,21 @@ pub unsafe extern "C" fn fj_before_with(mgr: *mut PyObject, out: *mut *mut PyObj
                 PyErr_Format(PyExc_TypeError, what.as_ptr(), (*Py_TYPE(mgr)).tp_name);
             }
         };
-        static ENTER: OnceLock<usize> = OnceLock::new();
-        static EXIT: OnceLock<usize> = OnceLock::new();
-        let enter_name = interned(&ENTER, c"__enter__");
-        let exit_name = interned(&EXIT, c"__exit__");
+        let enter_name = interned(protocol.enter.0, protocol.enter.1);
+        let exit_name = interned(protocol.exit.0, protocol.exit.1);
         if enter_name.is_null() || exit_name.is_null() {
             Py_DECREF(mgr);
             return -1;
         }
         let enter = ffi::_PyObject_LookupSpecial(mgr, enter_name);
         if enter.is_null() {
-            missing(c"'%.200s' object does not support the context manager protocol");
+            missing(protocol.no_enter);
             Py_DECREF(mgr);
             return -1;
         }
         let exit = ffi::_PyObject_LookupSpecial(mgr, exit_name);
         if exit.is_null() {
-            missing(c"'%.200s' object does not support the context manager protocol (missed __exit__ method)");
+            missing(protocol.no_exit);
             Py_DECREF(enter);
             Py_DECREF(mgr);
             return -1;

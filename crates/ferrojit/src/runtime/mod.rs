@@ -105,8 +105,9 @@ pub enum Optimisation {
     /// method descriptor or `type(x)` calls the C function straight from its method
     /// definition, as the interpreter's specialised `PRECALL`s do (`fj_call_c`).
     CCalls,
-    /// `compile-send`: coroutines and generators with `await` or `yield from` compile
-    /// (`GET_AWAITABLE`, `GET_YIELD_FROM_ITER`, `SEND`); off, such code stays with the
+    /// `compile-send`: coroutines and generators with `await`, `yield from`, `async with` or
+    /// `async for` compile (`GET_AWAITABLE`, `GET_YIELD_FROM_ITER`, `SEND`,
+    /// `BEFORE_ASYNC_WITH`, `GET_AITER`, `GET_ANEXT`); off, such code stays with the
     /// interpreter.
     CompileSend,
     /// `direct-resume`: `SEND` in compiled code resumes a generator or coroutine whose code is
