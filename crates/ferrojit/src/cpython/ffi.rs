@@ -48,6 +48,9 @@ extern "C" {
         ...
     ) -> *mut PyObject;
     pub static mut PyMethod_Type: PyTypeObject;
+    /// The type of the values an async generator yields on their way to its `asend`
+    /// (`ASYNC_GEN_WRAP`): an object header and one reference.
+    pub static mut _PyAsyncGenWrappedValue_Type: PyTypeObject;
     pub fn PyMethod_Function(m: *mut PyObject) -> *mut PyObject;
     pub fn PyMethod_Self(m: *mut PyObject) -> *mut PyObject;
     pub fn _PyList_Extend(list: *mut PyObject, iterable: *mut PyObject) -> *mut PyObject;

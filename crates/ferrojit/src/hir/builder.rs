@@ -55,8 +55,8 @@ pub struct CodeInfo {
     pub globals_keys: Option<KeysInfo>,
     pub builtins_keys: Option<KeysInfo>,
     pub well_known: WellKnown,
-    /// A generator or coroutine function (`CO_GENERATOR`, `CO_COROUTINE`): compiled code
-    /// resumes its suspended frame.
+    /// A generator, coroutine or async generator function (`CO_GENERATOR`, `CO_COROUTINE`,
+    /// `CO_ASYNC_GENERATOR`): compiled code resumes its suspended frame.
     pub generator: bool,
     /// `await`, `yield from`, `async with` and `async for` (`GET_AWAITABLE`,
     /// `GET_YIELD_FROM_ITER`, `SEND`, `BEFORE_ASYNC_WITH`, `GET_AITER`, `GET_ANEXT`) compile
@@ -1324,6 +1324,14 @@ impl<'a> Builder<'a> {
             SEND if self.code.generator && self.code.compile_send => {
                 self.send(cur, ins)?;
                 return Ok(true);
+            }
+            ASYNC_GEN_WRAP if self.code.generator => {
+                // An async generator's `yield`: the value is wrapped so that its `asend` tells
+                // it from the values an `await` inside passes up.
+                let v = self.pop(cur, ins)?;
+                let r = self.helper(cur, Helper::AsyncGenWrap, vec![v], Type::OBJECT, ins);
+                self.check(cur, r, ErrorCheck::Null, ins);
+                cur.stack.push(r);
             }
             YIELD_VALUE if self.code.generator => {
                 let value = self.pop(cur, ins)?;

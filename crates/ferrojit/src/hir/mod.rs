@@ -216,6 +216,9 @@ pub enum Helper {
     /// `fj_before_async_with(mgr, out)`: `BEFORE_ASYNC_WITH`; takes `mgr`, writes the bound
     /// `__aexit__` and the result of `__aenter__()` to two stack slots. 0 or -1.
     BeforeAsyncWith,
+    /// `fj_async_gen_wrap(v)`: `ASYNC_GEN_WRAP`; takes `v`. The wrapped value (new reference)
+    /// or NULL.
+    AsyncGenWrap,
     /// `fj_get_aiter(obj)`: `GET_AITER` (`async for`); takes `obj`. Its async iterator (new
     /// reference) or NULL.
     GetAiter,
@@ -309,6 +312,7 @@ impl Helper {
             Helper::Send => "fj_send",
             Helper::GetAwaitable => "fj_get_awaitable",
             Helper::BeforeAsyncWith => "fj_before_async_with",
+            Helper::AsyncGenWrap => "fj_async_gen_wrap",
             Helper::GetAiter => "fj_get_aiter",
             Helper::GetAnext => "fj_get_anext",
             Helper::CompareInts => "fj_compare_ints",

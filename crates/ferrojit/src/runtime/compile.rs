@@ -149,8 +149,11 @@ unsafe fn refusal(code: *mut PyObject) -> Option<String> {
     // SAFETY: reading fields of a live code object.
     unsafe {
         let flags = co::flags(code);
-        if flags & (ffi::CO_ASYNC_GENERATOR | ffi::CO_ITERABLE_COROUTINE) != 0 {
-            return Some("async generator or types.coroutine generator".into());
+        if flags & ffi::CO_ITERABLE_COROUTINE != 0 {
+            return Some("types.coroutine generator".into());
+        }
+        if flags & ffi::CO_ASYNC_GENERATOR != 0 && !super::generators::async_gen_wrap_known() {
+            return Some("async generator value wrapper unlike CPython 3.11's".into());
         }
         if flags & (CO_OPTIMIZED | CO_NEWLOCALS) != (CO_OPTIMIZED | CO_NEWLOCALS) {
             return Some("module or class body".into());
@@ -511,7 +514,8 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             inline_int_compare,
             inline_dict_attrs,
             store_attr_dict,
-            generator: flags & (ffi::CO_GENERATOR | ffi::CO_COROUTINE) != 0,
+            generator: flags & (ffi::CO_GENERATOR | ffi::CO_COROUTINE | ffi::CO_ASYNC_GENERATOR)
+                != 0,
             global_slots,
             name,
             instrs,

@@ -177,6 +177,44 @@ pub unsafe extern "C" fn fj_get_awaitable(iterable: *mut PyObject, from: c_int) 
     }
 }
 
+/// `ASYNC_GEN_WRAP`: `_PyAsyncGenValueWrapperNew(v)`, which CPython does not export: a new
+/// `_PyAsyncGenWrappedValue` holding `v`, allocated as CPython allocates it when its free
+/// list is empty (its deallocator puts it on the free list or frees it, either way right for
+/// an object made here). Takes `v`; new reference or NULL.
+///
+/// # Safety
+/// GIL held; `v` is an owned reference; [`async_gen_wrap_known`] holds.
+pub unsafe extern "C" fn fj_async_gen_wrap(v: *mut PyObject) -> *mut PyObject {
+    // SAFETY: the type's instances are an object header and one reference (checked by
+    // `async_gen_wrap_known` before any code using this was compiled); the new object's
+    // field is set before the collector can see it.
+    unsafe {
+        let ty = std::ptr::addr_of_mut!(ffi::_PyAsyncGenWrappedValue_Type);
+        let o: *mut PyObject = PyObject_GC_New(ty);
+        if o.is_null() {
+            Py_DECREF(v);
+            return o;
+        }
+        *(o as *mut *mut PyObject).add(WRAPPED_VALUE_WORD) = v;
+        PyObject_GC_Track(o as *mut c_void);
+        o
+    }
+}
+
+/// The word of a `_PyAsyncGenWrappedValue` that holds its value (`agw_val`, after the
+/// two-word object header).
+const WRAPPED_VALUE_WORD: usize = 2;
+
+/// Whether `_PyAsyncGenWrappedValue` is the object header and one reference that
+/// [`fj_async_gen_wrap`] makes (its size is not in any header; async generators are refused
+/// when it is not).
+pub(super) fn async_gen_wrap_known() -> bool {
+    // SAFETY: reading a field of a static type object.
+    let size = unsafe { (*std::ptr::addr_of!(ffi::_PyAsyncGenWrappedValue_Type)).tp_basicsize };
+    size as usize == (WRAPPED_VALUE_WORD + 1) * std::mem::size_of::<usize>()
+        && std::mem::size_of::<PyObject>() == WRAPPED_VALUE_WORD * std::mem::size_of::<usize>()
+}
+
 /// `GET_AITER`: `obj.__aiter__()` (through the type's `am_aiter`), which must have an
 /// `__anext__`. Takes `obj`; new reference or NULL, with the interpreter's TypeErrors.
 ///

@@ -78,6 +78,7 @@ pub fn address(helper: Helper) -> usize {
         Helper::Send => super::generators::fj_send as *const (),
         Helper::GetAwaitable => super::generators::fj_get_awaitable as *const (),
         Helper::BeforeAsyncWith => fj_before_async_with as *const (),
+        Helper::AsyncGenWrap => super::generators::fj_async_gen_wrap as *const (),
         Helper::GetAiter => super::generators::fj_get_aiter as *const (),
         Helper::GetAnext => super::generators::fj_get_anext as *const (),
         Helper::CopyFreeVars => fj_copy_free_vars as *const (),

@@ -250,7 +250,7 @@ unsafe fn enter(
         // resume, which compiled code can take. Any other owner stays with the interpreter.
         let owner = i64::from(ffi::read::<i8>(f as _, l.frame_owner));
         let generator = ffi::read::<i32>(code as _, l.code_flags)
-            & (ffi::CO_GENERATOR | ffi::CO_COROUTINE)
+            & (ffi::CO_GENERATOR | ffi::CO_COROUTINE | ffi::CO_ASYNC_GENERATOR)
             != 0;
         if generator != (owner != 0) || (owner != 0 && owner != l.frame_owned_by_generator) {
             return ffi::_PyEval_EvalFrameDefault(ts, f, 0);
