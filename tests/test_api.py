@@ -67,14 +67,12 @@ def test_calls_that_leave_parameters_to_their_defaults_are_direct():
         ferrojit.disable()
 
 
-@types.coroutine
-def legacy_coroutine():
-    yield 1
-
-
 def test_refused_functions_say_why():
-    with pytest.raises(RuntimeError, match="types.coroutine generator"):
-        ferrojit.compile(legacy_coroutine)
+    # A class body's code, made into a function: it reads and writes a namespace, not fast
+    # locals, and stays with the interpreter.
+    body = compile("class C:\n    x = 1\n", "<body>", "exec").co_consts[0]
+    with pytest.raises(RuntimeError, match="module or class body"):
+        ferrojit.compile(types.FunctionType(body, {}))
     with pytest.raises(TypeError):
         ferrojit.compile(len)
 
@@ -1100,6 +1098,24 @@ def test_async_generators_compile_and_wrap_each_yield():
         assert drain(async_squares(4)) == [0, 1, 4, 9]
         # Every resume (four yields, then the end) ran the compiled code.
         assert ferrojit.stats()["native_calls"] - before == 5
+    finally:
+        ferrojit.disable()
+
+
+@types.coroutine
+def legacy_delegates(coro):
+    return (yield from coro)
+
+
+def test_types_coroutine_generators_compile_and_delegate_to_coroutines():
+    # `yield from` a coroutine is allowed in a types.coroutine generator: its helper is told so.
+    for isa in ("x86_64", "aarch64"):
+        hir = ferrojit.inspect(legacy_delegates, isa=isa)["hir"]
+        assert re.search(r"(v\d+):Cint = CInt 1\n.*fj_get_yield_from_iter\(v\d+, \1\)", hir), hir
+    ferrojit.enable(threshold=1000)
+    try:
+        ferrojit.compile(legacy_delegates)
+        assert drive(legacy_delegates(awaited_fib(10))) == 55
     finally:
         ferrojit.disable()
 

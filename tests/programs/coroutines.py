@@ -128,6 +128,22 @@ async def awaits_legacy():
     return await legacy_sleep()
 
 
+@types.coroutine
+def legacy_delegates(k):
+    # A types.coroutine generator may `yield from` a coroutine, and a generator.
+    first = yield from add_later(k, 1)
+    second = yield from legacy_sleep()
+    return first, second
+
+
+def plain_delegates():
+    yield from add_later(1, 2)
+
+
+async def awaits_legacy_delegates(k):
+    return await legacy_delegates(k)
+
+
 async def being_awaited(shared):
     return await shared
 
@@ -294,6 +310,18 @@ def main():
         c.send("sent back")
     except StopIteration as stop:
         print("legacy value", stop.value)
+    for k in range(3):
+        c = awaits_legacy_delegates(k)
+        steps = [c.send(None)]
+        try:
+            while True:
+                steps.append(c.send("s%d" % len(steps)))
+        except StopIteration as stop:
+            print("legacy delegates", steps, stop.value)
+    try:
+        next(plain_delegates())
+    except TypeError as e:
+        print("TypeError:", e)
     shared = uses_tickets(2)
     waiter = being_awaited(shared)
     waiter.send(None)

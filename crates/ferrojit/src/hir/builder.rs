@@ -58,6 +58,8 @@ pub struct CodeInfo {
     /// A generator, coroutine or async generator function (`CO_GENERATOR`, `CO_COROUTINE`,
     /// `CO_ASYNC_GENERATOR`): compiled code resumes its suspended frame.
     pub generator: bool,
+    /// `yield from` takes a coroutine (a `types.coroutine` generator: `CO_ITERABLE_COROUTINE`).
+    pub yield_from_coroutines: bool,
     /// `await`, `yield from`, `async with` and `async for` (`GET_AWAITABLE`,
     /// `GET_YIELD_FROM_ITER`, `SEND`, `BEFORE_ASYNC_WITH`, `GET_AITER`, `GET_ANEXT`) compile
     /// (the `compile-send` optimisation); otherwise code using them stays with the
@@ -1311,13 +1313,9 @@ impl<'a> Builder<'a> {
             }
             GET_YIELD_FROM_ITER if self.code.generator && self.code.compile_send => {
                 let iterable = self.pop(cur, ins)?;
-                let r = self.helper(
-                    cur,
-                    Helper::GetYieldFromIter,
-                    vec![iterable],
-                    Type::OBJECT,
-                    ins,
-                );
+                let takes = self.cint(cur, i64::from(self.code.yield_from_coroutines), ins);
+                let args = vec![iterable, takes];
+                let r = self.helper(cur, Helper::GetYieldFromIter, args, Type::OBJECT, ins);
                 self.check(cur, r, ErrorCheck::Null, ins);
                 cur.stack.push(r);
             }

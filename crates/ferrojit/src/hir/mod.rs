@@ -206,8 +206,9 @@ pub enum Helper {
     /// `fj_load_build_class(frame)`: `LOAD_BUILD_CLASS` from the builtins; new reference,
     /// NULL, or the deopt marker when it is missing.
     LoadBuildClass,
-    /// `fj_get_yield_from_iter(iterable)`: `GET_YIELD_FROM_ITER` in a generator; takes
-    /// `iterable`. New reference or NULL.
+    /// `fj_get_yield_from_iter(iterable, takes_coroutines)`: `GET_YIELD_FROM_ITER` in a
+    /// generator (a coroutine is an error unless `takes_coroutines`, in a `types.coroutine`
+    /// generator); takes `iterable`. New reference or NULL.
     GetYieldFromIter,
     /// `fj_get_awaitable(iterable, from)`: `GET_AWAITABLE from` (0 an `await`, 1 and 2 the
     /// results of `__aenter__()` and `__aexit__()` in `async with`); takes `iterable`. New

@@ -149,9 +149,6 @@ unsafe fn refusal(code: *mut PyObject) -> Option<String> {
     // SAFETY: reading fields of a live code object.
     unsafe {
         let flags = co::flags(code);
-        if flags & ffi::CO_ITERABLE_COROUTINE != 0 {
-            return Some("types.coroutine generator".into());
-        }
         if flags & ffi::CO_ASYNC_GENERATOR != 0 && !super::generators::async_gen_wrap_known() {
             return Some("async generator value wrapper unlike CPython 3.11's".into());
         }
@@ -516,6 +513,7 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             store_attr_dict,
             generator: flags & (ffi::CO_GENERATOR | ffi::CO_COROUTINE | ffi::CO_ASYNC_GENERATOR)
                 != 0,
+            yield_from_coroutines: flags & (ffi::CO_COROUTINE | ffi::CO_ITERABLE_COROUTINE) != 0,
             global_slots,
             name,
             instrs,

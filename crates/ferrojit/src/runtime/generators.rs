@@ -20,16 +20,22 @@ use crate::cpython::{layout, Layout};
 use pyo3_ffi::*;
 use std::os::raw::{c_int, c_void};
 
-/// `GET_YIELD_FROM_ITER` in a generator (not a coroutine): a generator stays itself, a
-/// coroutine is an error, anything else becomes its iterator. Takes `iterable`; new reference
-/// or NULL.
+/// `GET_YIELD_FROM_ITER` in a generator: a generator stays itself, a coroutine too where
+/// `takes_coroutines` (a `types.coroutine` generator) and is an error elsewhere, anything else
+/// becomes its iterator. Takes `iterable`; new reference or NULL.
 ///
 /// # Safety
 /// GIL held; `iterable` is an owned reference.
-pub unsafe extern "C" fn fj_get_yield_from_iter(iterable: *mut PyObject) -> *mut PyObject {
+pub unsafe extern "C" fn fj_get_yield_from_iter(
+    iterable: *mut PyObject,
+    takes_coroutines: c_int,
+) -> *mut PyObject {
     // SAFETY: `iterable` is an owned reference.
     unsafe {
         let ty = Py_TYPE(iterable);
+        if ty == std::ptr::addr_of_mut!(PyCoro_Type) && takes_coroutines != 0 {
+            return iterable;
+        }
         if ty == std::ptr::addr_of_mut!(PyCoro_Type) {
             Py_DECREF(iterable);
             PyErr_SetString(
