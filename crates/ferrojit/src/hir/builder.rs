@@ -1469,6 +1469,11 @@ impl<'a> Builder<'a> {
                 };
                 self.decref(cur, a, ins);
                 self.decref(cur, b, ins);
+                if helper == Helper::CompareInts {
+                    // Ints of more than one digit go through PyObject_RichCompare, whose
+                    // recursion check can raise.
+                    self.check(cur, t, ErrorCheck::Negative, ins);
+                }
                 let c = self.emit(cur, InstKind::NonZero { value: t }, Type::CBOOL, ins);
                 let target = j.jump_target().unwrap();
                 let (t_bc, f_bc) =

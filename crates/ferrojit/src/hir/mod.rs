@@ -229,12 +229,13 @@ pub enum Helper {
     /// `fj_send(receiver, v, out)`: `SEND`; takes `v`, writes the yielded or returned value to
     /// `out`. 1 (yielded), 0 (returned) or -1.
     Send,
-    /// `fj_compare_ints(a, b, op)`: the truth (0 or 1) of comparing two exact ints (guarded);
-    /// takes nothing.
+    /// `fj_compare_ints(a, b, op)`: the truth (0 or 1) of comparing two exact ints (guarded),
+    /// or -1 (the recursion check of `PyObject_RichCompare`, for ints of more than one
+    /// digit); takes nothing.
     CompareInts,
     /// `fj_compare_floats(a, b, op)`: the same for two exact floats.
     CompareFloats,
-    /// `fj_compare_strs(a, b, op)`: the same for two exact strs, == and != only.
+    /// `fj_compare_strs(a, b, op)`: the same for two exact strs, == and != only (cannot fail).
     CompareStrs,
     /// `fj_int_binary(a, b, oparg)`: +, - or * of two exact ints (guarded); takes nothing.
     /// New reference or NULL.

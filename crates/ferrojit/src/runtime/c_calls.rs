@@ -68,6 +68,10 @@ unsafe fn call_c_function(
             let def = &*(*f).m_ml;
             let slf = (*f).m_self;
             match def.ml_flags {
+                // `len` is the interpreter's PRECALL_NO_KW_LEN, which has no recursion check.
+                METH_O if n == 1 && is_cached(function, layout().interp_cached_len) => {
+                    Some((def.ml_meth.PyCFunction)(slf, *args))
+                }
                 METH_O if n == 1 => with_recursion_check(|| (def.ml_meth.PyCFunction)(slf, *args)),
                 METH_FASTCALL => Some((def.ml_meth.PyCFunctionFast)(slf, args, n as Py_ssize_t)),
                 _ => None,
@@ -80,6 +84,10 @@ unsafe fn call_c_function(
             let def = &*(*d).d_method;
             let slf = *args;
             match def.ml_flags {
+                // `list.append` is PRECALL_NO_KW_LIST_APPEND, without a recursion check.
+                METH_O if n == 2 && is_cached(function, layout().interp_cached_list_append) => {
+                    Some((def.ml_meth.PyCFunction)(slf, *args.add(1)))
+                }
                 METH_O if n == 2 => {
                     with_recursion_check(|| (def.ml_meth.PyCFunction)(slf, *args.add(1)))
                 }
@@ -112,6 +120,22 @@ unsafe fn call_c_function(
         } else {
             None
         }
+    }
+}
+
+/// Whether `function` is the callable the interpreter keeps at `offset` of its
+/// `callable_cache` (`len`, `list.append`: the ones it calls without a recursion check).
+///
+/// # Safety
+/// The GIL is held.
+#[inline(always)]
+unsafe fn is_cached(function: *mut PyObject, offset: i64) -> bool {
+    // SAFETY: the running thread's interpreter is live; the cache holds borrowed pointers.
+    unsafe {
+        let l = layout();
+        let interp: *mut std::ffi::c_void =
+            crate::cpython::ffi::read(crate::cpython::ffi::current_tstate(l) as _, l.tstate_interp);
+        function == crate::cpython::ffi::read::<*mut PyObject>(interp, offset)
     }
 }
 

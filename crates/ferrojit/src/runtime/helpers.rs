@@ -139,7 +139,11 @@ pub unsafe extern "C" fn fj_binary_op(
     }
 }
 
-/// `COMPARE_OP op`.
+/// `COMPARE_OP op`. Where the interpreter, once it has quickened the code, would compare
+/// without a recursion check (`COMPARE_OP_{INT,FLOAT,STR}_JUMP`: two exact ints of at most one
+/// digit, two exact floats, two exact strs for == and !=), the type's comparison is called
+/// directly; anything else goes through `PyObject_RichCompare` as the generic `COMPARE_OP`
+/// does, with its recursion check (RecursionError "in comparison" at the limit).
 pub unsafe extern "C" fn fj_compare_op(
     a: *mut PyObject,
     b: *mut PyObject,
@@ -148,8 +152,11 @@ pub unsafe extern "C" fn fj_compare_op(
     // SAFETY: generated code passes two live objects and a comparison operator (0..=5).
     unsafe {
         let t = Py_TYPE(a);
+        let int = std::ptr::addr_of_mut!(PyLong_Type);
         let direct = t == Py_TYPE(b)
-            && (t == std::ptr::addr_of_mut!(PyLong_Type)
+            && (t == int
+                && specialised::small_int(a).is_some()
+                && specialised::small_int(b).is_some()
                 || t == std::ptr::addr_of_mut!(PyFloat_Type)
                 || (t == std::ptr::addr_of_mut!(PyUnicode_Type)
                     && (op as i32 == Py_EQ || op as i32 == Py_NE)));

@@ -17,7 +17,7 @@ use std::os::raw::c_int;
 /// # Safety
 /// `obj` is a live exact int.
 #[inline]
-unsafe fn small_int(obj: *mut PyObject) -> Option<i64> {
+pub(super) unsafe fn small_int(obj: *mut PyObject) -> Option<i64> {
     // SAFETY: an int's ob_size is its signed digit count and at least one digit is allocated.
     unsafe {
         let l = layout();
@@ -51,23 +51,29 @@ fn compare<T: PartialOrd>(a: T, b: T, op: i64) -> bool {
     }
 }
 
-/// The truth of a rich-comparison result (a bool, since both operands are exact ints, floats
-/// or strs); releases it.
+/// The truth of a rich-comparison result (a bool, since both operands are exact ints),
+/// released; -1 for NULL (the comparison's recursion check raised).
 unsafe fn truth_of(r: *mut PyObject) -> c_int {
-    // SAFETY: `r` is a new reference to True or False (the exact types' comparisons never fail).
+    // SAFETY: `r` is NULL or a new reference to True or False.
     unsafe {
+        if r.is_null() {
+            return -1;
+        }
         let t = (r == Py_True()) as c_int;
         Py_DECREF(r);
         t
     }
 }
 
-/// `COMPARE_OP_INT_JUMP`'s test for two exact ints of any size: 1 or 0. Takes nothing.
+/// `COMPARE_OP_INT_JUMP`'s test for two exact ints of any size: 1 or 0, or -1 with an
+/// exception. Takes nothing. Ints of more than one digit go through `PyObject_RichCompare`, as
+/// the interpreter's generic `COMPARE_OP` takes them, with its recursion check (a
+/// RecursionError "in comparison" at the limit, as in CPython).
 ///
 /// # Safety
 /// `a` and `b` are live exact ints; `op` is a comparison operator (0..=5).
 pub unsafe extern "C" fn fj_compare_ints(a: *mut PyObject, b: *mut PyObject, op: i64) -> c_int {
-    // SAFETY: as above; int comparison cannot fail.
+    // SAFETY: as above.
     unsafe {
         if let (Some(x), Some(y)) = (small_int(a), small_int(b)) {
             return compare(x, y, op) as c_int;
@@ -85,14 +91,15 @@ pub unsafe extern "C" fn fj_compare_floats(a: *mut PyObject, b: *mut PyObject, o
     unsafe { compare(float_value(a), float_value(b), op) as c_int }
 }
 
-/// `COMPARE_OP_STR_JUMP`'s test for two exact strs (== and != only): 1 or 0.
+/// `COMPARE_OP_STR_JUMP`'s test for two exact strs (== and != only): 1 or 0. As that
+/// instruction (`_PyUnicode_Equal`), no recursion check.
 ///
 /// # Safety
 /// `a` and `b` are live exact strs; `op` is Py_EQ or Py_NE.
 pub unsafe extern "C" fn fj_compare_strs(a: *mut PyObject, b: *mut PyObject, op: i64) -> c_int {
-    // SAFETY: as above; comparing two strs cannot fail.
+    // SAFETY: as above; comparing two exact strs cannot fail.
     unsafe {
-        let equal = a == b || truth_of(PyObject_RichCompare(a, b, Py_EQ)) == 1;
+        let equal = a == b || PyUnicode_Compare(a, b) == 0;
         (equal == (op as c_int == Py_EQ)) as c_int
     }
 }
