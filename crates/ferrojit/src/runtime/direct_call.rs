@@ -19,7 +19,7 @@
 //! first calls of a function still reach the hook and its call counter.
 
 use super::generators;
-use super::hook::{self, runtime};
+use super::hook::{self, runtime, Runtime};
 use crate::cpython::ffi::{self, read, write, InterpreterFrame};
 use crate::cpython::{layout, Layout};
 use pyo3_ffi::*;
@@ -104,7 +104,7 @@ pub unsafe fn call_compiled(
         let rt = runtime();
         let code: *mut PyObject = read(function as _, l.function_code);
         let native = hook::code_state_in(l, rt, code)?.native.as_ref()?;
-        let direct = native.direct?;
+        let direct = native.direct.as_ref()?;
         // Missing trailing arguments come from `__defaults__`, as `initialize_locals` fills them.
         let missing = direct.nargs.checked_sub(nargs)?;
         let defaults = match missing {
@@ -116,39 +116,71 @@ pub unsafe fn call_compiled(
         if !can_enter(l, ts) {
             return None;
         }
-        let fill = |frame| fill_locals(l, frame, args, nargs, defaults, missing, &direct);
         if let Some(ty) = direct.makes {
-            // Coroutine origin tracking records the caller's frames: CPython's path does that.
-            if !rt
-                .options
-                .enabled(super::Optimisation::DirectGeneratorCalls)
-                || ty == std::ptr::addr_of_mut!(PyCoro_Type)
-                    && read::<i32>(ts as _, l.tstate_coroutine_origin_depth) != 0
-            {
-                return None;
-            }
-            let gen = generators::make_generator(l, ty, function, code, &direct, fill);
-            if gen.is_null() {
-                Py_DECREF(function);
-                for i in 0..nargs {
-                    Py_DECREF(*args.add(i));
-                }
-            }
-            rt.stats.direct_generators += 1;
-            return Some(gen);
+            let call = (function, code, args, nargs, defaults, missing);
+            return make_generator_directly(l, rt, ts, ty, direct, call);
         }
         let Some(frame) = push_frame(l, ts, direct.slots) else {
             rt.stats.direct_calls_without_room += 1;
             return None;
         };
         init_frame(l, frame, function, code, direct.nlocalsplus);
-        fill(frame);
+        fill_locals(l, frame, args, nargs, defaults, missing, direct);
         rt.stats.direct_calls += 1;
         let result = hook::run_native(l, rt, ts, frame, native);
         clear_and_pop(l, ts, frame);
         Some(result)
     }
 }
+
+/// A direct call of a compiled generator or coroutine function: the generator object made
+/// here (`generators::make_generator`), or None for CPython's path (switched off, or coroutine
+/// origin tracking, which records the caller's frames). Out of line: the ordinary direct call
+/// is the hot path.
+#[cold]
+#[inline(never)]
+unsafe fn make_generator_directly(
+    l: &Layout,
+    rt: &mut Runtime,
+    ts: *mut PyThreadState,
+    ty: *mut PyTypeObject,
+    direct: &DirectEntry,
+    call: DirectCall,
+) -> Option<*mut PyObject> {
+    let (function, code, args, nargs, defaults, missing) = call;
+    // SAFETY: as for `call_compiled`, whose checks passed.
+    unsafe {
+        if !rt
+            .options
+            .enabled(super::Optimisation::DirectGeneratorCalls)
+            || ty == std::ptr::addr_of_mut!(PyCoro_Type)
+                && read::<i32>(ts as _, l.tstate_coroutine_origin_depth) != 0
+        {
+            return None;
+        }
+        let fill = |frame| fill_locals(l, frame, args, nargs, defaults, missing, direct);
+        let gen = generators::make_generator(l, ty, function, code, direct, fill);
+        if gen.is_null() {
+            Py_DECREF(function);
+            for i in 0..nargs {
+                Py_DECREF(*args.add(i));
+            }
+        }
+        rt.stats.direct_generators += 1;
+        Some(gen)
+    }
+}
+
+/// The function, its code, the arguments (pointer, count) and the defaults (pointer, count)
+/// of a direct call.
+type DirectCall = (
+    *mut PyObject,
+    *mut PyObject,
+    *const *mut PyObject,
+    usize,
+    *const *mut PyObject,
+    usize,
+);
 
 /// Moves the call's arguments into the callee frame's locals, adds new references to the
 /// defaults that fill the `missing` trailing parameters, and clears the other locals.
