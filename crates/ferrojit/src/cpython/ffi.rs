@@ -22,6 +22,8 @@ pub type EvalFrameFunc =
     unsafe extern "C" fn(*mut PyThreadState, *mut InterpreterFrame, c_int) -> *mut PyObject;
 
 extern "C" {
+    /// libpython's `_PyRuntimeState` (exported data; read at layout offsets only).
+    static _PyRuntime: u8;
     pub fn _PyEval_EvalFrameDefault(
         ts: *mut PyThreadState,
         f: *mut InterpreterFrame,
@@ -77,17 +79,21 @@ pub unsafe fn read<T: Copy>(base: *const c_void, offset: i64) -> T {
 }
 
 /// The thread state of the thread holding the GIL (`_PyThreadState_GET()`: one load of
-/// `_PyRuntime.gilstate.tstate_current`, whose address the layout probe took), without the
+/// `_PyRuntime.gilstate.tstate_current`, at the offset the layout probe took), without the
 /// call and the NULL check of `PyThreadState_Get`.
 ///
 /// # Safety
 /// The GIL is held (so the word names a live thread state).
 #[inline(always)]
 pub unsafe fn current_tstate(l: &super::Layout) -> *mut PyThreadState {
-    // SAFETY: the address is `&_PyRuntime.gilstate.tstate_current`, an aligned pointer-sized
-    // word that only the thread holding the GIL changes; a plain load is the relaxed atomic
-    // load `_PyThreadState_GET` makes.
-    unsafe { *(l.runtime_tstate_current as usize as *const *mut PyThreadState) }
+    // SAFETY: `_PyRuntime` is libpython's exported runtime state and the offset that of
+    // `gilstate.tstate_current` in it: an aligned pointer-sized word that only the thread
+    // holding the GIL changes; a plain load is the relaxed atomic load `_PyThreadState_GET`
+    // makes.
+    unsafe {
+        let runtime = std::ptr::addr_of!(_PyRuntime);
+        *(runtime.offset(l.pyruntime_tstate_current as isize) as *const *mut PyThreadState)
+    }
 }
 
 /// Writes `value` at `base + offset`.

@@ -1,6 +1,7 @@
 //! The only room that knows CPython's ABI: the public C API through `pyo3_ffi`, and the internal
-//! layouts (frame, code, dict keys, managed-dict pre-header, ...) through a probe compiled at
-//! build time against the target interpreter's headers and read here once at import.
+//! layouts (frame, code, dict keys, managed-dict pre-header, ...) through facts that the target's
+//! C compiler evaluates against the interpreter's own headers at build time (`layout.def`): most
+//! are folded into constants then, the rest read from a compiled probe once at import.
 
 pub mod ffi;
 
@@ -36,25 +37,25 @@ extern "C" {
     fn ferrojit_opcode_tables(caches: *mut u8, deopt: *mut u8);
 }
 
-static LAYOUT: OnceLock<Layout> = OnceLock::new();
+static RUNTIME_LAYOUT: OnceLock<RuntimeLayout> = OnceLock::new();
 static TABLES: OnceLock<OpcodeTables> = OnceLock::new();
 
-/// The interpreter's layout facts.
-#[inline]
+/// The interpreter's layout facts: compile-time constants, so that `layout().frame_code` is an
+/// immediate offset in the code that reads it.
+#[inline(always)]
 pub fn layout() -> &'static Layout {
-    LAYOUT.get_or_init(|| {
-        let mut values = vec![0i64; LAYOUT_FIELDS];
-        // SAFETY: the probe writes exactly LAYOUT_FIELDS values, the length of `values`.
-        unsafe { ferrojit_layout_probe(values.as_mut_ptr()) };
-        Layout::from_values(&values)
-    })
+    &LAYOUT
 }
 
-/// The layout facts if they were probed already (the hook's fast path, which must not call
-/// anything before it knows where it goes).
+/// The layout facts known at run time only (read from the probe once).
 #[inline]
-pub fn layout_if_probed() -> Option<&'static Layout> {
-    LAYOUT.get()
+pub fn runtime_layout() -> &'static RuntimeLayout {
+    RUNTIME_LAYOUT.get_or_init(|| {
+        let mut values = vec![0i64; RUNTIME_LAYOUT_FIELDS];
+        // SAFETY: the probe writes exactly RUNTIME_LAYOUT_FIELDS values, the length of `values`.
+        unsafe { ferrojit_layout_probe(values.as_mut_ptr()) };
+        RuntimeLayout::from_values(&values)
+    })
 }
 
 /// `_PyOpcode_Caches` and `_PyOpcode_Deopt`, copied from the probe.
@@ -76,4 +77,73 @@ pub fn opcode_tables() -> &'static OpcodeTables {
         unsafe { ferrojit_opcode_tables(t.caches.as_mut_ptr(), t.deopt.as_mut_ptr()) };
         t
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::layout;
+    use pyo3_ffi::{
+        PyFloatObject, PyListObject, PyObject, PyTupleObject, PyTypeObject, PyVarObject,
+    };
+    use std::mem::offset_of;
+
+    /// The facts build.rs read back from the C compiler's assembly are the target's: the ones
+    /// that `pyo3_ffi` also defines agree, in layout.def's order (a misread word would shift them).
+    #[test]
+    fn folded_layout_facts_agree_with_the_public_structs() {
+        let l = layout();
+        let expected = [
+            (
+                "object_refcnt",
+                l.object_refcnt,
+                offset_of!(PyObject, ob_refcnt),
+            ),
+            ("object_type", l.object_type, offset_of!(PyObject, ob_type)),
+            (
+                "varobject_size",
+                l.varobject_size,
+                offset_of!(PyVarObject, ob_size),
+            ),
+            (
+                "type_flags",
+                l.type_flags,
+                offset_of!(PyTypeObject, tp_flags),
+            ),
+            (
+                "type_version_tag",
+                l.type_version_tag,
+                offset_of!(PyTypeObject, tp_version_tag),
+            ),
+            (
+                "type_dictoffset",
+                l.type_dictoffset,
+                offset_of!(PyTypeObject, tp_dictoffset),
+            ),
+            (
+                "type_getattro",
+                l.type_getattro,
+                offset_of!(PyTypeObject, tp_getattro),
+            ),
+            (
+                "float_value",
+                l.float_value,
+                offset_of!(PyFloatObject, ob_fval),
+            ),
+            (
+                "tuple_items",
+                l.tuple_items,
+                offset_of!(PyTupleObject, ob_item),
+            ),
+            (
+                "list_items",
+                l.list_items,
+                offset_of!(PyListObject, ob_item),
+            ),
+        ];
+        for (name, folded, public) in expected {
+            assert_eq!(folded, public as i64, "{name}");
+        }
+        assert_eq!(l.tpflags_managed_dict, 1 << 4);
+        assert_eq!(l.tpflags_long_subclass, 1 << 24);
+    }
 }

@@ -399,7 +399,11 @@ impl<'a> Lowerer<'a> {
             }
             InstKind::GuardNoDict { value, state } => {
                 let r = self.materialise(value);
-                let d = self.load(Base::Reg(r), lay.object_managed_dict_pointer, Width::W64);
+                let d = self.load(
+                    Base::Reg(r),
+                    crate::cpython::runtime_layout().object_managed_dict_pointer,
+                    Width::W64,
+                );
                 self.guard(d, Operand::Imm(0), Cond::Ne, Width::W64, state);
             }
             InstKind::GuardInterpreterIdle { state } => {
@@ -420,7 +424,7 @@ impl<'a> Lowerer<'a> {
                 self.emit(LInst::Load {
                     dst: d,
                     base: Base::Reg(r),
-                    offset: lay.object_values_pointer as i32,
+                    offset: crate::cpython::runtime_layout().object_values_pointer as i32,
                     width: Width::W64,
                 });
             }
@@ -733,7 +737,11 @@ impl<'a> Lowerer<'a> {
             src: Operand::Imm(0),
         });
         let r = self.materialise(obj);
-        let dict = self.load(Base::Reg(r), lay.object_managed_dict_pointer, Width::W64);
+        let dict = self.load(
+            Base::Reg(r),
+            crate::cpython::runtime_layout().object_managed_dict_pointer,
+            Width::W64,
+        );
         self.branch(dict, Operand::Imm(0), Cond::Eq, Width::W64, done);
         let keys = self.load(Base::Reg(dict), lay.dict_keys, Width::W64);
         let n = self.load(Base::Reg(keys), lay.dictkeys_nentries, Width::W64);

@@ -149,7 +149,10 @@ unsafe fn valid_version(ty: *mut PyTypeObject) -> u32 {
 unsafe fn values_of(obj: *mut PyObject) -> *mut *mut PyObject {
     // SAFETY: only called for instances of managed-dict types, whose pre-header holds the pointer.
     unsafe {
-        let values: *mut c_void = read(obj as _, layout().object_values_pointer);
+        let values: *mut c_void = read(
+            obj as _,
+            crate::cpython::runtime_layout().object_values_pointer,
+        );
         values as *mut *mut PyObject
     }
 }
@@ -271,7 +274,12 @@ unsafe fn fill_instance_value(
 /// The instance's materialised `__dict__` (a managed-dict type's pre-header), or NULL.
 unsafe fn managed_dict(obj: *mut PyObject) -> *mut PyObject {
     // SAFETY: only called for instances of managed-dict types, whose pre-header holds the pointer.
-    unsafe { read(obj as _, layout().object_managed_dict_pointer) }
+    unsafe {
+        read(
+            obj as _,
+            crate::cpython::runtime_layout().object_managed_dict_pointer,
+        )
+    }
 }
 
 /// The value at entry `index` of the str-keyed dict keys `keys` if that entry's key is `name`

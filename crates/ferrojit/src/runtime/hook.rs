@@ -191,10 +191,11 @@ pub unsafe extern "C" fn eval_frame(
 ) -> *mut PyObject {
     // SAFETY: CPython's contract for eval-frame hooks (see above).
     unsafe {
-        // The layout and runtime are looked up once (each look is an atomic load the compiler
-        // cannot merge) and the frame's fields read straight off them. Every way out of this
-        // function is a tail call, so it needs no stack frame of its own.
-        let (Some(l), Some(rt)) = (crate::cpython::layout_if_probed(), runtime_if_created()) else {
+        // The runtime is looked up once (each look is an atomic load the compiler cannot merge);
+        // the layout's offsets are constants. Every way out of this function is a tail call, so
+        // it needs no stack frame of its own.
+        let l = crate::cpython::layout();
+        let Some(rt) = runtime_if_created() else {
             return eval_first_frame(ts, f, throwflag);
         };
         let cframe: *mut c_void = ffi::read(ts as _, l.tstate_cframe);
@@ -209,8 +210,8 @@ pub unsafe extern "C" fn eval_frame(
     }
 }
 
-/// The hook's first frame in a process that has not probed the layout or made the runtime
-/// yet: does both, then takes the frame as [`eval_frame`] does.
+/// The hook's first frame in a process that has not made the runtime yet: makes it, then takes
+/// the frame as [`eval_frame`] does.
 ///
 /// # Safety
 /// As for [`eval_frame`].
@@ -221,7 +222,6 @@ unsafe fn eval_first_frame(
     f: *mut InterpreterFrame,
     throwflag: c_int,
 ) -> *mut PyObject {
-    crate::cpython::layout();
     // SAFETY: as for `eval_frame`.
     unsafe {
         runtime();
