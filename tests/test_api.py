@@ -210,6 +210,26 @@ def test_a_speculation_that_keeps_failing_is_recompiled_generic(tmp_path):
     assert max(never["deopt_sites"].values()) > 50, never["deopt_sites"]
 
 
+def test_a_module_gaining_globals_recompiles_its_functions_instead_of_exiting(tmp_path):
+    # Each new global fails the keys-version guard of every compiled LOAD_GLOBAL in the module
+    # (the builtin `abs` in `area` here). The exit retires the code at once and the next call
+    # compiles against the dicts as they are; with the knob off the site exits on every call
+    # until the deopt limit makes it generic.
+    program = PROGRAMS / "module_gains_globals.py"
+    plain = run_plain(program)
+    keys_exits = {}
+    for knobs in ([], ["--disable", "recompile-on-keys-change"]):
+        stats = tmp_path / ("s%d.jsonl" % len(knobs))
+        r = run_jit(program, threshold=10, stats=stats, extra=knobs)
+        assert (r.returncode, r.stdout, r.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+        s = read_stats(stats)[0]
+        exits = [n for site, n in s["deopt_sites"].items() if "keys changed" in site]
+        keys_exits[bool(knobs)] = (sum(exits), s["recompilations"], s["generic_sites"])
+    on, off = keys_exits[False], keys_exits[True]
+    assert 1 <= on[0] <= 3 and on[1] >= 1 and on[2] == 0, keys_exits
+    assert off[0] > 50 and off[2] >= 1, keys_exits
+
+
 def test_bad_deopt_limit_is_a_clear_error():
     with pytest.raises(ValueError, match="non-negative integer"):
         ferrojit.enable(deopt_limit=-2)

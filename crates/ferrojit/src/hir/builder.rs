@@ -16,6 +16,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// `runtime::compile` refuses closures if the probed layout says otherwise).
 pub const CELL_REF_WORD: u32 = 2;
 
+/// The exit reason of a `LOAD_GLOBAL` whose module dict's keys changed since compiling (a
+/// global was added or deleted): the deopt policy recompiles at once rather than counting.
+pub const MODULE_KEYS_CHANGED: &str = "LOAD_GLOBAL module keys changed";
+/// As [`MODULE_KEYS_CHANGED`], for a load from the builtins (either dict's keys changed).
+pub const BUILTINS_KEYS_CHANGED: &str = "LOAD_GLOBAL builtins keys changed";
+
 /// A constant of the code object as the builder needs it.
 #[derive(Clone, Debug)]
 pub struct ConstInfo {
@@ -1826,9 +1832,7 @@ impl<'a> Builder<'a> {
         let generic = self.code.generic_sites.contains(&ins.at);
         let v = match ins.specialised {
             LOAD_GLOBAL_MODULE if globals_ok(ins.cache_u32(2)) && !generic => {
-                let state = self
-                    .speculation(cur, ins, "LOAD_GLOBAL module keys changed")
-                    .unwrap();
+                let state = self.speculation(cur, ins, MODULE_KEYS_CHANGED).unwrap();
                 let (version, index) = (ins.cache_u32(2), ins.cache[1] as u32);
                 let entries = self.code.globals_keys.unwrap().entries;
                 self.emit(
@@ -1852,9 +1856,7 @@ impl<'a> Builder<'a> {
                         .unwrap_or(false)
                     && !generic =>
             {
-                let state = self
-                    .speculation(cur, ins, "LOAD_GLOBAL builtins keys changed")
-                    .unwrap();
+                let state = self.speculation(cur, ins, BUILTINS_KEYS_CHANGED).unwrap();
                 let kind = InstKind::LoadBuiltin {
                     globals_version: ins.cache_u32(2),
                     builtins_version: ins.cache[4] as u32,
@@ -1895,17 +1897,13 @@ impl<'a> Builder<'a> {
                 builtins_version: builtins.version,
                 index,
                 entries: builtins.entries,
-                state: self
-                    .speculation(cur, ins, "LOAD_GLOBAL builtins keys changed")
-                    .unwrap(),
+                state: self.speculation(cur, ins, BUILTINS_KEYS_CHANGED).unwrap(),
             },
             GlobalSlot::Module(index) => InstKind::LoadModuleGlobal {
                 version: globals.version,
                 index,
                 entries: globals.entries,
-                state: self
-                    .speculation(cur, ins, "LOAD_GLOBAL module keys changed")
-                    .unwrap(),
+                state: self.speculation(cur, ins, MODULE_KEYS_CHANGED).unwrap(),
             },
             GlobalSlot::Unknown => unreachable!("the caller checked the slot"),
         }

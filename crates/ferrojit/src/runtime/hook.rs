@@ -11,10 +11,11 @@
 use super::attr_cache::SiteFeedback;
 use super::compile::{self, ExitInfo, Namespaces, NativeCode};
 use super::stats::Stats;
-use super::{GilCell, Options};
+use super::{GilCell, Optimisation, Options};
 use crate::backend::Isa;
 use crate::cpython::ffi::{self, code as co, frame, tstate, InterpreterFrame};
 use crate::cpython::Layout;
+use crate::hir::builder::{BUILTINS_KEYS_CHANGED, MODULE_KEYS_CHANGED};
 use pyo3_ffi::{PyObject, PyThreadState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::raw::{c_int, c_void};
@@ -37,7 +38,15 @@ pub struct CodeState {
     pub site_feedback: BTreeMap<u32, SiteFeedback>,
     /// The site caches were read once already (they are read once per code object).
     pub site_feedback_taken: bool,
+    /// Native code retired because a global was added or deleted (see
+    /// [`KEYS_CHANGE_RECOMPILES`]).
+    pub keys_change_recompiles: u32,
 }
+
+/// Times a code object is recompiled at the first exit of a `LOAD_GLOBAL` whose dict's keys
+/// changed; past that (a module that keeps adding globals) its exits count towards the deopt
+/// limit like any other.
+pub const KEYS_CHANGE_RECOMPILES: u32 = 4;
 
 /// Process-wide JIT state (one interpreter).
 pub struct Runtime {
@@ -128,6 +137,7 @@ pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> 
                 retired: Vec::new(),
                 site_feedback: BTreeMap::new(),
                 site_feedback_taken: false,
+                keys_change_recompiles: 0,
             };
             let b = Box::into_raw(Box::new(state));
             if ffi::_PyCode_SetExtra(code, rt.extra_index, b as *mut c_void) != 0 {
@@ -478,7 +488,10 @@ unsafe fn count_failed_speculation(
         exit.taken.set(taken);
         let rt = runtime();
         let limit = rt.options.deopt_limit;
-        if limit == 0 || taken != limit.saturating_add(1) {
+        let keys_changed = matches!(exit.reason, MODULE_KEYS_CHANGED | BUILTINS_KEYS_CHANGED)
+            && limit != 0
+            && rt.options.enabled(Optimisation::RecompileOnKeysChange);
+        if !keys_changed && (limit == 0 || taken != limit.saturating_add(1)) {
             return;
         }
         let Some(state) = code_state_fast(frame::code(f)) else {
@@ -490,6 +503,20 @@ unsafe fn count_failed_speculation(
             .is_some_and(|current| std::ptr::eq(current, native))
         {
             return;
+        }
+        if keys_changed {
+            // The dicts changed, not the kind of value: compile again against them as they are
+            // now (the builder reads their current keys), unless this keeps happening.
+            if state.keys_change_recompiles < KEYS_CHANGE_RECOMPILES {
+                state.keys_change_recompiles += 1;
+                if let Some(old) = state.native.take() {
+                    state.retired.push(old);
+                }
+                return;
+            }
+            if taken != limit.saturating_add(1) {
+                return;
+            }
         }
         if state.generic_sites.insert(site) {
             rt.stats.generic_sites += 1;

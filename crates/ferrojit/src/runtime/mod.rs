@@ -123,6 +123,12 @@ pub enum Optimisation {
     /// function, making the generator), instead of `PyObject_GetIter` -> `slot_tp_iter` ->
     /// vectorcall -> the hook.
     DirectIterCalls,
+    /// `recompile-on-keys-change`: a `LOAD_GLOBAL` exit taken because the module's or the
+    /// builtins' keys changed (a global added or deleted after compiling) retires the code at
+    /// once, so the next call compiles against the dicts as they are now, instead of exiting
+    /// up to the deopt limit and then making the site generic. At most
+    /// `KEYS_CHANGE_RECOMPILES` times per code object; after that the ordinary policy.
+    RecompileOnKeysChange,
 }
 
 impl Options {
@@ -133,7 +139,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 14] = [
+    pub const ALL: [Optimisation; 15] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -148,6 +154,7 @@ impl Optimisation {
         Optimisation::DirectResume,
         Optimisation::DirectGeneratorCalls,
         Optimisation::DirectIterCalls,
+        Optimisation::RecompileOnKeysChange,
     ];
 
     pub fn name(self) -> &'static str {
@@ -166,6 +173,7 @@ impl Optimisation {
             Optimisation::DirectResume => "direct-resume",
             Optimisation::DirectGeneratorCalls => "direct-generator-calls",
             Optimisation::DirectIterCalls => "direct-iter-calls",
+            Optimisation::RecompileOnKeysChange => "recompile-on-keys-change",
         }
     }
 
