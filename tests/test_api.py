@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import traceback
 import types
 
 import pytest
@@ -700,6 +701,104 @@ def outcomes(fn, cases):
         except ValueError as e:
             out.append(str(e))
     return out
+
+
+def sum_items(xs):
+    total = 0
+    for x in xs:
+        total += x
+    return total
+
+
+def test_for_over_a_list_or_tuple_takes_each_item_in_machine_code():
+    # The loop's FOR_ITER checks for a list or tuple iterator and reads the item at its index
+    # inline; fj_for_iter stays on the other arm (other iterators, and the loop's end).
+    for isa in ("x86_64", "aarch64"):
+        on = ferrojit.inspect(sum_items, isa=isa)
+        assert "SeqIterNext" in on["hir"] and on["hir"].count("fj_for_iter") == 1, on["hir"]
+    ferrojit.enable(threshold=1000, disable="inline-for-iter")
+    try:
+        for isa in ("x86_64", "aarch64"):
+            off = ferrojit.inspect(sum_items, isa=isa)
+            assert "SeqIterNext" not in off["hir"] and "fj_for_iter" in off["hir"], off["hir"]
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+    ferrojit.compile(sum_items)
+    half_used = iter([1, 2, 3])
+    next(half_used)
+    cases = lambda: [[1, 2, 3], (4, 5), [], (), range(4), {6: 0}, half_used, "ab"]
+    ferrojit.enable(threshold=1000)
+    try:
+        assert ferrojit.is_compiled(sum_items)
+        got = []
+        for case in cases():
+            try:
+                got.append(sum_items(case))
+            except TypeError as e:
+                got.append(str(e))
+    finally:
+        ferrojit.disable()
+    assert got == [6, 9, 0, 0, 6, 6, 5, "unsupported operand type(s) for +=: 'int' and 'str'"]
+
+
+class Made:
+    def __init__(self, a, b=2):
+        self.total = a + b
+
+
+def make_many(n):
+    total = 0
+    for i in range(n):
+        total += Made(i).total + Made(i, 0).total
+    return total
+
+
+class Chain:
+    def __init__(self, k):
+        self.child = Chain(k - 1) if k else None
+
+
+def test_calling_a_class_makes_the_instance_and_calls_a_compiled_init_directly():
+    ferrojit.compile(Made.__init__)
+    ferrojit.compile(make_many)
+    expected = 2 * sum(range(50)) + 2 * 50
+    made = {}
+    for knobs in ("", "direct-constructors"):
+        ferrojit.enable(threshold=1000, disable=knobs)
+        try:
+            before = ferrojit.stats()["direct_constructions"]
+            refs = sys.getrefcount(Made)
+            assert make_many(50) == expected
+            assert sys.getrefcount(Made) == refs
+            made[knobs] = ferrojit.stats()["direct_constructions"] - before
+        finally:
+            ferrojit.disable()
+    assert made == {"": 100, "direct-constructors": 0}, made
+    # Two recursion levels a construction, as type.__call__ then the __init__ frame take: the
+    # same depth and message as the interpreter's.
+    def deepest():
+        try:
+            Chain(100000)
+        except RecursionError as e:
+            return str(e), len(traceback.extract_tb(e.__traceback__))
+    interpreted = deepest()
+    ferrojit.compile(Chain.__init__)
+    # (Site-cache feedback would retire the code after 200 entries, and the interpreter would
+    # then meet the limit.)
+    ferrojit.enable(threshold=1000, disable="site-cache-feedback")
+    try:
+        before = ferrojit.stats()["direct_constructions"]
+        Chain(50)
+        assert ferrojit.stats()["direct_constructions"] - before == 50  # all but the outermost
+        compiled = deepest()
+        assert ferrojit.is_compiled(Chain.__init__)
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+    assert compiled == interpreted
 
 
 def test_unpacking_a_tuple_or_list_of_the_right_length_reads_its_items_in_machine_code():

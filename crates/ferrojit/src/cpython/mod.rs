@@ -30,6 +30,68 @@ pub mod object_words {
     pub const LIST_ITEMS: u32 = (offset_of!(PyListObject, ob_item) / 8) as u32;
 }
 
+/// Byte offsets in CPython's list and tuple iterators (`listiterobject`, `tupleiterobject`:
+/// private to Objects/listobject.c and Objects/tupleobject.c in 3.11, so not in the headers the
+/// layout facts come from): `PyObject_HEAD`, then `Py_ssize_t it_index`, then the sequence
+/// `it_seq` (NULL once exhausted). [`seq_iter_layout_holds`] checks them on live iterators
+/// before code relies on them.
+pub mod seq_iter {
+    /// `it_index`.
+    pub const INDEX: i64 = 16;
+    /// `it_seq`.
+    pub const SEQ: i64 = 24;
+}
+
+/// Whether live list and tuple iterators have the [`seq_iter`] layout: the sequence at `SEQ`,
+/// the index at `INDEX` going 0 -> 1 with `next()`, and `SEQ` cleared at the end. Checked once.
+pub fn seq_iter_layout_holds() -> bool {
+    static HOLDS: OnceLock<bool> = OnceLock::new();
+    // SAFETY: GIL held (called while compiling); the objects are made and released here, and
+    // the words read lie inside iterator objects of at least 4 words (checked first).
+    *HOLDS.get_or_init(|| unsafe {
+        probe_seq_iter(pyo3_ffi::PyList_New(1)) && probe_seq_iter(pyo3_ffi::PyTuple_New(1))
+    })
+}
+
+/// [`seq_iter_layout_holds`] for one fresh one-item sequence (taken).
+unsafe fn probe_seq_iter(seq: *mut pyo3_ffi::PyObject) -> bool {
+    use pyo3_ffi::*;
+    // SAFETY: as for `seq_iter_layout_holds`.
+    unsafe {
+        if seq.is_null() {
+            PyErr_Clear();
+            return false;
+        }
+        let item = Py_None();
+        Py_INCREF(item);
+        if PyList_Check(seq) != 0 {
+            PyList_SET_ITEM(seq, 0, item);
+        } else {
+            PyTuple_SET_ITEM(seq, 0, item);
+        }
+        let it = PyObject_GetIter(seq);
+        let word =
+            |o: *mut PyObject, at: i64| *((o as *const u8).offset(at as isize) as *const isize);
+        let holds = !it.is_null()
+            && (*Py_TYPE(it)).tp_basicsize >= seq_iter::SEQ as isize + 8
+            && word(it, seq_iter::SEQ) == seq as isize
+            && word(it, seq_iter::INDEX) == 0
+            && {
+                let first = PyIter_Next(it);
+                let advanced = first == item && word(it, seq_iter::INDEX) == 1;
+                Py_XDECREF(first);
+                let end = PyIter_Next(it);
+                advanced && end.is_null() && word(it, seq_iter::SEQ) == 0
+            };
+        if it.is_null() {
+            PyErr_Clear(); // out of memory: the helper path it is
+        }
+        Py_XDECREF(it);
+        Py_DECREF(seq);
+        holds
+    }
+}
+
 use std::sync::OnceLock;
 
 extern "C" {

@@ -90,6 +90,8 @@ pub struct CodeInfo {
     /// `UNPACK_SEQUENCE` specialised for a tuple or list reads the items of one of the right
     /// length in machine code (the `inline-unpack` optimisation).
     pub inline_unpack: bool,
+    /// `FOR_ITER` takes the next item of a list or tuple iterator in machine code.
+    pub inline_for_iter: bool,
     /// `BINARY_OP_{ADD,SUBTRACT,MULTIPLY}_INT` computes one-digit ints in machine words (the
     /// `inline-int-arith` optimisation); otherwise always through its helper.
     pub inline_int_arith: bool,
@@ -2442,7 +2444,19 @@ impl<'a> Builder<'a> {
 
     fn for_iter(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
         let iter = *cur.stack.last().unwrap();
-        let r = self.helper(cur, Helper::ForIter, vec![iter], Type::OPT_OBJECT, ins);
+        let r = if self.code.inline_for_iter {
+            // A list or tuple iterator's next item inline; anything else, and the end of those,
+            // through the helper.
+            let next = self.emit(cur, InstKind::SeqIterNext { iter }, Type::OPT_OBJECT, ins);
+            let found = self.emit(cur, InstKind::NotNull { value: next }, Type::CBOOL, ins);
+            let outs = [Type::OPT_OBJECT];
+            let slow = |b: &mut Self, cur: &mut Cursor| {
+                vec![b.helper(cur, Helper::ForIter, vec![iter], Type::OPT_OBJECT, ins)]
+            };
+            self.diamond(cur, found, &outs, ins, |_, _| vec![next], slow)[0]
+        } else {
+            self.helper(cur, Helper::ForIter, vec![iter], Type::OPT_OBJECT, ins)
+        };
         self.check(cur, r, ErrorCheck::Null, ins);
         let done = self.emit(cur, InstKind::IsExhausted { value: r }, Type::CBOOL, ins);
         let head = cur.block;

@@ -503,6 +503,11 @@ pub enum InstKind {
     NonZero { value: ValueId },
     /// Machine bool: the pointer `value` is not NULL.
     NotNull { value: ValueId },
+    /// New reference to the next item of `iter` when it is exactly a list or tuple iterator
+    /// with an item left at its index (the index advanced, as `listiter_next` and
+    /// `tupleiter_next` do); NULL otherwise: another kind of iterator, or its end (the
+    /// caller's slow path, `fj_for_iter`, then ends it as those functions do).
+    SeqIterNext { iter: ValueId },
     /// Machine bool: `value` is the exhausted marker of `fj_for_iter`.
     IsExhausted { value: ValueId },
     /// Machine bool: the generator frame being resumed was suspended at instruction `bc`

@@ -171,6 +171,7 @@ impl Function {
             InstKind::NonZero { value } => write!(s, "NonZero {value}"),
             InstKind::NotNull { value } => write!(s, "NotNull {value}"),
             InstKind::IsExhausted { value } => write!(s, "IsExhausted {value}"),
+            InstKind::SeqIterNext { iter } => write!(s, "SeqIterNext {iter}"),
             InstKind::SuspendedAt { bc } => write!(s, "SuspendedAt @{bc}"),
             InstKind::TakeFrameStack => write!(s, "TakeFrameStack"),
         };

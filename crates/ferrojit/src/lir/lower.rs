@@ -25,6 +25,9 @@ pub struct Context {
     pub none_obj: usize,
     /// `&PyModule_Type`.
     pub module_type: usize,
+    /// `&PyListIter_Type` and `&PyTupleIter_Type` (inline `FOR_ITER`).
+    pub list_iter_type: usize,
+    pub tuple_iter_type: usize,
     /// Address of the interpreter's `eval_breaker` word.
     pub eval_breaker: usize,
     /// The address of each helper.
@@ -439,6 +442,7 @@ impl<'a> Lowerer<'a> {
                 });
             }
             InstKind::LoadDictHint { obj, name, hint } => self.load_dict_hint(v, obj, name, hint),
+            InstKind::SeqIterNext { iter } => self.seq_iter_next(v, iter),
             InstKind::LoadModuleAttr {
                 obj,
                 version,
@@ -763,6 +767,85 @@ impl<'a> Lowerer<'a> {
         });
         self.emit(LInst::Jump { target: done });
         self.cur = done.0 as usize;
+    }
+
+    /// `FOR_ITER` over a list or tuple iterator: `v` is a new reference to the item at the
+    /// iterator's index (which advances), or NULL for the slow path (another iterator, or the
+    /// end). One arm per sequence kind; they differ in where the items are.
+    fn seq_iter_next(&mut self, v: ValueId, iter: ValueId) {
+        let lay = *self.lay();
+        let d = self.reg(v);
+        let done = self.new_block_after();
+        let list = self.new_block_after_named();
+        self.emit(LInst::Mov {
+            dst: d,
+            src: Operand::Imm(0),
+        });
+        let it = self.materialise(iter);
+        let ty = self.load(Base::Reg(it), lay.object_type, Width::W64);
+        let list_iter = Operand::Imm(self.cx.list_iter_type as i64);
+        self.branch(ty, list_iter, Cond::Eq, Width::W64, list);
+        let tuple_iter = Operand::Imm(self.cx.tuple_iter_type as i64);
+        self.branch(ty, tuple_iter, Cond::Ne, Width::W64, done);
+        self.seq_iter_item(d, it, None, done);
+        self.cur = list.0 as usize;
+        self.seq_iter_item(d, it, Some(lay.list_items), done);
+        self.cur = done.0 as usize;
+    }
+
+    /// One arm of [`Self::seq_iter_next`]: `items_pointer` is the offset of the list's item
+    /// pointer, None for a tuple's inline items. Ends with a jump to `done`.
+    fn seq_iter_item(&mut self, d: VReg, it: VReg, items_pointer: Option<i64>, done: LBlock) {
+        use crate::cpython::seq_iter;
+        let lay = *self.lay();
+        let seq = self.load(Base::Reg(it), seq_iter::SEQ, Width::W64);
+        self.branch(seq, Operand::Imm(0), Cond::Eq, Width::W64, done);
+        let index = self.load(Base::Reg(it), seq_iter::INDEX, Width::W64);
+        let size = self.load(Base::Reg(seq), lay.varobject_size, Width::W64);
+        self.branch(index, Operand::Reg(size), Cond::Ge, Width::W64, done);
+        let (items, first) = match items_pointer {
+            Some(offset) => (self.load(Base::Reg(seq), offset, Width::W64), 0),
+            None => (seq, lay.tuple_items),
+        };
+        let scaled = self.new_vreg();
+        self.emit(LInst::Alu {
+            op: AluOp::Shl,
+            dst: scaled,
+            a: index,
+            b: Operand::Imm(3),
+        });
+        let at = self.new_vreg();
+        self.emit(LInst::Alu {
+            op: AluOp::Add,
+            dst: at,
+            a: scaled,
+            b: Operand::Reg(items),
+        });
+        self.emit(LInst::Load {
+            dst: d,
+            base: Base::Reg(at),
+            offset: first as i32,
+            width: Width::W64,
+        });
+        self.emit(LInst::AddMem {
+            base: Base::Reg(d),
+            offset: lay.object_refcnt as i32,
+            imm: 1,
+        });
+        let next = self.new_vreg();
+        self.emit(LInst::Alu {
+            op: AluOp::Add,
+            dst: next,
+            a: index,
+            b: Operand::Imm(1),
+        });
+        self.emit(LInst::Store {
+            base: Base::Reg(it),
+            offset: seq_iter::INDEX as i32,
+            src: Operand::Reg(next),
+            width: Width::W64,
+        });
+        self.emit(LInst::Jump { target: done });
     }
 
     /// `LOAD_ATTR_MODULE`'s read: `v` is the value, or NULL for the slow path.

@@ -10,7 +10,7 @@ use super::hook::{runtime, CodeState};
 use crate::backend::{disasm, Env, Isa};
 use crate::bytecode::{self, Instr};
 use crate::cpython::ffi::{self, code as co, InterpreterFrame};
-use crate::cpython::{layout, opcode_tables, Layout};
+use crate::cpython::{layout, opcode_tables, seq_iter_layout_holds, Layout};
 use crate::hir::builder::{CodeInfo, ConstInfo, GlobalSlot, KeysInfo, WellKnown};
 use crate::hir::{self, Type};
 use crate::lir;
@@ -467,6 +467,8 @@ unsafe fn lowering_context(code: *mut PyObject) -> lir::lower::Context {
             false_obj: Py_False() as usize,
             none_obj: Py_None() as usize,
             module_type: std::ptr::addr_of_mut!(PyModule_Type) as usize,
+            list_iter_type: std::ptr::addr_of_mut!(PyListIter_Type) as usize,
+            tuple_iter_type: std::ptr::addr_of_mut!(PyTupleIter_Type) as usize,
             eval_breaker: interp as usize + layout().interp_eval_breaker as usize,
             helpers: helpers::address,
             site_caches: 0,
@@ -500,12 +502,14 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
         let store_attr_dict = on(super::Optimisation::StoreAttrDict);
         let inline_int_compare = on(super::Optimisation::InlineIntCompare);
         let inline_unpack = on(super::Optimisation::InlineUnpack);
+        let inline_for_iter = on(super::Optimisation::InlineForIter) && seq_iter_layout_holds();
         let inline_int_arith = on(super::Optimisation::InlineIntArith);
         let c_calls = on(super::Optimisation::CCalls);
         let compile_send = on(super::Optimisation::CompileSend);
         Ok(CodeInfo {
             compile_send,
             inline_unpack,
+            inline_for_iter,
             inline_int_arith,
             c_calls,
             inline_int_compare,

@@ -417,3 +417,142 @@ unsafe fn give_frame_object_its_data(frame_obj: *mut PyObject, frame: *mut Inter
         }
     }
 }
+
+/// `cls(*args)` from native code, for a class (exactly of metatype `type`) whose instances come
+/// from `object.__new__` and whose `__init__` is a Python function with native code: makes the
+/// instance with `object.__new__` and calls `__init__` on it directly, which is what
+/// `type.__call__` (through `_PyObject_MakeTpCall`) and `slot_tp_init` do, without their
+/// argument tuple, their lookups, the vectorcall layers and the hook. The recursion count moves
+/// by the same two levels as on that path (the call of the class, then `__init__`'s frame), and
+/// `__init__` must return None, with the interpreter's TypeError otherwise.
+///
+/// `slot[0]` holds the class and `slot[1..=nargs]` the arguments, all owned. Returns None
+/// (nothing taken) when the call is not of that kind, or `__init__` has no native code yet (so
+/// that its calls still reach the hook and get it compiled); otherwise the instance or NULL
+/// with an exception set, having taken every reference (`slot[0]` is reused for the instance).
+///
+/// # Safety
+/// GIL held; `slot[0..=nargs]` are owned references.
+#[inline(never)]
+pub unsafe fn construct(slot: *mut *mut PyObject, nargs: usize) -> Option<*mut PyObject> {
+    // SAFETY: the GIL is held and the objects are live (caller's contract); `cls` is a type
+    // object when its metatype is `type`.
+    unsafe {
+        let cls = *slot;
+        if Py_TYPE(cls) != std::ptr::addr_of_mut!(PyType_Type) {
+            return None;
+        }
+        let ty = cls as *mut PyTypeObject;
+        let object_new = (*std::ptr::addr_of!(PyBaseObject_Type)).tp_new;
+        let new = (*ty).tp_new?;
+        if (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE == 0
+            || Some(new as usize) != object_new.map(|f| f as usize)
+            || !runtime()
+                .options
+                .enabled(super::Optimisation::DirectConstructors)
+        {
+            return None;
+        }
+        let init = ffi::_PyType_Lookup(ty, init_name()?);
+        if init.is_null() || Py_TYPE(init) != std::ptr::addr_of_mut!(PyFunction_Type) {
+            return None;
+        }
+        let l = layout();
+        let code: *mut PyObject = read(init as _, l.function_code);
+        hook::code_state_in(l, runtime(), code)?
+            .native
+            .as_ref()?
+            .direct
+            .as_ref()?;
+        // `_PyObject_MakeTpCall`'s recursion level for the call of the class: where it would
+        // raise, the ordinary path raises.
+        let ts = ffi::current_tstate(l);
+        let remaining = (ts as *mut u8).offset(l.tstate_recursion_remaining as isize) as *mut i32;
+        if *remaining <= 0 {
+            return None;
+        }
+        *remaining -= 1;
+        let made = make_and_init(ty, init, slot, nargs, new);
+        *remaining += 1;
+        Py_DECREF(cls);
+        if !made.is_null() {
+            runtime().stats.direct_constructions += 1;
+        }
+        Some(made)
+    }
+}
+
+/// The body of [`construct`] once its checks passed: the instance from `new`, `__init__`
+/// called on it (the class's reference in `slot[0]` stays the caller's to release).
+unsafe fn make_and_init(
+    ty: *mut PyTypeObject,
+    init: *mut PyObject,
+    slot: *mut *mut PyObject,
+    nargs: usize,
+    new: newfunc,
+) -> *mut PyObject {
+    // SAFETY: as for `construct`.
+    unsafe {
+        let release_args = || {
+            for i in 1..=nargs {
+                Py_DECREF(*slot.add(i));
+            }
+        };
+        let no_args = PyTuple_New(0);
+        if no_args.is_null() {
+            release_args();
+            return std::ptr::null_mut();
+        }
+        let obj = new(ty, no_args, std::ptr::null_mut());
+        Py_DECREF(no_args);
+        if obj.is_null() {
+            release_args();
+            return obj;
+        }
+        // `__init__(obj, *args)`: the class's slot carries the instance (a reference of its own,
+        // which the call takes).
+        Py_INCREF(obj);
+        *slot = obj;
+        Py_INCREF(init);
+        let result = match call_compiled(init, slot, nargs + 1) {
+            Some(result) => result,
+            None => {
+                let nargsf = (nargs + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET;
+                let result = PyObject_Vectorcall(init, slot, nargsf, std::ptr::null_mut());
+                Py_DECREF(init);
+                for i in 0..=nargs {
+                    Py_DECREF(*slot.add(i));
+                }
+                result
+            }
+        };
+        if result.is_null() {
+            Py_DECREF(obj);
+            return result;
+        }
+        if result != Py_None() {
+            PyErr_Format(
+                PyExc_TypeError,
+                c"__init__() should return None, not '%.200s'".as_ptr(),
+                (*Py_TYPE(result)).tp_name,
+            );
+            Py_DECREF(result);
+            Py_DECREF(obj);
+            return std::ptr::null_mut();
+        }
+        Py_DECREF(result);
+        obj
+    }
+}
+
+/// The interned `"__init__"`, or None when it could not be made (the ordinary path runs).
+fn init_name() -> Option<*mut PyObject> {
+    static NAME: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let name = super::helpers::interned(&NAME, c"__init__");
+    if name.is_null() {
+        // SAFETY: GIL held; the failed interning set the exception.
+        unsafe { PyErr_Clear() };
+        return None;
+    }
+    Some(name)
+}

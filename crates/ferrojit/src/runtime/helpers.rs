@@ -285,6 +285,12 @@ pub unsafe extern "C" fn fj_call(
             if let Some(res) = super::direct_call::call_compiled(function, args, total) {
                 return res;
             }
+            if !is_meth {
+                // `base[0]` is free (NULL): the class's slot can take the new instance.
+                if let Some(res) = super::direct_call::construct(base.add(1), total) {
+                    return res;
+                }
+            }
         }
         let nargsf = (total - nkw) | PY_VECTORCALL_ARGUMENTS_OFFSET;
         let res = PyObject_Vectorcall(function, args, nargsf, kwnames);

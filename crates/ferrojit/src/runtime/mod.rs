@@ -129,6 +129,16 @@ pub enum Optimisation {
     /// up to the deopt limit and then making the site generic. At most
     /// `KEYS_CHANGE_RECOMPILES` times per code object; after that the ordinary policy.
     RecompileOnKeysChange,
+    /// `inline-for-iter`: `FOR_ITER` over a list or tuple iterator takes the next item in
+    /// machine code (type check, index against size, item load, index bump), as
+    /// `listiter_next`/`tupleiter_next` do, instead of calling `fj_for_iter`; other iterators
+    /// and the end of the loop go through the helper.
+    InlineForIter,
+    /// `direct-constructors`: calling a class whose instances come from `object.__new__` and
+    /// whose `__init__` is a compiled Python function makes the instance with `object.__new__`
+    /// and calls `__init__` directly (as `type.__call__` and `slot_tp_init` would, without
+    /// their argument tuple, lookups and the hook).
+    DirectConstructors,
 }
 
 impl Options {
@@ -139,7 +149,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 15] = [
+    pub const ALL: [Optimisation; 17] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -155,6 +165,8 @@ impl Optimisation {
         Optimisation::DirectGeneratorCalls,
         Optimisation::DirectIterCalls,
         Optimisation::RecompileOnKeysChange,
+        Optimisation::InlineForIter,
+        Optimisation::DirectConstructors,
     ];
 
     pub fn name(self) -> &'static str {
@@ -174,6 +186,8 @@ impl Optimisation {
             Optimisation::DirectGeneratorCalls => "direct-generator-calls",
             Optimisation::DirectIterCalls => "direct-iter-calls",
             Optimisation::RecompileOnKeysChange => "recompile-on-keys-change",
+            Optimisation::InlineForIter => "inline-for-iter",
+            Optimisation::DirectConstructors => "direct-constructors",
         }
     }
 

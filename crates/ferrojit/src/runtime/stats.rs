@@ -43,6 +43,9 @@ pub struct Stats {
     pub direct_resumes: u64,
     /// Generators and coroutines made by a direct call (the call itself ran no code).
     pub direct_generators: u64,
+    /// Instances made by calling their class from native code with `object.__new__` and the
+    /// compiled `__init__` called directly (no `type.__call__`, argument tuple or hook).
+    pub direct_constructions: u64,
     /// Calls that could have been direct but found the data-stack chunk full (the ordinary path
     /// then allocates the next chunk).
     pub direct_calls_without_room: u64,
