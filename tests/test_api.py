@@ -801,6 +801,39 @@ def test_calling_a_class_makes_the_instance_and_calls_a_compiled_init_directly()
     assert compiled == interpreted
 
 
+def scaled(v, factor):
+    return v * factor + v / factor - factor
+
+
+def test_generic_float_arithmetic_with_ints_computes_in_doubles():
+    # Compiled before it ran, its BINARY_OPs are generic: + - * / call the numeric helper, which
+    # takes float-with-int operands itself (the interpreter's float slots after conversion).
+    for isa in ("x86_64", "aarch64"):
+        hir = ferrojit.inspect(scaled, isa=isa)["hir"]
+        assert hir.count("fj_binary_op_numeric") == 4 and "fj_binary_op(" not in hir, hir
+    ferrojit.enable(threshold=1000, disable="mixed-float-arith")
+    try:
+        for isa in ("x86_64", "aarch64"):
+            hir = ferrojit.inspect(scaled, isa=isa)["hir"]
+            assert "fj_binary_op_numeric" not in hir and hir.count("fj_binary_op(") == 4, hir
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+    cases = [(1.5, 2), (3, 0.5), (2.0, -4.0), (-0.0, 1), (7, 2), (1 << 40, 0.5), (1.0, 1 << 31)]
+    expected = [scaled(v, f) for v, f in cases]
+    ferrojit.compile(scaled)
+    ferrojit.enable(threshold=1000)
+    try:
+        assert ferrojit.is_compiled(scaled)
+        got = [scaled(v, f) for v, f in cases]
+        with pytest.raises(ZeroDivisionError, match="float division by zero"):
+            scaled(2.5, 0)
+    finally:
+        ferrojit.disable()
+    assert [repr(g) for g in got] == [repr(e) for e in expected]
+
+
 def test_unpacking_a_tuple_or_list_of_the_right_length_reads_its_items_in_machine_code():
     for _ in range(30):  # quickened: UNPACK_SEQUENCE_TWO_TUPLE and UNPACK_SEQUENCE_LIST
         unpack_two((1, 2))

@@ -92,6 +92,8 @@ pub struct CodeInfo {
     pub inline_unpack: bool,
     /// `FOR_ITER` takes the next item of a list or tuple iterator in machine code.
     pub inline_for_iter: bool,
+    /// Generic `+ - * /` sites call the helper that computes mixed floats and ints in doubles.
+    pub mixed_float_arith: bool,
     /// `BINARY_OP_{ADD,SUBTRACT,MULTIPLY}_INT` computes one-digit ints in machine words (the
     /// `inline-int-arith` optimisation); otherwise always through its helper.
     pub inline_int_arith: bool,
@@ -756,7 +758,11 @@ impl<'a> Builder<'a> {
                 let b = self.pop(cur, ins)?;
                 let a = self.pop(cur, ins)?;
                 let helper = if ins.op == BINARY_OP {
-                    Helper::BinaryOp
+                    if self.code.mixed_float_arith && float_arith(arg) {
+                        Helper::BinaryOpNumeric
+                    } else {
+                        Helper::BinaryOp
+                    }
                 } else {
                     Helper::CompareOp
                 };
@@ -2487,6 +2493,22 @@ impl<'a> Builder<'a> {
         };
         Ok(())
     }
+}
+
+/// Whether a `BINARY_OP` oparg is one that [`Helper::BinaryOpNumeric`] computes in doubles
+/// (`+`, `-`, `*`, `/` and their in-place forms).
+fn float_arith(oparg: u32) -> bool {
+    matches!(
+        u8::try_from(oparg),
+        Ok(NB_ADD
+            | NB_INPLACE_ADD
+            | NB_SUBTRACT
+            | NB_INPLACE_SUBTRACT
+            | NB_MULTIPLY
+            | NB_INPLACE_MULTIPLY
+            | NB_TRUE_DIVIDE
+            | NB_INPLACE_TRUE_DIVIDE)
+    )
 }
 
 /// The machine-word operation of a `BINARY_OP` oparg the interpreter specialises for ints

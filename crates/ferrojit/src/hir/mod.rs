@@ -76,6 +76,11 @@ pub struct FrameState {
 pub enum Helper {
     /// `fj_binary_op(a, b, oparg)`: the interpreter's `binary_ops[oparg]`. New reference or NULL.
     BinaryOp,
+    /// `fj_binary_op_numeric(a, b, oparg)`: [`Helper::BinaryOp`] for `+ - * /` at a site the
+    /// interpreter left generic; when one operand is an exact float and the other an exact
+    /// float or an int of at most one digit, computes in doubles as `float_add` & co. do.
+    /// New reference or NULL.
+    BinaryOpNumeric,
     /// `fj_compare_op(a, b, op)`: `COMPARE_OP`; exact ints, floats and (==, !=) strs compare
     /// through their type directly, as the interpreter's specialised forms do (no recursion
     /// check); anything else through `PyObject_RichCompare`. New reference or NULL.
@@ -259,6 +264,7 @@ impl Helper {
     pub fn name(self) -> &'static str {
         match self {
             Helper::BinaryOp => "fj_binary_op",
+            Helper::BinaryOpNumeric => "fj_binary_op_numeric",
             Helper::CompareOp => "fj_compare_op",
             Helper::GetAttr => "fj_getattr_cached",
             Helper::SetAttr => "PyObject_SetAttr",

@@ -25,6 +25,7 @@ pub const EXHAUSTED_MARKER: *mut PyObject = 1 as *mut PyObject;
 pub fn address(helper: Helper) -> usize {
     let f = match helper {
         Helper::BinaryOp => fj_binary_op as *const (),
+        Helper::BinaryOpNumeric => super::specialised::fj_binary_op_numeric as *const (),
         Helper::CompareOp => fj_compare_op as *const (),
         Helper::GetAttr => super::attr_cache::fj_getattr_cached as *const (),
         Helper::SetAttr => PyObject_SetAttr as *const (),

@@ -139,6 +139,11 @@ pub enum Optimisation {
     /// and calls `__init__` directly (as `type.__call__` and `slot_tp_init` would, without
     /// their argument tuple, lookups and the hook).
     DirectConstructors,
+    /// `mixed-float-arith`: a `+ - * /` the interpreter left generic (its operands vary, as in
+    /// `v * factor` with an int or float factor) computes in doubles when one operand is an
+    /// exact float and the other an exact float or a one-digit int, as `float_add` & co. do
+    /// after converting the int, without `PyNumber_*`'s slot dispatch.
+    MixedFloatArith,
 }
 
 impl Options {
@@ -149,7 +154,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 17] = [
+    pub const ALL: [Optimisation; 18] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -167,6 +172,7 @@ impl Optimisation {
         Optimisation::RecompileOnKeysChange,
         Optimisation::InlineForIter,
         Optimisation::DirectConstructors,
+        Optimisation::MixedFloatArith,
     ];
 
     pub fn name(self) -> &'static str {
@@ -188,6 +194,7 @@ impl Optimisation {
             Optimisation::RecompileOnKeysChange => "recompile-on-keys-change",
             Optimisation::InlineForIter => "inline-for-iter",
             Optimisation::DirectConstructors => "direct-constructors",
+            Optimisation::MixedFloatArith => "mixed-float-arith",
         }
     }
 

@@ -174,6 +174,64 @@ pub unsafe extern "C" fn fj_float_binary(
     }
 }
 
+/// `BINARY_OP` `+ - * /` (and in-place forms) at a site the interpreter left generic: when one
+/// operand is an exact float and the other an exact float or an int of at most one digit
+/// (converted exactly), the result is what `float_add`, `float_sub`, `float_mul` and
+/// `float_div` compute after their operand conversion; anything else, and a division by zero
+/// (whose error the float type raises), goes to `fj_binary_op`. Takes nothing.
+///
+/// # Safety
+/// `a` and `b` are live objects.
+pub unsafe extern "C" fn fj_binary_op_numeric(
+    a: *mut PyObject,
+    b: *mut PyObject,
+    oparg: i64,
+) -> *mut PyObject {
+    // SAFETY: as above; each operand is read only after its exact type is checked.
+    unsafe {
+        if let Some((x, y)) = float_operands(a, b) {
+            let r = match oparg as u8 {
+                NB_ADD | NB_INPLACE_ADD => Some(x + y),
+                NB_SUBTRACT | NB_INPLACE_SUBTRACT => Some(x - y),
+                NB_MULTIPLY | NB_INPLACE_MULTIPLY => Some(x * y),
+                NB_TRUE_DIVIDE | NB_INPLACE_TRUE_DIVIDE if y != 0.0 => Some(x / y),
+                _ => None,
+            };
+            if let Some(r) = r {
+                return PyFloat_FromDouble(r);
+            }
+        }
+        fj_binary_op(a, b, oparg)
+    }
+}
+
+/// Both operands as doubles when at least one is an exact float and the other an exact float
+/// or a one-digit int (below 2**30, so exactly a double).
+///
+/// # Safety
+/// `a` and `b` are live objects.
+#[inline]
+unsafe fn float_operands(a: *mut PyObject, b: *mut PyObject) -> Option<(f64, f64)> {
+    // SAFETY: as above.
+    unsafe {
+        let float = std::ptr::addr_of_mut!(PyFloat_Type);
+        let (ta, tb) = (Py_TYPE(a), Py_TYPE(b));
+        if ta != float && tb != float {
+            return None;
+        }
+        let value = |o: *mut PyObject, t: *mut PyTypeObject| {
+            if t == float {
+                Some(float_value(o))
+            } else if t == std::ptr::addr_of_mut!(PyLong_Type) {
+                small_int(o).map(|i| i as f64)
+            } else {
+                None
+            }
+        };
+        Some((value(a, ta)?, value(b, tb)?))
+    }
+}
+
 /// The index an exact int gives when it is a single non-negative digit (as the interpreter's
 /// `*_LIST_INT` / `*_TUPLE_INT` forms require), or None.
 ///
