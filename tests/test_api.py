@@ -834,6 +834,43 @@ def test_generic_float_arithmetic_with_ints_computes_in_doubles():
     assert [repr(g) for g in got] == [repr(e) for e in expected]
 
 
+def float_poly(x, y):
+    return x * y + x - y
+
+
+def test_specialised_float_arithmetic_runs_in_machine_code():
+    for _ in range(30):  # quickened: BINARY_OP_{MULTIPLY,ADD,SUBTRACT}_FLOAT
+        float_poly(1.5, 2.5)
+    instructions = {"x86_64": ("mulsd", "addsd", "subsd"), "aarch64": ("fmul", "fadd", "fsub")}
+    for isa, mnemonics in instructions.items():
+        code = ferrojit.inspect(float_poly, isa=isa)
+        assert code["hir"].count("FloatArith") == 3 and "fj_float_binary" not in code["hir"]
+        asm = code["asm"]
+        assert all(asm.count(m + " ") == 1 for m in mnemonics), asm
+    ferrojit.enable(threshold=1000, disable="inline-float-arith")
+    try:
+        for isa, mnemonics in instructions.items():
+            code = ferrojit.inspect(float_poly, isa=isa)
+            assert "FloatArith" not in code["hir"] and code["hir"].count("fj_float_binary") == 3
+            assert not any(m + " " in code["asm"] for m in mnemonics)
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+    cases = [(1.5, 2.5), (0.1, 0.2), (-0.0, 0.0), (1e308, 10.0), (float("inf"), 1.0)]
+    expected = [repr(float_poly(x, y)) for x, y in cases]
+    ferrojit.compile(float_poly)
+    ferrojit.enable(threshold=1000)
+    try:
+        assert ferrojit.is_compiled(float_poly)
+        got = [repr(float_poly(x, y)) for x, y in cases]
+        shared = 2.0
+        assert float_poly(shared, shared) == 4.0 and shared == 2.0
+    finally:
+        ferrojit.disable()
+    assert got == expected
+
+
 def test_unpacking_a_tuple_or_list_of_the_right_length_reads_its_items_in_machine_code():
     for _ in range(30):  # quickened: UNPACK_SEQUENCE_TWO_TUPLE and UNPACK_SEQUENCE_LIST
         unpack_two((1, 2))

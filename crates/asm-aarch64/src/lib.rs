@@ -142,6 +142,14 @@ const FIX_B26: u8 = 0;
 const FIX_B19: u8 = 1;
 const FIX_ADR21: u8 = 2;
 
+/// Scalar-double FP data-processing operations (`0 00 11110 01 1 Rm opcode 10 Rn Rd`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FpOp {
+    Mul = 0x1E60_0800,
+    Add = 0x1E60_2800,
+    Sub = 0x1E60_3800,
+}
+
 /// An AArch64 assembler.
 #[derive(Default)]
 pub struct Assembler {
@@ -388,6 +396,24 @@ impl Assembler {
     /// `mul d, n, m`: `MADD d, n, m, XZR` (`1 00 11011 000 Rm 0 11111 Rn Rd`).
     pub fn mul(&mut self, d: Reg, n: Reg, m: Reg) {
         self.rrr(0x9B00_7C00, d, n, m);
+    }
+
+    /// `fmov d<d>, n`: the 64 bits of general register `n` into FP register `d<d>`.
+    pub fn fmov_dx(&mut self, d: u8, n: Reg) {
+        assert!(d < 32);
+        self.put(0x9E67_0000 | n.zr() << 5 | u32::from(d));
+    }
+
+    /// `fmov d, d<n>`: the 64 bits of FP register `d<n>` into general register `d`.
+    pub fn fmov_xd(&mut self, d: Reg, n: u8) {
+        assert!(n < 32);
+        self.put(0x9E66_0000 | u32::from(n) << 5 | d.zr());
+    }
+
+    /// `fadd/fsub/fmul d<d>, d<n>, d<m>` (scalar doubles).
+    pub fn fp_d(&mut self, op: FpOp, d: u8, n: u8, m: u8) {
+        assert!(d < 32 && n < 32 && m < 32);
+        self.put(op as u32 | u32::from(m) << 16 | u32::from(n) << 5 | u32::from(d));
     }
 
     /// `smulh d, n, m` (`1 00 11011 010 Rm 0 11111 Rn Rd`).

@@ -266,6 +266,28 @@ fn pairs() {
 }
 
 #[test]
+fn scalar_doubles_through_fp_registers() {
+    for r in [Reg::X0, Reg::X1, Reg::X15, Reg::X16, Reg::X29, Reg::X30] {
+        for f in [0u8, 1, 31] {
+            assert_eq!(one(|a| a.fmov_dx(f, r)), format!("fmov d{f}, {}", name(r)));
+            assert_eq!(one(|a| a.fmov_xd(r, f)), format!("fmov {}, d{f}", name(r)));
+        }
+    }
+    for (op, mnemonic) in [
+        (FpOp::Add, "fadd"),
+        (FpOp::Sub, "fsub"),
+        (FpOp::Mul, "fmul"),
+    ] {
+        for (d, n, m) in [(0u8, 0u8, 1u8), (1, 2, 3), (31, 30, 29)] {
+            assert_eq!(
+                one(|a| a.fp_d(op, d, n, m)),
+                format!("{mnemonic} d{d}, d{n}, d{m}")
+            );
+        }
+    }
+}
+
+#[test]
 fn three_register_arithmetic() {
     let some = [Reg::X0, Reg::X1, Reg::X15, Reg::X16, Reg::X29, Reg::X30];
     for d in some {

@@ -166,6 +166,14 @@ pub enum Shift {
 /// instruction (where the displacement is measured from), not its start.
 const FIX_REL32: u8 = 0;
 
+/// Scalar-double SSE2 operations (`F2 0F op`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SseOp {
+    Add = 0x58,
+    Mul = 0x59,
+    Sub = 0x5C,
+}
+
 /// An x86-64 assembler.
 #[derive(Default)]
 pub struct Assembler {
@@ -402,6 +410,25 @@ impl Assembler {
     /// `imul dst, src`.
     pub fn imul_rr(&mut self, dst: Reg, src: Reg) {
         self.op(true, &[0x0F, 0xAF], dst.index(), Rm::Reg(src));
+    }
+
+    /// `movq xmm<x>, src`: the 64 bits of `src` into the low lane of an SSE register.
+    pub fn movq_xr(&mut self, x: u8, src: Reg) {
+        self.buf.put_u8(0x66);
+        self.op(true, &[0x0F, 0x6E], x, Rm::Reg(src));
+    }
+
+    /// `movq dst, xmm<x>`: the low 64 bits of an SSE register into `dst`.
+    pub fn movq_rx(&mut self, dst: Reg, x: u8) {
+        self.buf.put_u8(0x66);
+        self.op(true, &[0x0F, 0x7E], x, Rm::Reg(dst));
+    }
+
+    /// `addsd/subsd/mulsd xmm<d>, xmm<s>` (scalar doubles; registers xmm0-xmm7).
+    pub fn sse_sd(&mut self, op: SseOp, d: u8, s: u8) {
+        assert!(d < 8 && s < 8, "xmm0-xmm7 only");
+        self.buf
+            .put_bytes(&[0xF2, 0x0F, op as u8, 0xC0 | d << 3 | s]);
     }
 
     /// `shl/shr/sar dst, amount`.

@@ -253,6 +253,28 @@ fn compares_and_tests() {
 }
 
 #[test]
+fn scalar_doubles_through_sse_registers() {
+    for r in Reg::ALL {
+        for x in [0u8, 1, 7] {
+            assert_eq!(one(|a| a.movq_xr(x, r)), format!("movq xmm{x}, {r}"));
+            assert_eq!(one(|a| a.movq_rx(r, x)), format!("movq {r}, xmm{x}"));
+        }
+    }
+    for (op, name) in [
+        (SseOp::Add, "addsd"),
+        (SseOp::Sub, "subsd"),
+        (SseOp::Mul, "mulsd"),
+    ] {
+        for (d, s) in [(0u8, 1u8), (1, 0), (7, 3)] {
+            assert_eq!(
+                one(|a| a.sse_sd(op, d, s)),
+                format!("{name} xmm{d}, xmm{s}")
+            );
+        }
+    }
+}
+
+#[test]
 fn shifts_and_unary() {
     for r in Reg::ALL {
         for (op, n) in [

@@ -673,3 +673,78 @@ fn passes_keep_results_and_shrink_code() {
         );
     }
 }
+
+/// A call between float operations (it clobbers the caller-saved registers, FP ones included,
+/// as any C function may).
+extern "C" fn clobber(a: i64, b: i64, c: i64) -> i64 {
+    assert_stack_aligned("clobber");
+    std::hint::black_box(f64::from_bits(a as u64) * 3.0 + f64::from_bits(b as u64)) as i64 ^ c
+}
+
+/// x, y (doubles' bits) -> s = x + y; d = s - y * x; kept across a call; out = d * s;
+/// return s (bits).
+fn double_arithmetic() -> Function {
+    use ferrojit::lir::AluOp;
+    let alu = |op, dst, a, b| LInst::Alu {
+        op,
+        dst: v(dst),
+        a: v(a),
+        b,
+    };
+    let insts = vec![
+        load(0, 0),
+        load(1, 8),
+        alu(AluOp::FAdd, 2, 0, r(1)),
+        alu(AluOp::FMul, 3, 1, r(0)),
+        alu(AluOp::FSub, 4, 2, r(3)),
+        call(
+            clobber as *const () as usize,
+            vec![r(0), r(1), Operand::Imm(0)],
+            5,
+        ),
+        alu(AluOp::FMul, 6, 4, r(2)),
+        LInst::Store {
+            base: Base::Frame,
+            offset: 16,
+            src: r(6),
+            width: Width::W64,
+        },
+        LInst::Return { value: v(2) },
+    ];
+    Function {
+        name: "double_arithmetic".into(),
+        blocks: vec![Block { insts }],
+        exits: vec![],
+        num_vregs: 7,
+    }
+}
+
+#[test]
+fn double_arithmetic_on_words_runs_with_every_register_set() {
+    let cases = [
+        (1.5f64, 2.25f64),
+        (-0.0, 0.0),
+        (1e308, 1e308),
+        (f64::NAN, 1.0),
+        (3.0, -7.5),
+    ];
+    for (x, y) in cases {
+        for limit in [None, Some((2, 2)), Some((1, 1)), Some((0, 1))] {
+            for (passes, runner) in [(false, run as Runner), (true, run_with_passes)] {
+                let mut frame = [0i64; 16];
+                frame[0] = x.to_bits() as i64;
+                frame[1] = y.to_bits() as i64;
+                let got = f64::from_bits(
+                    runner(&double_arithmetic(), &regs(limit), &mut frame, ENV) as u64,
+                );
+                let s = x + y;
+                let out = f64::from_bits(frame[2] as u64);
+                let what = format!("{x} {y} with registers {limit:?}, passes {passes}");
+                // The same double (any NaN for NaN: NaN payloads are the hardware's).
+                let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan();
+                assert!(same(got, s), "{what}: {got}");
+                assert!(same(out, (s - y * x) * s), "{what}: {out}");
+            }
+        }
+    }
+}

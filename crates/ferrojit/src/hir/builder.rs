@@ -94,6 +94,8 @@ pub struct CodeInfo {
     pub inline_for_iter: bool,
     /// Generic `+ - * /` sites call the helper that computes mixed floats and ints in doubles.
     pub mixed_float_arith: bool,
+    /// `BINARY_OP_*_FLOAT` computes in machine code (`FloatArith`).
+    pub inline_float_arith: bool,
     /// `BINARY_OP_{ADD,SUBTRACT,MULTIPLY}_INT` computes one-digit ints in machine words (the
     /// `inline-int-arith` optimisation); otherwise always through its helper.
     pub inline_int_arith: bool,
@@ -1464,6 +1466,9 @@ impl<'a> Builder<'a> {
                 let r = match word_arith(ins.arg) {
                     Some(arith) if helper == Helper::IntBinary && self.code.inline_int_arith => {
                         self.arith_compact_ints(cur, a, b, op, arith, ins)
+                    }
+                    Some(op) if helper == Helper::FloatBinary && self.code.inline_float_arith => {
+                        self.emit(cur, InstKind::FloatArith { a, b, op }, Type::OBJECT, ins)
                     }
                     _ => self.helper(cur, helper, vec![a, b, op], Type::OBJECT, ins),
                 };

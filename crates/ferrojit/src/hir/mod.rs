@@ -247,6 +247,8 @@ pub enum Helper {
     IntBinary,
     /// `PyLong_FromLongLong(word)`: an int from a machine int. New reference or NULL.
     IntFromWord,
+    /// `fj_box_float(bits)`: a new float holding the double whose bits are the word, or NULL.
+    BoxFloat,
     /// `fj_float_binary(a, b, oparg)`: +, - or * of two exact floats (guarded); takes both
     /// (an operand nobody else holds receives the result). New reference or NULL.
     FloatBinary,
@@ -328,6 +330,7 @@ impl Helper {
             Helper::CompareStrs => "fj_compare_strs",
             Helper::IntBinary => "fj_int_binary",
             Helper::IntFromWord => "PyLong_FromLongLong",
+            Helper::BoxFloat => "fj_box_float",
             Helper::FloatBinary => "fj_float_binary",
             Helper::ListGetItem => "fj_list_getitem",
             Helper::TupleGetItem => "fj_tuple_getitem",
@@ -514,6 +517,15 @@ pub enum InstKind {
     /// `tupleiter_next` do); NULL otherwise: another kind of iterator, or its end (the
     /// caller's slow path, `fj_for_iter`, then ends it as those functions do).
     SeqIterNext { iter: ValueId },
+    /// `BINARY_OP_{ADD,SUBTRACT,MULTIPLY}_FLOAT` on two exact floats (guarded), in machine
+    /// code: takes both references; the result is written into an operand that nothing else
+    /// holds (reference count 1, as `fj_float_binary` does), else boxed by `fj_box_float`.
+    /// New reference, or NULL when boxing failed.
+    FloatArith {
+        a: ValueId,
+        b: ValueId,
+        op: WordArith,
+    },
     /// Machine bool: `value` is the exhausted marker of `fj_for_iter`.
     IsExhausted { value: ValueId },
     /// Machine bool: the generator frame being resumed was suspended at instruction `bc`

@@ -172,6 +172,7 @@ impl Function {
             InstKind::NotNull { value } => write!(s, "NotNull {value}"),
             InstKind::IsExhausted { value } => write!(s, "IsExhausted {value}"),
             InstKind::SeqIterNext { iter } => write!(s, "SeqIterNext {iter}"),
+            InstKind::FloatArith { a, b, op } => write!(s, "FloatArith {a} {} {b}", op.sign()),
             InstKind::SuspendedAt { bc } => write!(s, "SuspendedAt @{bc}"),
             InstKind::TakeFrameStack => write!(s, "TakeFrameStack"),
         };

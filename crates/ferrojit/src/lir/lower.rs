@@ -443,6 +443,7 @@ impl<'a> Lowerer<'a> {
             }
             InstKind::LoadDictHint { obj, name, hint } => self.load_dict_hint(v, obj, name, hint),
             InstKind::SeqIterNext { iter } => self.seq_iter_next(v, iter),
+            InstKind::FloatArith { a, b, op } => self.float_arith(v, a, b, op, inst.bc),
             InstKind::LoadModuleAttr {
                 obj,
                 version,
@@ -846,6 +847,61 @@ impl<'a> Lowerer<'a> {
             width: Width::W64,
         });
         self.emit(LInst::Jump { target: done });
+    }
+
+    /// [`InstKind::FloatArith`]: the double computed from both operands' values; written into
+    /// `a` or else `b` when that operand's only reference is the one taken here, else boxed.
+    fn float_arith(&mut self, v: ValueId, a: ValueId, b: ValueId, op: WordArith, bc: u32) {
+        let lay = *self.lay();
+        let d = self.reg(v);
+        let done = self.new_block_after();
+        let reuse_b = self.new_block_after_named();
+        let boxed = self.new_block_after_named();
+        let ra = self.materialise(a);
+        let rb = self.materialise(b);
+        let x = self.load(Base::Reg(ra), lay.float_value, Width::W64);
+        let y = self.load(Base::Reg(rb), lay.float_value, Width::W64);
+        let r = self.new_vreg();
+        let op = match op {
+            WordArith::Add => AluOp::FAdd,
+            WordArith::Sub => AluOp::FSub,
+            WordArith::Mul => AluOp::FMul,
+        };
+        self.emit(LInst::Alu {
+            op,
+            dst: r,
+            a: x,
+            b: Operand::Reg(y),
+        });
+        for (mine, other, next) in [(ra, rb, reuse_b), (rb, ra, boxed)] {
+            let refs = self.load(Base::Reg(mine), lay.object_refcnt, Width::W64);
+            self.branch(refs, Operand::Imm(1), Cond::Ne, Width::W64, next);
+            self.emit(LInst::Store {
+                base: Base::Reg(mine),
+                offset: lay.float_value as i32,
+                src: Operand::Reg(r),
+                width: Width::W64,
+            });
+            self.emit(LInst::Mov {
+                dst: d,
+                src: Operand::Reg(mine),
+            });
+            self.emit(LInst::Decref {
+                value: other,
+                maybe_null: false,
+            });
+            self.emit(LInst::Jump { target: done });
+            self.cur = next.0 as usize;
+        }
+        self.call(Helper::BoxFloat, vec![Operand::Reg(r)], Some(d), bc);
+        for operand in [ra, rb] {
+            self.emit(LInst::Decref {
+                value: operand,
+                maybe_null: false,
+            });
+        }
+        self.emit(LInst::Jump { target: done });
+        self.cur = done.0 as usize;
     }
 
     /// `LOAD_ATTR_MODULE`'s read: `v` is the value, or NULL for the slow path.

@@ -101,6 +101,19 @@ pub enum AluOp {
     Shl,
     /// The low 64 bits of the product.
     Mul,
+    /// IEEE double `+`, `-`, `*` of the bit patterns the two words hold (the result's bits).
+    /// Computed in two scratch FP registers: the allocator has no FP registers, and doubles
+    /// live in general registers and frame words like any other word.
+    FAdd,
+    FSub,
+    FMul,
+}
+
+impl AluOp {
+    /// Whether the operation is on doubles.
+    pub fn is_float(self) -> bool {
+        matches!(self, AluOp::FAdd | AluOp::FSub | AluOp::FMul)
+    }
 }
 
 /// A machine instruction over virtual registers.
@@ -333,6 +346,9 @@ impl fmt::Display for AluOp {
             AluOp::And => "and",
             AluOp::Shl => "shl",
             AluOp::Mul => "mul",
+            AluOp::FAdd => "fadd",
+            AluOp::FSub => "fsub",
+            AluOp::FMul => "fmul",
         })
     }
 }

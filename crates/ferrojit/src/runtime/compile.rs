@@ -511,6 +511,7 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             inline_unpack,
             inline_for_iter,
             mixed_float_arith: on(super::Optimisation::MixedFloatArith),
+            inline_float_arith: on(super::Optimisation::InlineFloatArith),
             inline_int_arith,
             c_calls,
             inline_int_compare,

@@ -88,6 +88,7 @@ pub fn address(helper: Helper) -> usize {
         Helper::CompareStrs => specialised::fj_compare_strs as *const (),
         Helper::IntBinary => specialised::fj_int_binary as *const (),
         Helper::IntFromWord => PyLong_FromLongLong as *const (),
+        Helper::BoxFloat => specialised::fj_box_float as *const (),
         Helper::FloatBinary => specialised::fj_float_binary as *const (),
         Helper::ValuesAddKey => fj_values_add_key as *const (),
         Helper::ListGetItem => specialised::fj_list_getitem as *const (),

@@ -144,6 +144,10 @@ pub enum Optimisation {
     /// exact float and the other an exact float or a one-digit int, as `float_add` & co. do
     /// after converting the int, without `PyNumber_*`'s slot dispatch.
     MixedFloatArith,
+    /// `inline-float-arith`: `BINARY_OP_{ADD,SUBTRACT,MULTIPLY}_FLOAT` computes in machine
+    /// code (the doubles through scratch FP registers), writing the result into an operand
+    /// nothing else holds or boxing it, instead of calling `fj_float_binary`.
+    InlineFloatArith,
 }
 
 impl Options {
@@ -154,7 +158,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 18] = [
+    pub const ALL: [Optimisation; 19] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -173,6 +177,7 @@ impl Optimisation {
         Optimisation::InlineForIter,
         Optimisation::DirectConstructors,
         Optimisation::MixedFloatArith,
+        Optimisation::InlineFloatArith,
     ];
 
     pub fn name(self) -> &'static str {
@@ -195,6 +200,7 @@ impl Optimisation {
             Optimisation::InlineForIter => "inline-for-iter",
             Optimisation::DirectConstructors => "direct-constructors",
             Optimisation::MixedFloatArith => "mixed-float-arith",
+            Optimisation::InlineFloatArith => "inline-float-arith",
         }
     }
 

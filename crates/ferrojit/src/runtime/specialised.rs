@@ -174,6 +174,13 @@ pub unsafe extern "C" fn fj_float_binary(
     }
 }
 
+/// A new float holding the double whose bits are `bits` (generated code keeps doubles in
+/// general registers). New reference or NULL.
+pub extern "C" fn fj_box_float(bits: u64) -> *mut PyObject {
+    // SAFETY: called from generated code with the GIL held.
+    unsafe { PyFloat_FromDouble(f64::from_bits(bits)) }
+}
+
 /// `BINARY_OP` `+ - * /` (and in-place forms) at a site the interpreter left generic: when one
 /// operand is an exact float and the other an exact float or an int of at most one digit
 /// (converted exactly), the result is what `float_add`, `float_sub`, `float_mul` and

@@ -10,7 +10,7 @@ use super::parallel_move::{self, Move, Src};
 use super::{exit_slot, Env, ReturnCopy};
 use crate::lir::{self, Base, Cond, LInst, Operand, Width};
 use crate::regalloc::{Allocation, Loc, RegisterSet};
-use ferrojit_asm_aarch64::{Assembler, Cond as C, Label, Reg};
+use ferrojit_asm_aarch64::{Assembler, Cond as C, FpOp, Label, Reg};
 
 /// The return register (and first argument register).
 const RET: Reg = Reg::X0;
@@ -232,6 +232,9 @@ impl<'a> Emitter<'a> {
     /// `dst = a op b` (three-operand forms; immediates that fit the instruction are encoded in
     /// it, others built in SCRATCH2).
     fn alu(&mut self, op: lir::AluOp, dst: lir::VReg, a: lir::VReg, b: Operand) {
+        if op.is_float() {
+            return self.float_alu(op, dst, a, b);
+        }
         let ra = self.read(a, SCRATCH0);
         let d = self.target(dst, SCRATCH0);
         match (op, b) {
@@ -253,9 +256,28 @@ impl<'a> Emitter<'a> {
                     lir::AluOp::And => self.asm.and_rrr(d, ra, rb),
                     lir::AluOp::Shl => self.asm.lsl_rrr(d, ra, rb),
                     lir::AluOp::Mul => self.asm.mul(d, ra, rb),
+                    _ => unreachable!("doubles go through float_alu"),
                 }
             }
         }
+        self.commit(dst, d);
+    }
+
+    /// `dst = a op b` on doubles held as words: through d0 and d1, which nothing else uses
+    /// (caller-saved, and generated code keeps no value in them).
+    fn float_alu(&mut self, op: lir::AluOp, dst: lir::VReg, a: lir::VReg, b: Operand) {
+        let ra = self.read(a, SCRATCH0);
+        self.asm.fmov_dx(0, ra);
+        let rb = self.operand(b, SCRATCH2);
+        self.asm.fmov_dx(1, rb);
+        let fp = match op {
+            lir::AluOp::FAdd => FpOp::Add,
+            lir::AluOp::FSub => FpOp::Sub,
+            _ => FpOp::Mul,
+        };
+        self.asm.fp_d(fp, 0, 0, 1);
+        let d = self.target(dst, SCRATCH0);
+        self.asm.fmov_xd(d, 0);
         self.commit(dst, d);
     }
 

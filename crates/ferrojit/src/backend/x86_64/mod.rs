@@ -9,7 +9,7 @@ use super::parallel_move::{self, Move, Src};
 use super::{exit_slot, Env, ReturnCopy};
 use crate::lir::{self, Base, Cond, LInst, Operand, Width};
 use crate::regalloc::{Allocation, Loc, RegisterSet};
-use ferrojit_asm_x86_64::{Alu, Assembler, Cond as C, Label, Mem, Reg, Shift};
+use ferrojit_asm_x86_64::{Alu, Assembler, Cond as C, Label, Mem, Reg, Shift, SseOp};
 
 /// The return register.
 const RET: Reg = Reg::Rax;
@@ -213,6 +213,9 @@ impl<'a> Emitter<'a> {
     /// a variable shift count must be in `cl`: rcx is saved around it on the stack, where no
     /// slot is addressed in between).
     fn alu(&mut self, op: lir::AluOp, dst: lir::VReg, a: lir::VReg, b: Operand) {
+        if op.is_float() {
+            return self.float_alu(op, dst, a, b);
+        }
         // Computed in dst's own register unless that is where `b` lives (or rcx for a shift).
         let b_reg = match b {
             Operand::Reg(v) => match self.alloc.loc(v) {
@@ -237,7 +240,7 @@ impl<'a> Emitter<'a> {
             lir::AluOp::Add => Some(Alu::Add),
             lir::AluOp::Sub => Some(Alu::Sub),
             lir::AluOp::And => Some(Alu::And),
-            lir::AluOp::Shl | lir::AluOp::Mul => None,
+            _ => None,
         };
         match (alu, b) {
             (None, b) if op == lir::AluOp::Mul => {
@@ -264,6 +267,27 @@ impl<'a> Emitter<'a> {
                 }
             }
         }
+        self.commit(dst, d);
+    }
+
+    /// `dst = a op b` on doubles held as words: through xmm0 and xmm1, which nothing else uses
+    /// (caller-saved, and generated code keeps no value in them).
+    fn float_alu(&mut self, op: lir::AluOp, dst: lir::VReg, a: lir::VReg, b: Operand) {
+        let ra = self.read(a, SCRATCH0);
+        self.asm.movq_xr(0, ra);
+        let rb = self.operand(b, SCRATCH1);
+        self.asm.movq_xr(1, rb);
+        let sse = match op {
+            lir::AluOp::FAdd => SseOp::Add,
+            lir::AluOp::FSub => SseOp::Sub,
+            _ => SseOp::Mul,
+        };
+        self.asm.sse_sd(sse, 0, 1);
+        let d = match self.alloc.loc(dst) {
+            Loc::Reg(r) => reg(r),
+            Loc::Slot(_) => SCRATCH0,
+        };
+        self.asm.movq_rx(d, 0);
         self.commit(dst, d);
     }
 
