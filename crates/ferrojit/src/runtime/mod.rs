@@ -142,7 +142,8 @@ pub enum Optimisation {
     /// `mixed-float-arith`: a `+ - * /` the interpreter left generic (its operands vary, as in
     /// `v * factor` with an int or float factor) computes in doubles when one operand is an
     /// exact float and the other an exact float or a one-digit int, as `float_add` & co. do
-    /// after converting the int, without `PyNumber_*`'s slot dispatch.
+    /// after converting the int, and in a word for two one-digit ints, without `PyNumber_*`'s
+    /// slot dispatch.
     MixedFloatArith,
     /// `inline-float-arith`: `BINARY_OP_{ADD,SUBTRACT,MULTIPLY}_FLOAT` computes in machine
     /// code (the doubles through scratch FP registers), writing the result into an operand

@@ -181,11 +181,13 @@ pub extern "C" fn fj_box_float(bits: u64) -> *mut PyObject {
     unsafe { PyFloat_FromDouble(f64::from_bits(bits)) }
 }
 
-/// `BINARY_OP` `+ - * /` (and in-place forms) at a site the interpreter left generic: when one
-/// operand is an exact float and the other an exact float or an int of at most one digit
-/// (converted exactly), the result is what `float_add`, `float_sub`, `float_mul` and
-/// `float_div` compute after their operand conversion; anything else, and a division by zero
-/// (whose error the float type raises), goes to `fj_binary_op`. Takes nothing.
+/// `BINARY_OP` `+ - * /` (and in-place forms) at a site the interpreter left generic: two
+/// exact ints of at most one digit add, subtract and multiply in a word (as `long_add` & co.
+/// do for them); when one operand is an exact float and the other an exact float or an int of
+/// at most one digit (converted exactly), the result is what `float_add`, `float_sub`,
+/// `float_mul` and `float_div` compute after their operand conversion; anything else, and a
+/// division by zero (whose error the float type raises), goes to `fj_binary_op`. Takes
+/// nothing.
 ///
 /// # Safety
 /// `a` and `b` are live objects.
@@ -196,6 +198,9 @@ pub unsafe extern "C" fn fj_binary_op_numeric(
 ) -> *mut PyObject {
     // SAFETY: as above; each operand is read only after its exact type is checked.
     unsafe {
+        if let Some(r) = compact_int_result(a, b, oparg) {
+            return r;
+        }
         if let Some((x, y)) = float_operands(a, b) {
             let r = match oparg as u8 {
                 NB_ADD | NB_INPLACE_ADD => Some(x + y),
@@ -209,6 +214,34 @@ pub unsafe extern "C" fn fj_binary_op_numeric(
             }
         }
         fj_binary_op(a, b, oparg)
+    }
+}
+
+/// `+ - *` of two exact ints of at most one digit (below 2**30: no result overflows a word),
+/// boxed by `PyLong_FromLongLong` as `long_add` & co. box theirs; None for anything else.
+///
+/// # Safety
+/// `a` and `b` are live objects.
+#[inline]
+unsafe fn compact_int_result(
+    a: *mut PyObject,
+    b: *mut PyObject,
+    oparg: i64,
+) -> Option<*mut PyObject> {
+    // SAFETY: as above; each operand is read only after its exact type is checked.
+    unsafe {
+        let int = std::ptr::addr_of_mut!(PyLong_Type);
+        if Py_TYPE(a) != int || Py_TYPE(b) != int {
+            return None;
+        }
+        let (x, y) = (small_int(a)?, small_int(b)?);
+        let r = match oparg as u8 {
+            NB_ADD | NB_INPLACE_ADD => x + y,
+            NB_SUBTRACT | NB_INPLACE_SUBTRACT => x - y,
+            NB_MULTIPLY | NB_INPLACE_MULTIPLY => x * y,
+            _ => return None,
+        };
+        Some(PyLong_FromLongLong(r))
     }
 }
 
