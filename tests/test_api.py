@@ -225,10 +225,12 @@ def test_a_module_gaining_globals_recompiles_its_functions_instead_of_exiting(tm
         assert (r.returncode, r.stdout, r.stderr) == (plain.returncode, plain.stdout, plain.stderr)
         s = read_stats(stats)[0]
         exits = [n for site, n in s["deopt_sites"].items() if "keys changed" in site]
-        keys_exits[bool(knobs)] = (sum(exits), s["recompilations"], s["generic_sites"])
+        keys_exits[bool(knobs)] = (exits, s["recompilations"], s["generic_sites"])
     on, off = keys_exits[False], keys_exits[True]
-    assert 1 <= on[0] <= 3 and on[1] >= 1 and on[2] == 0, keys_exits
-    assert off[0] > 50 and off[2] >= 1, keys_exits
+    # At most one exit per site for each of the 3 globals added (whether a recompiled function
+    # guards the new keys again depends on whether the interpreter has versioned them yet).
+    assert on[0] and max(on[0]) <= 3 and on[1] >= 1 and on[2] == 0, keys_exits
+    assert sum(off[0]) > 50 and off[2] >= 1, keys_exits
 
 
 def test_bad_deopt_limit_is_a_clear_error():
