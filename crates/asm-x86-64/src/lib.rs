@@ -165,6 +165,7 @@ pub enum Shift {
 /// Fix-up kinds: a rel32 field ending the instruction; the fix-up records the end of the
 /// instruction (where the displacement is measured from), not its start.
 const FIX_REL32: u8 = 0;
+const FIX_REL8: u8 = 1;
 
 /// Scalar-double SSE2 operations (`F2 0F op`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,6 +179,12 @@ pub enum SseOp {
 #[derive(Default)]
 pub struct Assembler {
     buf: CodeBuffer,
+    /// Jumps (`jmp`/`jcc` to a label) emitted so far: each one's number in emission order.
+    jumps: u32,
+    /// Forward jumps emitted in rel32 form: (number, end of the instruction, target).
+    long_forward: Vec<(u32, usize, Label)>,
+    /// Jumps known to reach their target in rel8 form (see [`Assembler::with_near_jumps`]).
+    near: Vec<bool>,
 }
 
 /// Either a register or a memory operand in the ModRM.rm position.
@@ -190,6 +197,39 @@ enum Rm {
 impl Assembler {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An assembler for emitting the same instructions again, where the forward jumps that
+    /// [`Assembler::near_jumps`] of the first emission found within rel8 reach take the
+    /// two-byte form. Shortening jumps only brings targets closer, so every jump so marked
+    /// still reaches (a forward jump's distance covers only code that can shrink).
+    pub fn with_near_jumps(near: Vec<bool>) -> Self {
+        Assembler {
+            near,
+            ..Self::default()
+        }
+    }
+
+    /// For each jump emitted (in emission order), whether it is a forward jump in rel32 form
+    /// whose target turned out within rel8 reach. Call once every label is bound.
+    pub fn near_jumps(&self) -> Vec<bool> {
+        let mut near = vec![false; self.jumps as usize];
+        for &(n, end, l) in &self.long_forward {
+            if let Some(t) = self.buf.label_offset(l) {
+                // The short form starts where this one did, or earlier, and ends 3 (jmp) or 4
+                // (jcc) bytes after its start instead of 5 or 6: its displacement is at most 4
+                // more than this one's.
+                near[n as usize] = t as i64 - end as i64 + 4 <= i64::from(i8::MAX);
+            }
+        }
+        near
+    }
+
+    /// Numbers the next jump and says whether its forward form may be short.
+    fn next_jump(&mut self) -> (u32, bool) {
+        let n = self.jumps;
+        self.jumps += 1;
+        (n, self.near.get(n as usize).copied().unwrap_or(false))
     }
 
     pub fn offset(&self) -> usize {
@@ -212,10 +252,20 @@ impl Assembler {
     /// The code with every label reference resolved.
     pub fn finish(self) -> Result<Vec<u8>, AsmError> {
         self.buf.finish(|bytes, fix, target| {
-            debug_assert_eq!(fix.kind, FIX_REL32);
-            // The rel32 field is the last four bytes of the instruction; find its end.
+            // The displacement is the last byte or four bytes of the instruction, which ends
+            // at `fix.at`.
             let end = fix.at;
             let rel = target as i64 - end as i64;
+            if fix.kind == FIX_REL8 {
+                let rel = i8::try_from(rel).map_err(|_| AsmError::OutOfRange {
+                    at: end,
+                    label: fix.label,
+                    distance: rel,
+                })?;
+                bytes[end - 1] = rel as u8;
+                return Ok(());
+            }
+            debug_assert_eq!(fix.kind, FIX_REL32);
             let rel = i32::try_from(rel).map_err(|_| AsmError::OutOfRange {
                 at: end,
                 label: fix.label,
@@ -477,28 +527,41 @@ impl Assembler {
             .map(|t| t as i64 - (self.offset() + len) as i64)
     }
 
-    /// `jmp l` (rel8 when `l` is bound and near, else rel32).
+    /// `jmp l` (rel8 when `l` is bound and near, or marked near by a first emission; else
+    /// rel32).
     pub fn jmp(&mut self, l: Label) {
-        if let Some(d) = self.backward(l, 2).filter(|d| i8::try_from(*d).is_ok()) {
-            self.buf.put_bytes(&[0xEB, d as i8 as u8]);
-            return;
-        }
-        self.buf.put_u8(0xE9);
-        self.buf.put_u32_le(0);
-        let end = self.offset();
-        self.buf.add_fixup(end, l, FIX_REL32);
+        self.jump(&[0xEB], &[0xE9], l);
     }
 
-    /// `jcc l` (rel8 when `l` is bound and near, else rel32).
+    /// `jcc l` (rel8 when `l` is bound and near, or marked near by a first emission; else
+    /// rel32).
     pub fn jcc(&mut self, c: Cond, l: Label) {
-        if let Some(d) = self.backward(l, 2).filter(|d| i8::try_from(*d).is_ok()) {
-            self.buf.put_bytes(&[0x70 | c as u8, d as i8 as u8]);
+        self.jump(&[0x70 | c as u8], &[0x0F, 0x80 | c as u8], l);
+    }
+
+    /// A jump to `l` with opcode `short` (rel8) or `long` (rel32).
+    fn jump(&mut self, short: &[u8], long: &[u8], l: Label) {
+        let (n, near) = self.next_jump();
+        if let Some(d) = self.backward(l, short.len() + 1) {
+            if let Ok(d) = i8::try_from(d) {
+                self.buf.put_bytes(short);
+                self.buf.put_u8(d as u8);
+                return;
+            }
+        } else if near {
+            self.buf.put_bytes(short);
+            self.buf.put_u8(0);
+            let end = self.offset();
+            self.buf.add_fixup(end, l, FIX_REL8);
             return;
         }
-        self.buf.put_bytes(&[0x0F, 0x80 | c as u8]);
+        self.buf.put_bytes(long);
         self.buf.put_u32_le(0);
         let end = self.offset();
         self.buf.add_fixup(end, l, FIX_REL32);
+        if self.buf.label_offset(l).is_none() {
+            self.long_forward.push((n, end, l));
+        }
     }
 
     /// `call l` (`E8 rel32`).

@@ -376,6 +376,53 @@ fn branches_reach_their_labels() {
     assert_eq!(code.len(), 305);
 }
 
+/// A forward `jcc` and a forward `jmp` over `gap` one-byte instructions, emitted into `a`.
+fn forward_jumps_over(mut a: Assembler, gap: usize) -> Assembler {
+    let (l1, l2) = (a.new_label(), a.new_label());
+    a.jcc(Cond::E, l1);
+    a.jmp(l2);
+    for _ in 0..gap {
+        a.nop();
+    }
+    a.bind(l1);
+    a.bind(l2);
+    a.ret();
+    a
+}
+
+#[test]
+fn forward_jumps_found_near_take_the_short_form_on_a_second_emission() {
+    // Around the edge of rel8 reach: the second emission is never longer and every jump still
+    // lands on its label; near ones are two bytes.
+    for gap in [
+        0, 1, 60, 119, 120, 121, 122, 123, 124, 125, 126, 127, 128, 200,
+    ] {
+        let first = forward_jumps_over(Assembler::new(), gap);
+        let near = first.near_jumps();
+        let long = first.finish().unwrap();
+        assert_eq!(long.len(), 6 + 5 + gap + 1);
+        let second = forward_jumps_over(Assembler::with_near_jumps(near.clone()), gap);
+        // A jump made short is not offered again (a long one may now be near: one more
+        // emission could shorten it too).
+        let again = second.near_jumps();
+        assert!(
+            near.iter().zip(&again).all(|(n, a)| !(*n && *a)),
+            "gap {gap}"
+        );
+        let code = second.finish().unwrap();
+        let sizes = [if near[0] { 2 } else { 6 }, if near[1] { 2 } else { 5 }];
+        assert_eq!(code.len(), sizes[0] + sizes[1] + gap + 1, "gap {gap}");
+        let text = decode_all(&code, 2 + gap + 1);
+        let target = 0x1000 + code.len() - 1;
+        assert_eq!(text[0], format!("je {target}"));
+        assert_eq!(text[1], format!("jmp {target}"));
+        // Within reach in the first emission (jcc: 5 + gap bytes to go): short.
+        assert_eq!(near[0], 5 + gap + 4 <= 127, "gap {gap}");
+        assert_eq!(near[1], gap + 4 <= 127, "gap {gap}");
+    }
+    assert!(forward_jumps_over(Assembler::new(), 10).near_jumps() == [true, true]);
+}
+
 #[test]
 fn calls_reach_their_labels_both_ways() {
     let mut a = Assembler::new();

@@ -19,6 +19,7 @@ const ENV: Env = Env {
     frame_stacktop: 32,
     frame_prev_instr: 40,
     dealloc: 0,
+    short_jumps: true,
 };
 
 thread_local! {

@@ -69,6 +69,9 @@ pub struct Env {
     pub frame_prev_instr: i32,
     /// Address of `_Py_Dealloc`.
     pub dealloc: usize,
+    /// x86-64: forward jumps that reach in rel8 take the two-byte form (the `short-jumps`
+    /// optimisation; AArch64 branches are four bytes either way).
+    pub short_jumps: bool,
 }
 
 /// Byte offset in the frame of value-stack slot `i` of an exit.

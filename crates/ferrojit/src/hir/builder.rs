@@ -134,6 +134,24 @@ pub fn build(code: &CodeInfo) -> Result<Function, Unsupported> {
     Builder::new(code).run()
 }
 
+/// The two sequence types whose items `UNPACK_SEQUENCE` reads in machine code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SeqKind {
+    Tuple,
+    List,
+}
+
+/// A two-way branch on machine bool `cond` that passes no arguments.
+fn branch(cond: ValueId, then_to: BlockId, else_to: BlockId) -> Terminator {
+    Terminator::Branch {
+        cond,
+        then_to,
+        then_args: vec![],
+        else_to,
+        else_args: vec![],
+    }
+}
+
 struct Builder<'a> {
     code: &'a CodeInfo,
     func: Function,
@@ -565,6 +583,15 @@ impl<'a> Builder<'a> {
         !always_bound && !cur.bound.contains(&index)
     }
 
+    /// Marks `slow` and the blocks made since the block numbered `first_new` (the rest of a
+    /// slow path) cold.
+    fn mark_cold(&mut self, slow: BlockId, first_new: usize) {
+        self.func.blocks[slow.0 as usize].cold = true;
+        for b in &mut self.func.blocks[first_new..] {
+            b.cold = true;
+        }
+    }
+
     /// Switches to a fresh block (not at a bytecode boundary) that continues with `stack`.
     fn fresh_block(&mut self, cur: &mut Cursor, bc: u32) -> BlockId {
         let b = self.func.new_block(bc);
@@ -603,7 +630,11 @@ impl<'a> Builder<'a> {
         ] {
             cur.block = block;
             cur.stack = stack.clone();
+            let first_new = self.func.blocks.len();
             let args = arm(self, cur);
+            if block == slow_b {
+                self.mark_cold(slow_b, first_new);
+            }
             debug_assert_eq!(args.len(), outs.len());
             self.end(cur, Terminator::Jump { target: join, args });
         }
@@ -1701,18 +1732,17 @@ impl<'a> Builder<'a> {
     /// right length are read in machine code first (`inline-unpack`).
     fn unpack_sequence(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
         let seq = self.pop(cur, ins)?;
-        let wk = &self.code.well_known;
-        let inline = match ins.specialised {
-            UNPACK_SEQUENCE_TWO_TUPLE | UNPACK_SEQUENCE_TUPLE => Some((wk.tuple_type, false)),
-            UNPACK_SEQUENCE_LIST => Some((wk.list_type, true)),
+        let specialised = match ins.specialised {
+            UNPACK_SEQUENCE_TWO_TUPLE | UNPACK_SEQUENCE_TUPLE => Some(SeqKind::Tuple),
+            UNPACK_SEQUENCE_LIST => Some(SeqKind::List),
             _ => None,
         };
-        let items = match inline {
-            Some((ty, list)) if self.code.inline_unpack => {
+        let items = match specialised {
+            Some(first) if self.code.inline_unpack && ins.op == UNPACK_SEQUENCE => {
                 let n = ins.arg;
                 let outs = vec![Type::OBJECT; n as usize];
                 let fast = |b: &mut Self, cur: &mut Cursor, slow: BlockId| {
-                    b.unpack_exact(cur, seq, ty, list, n, slow, ins)
+                    b.unpack_exact(cur, seq, first, n, slow, ins)
                 };
                 let slow = |b: &mut Self, cur: &mut Cursor| b.unpack_through_helper(cur, seq, ins);
                 self.fast_or_slow(cur, &outs, ins, fast, slow)
@@ -1723,16 +1753,16 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// The items of `seq`, an exact `ty` (a list when `list`) of length `n`, as
-    /// `UNPACK_SEQUENCE` pushes them (the last item deepest), each a new reference; `seq` is
-    /// released. Anything else goes to `slow`, with nothing done.
-    #[allow(clippy::too_many_arguments)]
+    /// The items of `seq`, an exact tuple or list of length `n`, as `UNPACK_SEQUENCE` pushes
+    /// them (the last item deepest), each a new reference; `seq` is released. The type the
+    /// interpreter specialised for is tested first; a site that sees both (one function
+    /// unpacking tuples in one call and lists in the next, where the interpreter respecialises)
+    /// stays in machine code for both. Anything else goes to `slow`, with nothing done.
     fn unpack_exact(
         &mut self,
         cur: &mut Cursor,
         seq: ValueId,
-        ty: usize,
-        list: bool,
+        first: SeqKind,
         n: u32,
         slow: BlockId,
         ins: &Instr,
@@ -1744,41 +1774,48 @@ impl<'a> Builder<'a> {
             b.emit(cur, InstKind::LoadWord { base, index }, ty, ins)
         };
         let seq_ty = word(self, cur, seq, TYPE_WORD, Type::TYPE_OBJ);
-        let text = if list { "<type list>" } else { "<type tuple>" };
-        let expected = ConstInfo {
-            obj: ty,
-            text: text.into(),
-            ty: Type::TYPE_OBJ,
+        let second = match first {
+            SeqKind::Tuple => SeqKind::List,
+            SeqKind::List => SeqKind::Tuple,
         };
-        let expected = self.constant(cur, &expected, ins);
-        let same = self.emit(
-            cur,
-            InstKind::Is {
-                a: seq_ty,
-                b: expected,
-            },
-            Type::CBOOL,
-            ins,
-        );
-        self.continue_if(cur, same, slow, ins);
+        let [first_b, second_check, second_b, items_b] = [0; 4].map(|_| {
+            self.started.push(true);
+            self.func.new_block(ins.at)
+        });
+        let base = self.func.add_param(items_b, Type::CPTR);
+        let is_first = self.is_type(cur, seq_ty, first, ins);
+        self.end(cur, branch(is_first, first_b, second_check));
+        cur.block = second_check;
+        let is_second = self.is_type(cur, seq_ty, second, ins);
+        self.end(cur, branch(is_second, second_b, slow));
+        for (block, kind) in [(first_b, first), (second_b, second)] {
+            cur.block = block;
+            let items = match kind {
+                SeqKind::List => word(self, cur, seq, LIST_ITEMS, Type::CPTR),
+                SeqKind::Tuple => {
+                    let offset = self.cint(cur, 8 * i64::from(TUPLE_ITEMS), ins);
+                    let add = InstKind::ArithWords {
+                        a: seq,
+                        b: offset,
+                        op: WordArith::Add,
+                    };
+                    self.emit(cur, add, Type::CPTR, ins)
+                }
+            };
+            let jump = Terminator::Jump {
+                target: items_b,
+                args: vec![items],
+            };
+            self.end(cur, jump);
+        }
+        cur.block = items_b;
         let size = word(self, cur, seq, SIZE_WORD, Type::CINT);
         let want = self.cint(cur, i64::from(n), ins);
-        let equal = InstKind::CompareWords {
-            a: size,
-            b: want,
-            op: 2,
-        };
-        let equal = self.emit(cur, equal, Type::CINT, ins);
-        let equal = self.emit(cur, InstKind::NonZero { value: equal }, Type::CBOOL, ins);
+        let equal = self.emit(cur, InstKind::Is { a: size, b: want }, Type::CBOOL, ins);
         self.continue_if(cur, equal, slow, ins);
-        let (base, first) = if list {
-            (word(self, cur, seq, LIST_ITEMS, Type::CPTR), 0)
-        } else {
-            (seq, TUPLE_ITEMS)
-        };
         let mut items: Vec<ValueId> = (0..n)
             .map(|i| {
-                let v = word(self, cur, base, first + i, Type::OBJECT);
+                let v = word(self, cur, base, i, Type::OBJECT);
                 self.incref(cur, v, ins);
                 v
             })
@@ -1786,6 +1823,26 @@ impl<'a> Builder<'a> {
         self.decref(cur, seq, ins);
         items.reverse();
         items
+    }
+
+    /// Machine bool: `ty` (a type object) is exactly `kind`'s type.
+    fn is_type(&mut self, cur: &mut Cursor, ty: ValueId, kind: SeqKind, ins: &Instr) -> ValueId {
+        let wk = &self.code.well_known;
+        let expected = match kind {
+            SeqKind::Tuple => ConstInfo {
+                obj: wk.tuple_type,
+                text: "<type tuple>".into(),
+                ty: Type::TYPE_OBJ,
+            },
+            SeqKind::List => ConstInfo {
+                obj: wk.list_type,
+                text: "<type list>".into(),
+                ty: Type::TYPE_OBJ,
+            },
+        };
+        let expected = self.constant(cur, &expected, ins);
+        let same = InstKind::Is { a: ty, b: expected };
+        self.emit(cur, same, Type::CBOOL, ins)
     }
 
     /// [`Self::unpack_sequence`] through `fj_unpack_sequence`: the items in the stack slots
@@ -2110,7 +2167,9 @@ impl<'a> Builder<'a> {
         self.end(cur, Terminator::Jump { target: join, args });
         cur.block = slow_b;
         cur.stack = stack.clone();
+        let first_new = self.func.blocks.len();
         let args = slow(self, cur);
+        self.mark_cold(slow_b, first_new);
         debug_assert_eq!(args.len(), outs.len());
         self.end(cur, Terminator::Jump { target: join, args });
         cur.stack = stack;

@@ -583,6 +583,9 @@ pub struct Block {
     pub term: Terminator,
     /// The bytecode index the block starts at (for printing).
     pub bc: u32,
+    /// A slow path that the fast one gives up to (a helper where the inline code does not
+    /// apply): laid out after every other block, so the hot code stays dense.
+    pub cold: bool,
 }
 
 /// A function in HIR.
@@ -637,6 +640,7 @@ impl Function {
             insts: Vec::new(),
             term: Terminator::None,
             bc,
+            cold: false,
         });
         BlockId(self.blocks.len() as u32 - 1)
     }

@@ -24,7 +24,8 @@ impl fmt::Display for Function {
                 .iter()
                 .map(|p| format!("{p}: {}", self.inst(*p).ty))
                 .collect();
-            writeln!(f, "{b}({}):  # @{}", params.join(", "), block.bc)?;
+            let cold = if block.cold { ", cold" } else { "" };
+            writeln!(f, "{b}({}):  # @{}{cold}", params.join(", "), block.bc)?;
             for v in &block.insts {
                 writeln!(f, "  {}", self.inst_text(*v))?;
             }

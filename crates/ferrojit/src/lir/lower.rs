@@ -35,6 +35,8 @@ pub struct Context {
     /// Address of the function's first attribute-site cache, and the size of one.
     pub site_caches: usize,
     pub site_cache_size: usize,
+    /// Lay cold HIR blocks (slow paths) out after the others (the `cold-slow-paths` knob).
+    pub cold_last: bool,
 }
 
 struct Lowerer<'a> {
@@ -61,7 +63,7 @@ pub fn lower(hir: &hir::Function, cx: &Context) -> Function {
         exit_of: HashMap::new(),
         cur: 0,
     };
-    let order = hir.rpo();
+    let order = layout_order(hir, cx.cold_last);
     for b in &order {
         let lb = l.new_block();
         l.block_of.insert(*b, lb);
@@ -71,6 +73,21 @@ pub fn lower(hir: &hir::Function, cx: &Context) -> Function {
         l.lower_block(*b);
     }
     l.out
+}
+
+/// The order LIR blocks take: HIR's reverse postorder, with the cold blocks moved after the
+/// rest (in their own reverse postorder) when `cold_last`. Every LIR block ends in an explicit
+/// jump, so any order means the same; the cleanup pass then turns jumps to the next block into
+/// fall-throughs.
+fn layout_order(hir: &hir::Function, cold_last: bool) -> Vec<hir::BlockId> {
+    let rpo = hir.rpo();
+    if !cold_last {
+        return rpo;
+    }
+    let cold = |b: &hir::BlockId| hir.block(*b).cold;
+    let (mut hot, cold): (Vec<_>, Vec<_>) = rpo.into_iter().partition(|b| !cold(b));
+    hot.extend(cold);
+    hot
 }
 
 impl<'a> Lowerer<'a> {

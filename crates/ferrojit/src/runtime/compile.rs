@@ -159,6 +159,14 @@ unsafe fn refusal(code: *mut PyObject) -> Option<String> {
         if has_cells && layout().cell_ref != 8 * i64::from(crate::hir::builder::CELL_REF_WORD) {
             return Some("cell layout unlike 64-bit CPython's".into());
         }
+        let nunits = (*(code as *mut PyVarObject)).ob_size as usize;
+        let huge = super::Optimisation::RefuseHugeFunctions;
+        if nunits > super::HUGE_FUNCTION_CODE_UNITS && runtime().options.enabled(huge) {
+            return Some(format!(
+                "huge function (over {} code units)",
+                super::HUGE_FUNCTION_CODE_UNITS
+            ));
+        }
         None
     }
 }
@@ -430,7 +438,7 @@ pub unsafe fn pipeline(
         // between two registers that share a location makes one look used before defined.
         let mut allocated = lir.clone();
         passes::cleanup(&mut allocated, &alloc);
-        let env = backend_env();
+        let env = backend_env(runtime().options.enabled(super::Optimisation::ShortJumps));
         let machine = isa.emit(&allocated, &alloc, &env).map_err(Failure::Error)?;
         Ok(Artifacts {
             name: info.name,
@@ -445,13 +453,15 @@ pub unsafe fn pipeline(
     }
 }
 
-fn backend_env() -> Env {
+/// The backends' facts; `short_jumps` is the knob of that name.
+fn backend_env(short_jumps: bool) -> Env {
     let l = layout();
     Env {
         frame_localsplus: l.frame_localsplus as i32,
         frame_stacktop: l.frame_stacktop as i32,
         frame_prev_instr: l.frame_prev_instr as i32,
         dealloc: ffi::_Py_Dealloc as *const () as usize,
+        short_jumps,
     }
 }
 
@@ -473,6 +483,9 @@ unsafe fn lowering_context(code: *mut PyObject) -> lir::lower::Context {
             helpers: helpers::address,
             site_caches: 0,
             site_cache_size: 0,
+            cold_last: runtime()
+                .options
+                .enabled(super::Optimisation::ColdSlowPaths),
         }
     }
 }

@@ -149,7 +149,26 @@ pub enum Optimisation {
     /// code (the doubles through scratch FP registers), writing the result into an operand
     /// nothing else holds or boxing it, instead of calling `fj_float_binary`.
     InlineFloatArith,
+    /// `refuse-huge-functions`: a function of more than [`HUGE_FUNCTION_CODE_UNITS`] code
+    /// units stays with the interpreter (as HotSpot leaves methods over its `HugeMethodLimit`
+    /// of 8000 bytecode bytes to its interpreter). Straight-line machine code for such a body
+    /// is some 50 times its bytecode's size and runs from beyond the instruction cache: the
+    /// 400 unpackings of pyperformance's `unpack_sequence` were 510 KB of x86-64 code and ran
+    /// 3.7 times slower than the interpreter.
+    RefuseHugeFunctions,
+    /// `short-jumps`: x86-64 code is emitted twice, and the second time the forward jumps the
+    /// first found within reach take their two-byte form (`jcc rel8`, `jmp rel8`) instead of
+    /// six or five bytes. Backward jumps are short whenever they reach either way.
+    ShortJumps,
+    /// `cold-slow-paths`: the slow paths of inline fast paths (the helper calls taken when a
+    /// type, size or version check fails) are laid out after the rest of the function, so the
+    /// code that runs stays dense and falls through its checks.
+    ColdSlowPaths,
 }
+
+/// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
+/// units (instructions and inline caches): HotSpot's `HugeMethodLimit` (8000 bytes).
+pub const HUGE_FUNCTION_CODE_UNITS: usize = 4000;
 
 impl Options {
     /// Whether optimisation `opt` is on (not named in `disabled`).
@@ -159,7 +178,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 19] = [
+    pub const ALL: [Optimisation; 22] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -179,6 +198,9 @@ impl Optimisation {
         Optimisation::DirectConstructors,
         Optimisation::MixedFloatArith,
         Optimisation::InlineFloatArith,
+        Optimisation::RefuseHugeFunctions,
+        Optimisation::ShortJumps,
+        Optimisation::ColdSlowPaths,
     ];
 
     pub fn name(self) -> &'static str {
@@ -202,6 +224,9 @@ impl Optimisation {
             Optimisation::DirectConstructors => "direct-constructors",
             Optimisation::MixedFloatArith => "mixed-float-arith",
             Optimisation::InlineFloatArith => "inline-float-arith",
+            Optimisation::RefuseHugeFunctions => "refuse-huge-functions",
+            Optimisation::ShortJumps => "short-jumps",
+            Optimisation::ColdSlowPaths => "cold-slow-paths",
         }
     }
 

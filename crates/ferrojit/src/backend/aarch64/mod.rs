@@ -322,6 +322,21 @@ impl<'a> Emitter<'a> {
     fn inst(&mut self, inst: &LInst, block: usize, copy: ReturnCopy) {
         match inst {
             LInst::Mov { dst, src } => {
+                // Into a slot from a register (or zero): one store.
+                if let Loc::Slot(k) = self.alloc.loc(*dst) {
+                    let from = match src {
+                        Operand::Reg(s) => match self.alloc.loc(*s) {
+                            Loc::Reg(r) => Some(reg(r)),
+                            Loc::Slot(_) => None,
+                        },
+                        Operand::Imm(0) => Some(Reg::XZR),
+                        Operand::Imm(_) => None,
+                    };
+                    if let Some(r) = from {
+                        self.slot_store(r, k);
+                        return;
+                    }
+                }
                 let d = self.target(*dst, SCRATCH0);
                 match src {
                     Operand::Imm(i) => self.asm.mov_imm(d, *i as u64),

@@ -67,9 +67,19 @@ struct Emitter<'a> {
     frame_size: i32,
 }
 
-/// Generates the machine code of `f`.
+/// Generates the machine code of `f`. With `env.short_jumps`, twice: the second time, the
+/// forward jumps the first found within rel8 reach take the two-byte form.
 pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>, String> {
-    let mut asm = Assembler::new();
+    let mut asm = emit_into(Assembler::new(), f, alloc, env);
+    if env.short_jumps {
+        let near = asm.near_jumps();
+        asm = emit_into(Assembler::with_near_jumps(near), f, alloc, env);
+    }
+    asm.finish().map_err(|err| err.to_string())
+}
+
+/// Emits `f` into `asm` (labels bound, references not yet resolved).
+fn emit_into(mut asm: Assembler, f: &lir::Function, alloc: &Allocation, env: &Env) -> Assembler {
     let blocks = (0..f.blocks.len()).map(|_| asm.new_label()).collect();
     let exits = (0..f.exits.len()).map(|_| asm.new_label()).collect();
     let epilogue = asm.new_label();
@@ -110,7 +120,7 @@ pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>,
     e.exit_stubs();
     e.dealloc_stubs();
     e.epilogue();
-    e.asm.finish().map_err(|err| err.to_string())
+    e.asm
 }
 
 impl<'a> Emitter<'a> {
@@ -304,6 +314,24 @@ impl<'a> Emitter<'a> {
     fn inst(&mut self, inst: &LInst, block: usize, copy: ReturnCopy) {
         match inst {
             LInst::Mov { dst, src } => {
+                // Into a slot from a register or a 32-bit immediate: one store.
+                if let Loc::Slot(k) = self.alloc.loc(*dst) {
+                    let m = self.slot(k);
+                    match src {
+                        Operand::Reg(s) => {
+                            if let Loc::Reg(r) = self.alloc.loc(*s) {
+                                self.asm.store64(m, reg(r));
+                                return;
+                            }
+                        }
+                        Operand::Imm(i) => {
+                            if let Ok(i) = i32::try_from(*i) {
+                                self.asm.store64_imm(m, i);
+                                return;
+                            }
+                        }
+                    }
+                }
                 let d = self.target(*dst, SCRATCH0);
                 match src {
                     Operand::Imm(i) => self.asm.mov_ri(d, *i),
