@@ -271,6 +271,20 @@ def test_a_speculation_that_keeps_failing_is_recompiled_generic(tmp_path):
     assert max(never["deopt_sites"].values()) > 50, never["deopt_sites"]
 
 
+def test_the_deopt_limit_bounds_a_site_across_recompilations(tmp_path):
+    # Site B fails twice, site A's failures recompile the function (B still speculating), then
+    # B fails again: counted per native version, B would exit 2 + 4 times; per site, 4.
+    program = PROGRAMS / "deopt_across_versions.py"
+    plain = run_plain(program)
+    stats = tmp_path / "s.jsonl"
+    r = run_jit(program, threshold=10, stats=stats, extra=["--deopt-limit", "3"])
+    assert (r.returncode, r.stdout, r.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    s = read_stats(stats)[0]
+    sites = {k: n for k, n in s["deopt_sites"].items() if ":pair @" in k}
+    assert len(sites) == 2 and s["recompilations"] >= 2, s["deopt_sites"]
+    assert max(sites.values()) == 4, sites
+
+
 def test_a_module_gaining_globals_recompiles_its_functions_instead_of_exiting(tmp_path):
     # Each new global fails the keys-version guard of every compiled LOAD_GLOBAL in the module
     # (the builtin `abs` in `area` here). The exit retires the code at once and the next call

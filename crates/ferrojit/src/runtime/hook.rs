@@ -30,6 +30,10 @@ pub struct CodeState {
     pub refused: Option<String>,
     /// Instructions (code-unit indices) the deopt policy gave their generic path.
     pub generic_sites: BTreeSet<u32>,
+    /// Failed speculations by instruction, over every native version of the code: the deopt
+    /// limit bounds a site, not a version (a recompilation for another site's sake does not
+    /// start the count again).
+    pub site_exits: BTreeMap<u32, u32>,
     /// Native code replaced after a speculation kept failing. A frame further up the C stack may
     /// still be running it (recursion), so it lives as long as the code object.
     pub retired: Vec<Box<NativeCode>>,
@@ -134,6 +138,7 @@ pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> 
                 native: None,
                 refused: None,
                 generic_sites: BTreeSet::new(),
+                site_exits: BTreeMap::new(),
                 retired: Vec::new(),
                 site_feedback: BTreeMap::new(),
                 site_feedback_taken: false,
@@ -470,9 +475,9 @@ unsafe fn take_site_feedback(f: *mut InterpreterFrame, native: &NativeCode) {
     }
 }
 
-/// The deopt policy: counts a failed speculation at `site`; once its exit has been taken more
-/// than the limit, the site gets its generic path and the function is compiled again on its
-/// next call (the code now running is retired, not freed).
+/// The deopt policy: counts a failed speculation at `site` (over every native version of the
+/// code); once the site has failed more often than the limit, it gets its generic path and the
+/// function is compiled again on its next call (the code now running is retired, not freed).
 ///
 /// # Safety
 /// GIL held; `f` is the live frame `native` was running.
@@ -484,19 +489,21 @@ unsafe fn count_failed_speculation(
 ) {
     // SAFETY: GIL held; the frame's code object is live and owns the state.
     unsafe {
-        let taken = exit.taken.get().saturating_add(1);
-        exit.taken.set(taken);
+        exit.taken.set(exit.taken.get().saturating_add(1));
         let rt = runtime();
         let limit = rt.options.deopt_limit;
-        let keys_changed = matches!(exit.reason, MODULE_KEYS_CHANGED | BUILTINS_KEYS_CHANGED)
-            && limit != 0
-            && rt.options.enabled(Optimisation::RecompileOnKeysChange);
-        if !keys_changed && (limit == 0 || taken != limit.saturating_add(1)) {
-            return;
-        }
         let Some(state) = code_state_fast(frame::code(f)) else {
             return;
         };
+        let exits = state.site_exits.entry(site).or_insert(0);
+        *exits = exits.saturating_add(1);
+        let over = limit != 0 && *exits > limit;
+        let keys_changed = matches!(exit.reason, MODULE_KEYS_CHANGED | BUILTINS_KEYS_CHANGED)
+            && limit != 0
+            && rt.options.enabled(Optimisation::RecompileOnKeysChange);
+        if !keys_changed && !over {
+            return;
+        }
         if !state
             .native
             .as_deref()
@@ -514,15 +521,16 @@ unsafe fn count_failed_speculation(
                 }
                 return;
             }
-            if taken != limit.saturating_add(1) {
+            if !over {
                 return;
             }
         }
+        // Once per site: code compiled with the site generic has no speculation left there.
         if state.generic_sites.insert(site) {
             rt.stats.generic_sites += 1;
-        }
-        if let Some(old) = state.native.take() {
-            state.retired.push(old);
+            if let Some(old) = state.native.take() {
+                state.retired.push(old);
+            }
         }
     }
 }
