@@ -199,6 +199,55 @@ def test_functions_with_a_loop_compile_on_their_second_call(tmp_path):
     assert "FERROJIT_LOOP_THRESHOLD must be a non-negative integer" in r.stderr
 
 
+def test_loops_the_interpreter_would_not_quicken_yet_compile_on_the_second_call(tmp_path):
+    # 3.11 counts only JUMP_BACKWARD towards quickening: a `while` loop ending in
+    # POP_JUMP_BACKWARD_IF_NOT_NONE (richards' `schedule`) leaves its function unquickened for
+    # eight calls, so it would wait for the call threshold. early-quickening makes the
+    # interpreter quicken it at the first call's RESUME.
+    script = tmp_path / "walk.py"
+    script.write_text(
+        "import dis, ferrojit\n"
+        "class Node:\n"
+        "    def __init__(self, v, nxt):\n"
+        "        self.v = v; self.nxt = nxt\n"
+        "def walk(node):\n"
+        "    t = 0\n"
+        "    while node is not None:\n"
+        "        t += node.v\n"
+        "        node = node.nxt\n"
+        "    return t\n"
+        "chain = None\n"
+        "for v in range(50):\n"
+        "    chain = Node(v, chain)\n"
+        "seen = []\n"
+        "for call in range(1, 4):\n"
+        "    total = walk(chain)\n"
+        "    adaptive = {i.opname for i in dis.get_instructions(walk, adaptive=True)}\n"
+        "    seen.append((call, total, ferrojit.is_compiled(walk), 'LOAD_ATTR_INSTANCE_VALUE' in adaptive))\n"
+        "print(seen)\n"
+    )
+    assert "POP_JUMP_BACKWARD_IF_NOT_NONE" in _opnames_of_walk()
+    r = run_jit(script, threshold=20, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str([(1, 1225, False, True), (2, 1225, True, True), (3, 1225, True, True)])
+    r = run_jit(script, threshold=20, extra=["--disable", "early-quickening"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str([(1, 1225, False, False), (2, 1225, False, False), (3, 1225, False, False)])
+
+
+def _opnames_of_walk():
+    import dis
+
+    def walk(node):
+        t = 0
+        while node is not None:
+            t += node.v
+            node = node.nxt
+        return t
+
+    return {i.opname for i in dis.get_instructions(walk)}
+
+
 def test_relative_script_path_gives_the_same_file_names_as_python():
     # CPython makes a script's file name absolute (tracebacks, __file__); sys.argv[0] stays as given.
     name = "exceptions_and_tracebacks.py"

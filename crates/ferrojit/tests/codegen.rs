@@ -115,7 +115,7 @@ fn compile(isa: Isa, f: &Function, regs: &RegisterSet, env: Env) -> Vec<u8> {
 }
 
 fn run_code(code: &[u8], frame: &mut [i64; 16]) -> i64 {
-    let block = CodeBlock::new(code).unwrap();
+    let block = CodeBlock::new(code, true).unwrap();
     // SAFETY: the block holds code for this ISA with the (tstate, frame) -> i64 ABI, and the
     // frame buffer is large enough for every offset the LIR uses.
     unsafe {

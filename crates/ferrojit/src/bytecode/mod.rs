@@ -73,6 +73,31 @@ impl Instr {
     pub fn specialised_name(&self) -> &'static str {
         OPCODE_NAMES[self.specialised as usize]
     }
+
+    /// Whether this is an adaptive instruction the interpreter has not executed since it
+    /// quickened the code: `_PyCode_Quicken` leaves the adaptive form with a zero counter, and
+    /// the first execution either specialises it or backs the counter off.
+    pub fn is_untouched_adaptive(&self) -> bool {
+        self.specialised_name().ends_with("_ADAPTIVE") && self.cache.first() == Some(&0)
+    }
+}
+
+/// Whether one of the loops of quickened code has gone round since the code was quickened: the
+/// last instruction with an inline cache before some back edge has left its untouched adaptive
+/// state. A loop without such an instruction counts as gone round (nothing to tell it by).
+/// A recursive function quickened on its first call can reach its second call before its loop
+/// turns: its feedback then covers only the code before the recursive call.
+pub fn a_loop_went_round(instrs: &[Instr]) -> bool {
+    instrs.iter().any(|back| {
+        let Some(head) = back.jump_target().filter(|&t| t <= back.at) else {
+            return false;
+        };
+        instrs
+            .iter()
+            .filter(|i| i.start >= head && i.at < back.at && !i.cache.is_empty())
+            .last()
+            .is_none_or(|last| !last.is_untouched_adaptive())
+    })
 }
 
 impl fmt::Display for Instr {
@@ -124,4 +149,41 @@ fn split(unit: u16, deopt: &[u8; 256]) -> (u8, u8) {
         generic => generic,
     };
     (op, (unit >> 8) as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instr(at: u32, op: u8, specialised: u8, arg: u32, cache: Vec<u16>) -> Instr {
+        Instr { start: at, at, op, specialised, arg, cache }
+    }
+
+    /// `while ...: x = o.a` quickened: LOAD_FAST at 0, LOAD_ATTR at 1 (4 caches), STORE_FAST
+    /// at 6, JUMP_BACKWARD at 7 back to 0.
+    fn loop_with_attr(attr_form: u8, counter: u16) -> Vec<Instr> {
+        vec![
+            instr(0, LOAD_FAST, LOAD_FAST, 0, vec![]),
+            instr(1, LOAD_ATTR, attr_form, 0, vec![counter, 0, 0, 0]),
+            instr(6, STORE_FAST, STORE_FAST, 1, vec![]),
+            instr(7, JUMP_BACKWARD, JUMP_BACKWARD, 8, vec![]),
+        ]
+    }
+
+    #[test]
+    fn a_loop_went_round_once_its_last_cached_instruction_ran() {
+        assert!(!a_loop_went_round(&loop_with_attr(LOAD_ATTR_ADAPTIVE, 0)));
+        assert!(a_loop_went_round(&loop_with_attr(LOAD_ATTR_INSTANCE_VALUE, 53)));
+        // Tried and failed to specialise: the counter backed off, the loop ran.
+        assert!(a_loop_went_round(&loop_with_attr(LOAD_ATTR_ADAPTIVE, 17)));
+    }
+
+    #[test]
+    fn code_without_a_back_edge_has_no_loop_that_went_round() {
+        let straight = vec![
+            instr(0, LOAD_FAST, LOAD_FAST, 0, vec![]),
+            instr(1, RETURN_VALUE, RETURN_VALUE, 0, vec![]),
+        ];
+        assert!(!a_loop_went_round(&straight));
+    }
 }

@@ -162,6 +162,17 @@ pub mod code {
     pub unsafe fn quickened(co: *mut PyObject) -> bool {
         unsafe { read::<i16>(co as _, layout().code_warmup) == 0 }
     }
+    /// Makes the interpreter quicken the code at its next warm-up tick (the `RESUME` of a
+    /// call, or a `JUMP_BACKWARD`): the counter is set one short of zero, unless it is zero
+    /// already (quickened; 0 also means "never again" to `_PyCode_Warmup`).
+    #[inline]
+    pub unsafe fn quicken_at_next_tick(co: *mut PyObject) {
+        unsafe {
+            if read::<i16>(co as _, layout().code_warmup) != 0 {
+                write::<i16>(co as _, layout().code_warmup, -1);
+            }
+        }
+    }
     #[inline]
     pub unsafe fn nlocalsplus(co: *mut PyObject) -> i32 {
         unsafe { read(co as _, layout().code_nlocalsplus) }

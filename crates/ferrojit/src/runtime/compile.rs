@@ -198,6 +198,24 @@ pub unsafe fn has_loop(code: *mut PyObject) -> bool {
     }
 }
 
+/// Whether the interpreter has left feedback from a loop of `code`: the code is quickened and
+/// one of its loops went round since (see [`bytecode::a_loop_went_round`]).
+///
+/// # Safety
+/// GIL held; `code` is a live code object.
+pub unsafe fn loop_feedback_ready(code: *mut PyObject) -> bool {
+    // SAFETY: reading the code units of a live code object.
+    unsafe {
+        if !co::quickened(code) {
+            return false;
+        }
+        let nunits = (*(code as *mut PyVarObject)).ob_size as usize;
+        let units = std::slice::from_raw_parts(co::first_instr(code), nunits);
+        let tables = opcode_tables();
+        bytecode::a_loop_went_round(&bytecode::decode(units, &tables.caches, &tables.deopt))
+    }
+}
+
 /// Compiles `code` for the host and attaches the result to `state`, or records the refusal.
 ///
 /// # Safety
@@ -234,7 +252,11 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
                 rt.stats.refused_functions.insert(where_, reason.clone());
                 state.refused = Some(reason);
             }
-            Ok(mut art) => match install(&mut art, where_.clone()) {
+            Ok(mut art) => match install(
+                &mut art,
+                where_.clone(),
+                rt.options.enabled(super::Optimisation::SpreadCode),
+            ) {
                 Ok(mut native) => {
                     native.direct = super::direct_call::DirectEntry::for_code(code);
                     let rt = runtime();
@@ -331,8 +353,9 @@ impl Failure {
     }
 }
 
-fn install(art: &mut Artifacts, location: String) -> Result<NativeCode, String> {
-    let block = CodeBlock::new(&art.code)?;
+/// Puts the code of `art` into executable memory (at a spread cache-line offset when `spread`).
+fn install(art: &mut Artifacts, location: String, spread: bool) -> Result<NativeCode, String> {
+    let block = CodeBlock::new(&art.code, spread)?;
     // SAFETY: the block holds code generated for the host ISA with the `Entry` ABI.
     let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(block.addr()) };
     let exits = art

@@ -311,6 +311,10 @@ unsafe fn count_call(
     options: &Options,
 ) {
     state.calls = state.calls.saturating_add(1);
+    if state.calls == 1 && state.has_loop && options.enabled(Optimisation::EarlyQuickening) {
+        // SAFETY: `code` is a live code object (the caller's contract); the GIL is held.
+        unsafe { co::quicken_at_next_tick(code) };
+    }
     let threshold = if state.has_loop {
         options.threshold.min(options.loop_threshold)
     } else {
@@ -321,11 +325,14 @@ unsafe fn count_call(
     }
     // SAFETY: as the caller's.
     unsafe {
-        if state.has_loop && state.calls <= options.threshold && !co::quickened(code) {
-            // The loop threshold assumes the loop quickened the function during its first
-            // call. It did not (a recursive function calls itself before its loop turns):
-            // compiling now would find no feedback, so this function waits for the call
-            // threshold like any other.
+        if state.has_loop
+            && state.calls <= options.threshold
+            && !compile::loop_feedback_ready(code)
+        {
+            // The loop threshold assumes the loop left feedback during the first call. It did
+            // not (a recursive function calls itself before its loop turns, or the interpreter
+            // did not quicken it): compiling now would find little feedback, so this function
+            // waits for the call threshold like any other.
             state.has_loop = false;
         } else {
             compile::compile_code(code, Namespaces::of_frame(f), state);

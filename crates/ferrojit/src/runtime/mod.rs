@@ -164,6 +164,18 @@ pub enum Optimisation {
     /// type, size or version check fails) are laid out after the rest of the function, so the
     /// code that runs stays dense and falls through its checks.
     ColdSlowPaths,
+    /// `early-quickening`: on the first call of a function with a loop, the interpreter is
+    /// told to quicken it at that call's `RESUME` (its warm-up counter set one short of zero),
+    /// so the loop specialises during the first call and the function compiles with feedback
+    /// on its second (the loop threshold). Only `JUMP_BACKWARD` counts towards quickening in
+    /// 3.11: a `while` loop ending in `POP_JUMP_BACKWARD_IF_*` (richards' `schedule`) or a
+    /// loop run once per call otherwise waits eight calls, and the function the call
+    /// threshold.
+    EarlyQuickening,
+    /// `spread-code`: each compiled function starts at the next of 64 cache-line offsets
+    /// within its first page instead of at the page boundary, so the hot heads of many
+    /// functions do not all fall into the same instruction-cache sets.
+    SpreadCode,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -178,7 +190,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 22] = [
+    pub const ALL: [Optimisation; 24] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -201,6 +213,8 @@ impl Optimisation {
         Optimisation::RefuseHugeFunctions,
         Optimisation::ShortJumps,
         Optimisation::ColdSlowPaths,
+        Optimisation::EarlyQuickening,
+        Optimisation::SpreadCode,
     ];
 
     pub fn name(self) -> &'static str {
@@ -227,6 +241,8 @@ impl Optimisation {
             Optimisation::RefuseHugeFunctions => "refuse-huge-functions",
             Optimisation::ShortJumps => "short-jumps",
             Optimisation::ColdSlowPaths => "cold-slow-paths",
+            Optimisation::EarlyQuickening => "early-quickening",
+            Optimisation::SpreadCode => "spread-code",
         }
     }
 
