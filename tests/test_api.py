@@ -118,6 +118,49 @@ def test_x86_64_forward_jumps_within_reach_are_two_bytes():
     assert sizes[on, "aarch64"] == sizes[off, "aarch64"], sizes
 
 
+def _identity(x):
+    return x
+
+
+def three_calls(a):
+    b = _identity(a)
+    c = _identity(b)
+    return _identity(c)
+
+
+def test_prev_instr_is_kept_with_one_32_bit_store_of_its_lower_half():
+    # frame->prev_instr (at offset 0x38 of the interpreter frame on both ISAs) is set before
+    # each call; the code's instructions share the upper half of their addresses.
+    for _ in range(30):
+        assert three_calls(5) == 5
+    low = {"x86_64": "mov dword ptr [r15 + 0x38], ", "aarch64": "str w16, [x19, #0x38]"}
+    shapes = {}
+    for disabled in ("", "prev-instr-low-half"):
+        ferrojit.enable(threshold=1000, disable=disabled)
+        try:
+            for isa in ("x86_64", "aarch64"):
+                r = ferrojit.inspect(three_calls, isa=isa)
+                shapes[disabled, isa] = (r["asm"], r["code_bytes"], r["instructions"])
+        finally:
+            ferrojit.disable()
+    ferrojit.enable(disable="")
+    ferrojit.disable()
+    for isa in ("x86_64", "aarch64"):
+        (on, on_bytes, on_count), (off, off_bytes, off_count) = (
+            shapes["", isa],
+            shapes["prev-instr-low-half", isa],
+        )
+        assert on.count(low[isa]) >= 3, on
+        assert off.count(low[isa]) == 0, off
+        # x86-64: 8 bytes instead of a 10-byte movabs and a 4-byte store; AArch64: one
+        # instruction fewer at least (mov/movk instead of mov/movk/movk into a register).
+        if isa == "x86_64":
+            assert on_bytes <= off_bytes - 6 * 3, (on_bytes, off_bytes)
+        else:
+            assert on_count <= off_count - 3, (on_count, off_count)
+    assert three_calls("x") == "x"
+
+
 def test_slow_paths_are_laid_out_after_the_code_that_returns():
     for _ in range(30):
         unpack_two((1, 2))

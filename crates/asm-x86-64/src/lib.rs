@@ -394,6 +394,12 @@ impl Assembler {
         self.buf.put_u32_le(imm as u32);
     }
 
+    /// `mov dword [m], imm32`.
+    pub fn store32_imm(&mut self, m: Mem, imm: i32) {
+        self.op(false, &[0xC7], 0, Rm::Mem(m));
+        self.buf.put_u32_le(imm as u32);
+    }
+
     /// `lea dst, [m]`.
     pub fn lea(&mut self, dst: Reg, m: Mem) {
         self.op(true, &[0x8D], dst.index(), Rm::Mem(m));

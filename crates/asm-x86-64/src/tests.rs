@@ -453,3 +453,24 @@ fn misc_single_byte_instructions() {
     assert_eq!(one(|a| a.int3()), "int3");
     assert_eq!(one(|a| a.nop()), "nop");
 }
+
+#[test]
+fn store_32_bit_immediates() {
+    let cs = capstone();
+    for b in Reg::ALL {
+        for d in DISPS {
+            for i in IMMS {
+                let mut a = Assembler::new();
+                a.store32_imm(Mem::new(b, d), i);
+                let code = a.finish().unwrap();
+                let text = one(|a| a.store32_imm(Mem::new(b, d), i));
+                let as_u32 = format!("mov {}, {}", mem(b, d), i as u32);
+                let as_i32 = format!("mov {}, {i}", mem(b, d));
+                assert!(text == as_u32 || text == as_i32, "{text}");
+                let insns = cs.disasm_all(&code, 0x1000).unwrap();
+                let op_str = insns.iter().next().unwrap().op_str().unwrap().to_string();
+                assert!(op_str.starts_with("dword ptr"), "{op_str}");
+            }
+        }
+    }
+}

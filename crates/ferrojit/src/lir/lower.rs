@@ -14,6 +14,9 @@ use std::collections::HashMap;
 /// laid out differently from the str-only kinds.
 const DICT_KEYS_GENERAL: i64 = 0;
 
+/// Byte offset of the lower 32 bits within a 64-bit word (both ISAs run little-endian).
+const PREV_INSTR_LOW_HALF: i32 = 0;
+
 /// What lowering needs to know about the running interpreter and the code being compiled.
 #[derive(Clone, Debug)]
 pub struct Context {
@@ -37,6 +40,18 @@ pub struct Context {
     pub site_cache_size: usize,
     /// Lay cold HIR blocks (slow paths) out after the others (the `cold-slow-paths` knob).
     pub cold_last: bool,
+    /// Stores of `frame->prev_instr` write its low 32 bits only (the `prev-instr-low-half`
+    /// knob, where [`prev_instr_high_half_fixed`] holds for the code).
+    pub prev_instr_low_half: bool,
+}
+
+/// Whether every value `frame->prev_instr` can take while the frame runs code of `nunits`
+/// units at `first_instr` (from the unit before the first, where CPython starts it, to the last)
+/// has the same upper 32 bits: then writing the lower half of the word changes it completely.
+pub fn prev_instr_high_half_fixed(first_instr: usize, nunits: usize) -> bool {
+    let lowest = first_instr.wrapping_sub(2) as u64;
+    let highest = (first_instr + 2 * nunits) as u64;
+    lowest >> 32 == highest >> 32 && lowest <= highest
 }
 
 struct Lowerer<'a> {
@@ -214,6 +229,16 @@ impl<'a> Lowerer<'a> {
     fn set_prev_instr(&mut self, bc: u32) {
         let addr = self.cx.first_instr as i64 + 2 * bc as i64;
         let off = self.lay().frame_prev_instr as i32;
+        if self.cx.prev_instr_low_half {
+            // One store of an immediate, no register: the upper half is the code's already.
+            self.emit(LInst::Store {
+                base: Base::Frame,
+                offset: off + PREV_INSTR_LOW_HALF,
+                src: Operand::Imm(addr as u32 as i64),
+                width: Width::W32,
+            });
+            return;
+        }
         let t = self.new_vreg();
         self.emit(LInst::Mov {
             dst: t,

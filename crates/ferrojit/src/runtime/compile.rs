@@ -509,6 +509,13 @@ unsafe fn lowering_context(code: *mut PyObject) -> lir::lower::Context {
             cold_last: runtime()
                 .options
                 .enabled(super::Optimisation::ColdSlowPaths),
+            prev_instr_low_half: runtime()
+                .options
+                .enabled(super::Optimisation::PrevInstrLowHalf)
+                && lir::lower::prev_instr_high_half_fixed(
+                    co::first_instr(code) as usize,
+                    (*(code as *mut PyVarObject)).ob_size as usize,
+                ),
         }
     }
 }

@@ -176,6 +176,11 @@ pub enum Optimisation {
     /// within its first page instead of at the page boundary, so the hot heads of many
     /// functions do not all fall into the same instruction-cache sets.
     SpreadCode,
+    /// `prev-instr-low-half`: `frame->prev_instr` is kept up to date with one 32-bit store of
+    /// an immediate (its lower half) where every instruction of the code shares the upper half,
+    /// instead of a 64-bit constant built in a register and stored (x86-64: 8 bytes instead of
+    /// 14; AArch64: 3 instructions instead of 4 or 5).
+    PrevInstrLowHalf,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -190,7 +195,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 24] = [
+    pub const ALL: [Optimisation; 25] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -215,6 +220,7 @@ impl Optimisation {
         Optimisation::ColdSlowPaths,
         Optimisation::EarlyQuickening,
         Optimisation::SpreadCode,
+        Optimisation::PrevInstrLowHalf,
     ];
 
     pub fn name(self) -> &'static str {
@@ -243,6 +249,7 @@ impl Optimisation {
             Optimisation::ColdSlowPaths => "cold-slow-paths",
             Optimisation::EarlyQuickening => "early-quickening",
             Optimisation::SpreadCode => "spread-code",
+            Optimisation::PrevInstrLowHalf => "prev-instr-low-half",
         }
     }
 

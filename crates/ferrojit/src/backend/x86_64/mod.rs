@@ -375,6 +375,8 @@ impl<'a> Emitter<'a> {
                     (Operand::Imm(i), Width::W64) if i32::try_from(*i).is_ok() => {
                         self.asm.store64_imm(m, *i as i32)
                     }
+                    // The lower 32 bits of the immediate, whatever the upper ones.
+                    (Operand::Imm(i), Width::W32) => self.asm.store32_imm(m, *i as i32),
                     _ => {
                         let s = self.operand(*src, SCRATCH0);
                         match width {
