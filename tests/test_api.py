@@ -130,19 +130,21 @@ def three_calls(a):
 
 def test_prev_instr_is_kept_with_one_32_bit_store_of_its_lower_half():
     # frame->prev_instr (at offset 0x38 of the interpreter frame on both ISAs) is set before
-    # each call; the code's instructions share the upper half of their addresses.
+    # each call; the code's instructions share the upper half of their addresses. AArch64 is
+    # measured without the literal pool, where the full word takes mov/movk/movk.
     for _ in range(30):
         assert three_calls(5) == 5
     low = {"x86_64": "mov dword ptr [r15 + 0x38], ", "aarch64": "str w16, [x19, #0x38]"}
+    base = {"x86_64": "", "aarch64": "literal-pool"}
     shapes = {}
-    for disabled in ("", "prev-instr-low-half"):
-        ferrojit.enable(threshold=1000, disable=disabled)
-        try:
-            for isa in ("x86_64", "aarch64"):
+    for isa in ("x86_64", "aarch64"):
+        for knob in ("", "prev-instr-low-half"):
+            ferrojit.enable(threshold=1000, disable=",".join(filter(None, (base[isa], knob))))
+            try:
                 r = ferrojit.inspect(three_calls, isa=isa)
-                shapes[disabled, isa] = (r["asm"], r["code_bytes"], r["instructions"])
-        finally:
-            ferrojit.disable()
+                shapes[knob, isa] = (r["asm"], r["code_bytes"], r["instructions"])
+            finally:
+                ferrojit.disable()
     ferrojit.enable(disable="")
     ferrojit.disable()
     for isa in ("x86_64", "aarch64"):
@@ -152,13 +154,41 @@ def test_prev_instr_is_kept_with_one_32_bit_store_of_its_lower_half():
         )
         assert on.count(low[isa]) >= 3, on
         assert off.count(low[isa]) == 0, off
-        # x86-64: 8 bytes instead of a 10-byte movabs and a 4-byte store; AArch64: one
-        # instruction fewer at least (mov/movk instead of mov/movk/movk into a register).
+        # x86-64: 8 bytes instead of a 7-byte RIP-relative load of the constant from the
+        # literal pool and a 4-byte store; AArch64 (no pool): mov/movk/str instead of
+        # mov/movk/movk/str.
         if isa == "x86_64":
-            assert on_bytes <= off_bytes - 6 * 3, (on_bytes, off_bytes)
+            assert on_bytes <= off_bytes - 3 * 3, (on_bytes, off_bytes)
         else:
             assert on_count <= off_count - 3, (on_count, off_count)
     assert three_calls("x") == "x"
+
+
+def test_wide_constants_and_helper_addresses_come_from_a_literal_pool():
+    for _ in range(30):
+        assert three_calls(5) == 5
+    shapes = {}
+    for disabled in ("", "literal-pool"):
+        ferrojit.enable(threshold=1000, disable=disabled)
+        try:
+            for isa in ("x86_64", "aarch64"):
+                shapes[disabled or "on", isa] = ferrojit.inspect(three_calls, isa=isa)
+        finally:
+            ferrojit.disable()
+    ferrojit.enable(disable="")
+    ferrojit.disable()
+    on, off = shapes["on", "x86_64"], shapes["literal-pool", "x86_64"]
+    # x86-64: helpers called with `call [rip + d]`, no `movabs` left; the pool is data after
+    # the instructions (not disassembled, not counted).
+    assert "call qword ptr [rip + " in on["asm"] and "movabs" not in on["asm"], on["asm"]
+    assert "[rip" not in off["asm"] and "movabs" in off["asm"], off["asm"]
+    assert on["literal_pool_bytes"] >= 16 and off["literal_pool_bytes"] == 0
+    assert on["code_bytes"] <= off["code_bytes"] - 7 * 3, (on["code_bytes"], off["code_bytes"])
+    on, off = shapes["on", "aarch64"], shapes["literal-pool", "aarch64"]
+    # AArch64: a helper address is one `ldr` (literal), not mov/movk/movk.
+    assert "ldr x17, #0x" in on["asm"] and "ldr x17, #0x" not in off["asm"], on["asm"]
+    assert on["instructions"] <= off["instructions"] - 2 * 3, (on["instructions"], off["instructions"])
+    assert three_calls("y") == "y"
 
 
 def test_slow_paths_are_laid_out_after_the_code_that_returns():

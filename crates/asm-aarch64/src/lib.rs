@@ -154,11 +154,21 @@ pub enum FpOp {
 #[derive(Default)]
 pub struct Assembler {
     buf: CodeBuffer,
+    /// Constants that need three or four `mov`/`movk` come from a pool after the code (see
+    /// [`Assembler::set_literal_pool`]).
+    literal_pool: bool,
 }
 
 impl Assembler {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// With `on`, a constant that would take three or four instructions is one `ldr` from
+    /// the literal pool (8 bytes per distinct value, after the code, within the `ldr`'s reach
+    /// of +-1 MiB), and [`Assembler::call_abs`] loads its target the same way.
+    pub fn set_literal_pool(&mut self, on: bool) {
+        self.literal_pool = on;
     }
 
     pub fn offset(&self) -> usize {
@@ -180,7 +190,14 @@ impl Assembler {
 
     /// The code with every branch resolved; a target out of a branch's range is an error.
     pub fn finish(self) -> Result<Vec<u8>, AsmError> {
-        self.buf.finish(|bytes, fix, target| {
+        self.finish_code().map(|(bytes, _)| bytes)
+    }
+
+    /// The code with every branch resolved, and where its instructions end (the literal pool,
+    /// if any, follows).
+    pub fn finish_code(mut self) -> Result<(Vec<u8>, usize), AsmError> {
+        let code_len = self.buf.place_literals(0);
+        let bytes = self.buf.finish(|bytes, fix, target| {
             let distance = target as i64 - fix.at as i64;
             let (bits, shift, lo) = match fix.kind {
                 FIX_B26 => (26, 2, 0),
@@ -206,7 +223,8 @@ impl Assembler {
             }
             bytes[fix.at..fix.at + 4].copy_from_slice(&word.to_le_bytes());
             Ok(())
-        })
+        })?;
+        Ok((bytes, code_len))
     }
 
     fn put(&mut self, word: u32) {
@@ -236,6 +254,10 @@ impl Assembler {
         let nonones = halves.iter().filter(|h| **h != 0xffff).count().max(1);
         if Self::logical_imm_fits(imm) && nonzero > 1 && nonones > 1 {
             self.orr_ri(dst, Reg::XZR, imm);
+            return;
+        }
+        if self.literal_pool && nonzero.min(nonones) > 2 {
+            self.ldr_literal(dst, imm);
             return;
         }
         if nonones < nonzero {
@@ -651,6 +673,20 @@ impl Assembler {
     /// `adr d, l` (`0 immlo(2) 10000 immhi(19) Rd`).
     pub fn adr(&mut self, d: Reg, l: Label) {
         self.branch(0x1000_0000 | d.zr(), l, FIX_ADR21);
+    }
+
+    /// `ldr rt, =value`: the literal form (`01 011 0 00 imm19 Rt`) loading the pool entry
+    /// of `value`.
+    pub fn ldr_literal(&mut self, rt: Reg, value: u64) {
+        let l = self.buf.literal(value);
+        self.branch(0x5800_0000 | rt.zr(), l, FIX_B19);
+    }
+
+    /// A call of the absolute address `target` through `scratch`: `ldr` from the literal
+    /// pool (or `mov`/`movk`s without one), then `blr`.
+    pub fn call_abs(&mut self, target: u64, scratch: Reg) {
+        self.mov_imm(scratch, target);
+        self.blr(scratch);
     }
 
     /// `blr rn` (`1101011 0001 11111 000000 Rn 00000`).

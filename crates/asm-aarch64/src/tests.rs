@@ -561,3 +561,54 @@ fn branch_errors() {
 fn sp_where_only_xzr_is_meaningful_panics() {
     Assembler::new().add_rrr(Reg::X0, Reg::SP, Reg::X1);
 }
+
+/// Assembles with the literal pool on; returns the text of the instructions (pool excluded)
+/// and the pool value each `ldr` literal loads, in order.
+fn pooled(build: impl FnOnce(&mut Assembler)) -> (Vec<String>, Vec<u64>) {
+    let mut a = Assembler::new();
+    a.set_literal_pool(true);
+    build(&mut a);
+    let (code, len) = a.finish_code().unwrap();
+    let text = disasm(&code[..len]);
+    let mut values = Vec::new();
+    for (k, t) in text.iter().enumerate() {
+        if let Some((_, target)) = t.split_once("#0x") {
+            if t.starts_with("ldr ") {
+                // capstone shows the literal's address; the code was decoded at 0x1000.
+                let at = u64::from_str_radix(target, 16).unwrap() as usize - 0x1000;
+                assert!(at >= len && at % 8 == 0, "{t} at {k}");
+                values.push(u64::from_le_bytes(code[at..at + 8].try_into().unwrap()));
+            }
+        }
+    }
+    (text, values)
+}
+
+#[test]
+fn constants_of_three_or_four_instructions_load_from_the_literal_pool() {
+    for r in [Reg::x(0), Reg::x(16), Reg::x(28)] {
+        let wide = 0x7f12_3456_789au64;
+        let (text, values) = pooled(|a| a.mov_imm(r, wide));
+        assert_eq!(text.len(), 1, "{text:?}");
+        assert!(text[0].starts_with(&format!("ldr {r}, #0x")), "{text:?}");
+        assert_eq!(values, [wide]);
+        // Two instructions or fewer stay in line.
+        let (text, values) = pooled(|a| a.mov_imm(r, 0x1234_5678));
+        assert_eq!(text.len(), 2, "{text:?}");
+        assert!(values.is_empty());
+    }
+}
+
+#[test]
+fn absolute_calls_load_their_target_from_the_literal_pool() {
+    let (text, values) = pooled(|a| {
+        a.call_abs(0x7f00_1122_3344, Reg::x(17));
+        a.call_abs(0x7f00_1122_3344, Reg::x(17));
+    });
+    assert_eq!(text.len(), 4, "{text:?}");
+    assert!(text[0].starts_with("ldr x17, #0x") && text[1] == "blr x17", "{text:?}");
+    assert_eq!(values, [0x7f00_1122_3344, 0x7f00_1122_3344]);
+    let mut a = Assembler::new();
+    a.call_abs(0x7f00_1122_3344, Reg::x(17));
+    assert_eq!(disasm(&a.finish().unwrap()).len(), 4, "mov, movk, movk, blr without a pool");
+}

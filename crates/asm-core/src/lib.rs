@@ -76,6 +76,9 @@ pub struct CodeBuffer {
     bytes: Vec<u8>,
     labels: Vec<Option<usize>>,
     fixups: Vec<Fixup>,
+    /// 64-bit constants that instructions load PC-relative, each once, with the label it will
+    /// be bound to when [`CodeBuffer::place_literals`] lays them out after the code.
+    literals: Vec<(u64, Label)>,
 }
 
 impl CodeBuffer {
@@ -130,6 +133,36 @@ impl CodeBuffer {
         self.labels[label.0 as usize]
     }
 
+    /// The label of the pool entry holding `value` (one entry per distinct value); the
+    /// instruction that loads it records a fix-up to it like a branch to a label.
+    pub fn literal(&mut self, value: u64) -> Label {
+        if let Some(&(_, l)) = self.literals.iter().find(|(v, _)| *v == value) {
+            return l;
+        }
+        let l = self.new_label();
+        self.literals.push((value, l));
+        l
+    }
+
+    /// Lays the literal pool out here: padding with `pad` to an 8-byte boundary, then each
+    /// constant (little-endian) at its label. Returns where the pool starts, which is where
+    /// the instructions end (the offset before the padding); with no literals, nothing is
+    /// written. Call once, after the last instruction.
+    pub fn place_literals(&mut self, pad: u8) -> usize {
+        let code_end = self.bytes.len();
+        if self.literals.is_empty() {
+            return code_end;
+        }
+        while self.bytes.len() % 8 != 0 {
+            self.bytes.push(pad);
+        }
+        for (value, l) in std::mem::take(&mut self.literals) {
+            self.labels[l.0 as usize] = Some(self.bytes.len());
+            self.put_u64_le(value);
+        }
+        code_end
+    }
+
     /// Records that the instruction starting at `at` must be patched to reach `label`.
     pub fn add_fixup(&mut self, at: usize, label: Label, kind: u8) {
         self.fixups.push(Fixup { at, label, kind });
@@ -160,6 +193,32 @@ mod tests {
         buf.put_u32_le(0);
         buf.add_fixup(0, l, 0);
         assert_eq!(buf.finish(|_, _, _| Ok(())), Err(AsmError::UnboundLabel(l)));
+    }
+
+    #[test]
+    fn literals_are_pooled_once_each_after_the_code_and_aligned() {
+        let mut buf = CodeBuffer::new();
+        let a = buf.literal(0x1122_3344_5566_7788);
+        let b = buf.literal(7);
+        assert_eq!(buf.literal(0x1122_3344_5566_7788), a);
+        buf.put_u8(0xc3);
+        buf.add_fixup(0, b, 0);
+        assert_eq!(buf.place_literals(0xcc), 1);
+        let out = buf
+            .finish(|bytes, f, target| {
+                assert_eq!(target, 16);
+                bytes[f.at] = target as u8;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(out.len(), 24);
+        assert_eq!(&out[1..8], &[0xcc; 7]);
+        assert_eq!(out[8..16], 0x1122_3344_5566_7788u64.to_le_bytes());
+        assert_eq!(out[16..24], 7u64.to_le_bytes());
+        let mut empty = CodeBuffer::new();
+        empty.put_u8(0x90);
+        assert_eq!(empty.place_literals(0), 1);
+        assert_eq!(empty.finish(|_, _, _| Ok(())).unwrap(), vec![0x90]);
     }
 
     #[test]

@@ -185,6 +185,9 @@ pub struct Assembler {
     long_forward: Vec<(u32, usize, Label)>,
     /// Jumps known to reach their target in rel8 form (see [`Assembler::with_near_jumps`]).
     near: Vec<bool>,
+    /// 64-bit constants and call targets come from a pool after the code, loaded and called
+    /// RIP-relative (see [`Assembler::set_literal_pool`]).
+    literal_pool: bool,
 }
 
 /// Either a register or a memory operand in the ModRM.rm position.
@@ -232,6 +235,14 @@ impl Assembler {
         (n, self.near.get(n as usize).copied().unwrap_or(false))
     }
 
+    /// With `on`, a constant that needs `movabs` is loaded from the literal pool instead
+    /// (`mov r, [rip + d]`: 7 bytes, not 10) and [`Assembler::call_abs`] calls through it
+    /// (`call [rip + d]`: 6 bytes, not 13); the pool (8 bytes per distinct value) follows the
+    /// code, outside the instruction stream.
+    pub fn set_literal_pool(&mut self, on: bool) {
+        self.literal_pool = on;
+    }
+
     pub fn offset(&self) -> usize {
         self.buf.offset()
     }
@@ -251,7 +262,14 @@ impl Assembler {
 
     /// The code with every label reference resolved.
     pub fn finish(self) -> Result<Vec<u8>, AsmError> {
-        self.buf.finish(|bytes, fix, target| {
+        self.finish_code().map(|(bytes, _)| bytes)
+    }
+
+    /// The code with every label reference resolved, and where its instructions end (the
+    /// literal pool, if any, follows).
+    pub fn finish_code(mut self) -> Result<(Vec<u8>, usize), AsmError> {
+        let code_len = self.buf.place_literals(0xCC);
+        let bytes = self.buf.finish(|bytes, fix, target| {
             // The displacement is the last byte or four bytes of the instruction, which ends
             // at `fix.at`.
             let end = fix.at;
@@ -273,7 +291,8 @@ impl Assembler {
             })?;
             bytes[end - 4..end].copy_from_slice(&rel.to_le_bytes());
             Ok(())
-        })
+        })?;
+        Ok((bytes, code_len))
     }
 
     // ---- encoding primitives ------------------------------------------------------------
@@ -347,12 +366,39 @@ impl Assembler {
             // mov r/m64, simm32 (C7 /0) sign-extends.
             self.op(true, &[0xC7], 0, Rm::Reg(dst));
             self.buf.put_u32_le(s as u32);
+        } else if self.literal_pool {
+            self.load_literal(dst, imm as u64);
         } else {
             // movabs r64, imm64 (REX.W B8+r).
             self.buf.put_u8(0x48 | dst.high());
             self.buf.put_u8(0xB8 + dst.low());
             self.buf.put_u64_le(imm as u64);
         }
+    }
+
+    /// `mov dst, qword [rip + d]`, `d` reaching `value` in the literal pool.
+    pub fn load_literal(&mut self, dst: Reg, value: u64) {
+        self.rip_relative(true, &[0x8B], dst.index(), value);
+    }
+
+    /// `op dst, qword [rip + d]` (`add`/`or`/`and`/`sub`/`xor`/`cmp` with a pooled operand).
+    pub fn alu_r_literal(&mut self, op: Alu, dst: Reg, value: u64) {
+        self.rip_relative(true, &[(op as u8) << 3 | 3], dst.index(), value);
+    }
+
+    /// [REX] opcode, ModRM with mod 00 and rm 101 (RIP-relative) and a disp32 that reaches
+    /// the pool entry of `value`; nothing may follow the displacement.
+    fn rip_relative(&mut self, w: bool, opcode: &[u8], reg: u8, value: u64) {
+        let l = self.buf.literal(value);
+        let rex = 0x40 | (w as u8) << 3 | ((reg >> 3) & 1) << 2;
+        if rex != 0x40 {
+            self.buf.put_u8(rex);
+        }
+        self.buf.put_bytes(opcode);
+        self.buf.put_u8((reg & 7) << 3 | 0b101);
+        self.buf.put_u32_le(0);
+        let end = self.offset();
+        self.buf.add_fixup(end, l, FIX_REL32);
     }
 
     /// `mov dst, qword [m]`.
@@ -576,6 +622,17 @@ impl Assembler {
         self.buf.put_u32_le(0);
         let end = self.offset();
         self.buf.add_fixup(end, l, FIX_REL32);
+    }
+
+    /// A call of the absolute address `target`: `call [rip + d]` through the literal pool,
+    /// or (without a pool) `target` moved into `scratch` and `call scratch`.
+    pub fn call_abs(&mut self, target: u64, scratch: Reg) {
+        if self.literal_pool {
+            self.rip_relative(false, &[0xFF], 2, target);
+        } else {
+            self.mov_ri(scratch, target as i64);
+            self.call_r(scratch);
+        }
     }
 
     /// `call r`.

@@ -474,3 +474,64 @@ fn store_32_bit_immediates() {
         }
     }
 }
+
+/// Assembles one instruction that refers to the literal pool, and returns capstone's text of
+/// it (the pool excluded) and the 64-bit value found where its RIP-relative operand points.
+fn one_pooled(build: impl FnOnce(&mut Assembler)) -> (String, u64) {
+    let mut a = Assembler::new();
+    a.set_literal_pool(true);
+    build(&mut a);
+    let (code, len) = a.finish_code().unwrap();
+    let text = decode_all(&code[..len], 1).remove(0);
+    let disp: i64 = text
+        .rsplit_once("[rip")
+        .and_then(|(_, rest)| rest.split(']').next())
+        .and_then(|d| d.trim_start_matches('+').parse().ok())
+        .unwrap_or_else(|| panic!("no rip-relative operand in {text}"));
+    let at = (len as i64 + disp) as usize;
+    assert_eq!(at % 8, 0, "pool entries are aligned");
+    let value = u64::from_le_bytes(code[at..at + 8].try_into().unwrap());
+    (text, value)
+}
+
+const WIDE: [i64; 3] = [0x7f12_3456_789a, -0x1234_5678_9abc, i64::MIN];
+
+#[test]
+fn wide_constants_load_from_the_literal_pool() {
+    for r in Reg::ALL {
+        for v in WIDE {
+            let (text, found) = one_pooled(|a| a.mov_ri(r, v));
+            assert!(text.starts_with(&format!("mov {r}, [rip")), "{text}");
+            assert_eq!(found, v as u64);
+            let (text, found) = one_pooled(|a| a.alu_r_literal(Alu::Cmp, r, v as u64));
+            assert!(text.starts_with(&format!("cmp {r}, [rip")), "{text}");
+            assert_eq!(found, v as u64);
+        }
+        // Constants with a 32-bit form stay immediates.
+        assert_eq!(one(|a| { a.set_literal_pool(true); a.mov_ri(r, -5) }), format!("mov {r}, -5"));
+    }
+}
+
+#[test]
+fn absolute_calls_go_through_the_literal_pool() {
+    let (text, found) = one_pooled(|a| a.call_abs(0x7f00_1122_3344, Reg::R11));
+    assert!(text.starts_with("call [rip"), "{text}");
+    assert_eq!(found, 0x7f00_1122_3344);
+    let mut a = Assembler::new();
+    a.call_abs(0x7f00_1122_3344, Reg::R11);
+    let code = a.finish().unwrap();
+    assert_eq!(decode_all(&code, 2), [format!("movabs r11, {}", 0x7f00_1122_3344u64), "call r11".to_string()]);
+}
+
+#[test]
+fn each_distinct_literal_is_pooled_once() {
+    let mut a = Assembler::new();
+    a.set_literal_pool(true);
+    for _ in 0..3 {
+        a.mov_ri(Reg::Rax, 0x7f12_3456_789a);
+        a.call_abs(0x7f00_1122_3344, Reg::R11);
+    }
+    let (code, len) = a.finish_code().unwrap();
+    assert_eq!(len, 3 * (7 + 6));
+    assert_eq!(code.len(), len.next_multiple_of(8) + 16);
+}

@@ -174,7 +174,8 @@ fn is_compiled(func: &Bound<'_, PyAny>) -> PyResult<bool> {
 }
 
 /// Runs the pipeline on `func` for `isa` ("x86_64" or "aarch64") without installing anything;
-/// returns {"hir", "lir", "regalloc", "asm", "code_bytes", "instructions", "spill_slots"}.
+/// returns {"hir", "lir", "regalloc", "asm", "code_bytes" (instructions only), "literal_pool_bytes",
+/// "instructions", "spill_slots"}.
 #[pyfunction]
 #[pyo3(signature = (func, isa=None))]
 fn inspect<'py>(
@@ -207,10 +208,11 @@ fn inspect<'py>(
     for (k, v) in art.texts() {
         d.set_item(k, v)?;
     }
-    d.set_item("code_bytes", art.code.len())?;
+    d.set_item("code_bytes", art.code_len)?;
+    d.set_item("literal_pool_bytes", art.code.len() - art.code_len)?;
     d.set_item(
         "instructions",
-        backend::disasm::count_instructions(isa, &art.code),
+        backend::disasm::count_instructions(isa, &art.code[..art.code_len]),
     )?;
     d.set_item("spill_slots", art.alloc.num_slots)?;
     Ok(d)

@@ -3,7 +3,7 @@
 //! executable memory and called. Under `cargo xtask test --arch aarch64` the same tests run the
 //! AArch64 backend's code under qemu.
 
-use ferrojit::backend::{Env, Isa};
+use ferrojit::backend::{Env, Isa, MachineCode};
 use ferrojit::lir::{
     Base, Block, Cond, Exit, ExitId, Function, LBlock, LInst, Operand, VReg, Width,
 };
@@ -20,6 +20,7 @@ const ENV: Env = Env {
     frame_prev_instr: 40,
     dealloc: 0,
     short_jumps: true,
+    literal_pool: true,
 };
 
 thread_local! {
@@ -105,7 +106,7 @@ fn run_with_passes(f: &Function, regs: &RegisterSet, frame: &mut [i64; 16], env:
 }
 
 /// The compiler's pipeline from LIR to machine code for `isa`.
-fn compile(isa: Isa, f: &Function, regs: &RegisterSet, env: Env) -> Vec<u8> {
+fn compile(isa: Isa, f: &Function, regs: &RegisterSet, env: Env) -> MachineCode {
     let mut f = f.clone();
     passes::simplify(&mut f);
     let alloc = regalloc::allocate(&f, regs);
@@ -114,8 +115,8 @@ fn compile(isa: Isa, f: &Function, regs: &RegisterSet, env: Env) -> Vec<u8> {
     isa.emit(&f, &alloc, &env).unwrap()
 }
 
-fn run_code(code: &[u8], frame: &mut [i64; 16]) -> i64 {
-    let block = CodeBlock::new(code, true).unwrap();
+fn run_code(code: &MachineCode, frame: &mut [i64; 16]) -> i64 {
+    let block = CodeBlock::new(&code.bytes, true).unwrap();
     // SAFETY: the block holds code for this ISA with the (tstate, frame) -> i64 ABI, and the
     // frame buffer is large enough for every offset the LIR uses.
     unsafe {
@@ -433,7 +434,7 @@ fn both_backends_encode_and_disassemble() {
         let regs = isa.registers();
         let alloc = regalloc::allocate(&f, &regs);
         let code = isa.emit(&f, &alloc, &ENV).unwrap();
-        let text = ferrojit::backend::disasm::disassemble(isa, &code, 0).unwrap();
+        let text = ferrojit::backend::disasm::disassemble(isa, code.instructions(), 0).unwrap();
         assert!(text.lines().count() > 10, "{text}");
         assert!(!text.contains("invalid"), "{text}");
     }
@@ -448,12 +449,16 @@ fn call_chain_code_shape_is_pinned_per_isa() {
     for isa in [Isa::X86_64, Isa::Aarch64] {
         let f = call_chain_calling(0x0000_1122_3344_5566);
         let code = compile(isa, &f, &isa.registers(), ENV);
-        let text = ferrojit::backend::disasm::disassemble(isa, &code, 0).unwrap();
-        let count = ferrojit::backend::disasm::count_instructions(isa, &code);
+        let text = ferrojit::backend::disasm::disassemble(isa, code.instructions(), 0).unwrap();
+        let count = ferrojit::backend::disasm::count_instructions(isa, code.instructions());
         let name = format!("call_chain_{}", isa.name());
         insta::assert_snapshot!(
             name,
-            format!("{count} instructions, {} bytes\n{text}", code.len())
+            format!(
+                "{count} instructions, {} bytes (and {} of literal pool)\n{text}",
+                code.code_len,
+                code.bytes.len() - code.code_len
+            )
         );
     }
 }
@@ -508,7 +513,7 @@ fn a_call_result_is_not_moved_back_into_the_return_register() {
         };
         for (f, regs) in [(&chain, isa.registers()), (&returns_call, no_caller_saved)] {
             let code = compile(isa, f, &regs, ENV);
-            let text = ferrojit::backend::disasm::disassemble(isa, &code, 0).unwrap();
+            let text = ferrojit::backend::disasm::disassemble(isa, code.instructions(), 0).unwrap();
             let lines: Vec<&str> = text
                 .lines()
                 .map(|l| l.split_once(": ").unwrap().1)
@@ -663,10 +668,12 @@ fn passes_keep_results_and_shrink_code() {
         let alloc = regalloc::allocate(&f, &regs);
         let before = ferrojit::backend::disasm::count_instructions(
             isa,
-            &isa.emit(&f, &alloc, &ENV).unwrap(),
+            isa.emit(&f, &alloc, &ENV).unwrap().instructions(),
         );
-        let after =
-            ferrojit::backend::disasm::count_instructions(isa, &compile(isa, &f, &regs, ENV));
+        let after = ferrojit::backend::disasm::count_instructions(
+            isa,
+            compile(isa, &f, &regs, ENV).instructions(),
+        );
         assert!(
             after + 5 <= before,
             "{}: {before} instructions before the passes, {after} after",

@@ -42,7 +42,12 @@ impl Isa {
     }
 
     /// Generates machine code for `f` as allocated by `alloc`.
-    pub fn emit(self, f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>, String> {
+    pub fn emit(
+        self,
+        f: &lir::Function,
+        alloc: &Allocation,
+        env: &Env,
+    ) -> Result<MachineCode, String> {
         match self {
             Isa::X86_64 => x86_64::emit(f, alloc, env),
             Isa::Aarch64 => aarch64::emit(f, alloc, env),
@@ -55,6 +60,21 @@ impl Isa {
             Isa::X86_64 => x86_64::reg_name(r),
             Isa::Aarch64 => format!("x{r}"),
         }
+    }
+}
+
+/// Generated code: the instructions, then (from `code_len` on) the literal pool's data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MachineCode {
+    pub bytes: Vec<u8>,
+    /// Bytes of instructions: what disassembly and instruction counts cover.
+    pub code_len: usize,
+}
+
+impl MachineCode {
+    /// The instructions alone.
+    pub fn instructions(&self) -> &[u8] {
+        &self.bytes[..self.code_len]
     }
 }
 
@@ -72,6 +92,10 @@ pub struct Env {
     /// x86-64: forward jumps that reach in rel8 take the two-byte form (the `short-jumps`
     /// optimisation; AArch64 branches are four bytes either way).
     pub short_jumps: bool,
+    /// Wide constants and helper addresses come from a literal pool after the code (the
+    /// `literal-pool` optimisation): x86-64 `mov r, [rip + d]` and `call [rip + d]`, AArch64
+    /// one `ldr` instead of three or four `mov`/`movk`.
+    pub literal_pool: bool,
 }
 
 /// Byte offset in the frame of value-stack slot `i` of an exit.

@@ -115,7 +115,10 @@ pub struct Artifacts {
     pub alloc: regalloc::Allocation,
     /// The LIR after allocation and cleanup: what the backend turned into machine code.
     pub allocated: lir::Function,
+    /// The bytes installed: instructions, then the literal pool.
     pub code: Vec<u8>,
+    /// Where the instructions end (disassembly and instruction counts stop there).
+    pub code_len: usize,
     pub isa: Isa,
     /// The attribute-site caches the code points at; they live as long as the code.
     pub site_caches: Box<[SiteCache]>,
@@ -124,7 +127,7 @@ pub struct Artifacts {
 impl Artifacts {
     /// The four dump texts: HIR, LIR, allocated LIR, disassembly.
     pub fn texts(&self) -> [(&'static str, String); 4] {
-        let asm = disasm::disassemble(self.isa, &self.code, 0)
+        let asm = disasm::disassemble(self.isa, &self.code[..self.code_len], 0)
             .unwrap_or_else(|e| format!("disassembly failed: {e}\n"));
         [
             ("hir", self.hir.to_string()),
@@ -265,16 +268,17 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
                     } else {
                         rt.stats.recompilations += 1;
                     }
-                    rt.stats.code_bytes += art.code.len() as u64;
+                    rt.stats.code_bytes += art.code_len as u64;
+                    rt.stats.literal_pool_bytes += (art.code.len() - art.code_len) as u64;
                     rt.stats.compile_time_ms += started.elapsed().as_secs_f64() * 1000.0;
                     super::perf_map::record(native.block.addr(), art.code.len(), &where_);
                     rt.stats.compiled.push(where_);
                     if let Some(dir) = rt.options.dump_dir.clone() {
                         write_dumps(&dir, &art);
                     }
-                    rt.stats
-                        .uncounted
-                        .push((art.isa, std::mem::take(&mut art.code)));
+                    let mut instructions = std::mem::take(&mut art.code);
+                    instructions.truncate(art.code_len);
+                    rt.stats.uncounted.push((art.isa, instructions));
                     state.native = Some(Box::new(native));
                 }
                 Err(e) => {
@@ -461,7 +465,11 @@ pub unsafe fn pipeline(
         // between two registers that share a location makes one look used before defined.
         let mut allocated = lir.clone();
         passes::cleanup(&mut allocated, &alloc);
-        let env = backend_env(runtime().options.enabled(super::Optimisation::ShortJumps));
+        let on = |opt| runtime().options.enabled(opt);
+        let env = backend_env(
+            on(super::Optimisation::ShortJumps),
+            on(super::Optimisation::LiteralPool),
+        );
         let machine = isa.emit(&allocated, &alloc, &env).map_err(Failure::Error)?;
         Ok(Artifacts {
             name: info.name,
@@ -469,15 +477,16 @@ pub unsafe fn pipeline(
             lir,
             alloc,
             allocated,
-            code: machine,
+            code: machine.bytes,
+            code_len: machine.code_len,
             isa,
             site_caches,
         })
     }
 }
 
-/// The backends' facts; `short_jumps` is the knob of that name.
-fn backend_env(short_jumps: bool) -> Env {
+/// The backends' facts; `short_jumps` and `literal_pool` are the knobs of those names.
+fn backend_env(short_jumps: bool, literal_pool: bool) -> Env {
     let l = layout();
     Env {
         frame_localsplus: l.frame_localsplus as i32,
@@ -485,6 +494,7 @@ fn backend_env(short_jumps: bool) -> Env {
         frame_prev_instr: l.frame_prev_instr as i32,
         dealloc: ffi::_Py_Dealloc as *const () as usize,
         short_jumps,
+        literal_pool,
     }
 }
 

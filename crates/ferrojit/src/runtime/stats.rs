@@ -53,6 +53,8 @@ pub struct Stats {
     pub method_cache_hits: u64,
     /// Bytes of machine code generated.
     pub code_bytes: u64,
+    /// Bytes of literal pools after the code (data, not instructions).
+    pub literal_pool_bytes: u64,
     /// Machine instructions generated (counted by disassembling, when the statistics are read).
     pub code_instructions: u64,
     /// Code not yet counted into `code_instructions`: disassembling costs more than compiling,

@@ -7,7 +7,7 @@
 //! used, saved in pairs; then the spill slots at `[sp + 8 * k]`.
 
 use super::parallel_move::{self, Move, Src};
-use super::{exit_slot, Env, ReturnCopy};
+use super::{exit_slot, Env, MachineCode, ReturnCopy};
 use crate::lir::{self, Base, Cond, LInst, Operand, Width};
 use crate::regalloc::{Allocation, Loc, RegisterSet};
 use ferrojit_asm_aarch64::{Assembler, Cond as C, FpOp, Label, Reg};
@@ -57,8 +57,9 @@ struct Emitter<'a> {
 }
 
 /// Generates the machine code of `f`.
-pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>, String> {
+pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<MachineCode, String> {
     let mut asm = Assembler::new();
+    asm.set_literal_pool(env.literal_pool);
     let blocks = (0..f.blocks.len()).map(|_| asm.new_label()).collect();
     let exits = (0..f.exits.len()).map(|_| asm.new_label()).collect();
     let epilogue = asm.new_label();
@@ -86,7 +87,8 @@ pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>,
     e.exit_stubs();
     e.dealloc_stubs();
     e.epilogue();
-    e.asm.finish().map_err(|err| err.to_string())
+    let (bytes, code_len) = e.asm.finish_code().map_err(|err| err.to_string())?;
+    Ok(MachineCode { bytes, code_len })
 }
 
 impl<'a> Emitter<'a> {
@@ -515,8 +517,7 @@ impl<'a> Emitter<'a> {
                 Src::Imm(i) => self.asm.mov_imm(d, i as u64),
             }
         }
-        self.asm.mov_imm(SCRATCH1, target as u64);
-        self.asm.blr(SCRATCH1);
+        self.asm.call_abs(target as u64, SCRATCH1);
         if let Some(d) = dst {
             self.commit(d, Reg::X0);
         }
@@ -567,8 +568,7 @@ impl<'a> Emitter<'a> {
             // x17 may be the object's register (read from a spill slot): keep it beside x30.
             self.asm.stp_pre(Reg::LR, SCRATCH1, Reg::SP, -16);
             self.asm.mov_rr(Reg::X0, r);
-            self.asm.mov_imm(SCRATCH0, self.env.dealloc as u64);
-            self.asm.blr(SCRATCH0);
+            self.asm.call_abs(self.env.dealloc as u64, SCRATCH0);
             self.asm.ldp_post(Reg::LR, SCRATCH1, Reg::SP, 16);
             for k in (0..8u8).rev() {
                 self.asm

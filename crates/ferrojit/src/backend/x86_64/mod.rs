@@ -6,7 +6,7 @@
 //! keep rsp 16-byte aligned, then the spill slots at `[rsp + 8 * k]`.
 
 use super::parallel_move::{self, Move, Src};
-use super::{exit_slot, Env, ReturnCopy};
+use super::{exit_slot, Env, MachineCode, ReturnCopy};
 use crate::lir::{self, Base, Cond, LInst, Operand, Width};
 use crate::regalloc::{Allocation, Loc, RegisterSet};
 use ferrojit_asm_x86_64::{Alu, Assembler, Cond as C, Label, Mem, Reg, Shift, SseOp};
@@ -69,17 +69,19 @@ struct Emitter<'a> {
 
 /// Generates the machine code of `f`. With `env.short_jumps`, twice: the second time, the
 /// forward jumps the first found within rel8 reach take the two-byte form.
-pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<Vec<u8>, String> {
+pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<MachineCode, String> {
     let mut asm = emit_into(Assembler::new(), f, alloc, env);
     if env.short_jumps {
         let near = asm.near_jumps();
         asm = emit_into(Assembler::with_near_jumps(near), f, alloc, env);
     }
-    asm.finish().map_err(|err| err.to_string())
+    let (bytes, code_len) = asm.finish_code().map_err(|err| err.to_string())?;
+    Ok(MachineCode { bytes, code_len })
 }
 
 /// Emits `f` into `asm` (labels bound, references not yet resolved).
 fn emit_into(mut asm: Assembler, f: &lir::Function, alloc: &Allocation, env: &Env) -> Assembler {
+    asm.set_literal_pool(env.literal_pool);
     let blocks = (0..f.blocks.len()).map(|_| asm.new_label()).collect();
     let exits = (0..f.exits.len()).map(|_| asm.new_label()).collect();
     let epilogue = asm.new_label();
@@ -211,6 +213,9 @@ impl<'a> Emitter<'a> {
             (Operand::Imm(i), Width::W32) => self.asm.cmp32_ri(ra, i as i32),
             (Operand::Imm(i), _) if i32::try_from(i).is_ok() => {
                 self.asm.alu_ri(Alu::Cmp, ra, i as i32)
+            }
+            (Operand::Imm(i), _) if self.env.literal_pool => {
+                self.asm.alu_r_literal(Alu::Cmp, ra, i as u64)
             }
             (b, _) => {
                 let rb = self.operand(b, SCRATCH1);
@@ -520,8 +525,7 @@ impl<'a> Emitter<'a> {
                 Src::Imm(i) => self.asm.mov_ri(d, i),
             }
         }
-        self.asm.mov_ri(SCRATCH1, target as i64);
-        self.asm.call_r(SCRATCH1);
+        self.asm.call_abs(target as u64, SCRATCH1);
         if let Some(d) = dst {
             self.commit(d, Reg::Rax);
         }
@@ -578,8 +582,7 @@ impl<'a> Emitter<'a> {
                 self.asm.push(s);
             }
             self.asm.mov_rr(Reg::Rdi, r);
-            self.asm.mov_ri(SCRATCH1, self.env.dealloc as i64);
-            self.asm.call_r(SCRATCH1);
+            self.asm.call_abs(self.env.dealloc as u64, SCRATCH1);
             for s in CALLER_SAVED.iter().rev() {
                 self.asm.pop(*s);
             }
