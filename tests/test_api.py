@@ -191,6 +191,58 @@ def test_wide_constants_and_helper_addresses_come_from_a_literal_pool():
     assert three_calls("y") == "y"
 
 
+def count_down(n):
+    total = 0
+    while n > 0:
+        total = total + n * 2
+        n = n - 1
+    return total
+
+
+def minus_one(n):
+    return n - 1
+
+
+def test_constant_operands_need_no_type_guard_and_no_digit_test():
+    for _ in range(30):
+        assert count_down(10) == 110
+    shapes = {}
+    for disabled in ("", "constant-operands"):
+        ferrojit.enable(threshold=1000, disable=disabled)
+        try:
+            for isa in ("x86_64", "aarch64"):
+                shapes[disabled or "on", isa] = ferrojit.inspect(count_down, isa=isa)
+        finally:
+            ferrojit.disable()
+    ferrojit.enable(disable="")
+    ferrojit.disable()
+    on, off = shapes["on", "x86_64"]["hir"], shapes["constant-operands", "x86_64"]["hir"]
+    # Int operations with one constant operand (0, 2, 1; `n > 0` twice, at the loop's top and
+    # bottom) and one variable one: the constants' guards and one-digit tests go, the
+    # variables' stay.
+    assert on.count("GuardType") <= off.count("GuardType") - 4, (on, off)
+    assert on.count("IsCompactInt") <= off.count("IsCompactInt") - 4, (on, off)
+    assert on.count("IsCompactInt") >= 4
+    for isa in ("x86_64", "aarch64"):
+        assert shapes["on", isa]["hir"] == shapes["on", "x86_64"]["hir"]
+        assert shapes["on", isa]["instructions"] < shapes["constant-operands", isa]["instructions"]
+    # Compiled (threshold 1), the variable operands still meet their guards and digit tests:
+    # big and negative ints take the helper, a float or a bool exits.
+    ferrojit.enable(threshold=1)
+    try:
+        for _ in range(3):
+            for n in (0, 1, 5, -3):
+                assert count_down(n) == sum(2 * k for k in range(1, max(n, 0) + 1))
+            assert count_down(7.5) == sum(2 * (7.5 - k) for k in range(8))
+            assert count_down(True) == 2
+            big = 2**40
+            assert minus_one(big) == big - 1 and minus_one(-5) == -6 and minus_one(True) == 0
+            assert minus_one(0.5) == -0.5
+        assert ferrojit.is_compiled(count_down) and ferrojit.is_compiled(minus_one)
+    finally:
+        ferrojit.disable()
+
+
 def test_slow_paths_are_laid_out_after_the_code_that_returns():
     for _ in range(30):
         unpack_two((1, 2))
@@ -728,8 +780,9 @@ def test_int_comparisons_of_one_digit_ints_run_in_machine_code():
             six_comparisons(x, 2)
     for isa in ("x86_64", "aarch64"):
         hir = ferrojit.inspect(six_comparisons, isa=isa)["hir"]
-        # Two operand checks a comparison, and two more each `n += ...` done in words.
-        compact = 12 + 2 * hir.count("ArithWords")
+        # Two operand checks a comparison, and one more each `n += ...` done in words (the
+        # constant operand is known: `constant-operands`).
+        compact = 12 + hir.count("ArithWords")
         assert hir.count("IsCompactInt") == compact and hir.count("CompareWords") == 6, hir
         for sign in ("<", "<=", "==", "!=", ">", ">="):
             assert f" {sign} " in hir

@@ -99,6 +99,10 @@ pub struct CodeInfo {
     /// `BINARY_OP_{ADD,SUBTRACT,MULTIPLY}_INT` computes one-digit ints in machine words (the
     /// `inline-int-arith` optimisation); otherwise always through its helper.
     pub inline_int_arith: bool,
+    /// Constant operands of specialised arithmetic and comparisons are known: no type guard
+    /// for an int or float constant, no one-digit test for a small int constant, whose word
+    /// is a `CInt` (the `constant-operands` optimisation).
+    pub constant_operands: bool,
     /// A `CALL` whose `PRECALL` the interpreter specialised for a C function calls it
     /// through `fj_call_c` (the `c-calls` optimisation); otherwise through `fj_call`.
     pub c_calls: bool,
@@ -422,6 +426,33 @@ impl<'a> Builder<'a> {
 
     fn cint(&mut self, cur: &Cursor, value: i64, ins: &Instr) -> ValueId {
         self.emit(cur, InstKind::CInt { value }, Type::CINT, ins)
+    }
+
+    /// The value of `v` if it is an int constant of 0 or one positive digit (what
+    /// `IsCompactInt` tests for), with the `constant-operands` optimisation on.
+    fn known_compact_int(&self, v: ValueId) -> Option<i64> {
+        if !self.code.constant_operands {
+            return None;
+        }
+        let inst = self.func.inst(v);
+        match &inst.kind {
+            InstKind::Const { text, .. } if inst.ty == Type::INT => text
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (0..1 << 30).contains(n)),
+            _ => None,
+        }
+    }
+
+    /// Whether `v` is a constant of exactly the type `ty` (code constants are exact ints,
+    /// floats, strs...: no subclass), with the `constant-operands` optimisation on.
+    fn is_constant_of_type(&self, v: ValueId, ty: usize) -> bool {
+        let wk = &self.code.well_known;
+        let inst = self.func.inst(v);
+        self.code.constant_operands
+            && matches!(inst.kind, InstKind::Const { .. })
+            && ((inst.ty == Type::INT && ty == wk.int_type)
+                || (inst.ty == Type::FLOAT && ty == wk.float_type))
     }
 
     fn constant(&mut self, cur: &Cursor, c: &ConstInfo, ins: &Instr) -> ValueId {
@@ -1483,6 +1514,9 @@ impl<'a> Builder<'a> {
         let b = self.pop(cur, ins)?;
         let a = self.pop(cur, ins)?;
         for v in [a, b] {
+            if self.is_constant_of_type(v, ty) {
+                continue;
+            }
             let guard = InstKind::GuardType {
                 value: v,
                 ty,
@@ -1548,12 +1582,17 @@ impl<'a> Builder<'a> {
         slow: BlockId,
         ins: &Instr,
     ) -> (ValueId, ValueId) {
-        for v in [a, b] {
-            let ok = self.emit(cur, InstKind::IsCompactInt { value: v }, Type::CBOOL, ins);
-            self.continue_if(cur, ok, slow, ins);
+        let mut words = [a, b].map(|v| (v, self.known_compact_int(v)));
+        for (v, known) in words {
+            if known.is_none() {
+                let ok = self.emit(cur, InstKind::IsCompactInt { value: v }, Type::CBOOL, ins);
+                self.continue_if(cur, ok, slow, ins);
+            }
         }
-        let x = self.emit(cur, InstKind::CompactIntValue { value: a }, Type::CINT, ins);
-        let y = self.emit(cur, InstKind::CompactIntValue { value: b }, Type::CINT, ins);
+        let [x, y] = words.each_mut().map(|(v, known)| match *known {
+            Some(n) => self.cint(cur, n, ins),
+            None => self.emit(cur, InstKind::CompactIntValue { value: *v }, Type::CINT, ins),
+        });
         (x, y)
     }
 

@@ -566,6 +566,7 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             mixed_float_arith: on(super::Optimisation::MixedFloatArith),
             inline_float_arith: on(super::Optimisation::InlineFloatArith),
             inline_int_arith,
+            constant_operands: on(super::Optimisation::ConstantOperands),
             c_calls,
             inline_int_compare,
             inline_dict_attrs,

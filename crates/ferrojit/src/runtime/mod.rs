@@ -190,6 +190,10 @@ pub enum Optimisation {
     /// compares with a pooled operand; AArch64 loads a constant of three or four `mov`/`movk`
     /// with one `ldr` (literal).
     LiteralPool,
+    /// `constant-operands`: an int or float constant operand of specialised arithmetic or
+    /// comparison needs no type guard, and a small int constant no one-digit test: its machine
+    /// word is a constant (`n - 1`, `i + 1`, `x * 2.0`).
+    ConstantOperands,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -204,7 +208,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 26] = [
+    pub const ALL: [Optimisation; 27] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -231,6 +235,7 @@ impl Optimisation {
         Optimisation::SpreadCode,
         Optimisation::PrevInstrLowHalf,
         Optimisation::LiteralPool,
+        Optimisation::ConstantOperands,
     ];
 
     pub fn name(self) -> &'static str {
@@ -261,6 +266,7 @@ impl Optimisation {
             Optimisation::SpreadCode => "spread-code",
             Optimisation::PrevInstrLowHalf => "prev-instr-low-half",
             Optimisation::LiteralPool => "literal-pool",
+            Optimisation::ConstantOperands => "constant-operands",
         }
     }
 
