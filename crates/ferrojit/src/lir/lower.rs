@@ -14,8 +14,6 @@ use std::collections::HashMap;
 /// laid out differently from the str-only kinds.
 const DICT_KEYS_GENERAL: i64 = 0;
 
-/// Byte offset of the lower 32 bits within a 64-bit word (both ISAs run little-endian).
-const PREV_INSTR_LOW_HALF: i32 = 0;
 
 /// What lowering needs to know about the running interpreter and the code being compiled.
 #[derive(Clone, Debug)]
@@ -40,8 +38,12 @@ pub struct Context {
     pub site_cache_size: usize,
     /// Lay cold HIR blocks (slow paths) out after the others (the `cold-slow-paths` knob).
     pub cold_last: bool,
-    /// Stores of `frame->prev_instr` write its low 32 bits only (the `prev-instr-low-half`
-    /// knob, where [`prev_instr_high_half_fixed`] holds for the code).
+    /// `frame->prev_instr` is set by `SetPrevInstr`, each backend choosing its form (with the
+    /// `prev-instr-low-half` or `literal-pool` knob), not by a constant moved into a register
+    /// and stored.
+    pub prev_instr_op: bool,
+    /// `SetPrevInstr` says the upper half is set (the `prev-instr-low-half` knob, where
+    /// [`prev_instr_high_half_fixed`] holds for the code).
     pub prev_instr_low_half: bool,
 }
 
@@ -229,13 +231,10 @@ impl<'a> Lowerer<'a> {
     fn set_prev_instr(&mut self, bc: u32) {
         let addr = self.cx.first_instr as i64 + 2 * bc as i64;
         let off = self.lay().frame_prev_instr as i32;
-        if self.cx.prev_instr_low_half {
-            // One store of an immediate, no register: the upper half is the code's already.
-            self.emit(LInst::Store {
-                base: Base::Frame,
-                offset: off + PREV_INSTR_LOW_HALF,
-                src: Operand::Imm(addr as u32 as i64),
-                width: Width::W32,
+        if self.cx.prev_instr_op {
+            self.emit(LInst::SetPrevInstr {
+                addr,
+                upper_half_set: self.cx.prev_instr_low_half,
             });
             return;
         }

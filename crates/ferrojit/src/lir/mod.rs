@@ -146,6 +146,10 @@ pub enum LInst {
     },
     /// `[base + offset] += imm` on a 64-bit word (reference-count increments).
     AddMem { base: Base, offset: i32, imm: i32 },
+    /// `frame->prev_instr = addr`. With `upper_half_set`, the word already holds `addr`'s
+    /// upper 32 bits (every instruction of the code shares them), so a backend may store the
+    /// lower half only; each backend picks its shortest form.
+    SetPrevInstr { addr: i64, upper_half_set: bool },
     /// Decrements the reference count of the object in `value` and calls `_Py_Dealloc` out of
     /// line when it reaches zero; skips NULL when `maybe_null`.
     Decref { value: VReg, maybe_null: bool },
@@ -264,7 +268,7 @@ impl LInst {
                 op(b, out);
                 exits[exit.0 as usize].stack.iter().for_each(|s| op(s, out));
             }
-            LInst::Jump { .. } => {}
+            LInst::Jump { .. } | LInst::SetPrevInstr { .. } => {}
             LInst::Return { value } => out.push(*value),
             LInst::Exit { exit } => exits[exit.0 as usize].stack.iter().for_each(|s| op(s, out)),
         }
@@ -383,6 +387,14 @@ impl fmt::Display for LInst {
             } => write!(f, "store{width} [{base}{offset:+}] = {src}"),
             LInst::Lea { dst, base, offset } => write!(f, "{dst} = lea [{base}{offset:+}]"),
             LInst::AddMem { base, offset, imm } => write!(f, "add64 [{base}{offset:+}] += {imm}"),
+            LInst::SetPrevInstr {
+                addr,
+                upper_half_set,
+            } => write!(
+                f,
+                "prev_instr = {addr:#x}{}",
+                if *upper_half_set { " (upper half set)" } else { "" }
+            ),
             LInst::Decref { value, maybe_null } => {
                 write!(
                     f,

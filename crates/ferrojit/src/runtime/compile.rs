@@ -519,6 +519,12 @@ unsafe fn lowering_context(code: *mut PyObject) -> lir::lower::Context {
             cold_last: runtime()
                 .options
                 .enabled(super::Optimisation::ColdSlowPaths),
+            prev_instr_op: runtime()
+                .options
+                .enabled(super::Optimisation::PrevInstrLowHalf)
+                || runtime()
+                    .options
+                    .enabled(super::Optimisation::LiteralPool),
             prev_instr_low_half: runtime()
                 .options
                 .enabled(super::Optimisation::PrevInstrLowHalf)

@@ -383,6 +383,21 @@ impl<'a> Emitter<'a> {
                 self.add_offset(SCRATCH0, SCRATCH0, *imm as i64);
                 self.store(SCRATCH0, b, *offset, Width::W64);
             }
+            LInst::SetPrevInstr {
+                addr,
+                upper_half_set,
+            } => {
+                // With the literal pool the whole word is one `ldr`, fewer instructions than
+                // the `mov`/`movk` of its lower half.
+                let offset = self.env.frame_prev_instr;
+                if *upper_half_set && !self.env.literal_pool {
+                    self.asm.mov_imm(SCRATCH0, *addr as u32 as u64);
+                    self.store(SCRATCH0, FRAME, offset, Width::W32);
+                } else {
+                    self.asm.mov_imm(SCRATCH0, *addr as u64);
+                    self.store(SCRATCH0, FRAME, offset, Width::W64);
+                }
+            }
             LInst::Decref { value, maybe_null } => self.decref(*value, *maybe_null),
             LInst::Call {
                 target, args, dst, ..

@@ -80,8 +80,10 @@ pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<MachineC
 }
 
 /// Emits `f` into `asm` (labels bound, references not yet resolved).
+///
+/// `env.literal_pool` is not used here: on x86-64 the pool's RIP-relative loads, calls and
+/// compares measured slower than `movabs` and `call r11` (see `Optimisation::LiteralPool`).
 fn emit_into(mut asm: Assembler, f: &lir::Function, alloc: &Allocation, env: &Env) -> Assembler {
-    asm.set_literal_pool(env.literal_pool);
     let blocks = (0..f.blocks.len()).map(|_| asm.new_label()).collect();
     let exits = (0..f.exits.len()).map(|_| asm.new_label()).collect();
     let epilogue = asm.new_label();
@@ -213,9 +215,6 @@ impl<'a> Emitter<'a> {
             (Operand::Imm(i), Width::W32) => self.asm.cmp32_ri(ra, i as i32),
             (Operand::Imm(i), _) if i32::try_from(i).is_ok() => {
                 self.asm.alu_ri(Alu::Cmp, ra, i as i32)
-            }
-            (Operand::Imm(i), _) if self.env.literal_pool => {
-                self.asm.alu_r_literal(Alu::Cmp, ra, i as u64)
             }
             (b, _) => {
                 let rb = self.operand(b, SCRATCH1);
@@ -401,6 +400,19 @@ impl<'a> Emitter<'a> {
             LInst::AddMem { base, offset, imm } => {
                 let b = self.base(*base);
                 self.asm.alu_mi(Alu::Add, Mem::new(b, *offset), *imm);
+            }
+            LInst::SetPrevInstr {
+                addr,
+                upper_half_set,
+            } => {
+                let m = Mem::new(FRAME, self.env.frame_prev_instr);
+                if *upper_half_set {
+                    // 8 bytes and no register, against a 10-byte movabs and a 4-byte store.
+                    self.asm.store32_imm(m, *addr as i32);
+                } else {
+                    self.asm.mov_ri(SCRATCH0, *addr);
+                    self.asm.store64(m, SCRATCH0);
+                }
             }
             LInst::Decref { value, maybe_null } => self.decref(*value, *maybe_null),
             LInst::Call {
