@@ -128,6 +128,23 @@ def three_calls(a):
     return _identity(c)
 
 
+def _shapes(func, knob, base=""):
+    """`inspect(func)` for both ISAs with optimisation `knob` on and off (and the knobs in
+    `base` off in both): {("on" or "off", isa): result}. Leaves the JIT disabled with every
+    knob on again."""
+    shapes = {}
+    for state, disabled in (("on", base), ("off", ",".join(filter(None, (base, knob))))):
+        ferrojit.enable(threshold=1000, disable=disabled)
+        try:
+            for isa in ("x86_64", "aarch64"):
+                shapes[state, isa] = ferrojit.inspect(func, isa=isa)
+        finally:
+            ferrojit.disable()
+    ferrojit.enable(disable="")
+    ferrojit.disable()
+    return shapes
+
+
 def test_prev_instr_is_kept_with_one_32_bit_store_of_its_lower_half():
     # frame->prev_instr (at offset 0x38 of the interpreter frame on both ISAs) is set before
     # each call; the code's instructions share the upper half of their addresses. AArch64 is
@@ -136,57 +153,137 @@ def test_prev_instr_is_kept_with_one_32_bit_store_of_its_lower_half():
         assert three_calls(5) == 5
     low = {"x86_64": "mov dword ptr [r15 + 0x38], ", "aarch64": "str w16, [x19, #0x38]"}
     base = {"x86_64": "", "aarch64": "literal-pool"}
-    shapes = {}
     for isa in ("x86_64", "aarch64"):
-        for knob in ("", "prev-instr-low-half"):
-            ferrojit.enable(threshold=1000, disable=",".join(filter(None, (base[isa], knob))))
-            try:
-                r = ferrojit.inspect(three_calls, isa=isa)
-                shapes[knob, isa] = (r["asm"], r["code_bytes"], r["instructions"])
-            finally:
-                ferrojit.disable()
-    ferrojit.enable(disable="")
-    ferrojit.disable()
-    for isa in ("x86_64", "aarch64"):
-        (on, on_bytes, on_count), (off, off_bytes, off_count) = (
-            shapes["", isa],
-            shapes["prev-instr-low-half", isa],
-        )
-        assert on.count(low[isa]) >= 3, on
-        assert off.count(low[isa]) == 0, off
+        shapes = _shapes(three_calls, "prev-instr-low-half", base[isa])
+        on, off = shapes["on", isa], shapes["off", isa]
+        assert on["asm"].count(low[isa]) >= 3, on["asm"]
+        assert off["asm"].count(low[isa]) == 0, off["asm"]
         # x86-64: 8 bytes instead of a 10-byte movabs and a 4-byte store; AArch64 (no pool):
         # mov/movk/str instead of mov/movk/movk/str.
         if isa == "x86_64":
-            assert on_bytes <= off_bytes - 6 * 3, (on_bytes, off_bytes)
+            assert on["code_bytes"] <= off["code_bytes"] - 6 * 3, (on["code_bytes"], off["code_bytes"])
         else:
-            assert on_count <= off_count - 3, (on_count, off_count)
+            assert on["instructions"] <= off["instructions"] - 3, (on["instructions"], off["instructions"])
     assert three_calls("x") == "x"
 
 
 def test_wide_constants_and_helper_addresses_come_from_a_literal_pool():
     for _ in range(30):
         assert three_calls(5) == 5
-    shapes = {}
-    for disabled in ("", "literal-pool"):
-        ferrojit.enable(threshold=1000, disable=disabled)
-        try:
-            for isa in ("x86_64", "aarch64"):
-                shapes[disabled or "on", isa] = ferrojit.inspect(three_calls, isa=isa)
-        finally:
-            ferrojit.disable()
-    ferrojit.enable(disable="")
-    ferrojit.disable()
-    on, off = shapes["on", "aarch64"], shapes["literal-pool", "aarch64"]
+    shapes = _shapes(three_calls, "literal-pool")
+    on, off = shapes["on", "aarch64"], shapes["off", "aarch64"]
     # AArch64: a helper address is one `ldr` (literal), not mov/movk/movk; the pool is data
     # after the instructions (not disassembled, not counted).
     assert "ldr x17, #0x" in on["asm"] and "ldr x17, #0x" not in off["asm"], on["asm"]
     assert on["instructions"] <= off["instructions"] - 2 * 3, (on["instructions"], off["instructions"])
     assert on["literal_pool_bytes"] >= 16 and off["literal_pool_bytes"] == 0
     # x86-64 keeps movabs and `call r11` (the pool measured slower there).
-    on, off = shapes["on", "x86_64"], shapes["literal-pool", "x86_64"]
+    on, off = shapes["on", "x86_64"], shapes["off", "x86_64"]
     assert on["asm"] == off["asm"] and "movabs" in on["asm"] and "[rip" not in on["asm"]
     assert on["literal_pool_bytes"] == 0
     assert three_calls("y") == "y"
+
+
+class _Point:
+    def __init__(self, x, y):
+        self.x = x
+        self.y = y
+
+
+class _OnlyX:
+    def __init__(self, x):
+        self.x = x
+
+
+def scaled_sum(p, k):
+    return p.x + p.y + k * 1000
+
+
+def test_locals_and_constants_are_borrowed_without_reference_counting():
+    p = _Point(1, 2)
+    for _ in range(30):
+        assert scaled_sum(p, 3) == 3003
+    shapes = _shapes(scaled_sum, "borrowed-refs")
+    on, off = shapes["on", "x86_64"]["hir"], shapes["off", "x86_64"]["hir"]
+    # p (twice), k and the constant 1000 are read without a reference of their own; exits
+    # that hold them on their stack are marked (`&v`) to take one.
+    assert on.count("(borrowed)") >= 4 and "(borrowed)" not in off, on
+    assert on.count("Incref") <= off.count("Incref") - 4, (on, off)
+    assert on.count("Decref") <= off.count("Decref") - 4, (on, off)
+    assert "&v" in on and "&v" not in off
+    for isa in ("x86_64", "aarch64"):
+        assert shapes["on", isa]["hir"] == on
+        assert shapes["on", isa]["instructions"] < shapes["off", isa]["instructions"]
+    # Compiled: a float k fails the int guard of `k * 1000` (a deopt with k and the constant on
+    # the stack) and an object without `y` raises in the attribute load (p on the stack); each
+    # exit gives the borrowed values their reference, so no count moves.
+    only_x, k = _OnlyX(1), 2.5
+    thousand = next(c for c in scaled_sum.__code__.co_consts if c == 1000)
+    counts = lambda: [sys.getrefcount(o) for o in (p, only_x, k, thousand)]  # noqa: E731
+    ferrojit.enable(threshold=1)
+    try:
+        for _ in range(3):
+            assert scaled_sum(p, 3) == 3003
+        before = counts()
+        for _ in range(150):
+            assert scaled_sum(p, k) == 2503.0
+            with pytest.raises(AttributeError):
+                scaled_sum(only_x, 1)
+            assert scaled_sum(p, 4) == 4003
+        assert counts() == before
+        assert ferrojit.is_compiled(scaled_sum)
+    finally:
+        ferrojit.disable()
+
+
+def cold_use_after_call(a, b, f):
+    if a < b:
+        return f(a) + f(b)
+    return f(b)
+
+
+def test_values_dead_at_the_calls_they_span_need_no_callee_saved_register():
+    # `a < b` reads a and b in the hot code and again in its slow path (big ints), laid out
+    # after everything, so their intervals span the calls of f; they are dead at those calls.
+    for _ in range(30):
+        assert cold_use_after_call(1, 2, abs) == 3
+    shapes = _shapes(cold_use_after_call, "live-ranges")
+    for isa in ("x86_64", "aarch64"):
+        on, off = shapes["on", isa], shapes["off", isa]
+        assert on["hir"] == off["hir"]
+        assert on["instructions"] < off["instructions"], (isa, on["instructions"], off["instructions"])
+    ferrojit.enable(threshold=1)
+    try:
+        for _ in range(3):
+            assert cold_use_after_call(1, 2, abs) == 3
+            assert cold_use_after_call(2**70, 2**71, str) == str(2**70) + str(2**71)
+            assert cold_use_after_call(5, 2, lambda v: -v) == -2
+        assert ferrojit.is_compiled(cold_use_after_call)
+    finally:
+        ferrojit.disable()
+
+
+def test_compact_int_words_are_digit_times_size():
+    # The word of an int guarded to 0 or one positive digit: one multiply (x86-64 imul,
+    # AArch64 mul) instead of a zero, a subtraction and an `and`.
+    for _ in range(30):
+        assert count_down(10) == 110
+    shapes = _shapes(count_down, "compact-int-multiply")
+    mul = {"x86_64": "imul ", "aarch64": "mul "}
+    for isa in ("x86_64", "aarch64"):
+        on, off = shapes["on", isa], shapes["off", isa]
+        assert on["hir"] == off["hir"]
+        assert on["asm"].count(mul[isa]) >= 2 + off["asm"].count(mul[isa]), on["asm"]
+        assert on["instructions"] <= off["instructions"] - 4, (isa, on["instructions"], off["instructions"])
+    ferrojit.enable(threshold=1)
+    try:
+        for n in (0, 1, 2, 7, 1000, -4):
+            assert count_down(n) == sum(2 * k for k in range(1, max(n, 0) + 1))
+        for n in (0, 1, 2**30 - 1, 2**30, -4, 2**64):
+            assert minus_one(n) == n - 1
+        assert ferrojit.is_compiled(minus_one)
+    finally:
+        ferrojit.disable()
 
 
 def count_down(n):
@@ -204,17 +301,8 @@ def minus_one(n):
 def test_constant_operands_need_no_type_guard_and_no_digit_test():
     for _ in range(30):
         assert count_down(10) == 110
-    shapes = {}
-    for disabled in ("", "constant-operands"):
-        ferrojit.enable(threshold=1000, disable=disabled)
-        try:
-            for isa in ("x86_64", "aarch64"):
-                shapes[disabled or "on", isa] = ferrojit.inspect(count_down, isa=isa)
-        finally:
-            ferrojit.disable()
-    ferrojit.enable(disable="")
-    ferrojit.disable()
-    on, off = shapes["on", "x86_64"]["hir"], shapes["constant-operands", "x86_64"]["hir"]
+    shapes = _shapes(count_down, "constant-operands")
+    on, off = shapes["on", "x86_64"]["hir"], shapes["off", "x86_64"]["hir"]
     # Int operations with one constant operand (0, 2, 1; `n > 0` twice, at the loop's top and
     # bottom) and one variable one: the constants' guards and one-digit tests go, the
     # variables' stay.
@@ -223,7 +311,7 @@ def test_constant_operands_need_no_type_guard_and_no_digit_test():
     assert on.count("IsCompactInt") >= 4
     for isa in ("x86_64", "aarch64"):
         assert shapes["on", isa]["hir"] == shapes["on", "x86_64"]["hir"]
-        assert shapes["on", isa]["instructions"] < shapes["constant-operands", isa]["instructions"]
+        assert shapes["on", isa]["instructions"] < shapes["off", isa]["instructions"]
     # Compiled (threshold 1), the variable operands still meet their guards and digit tests:
     # big and negative ints take the helper, a float or a bool exits.
     ferrojit.enable(threshold=1)

@@ -504,6 +504,11 @@ impl Assembler {
         self.op(true, &[0x85], b.index(), Rm::Reg(a));
     }
 
+    /// `test a32, b32`: with a == b, a compare of the low 32 bits with 0 in two bytes.
+    pub fn test32_rr(&mut self, a: Reg, b: Reg) {
+        self.op(false, &[0x85], b.index(), Rm::Reg(a));
+    }
+
     /// `test a, simm32`.
     pub fn test_ri(&mut self, a: Reg, imm: i32) {
         self.op(true, &[0xF7], 0, Rm::Reg(a));

@@ -247,6 +247,10 @@ fn compares_and_tests() {
         }
         for s in Reg::ALL {
             assert_eq!(one(|a| a.test_rr(r, s)), format!("test {r}, {s}"));
+            assert_eq!(
+                one(|a| a.test32_rr(r, s)),
+                format!("test {}, {}", r32(r), r32(s))
+            );
             assert_eq!(one(|a| a.imul_rr(r, s)), format!("imul {r}, {s}"));
         }
     }
@@ -508,7 +512,13 @@ fn wide_constants_load_from_the_literal_pool() {
             assert_eq!(found, v as u64);
         }
         // Constants with a 32-bit form stay immediates.
-        assert_eq!(one(|a| { a.set_literal_pool(true); a.mov_ri(r, -5) }), format!("mov {r}, -5"));
+        assert_eq!(
+            one(|a| {
+                a.set_literal_pool(true);
+                a.mov_ri(r, -5)
+            }),
+            format!("mov {r}, -5")
+        );
     }
 }
 
@@ -520,7 +530,13 @@ fn absolute_calls_go_through_the_literal_pool() {
     let mut a = Assembler::new();
     a.call_abs(0x7f00_1122_3344, Reg::R11);
     let code = a.finish().unwrap();
-    assert_eq!(decode_all(&code, 2), [format!("movabs r11, {}", 0x7f00_1122_3344u64), "call r11".to_string()]);
+    assert_eq!(
+        decode_all(&code, 2),
+        [
+            format!("movabs r11, {}", 0x7f00_1122_3344u64),
+            "call r11".to_string()
+        ]
+    );
 }
 
 #[test]

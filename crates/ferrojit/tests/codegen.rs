@@ -159,6 +159,7 @@ fn call_chain_calling(target: usize) -> Function {
         exits: vec![Exit {
             state: 0,
             stack: vec![r(0), r(2)],
+            increfs: vec![],
             prev_instr: 0x1234_5678_9abc,
             stacktop: 3,
             code: 1,
@@ -216,6 +217,66 @@ fn a_failed_guard_writes_the_stack_and_returns_its_code() {
         assert_eq!(frame[(LOCALSPLUS / 8 + 2) as usize], a);
         assert_eq!(frame[4] as i32, 3, "stacktop");
         assert_eq!(frame[5], 0x1234_5678_9abc, "prev_instr");
+    }
+}
+
+/// An exit whose stack holds borrowed values (a register's and a constant's) adds one to the
+/// first word of each (the reference count) as it writes the stack; other values untouched.
+#[test]
+fn an_exit_takes_a_reference_to_each_borrowed_stack_value() {
+    for (limit, runner) in [
+        (None, run as Runner),
+        (Some((0, 1)), run),
+        (None, run_with_passes),
+    ] {
+        let mut in_register = Box::new([5i64, 0]);
+        let mut constant = Box::new([7i64, 0]);
+        let mut owned = Box::new([9i64, 0]);
+        let addr = |o: &mut Box<[i64; 2]>| o.as_mut_ptr() as i64;
+        let f = Function {
+            name: "borrowed_exit".into(),
+            blocks: vec![Block {
+                insts: vec![
+                    load(0, 0),
+                    load(1, 8),
+                    LInst::GuardCmp {
+                        a: v(0),
+                        b: Operand::Imm(0),
+                        cond: Cond::Ne,
+                        width: Width::W64,
+                        exit: ExitId(0),
+                    },
+                    LInst::Return { value: v(1) },
+                ],
+            }],
+            exits: vec![Exit {
+                state: 0,
+                stack: vec![r(0), Operand::Imm(addr(&mut constant)), r(1)],
+                increfs: vec![0, 1],
+                prev_instr: 0x40,
+                stacktop: 4,
+                code: 1,
+            }],
+            num_vregs: 2,
+        };
+        let mut frame = [0i64; 16];
+        frame[0] = addr(&mut in_register);
+        frame[1] = addr(&mut owned);
+        assert_eq!(runner(&f, &regs(limit), &mut frame, ENV), 1, "exit code");
+        let slot = (LOCALSPLUS / 8 + 1) as usize;
+        assert_eq!(
+            frame[slot..slot + 3],
+            [
+                addr(&mut in_register),
+                addr(&mut constant),
+                addr(&mut owned)
+            ]
+        );
+        assert_eq!(
+            (in_register[0], constant[0], owned[0]),
+            (6, 8, 9),
+            "reference counts with registers {limit:?}"
+        );
     }
 }
 
@@ -280,6 +341,7 @@ fn decref_to_zero_calls_dealloc_and_keeps_registers() {
             LInst::Decref {
                 value: v(2),
                 maybe_null: false,
+                prev_instr: 0,
             },
             LInst::SetCmp {
                 dst: v(3),
@@ -343,6 +405,7 @@ fn every_decref_site_reaches_the_shared_dealloc_body() {
             insts.push(LInst::Decref {
                 value: v(v_obj),
                 maybe_null: i % 2 == 1,
+                prev_instr: 0,
             });
         }
         // x and y are read after every dealloc call.
@@ -399,6 +462,7 @@ fn decref_above_zero_and_xdecref_of_null() {
         LInst::Decref {
             value: v(0),
             maybe_null: false,
+            prev_instr: 0x5000,
         },
         LInst::Mov {
             dst: v(1),
@@ -407,6 +471,7 @@ fn decref_above_zero_and_xdecref_of_null() {
         LInst::Decref {
             value: v(1),
             maybe_null: true,
+            prev_instr: 0x6000,
         },
         LInst::Return { value: v(0) },
     ];
@@ -424,6 +489,58 @@ fn decref_above_zero_and_xdecref_of_null() {
     assert_eq!(run(&f, &regs(None), &mut frame, env), obj);
     assert_eq!(object[0], 1);
     assert_eq!(DEALLOCATED.with(|d| d.get()), 0);
+    assert_eq!(frame[5], 0, "prev_instr is only written on the way to a deallocation");
+}
+
+thread_local! {
+    static FRAME_SEEN: Cell<usize> = const { Cell::new(0) };
+    static PREV_INSTR_AT_DEALLOC: Cell<i64> = const { Cell::new(0) };
+}
+
+extern "C" fn record_prev_instr(_p: *mut i64) {
+    let frame = FRAME_SEEN.with(|f| f.get()) as *const i64;
+    // SAFETY: the test stored the address of its live 16-word frame buffer; word 5 is
+    // `prev_instr` (ENV.frame_prev_instr = 40).
+    let at = unsafe { *frame.add(5) };
+    PREV_INSTR_AT_DEALLOC.with(|p| p.set(at));
+}
+
+/// A deallocation (which may run a finalizer that reads the frame's line) first points
+/// `frame->prev_instr` at the releasing instruction, whatever register holds the object.
+#[test]
+fn a_deallocation_sees_the_releasing_instruction_in_prev_instr() {
+    for limit in [None, Some((0, 1))] {
+        let mut object = [1i64, 0];
+        let obj = object.as_mut_ptr() as i64;
+        let insts = vec![
+            load(0, 0),
+            load(1, 8),
+            LInst::Decref {
+                value: v(0),
+                maybe_null: false,
+                prev_instr: 0x7f00_1234_5678,
+            },
+            LInst::Return { value: v(1) },
+        ];
+        let f = Function {
+            name: "dealloc_line".into(),
+            blocks: vec![Block { insts }],
+            exits: vec![],
+            num_vregs: 2,
+        };
+        let env = Env {
+            dealloc: record_prev_instr as *const () as usize,
+            ..ENV
+        };
+        let mut frame = [0i64; 16];
+        frame[0] = obj;
+        frame[1] = 77;
+        FRAME_SEEN.with(|f| f.set(frame.as_ptr() as usize));
+        PREV_INSTR_AT_DEALLOC.with(|p| p.set(0));
+        assert_eq!(run(&f, &regs(limit), &mut frame, env), 77);
+        assert_eq!(object[0], 0);
+        assert_eq!(PREV_INSTR_AT_DEALLOC.with(|p| p.get()), 0x7f00_1234_5678, "{limit:?}");
+    }
 }
 
 /// Both backends encode every test function (the other ISA's code is only disassembled).
@@ -491,6 +608,7 @@ fn a_call_result_is_not_moved_back_into_the_return_register() {
                 LInst::Decref {
                     value: v(0),
                     maybe_null: false,
+                    prev_instr: 0,
                 },
                 LInst::Return { value: v(1) },
             ],
@@ -498,6 +616,7 @@ fn a_call_result_is_not_moved_back_into_the_return_register() {
         exits: vec![Exit {
             state: 0,
             stack: vec![],
+            increfs: vec![],
             prev_instr: 0,
             stacktop: 0,
             code: 0,
@@ -634,6 +753,7 @@ fn passes_keep_results_and_shrink_code() {
         exits: vec![Exit {
             state: 0,
             stack: vec![r(0)],
+            increfs: vec![],
             prev_instr: 7,
             stacktop: 1,
             code: 9,

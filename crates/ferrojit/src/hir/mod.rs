@@ -6,6 +6,7 @@
 //! Built from 3.11 bytecode plus the interpreter's feedback by [`builder`], printed by the
 //! `Display` impl of [`Function`], lowered to LIR by `crate::lir::lower`.
 
+pub mod borrow;
 pub mod builder;
 mod print;
 pub mod types;
@@ -537,6 +538,87 @@ pub enum InstKind {
     TakeFrameStack,
 }
 
+impl InstKind {
+    /// Calls `f` on each value the instruction reads, in field order (a frame state's stack
+    /// is not read here: see [`InstKind::state`]).
+    pub fn for_each_operand(&self, mut f: impl FnMut(ValueId)) {
+        use InstKind::*;
+        match self {
+            Param { .. }
+            | Const { .. }
+            | CInt { .. }
+            | SiteCache { .. }
+            | Null
+            | Frame
+            | LoadLocal { .. }
+            | ReadStack { .. }
+            | StackAddr { .. }
+            | GuardInterpreterIdle { .. }
+            | LoadModuleGlobal { .. }
+            | LoadBuiltin { .. }
+            | SuspendedAt { .. }
+            | TakeFrameStack => {}
+            StoreLocal { value, .. }
+            | Incref { value }
+            | Decref { value }
+            | CheckError { value, .. }
+            | GuardNotMarker { value, .. }
+            | GuardNotNull { value, .. }
+            | GuardType { value, .. }
+            | GuardTypeVersion { value, .. }
+            | HasTypeVersion { value, .. }
+            | GuardCachedKeysVersion { value, .. }
+            | GuardNoDict { value, .. }
+            | IsCompactInt { value }
+            | CompactIntValue { value }
+            | Truthy { value }
+            | BoolObject { value, .. }
+            | NonZero { value }
+            | NotNull { value }
+            | IsExhausted { value } => f(*value),
+            InstanceValues { obj } | LoadModuleAttr { obj, .. } => f(*obj),
+            LoadWord { base, .. } => f(*base),
+            SeqIterNext { iter } => f(*iter),
+            LoadDictHint { obj, name, .. } => {
+                f(*obj);
+                f(*name)
+            }
+            StoreWord { base, value, .. } => {
+                f(*base);
+                f(*value)
+            }
+            Is { a, b }
+            | CompareWords { a, b, .. }
+            | ArithWords { a, b, .. }
+            | FloatArith { a, b, .. } => {
+                f(*a);
+                f(*b)
+            }
+            SpillToStack { values: vs, .. } | CallHelper { args: vs, .. } => {
+                vs.iter().copied().for_each(f)
+            }
+        }
+    }
+
+    /// The frame state the instruction exits to when its guard or check fails.
+    pub fn state(&self) -> Option<StateId> {
+        use InstKind::*;
+        match self {
+            CheckError { state, .. }
+            | GuardNotMarker { state, .. }
+            | GuardNotNull { state, .. }
+            | GuardType { state, .. }
+            | GuardTypeVersion { state, .. }
+            | GuardCachedKeysVersion { state, .. }
+            | GuardNoDict { state, .. }
+            | GuardInterpreterIdle { state }
+            | LoadModuleGlobal { state, .. }
+            | LoadBuiltin { state, .. } => Some(*state),
+            _ => None,
+        }
+    }
+}
+
 /// How a block ends.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Terminator {
@@ -605,6 +687,10 @@ pub struct Function {
     /// translated `YIELD_VALUE`s) its frame can be suspended at and resumed from here. A frame
     /// suspended anywhere else resumes in the interpreter.
     pub resume_points: Vec<u32>,
+    /// Values that hold a reference they do not own: a local's or a constant's, read without
+    /// the `Incref`/`Decref` pair around its uses ([`borrow`]). An exit with one on its
+    /// value stack takes a reference for the interpreter's frame. Sorted.
+    pub borrowed: Vec<ValueId>,
 }
 
 impl Function {
@@ -618,7 +704,13 @@ impl Function {
             site_caches: 0,
             site_cache_at: Vec::new(),
             resume_points: Vec::new(),
+            borrowed: Vec::new(),
         }
+    }
+
+    /// Whether `v` holds a borrowed reference (see [`Function::borrowed`]).
+    pub fn is_borrowed(&self, v: ValueId) -> bool {
+        self.borrowed.binary_search(&v).is_ok()
     }
 
     pub fn inst(&self, v: ValueId) -> &Inst {

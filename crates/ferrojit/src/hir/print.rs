@@ -46,12 +46,26 @@ impl fmt::Display for Function {
                     f,
                     "  fs{i}: {kind} @{} [{}] \"{}\"{site}",
                     s.resume_at,
-                    list(&s.stack),
+                    self.stack_text(&s.stack),
                     s.reason
                 )?;
             }
         }
         Ok(())
+    }
+}
+
+impl Function {
+    /// An exit's value stack, borrowed values marked `&` (the exit takes a reference).
+    fn stack_text(&self, vs: &[ValueId]) -> String {
+        let marked: Vec<String> = vs
+            .iter()
+            .map(|&v| match self.is_borrowed(v) {
+                true => format!("&{v}"),
+                false => v.to_string(),
+            })
+            .collect();
+        marked.join(", ")
     }
 }
 
@@ -177,6 +191,9 @@ impl Function {
             InstKind::SuspendedAt { bc } => write!(s, "SuspendedAt @{bc}"),
             InstKind::TakeFrameStack => write!(s, "TakeFrameStack"),
         };
+        if self.is_borrowed(v) {
+            s.push_str(" (borrowed)");
+        }
         s
     }
 

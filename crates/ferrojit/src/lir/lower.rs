@@ -14,7 +14,6 @@ use std::collections::HashMap;
 /// laid out differently from the str-only kinds.
 const DICT_KEYS_GENERAL: i64 = 0;
 
-
 /// What lowering needs to know about the running interpreter and the code being compiled.
 #[derive(Clone, Debug)]
 pub struct Context {
@@ -42,6 +41,8 @@ pub struct Context {
     /// `prev-instr-low-half` or `literal-pool` knob), not by a constant moved into a register
     /// and stored.
     pub prev_instr_op: bool,
+    /// `compact-int-multiply`: a compact int's word is its digit times its size.
+    pub compact_int_multiply: bool,
     /// `SetPrevInstr` says the upper half is set (the `prev-instr-low-half` knob, where
     /// [`prev_instr_high_half_fixed`] holds for the code).
     pub prev_instr_low_half: bool,
@@ -64,6 +65,8 @@ struct Lowerer<'a> {
     block_of: HashMap<hir::BlockId, LBlock>,
     exit_of: HashMap<hir::StateId, ExitId>,
     cur: usize,
+    /// The code unit of the HIR instruction being lowered.
+    bc: u32,
 }
 
 /// Lowers `hir` to LIR.
@@ -79,6 +82,7 @@ pub fn lower(hir: &hir::Function, cx: &Context) -> Function {
         block_of: HashMap::new(),
         exit_of: HashMap::new(),
         cur: 0,
+        bc: 0,
     };
     let order = layout_order(hir, cx.cold_last);
     for b in &order {
@@ -163,6 +167,10 @@ impl<'a> Lowerer<'a> {
         }
         let state = self.hir.state(s).clone();
         let stack: Vec<Operand> = state.stack.iter().map(|v| self.op(*v)).collect();
+        let increfs = (state.stack.iter().enumerate())
+            .filter(|(_, v)| self.hir.is_borrowed(**v))
+            .map(|(k, _)| k)
+            .collect();
         let id = ExitId(self.out.exits.len() as u32);
         let (prev_instr, code) = match state.kind {
             ExitKind::Deopt => (
@@ -174,6 +182,7 @@ impl<'a> Lowerer<'a> {
         self.out.exits.push(Exit {
             state: s.0,
             stack,
+            increfs,
             prev_instr: prev_instr as usize,
             stacktop: (self.hir.nlocalsplus + state.stack.len() as u32) as i32,
             code,
@@ -226,6 +235,39 @@ impl<'a> Lowerer<'a> {
         });
     }
 
+    /// A compact int's word as (0 - size) & digit (sizes 0 and 1 only), without a multiply.
+    fn mask_digit(&mut self, d: VReg, digit: VReg, size: VReg) {
+        let zero = self.new_vreg();
+        self.emit(LInst::Mov {
+            dst: zero,
+            src: Operand::Imm(0),
+        });
+        let mask = self.new_vreg();
+        self.emit(LInst::Alu {
+            op: AluOp::Sub,
+            dst: mask,
+            a: zero,
+            b: Operand::Reg(size),
+        });
+        self.emit(LInst::Alu {
+            op: AluOp::And,
+            dst: d,
+            a: digit,
+            b: Operand::Reg(mask),
+        });
+    }
+
+    /// Releases the object in `value` (skipping NULL when `maybe_null`); a deallocation first
+    /// points `frame->prev_instr` at the instruction being lowered, so that a finalizer or a
+    /// `ResourceWarning` sees the line that dropped the object.
+    fn decref(&mut self, value: VReg, maybe_null: bool) {
+        self.emit(LInst::Decref {
+            value,
+            maybe_null,
+            prev_instr: self.cx.first_instr as i64 + 2 * self.bc as i64,
+        });
+    }
+
     /// Keeps `frame->prev_instr` at the instruction being executed before anything that can
     /// look at the frame (tracebacks, `sys._getframe`, `f_lineno`).
     fn set_prev_instr(&mut self, bc: u32) {
@@ -261,6 +303,7 @@ impl<'a> Lowerer<'a> {
 
     fn lower_inst(&mut self, v: ValueId) {
         let inst = self.hir.inst(v).clone();
+        self.bc = inst.bc;
         let lay = *self.lay();
         match inst.kind {
             InstKind::Param { .. }
@@ -296,10 +339,7 @@ impl<'a> Lowerer<'a> {
                     src,
                     width: Width::W64,
                 });
-                self.emit(LInst::Decref {
-                    value: old,
-                    maybe_null: true,
-                });
+                self.decref(old, true);
             }
             InstKind::Incref { value } => match self.op(value) {
                 Operand::Reg(r) => self.emit(LInst::AddMem {
@@ -322,10 +362,7 @@ impl<'a> Lowerer<'a> {
             },
             InstKind::Decref { value } => {
                 let r = self.materialise(value);
-                self.emit(LInst::Decref {
-                    value: r,
-                    maybe_null: false,
-                });
+                self.decref(r, false);
             }
             InstKind::SpillToStack { depth, values } => {
                 for (k, val) in values.iter().enumerate() {
@@ -575,25 +612,18 @@ impl<'a> Lowerer<'a> {
                 let r = self.materialise(value);
                 let size = self.load(Base::Reg(r), lay.varobject_size, Width::W64);
                 let digit = self.load(Base::Reg(r), lay.long_digits, Width::W32);
-                let zero = self.new_vreg();
-                self.emit(LInst::Mov {
-                    dst: zero,
-                    src: Operand::Imm(0),
-                });
-                let mask = self.new_vreg();
-                self.emit(LInst::Alu {
-                    op: AluOp::Sub,
-                    dst: mask,
-                    a: zero,
-                    b: Operand::Reg(size),
-                });
                 let d = self.reg(v);
-                self.emit(LInst::Alu {
-                    op: AluOp::And,
-                    dst: d,
-                    a: digit,
-                    b: Operand::Reg(mask),
-                });
+                if self.cx.compact_int_multiply {
+                    // IsCompactInt let through sizes 0 and 1 only: digit x size is the value.
+                    self.emit(LInst::Alu {
+                        op: AluOp::Mul,
+                        dst: d,
+                        a: digit,
+                        b: Operand::Reg(size),
+                    });
+                } else {
+                    self.mask_digit(d, digit, size);
+                }
             }
             InstKind::ArithWords { a, b, op } => {
                 let (ra, rb) = (self.materialise(a), self.materialise(b));
@@ -927,19 +957,13 @@ impl<'a> Lowerer<'a> {
                 dst: d,
                 src: Operand::Reg(mine),
             });
-            self.emit(LInst::Decref {
-                value: other,
-                maybe_null: false,
-            });
+            self.decref(other, false);
             self.emit(LInst::Jump { target: done });
             self.cur = next.0 as usize;
         }
         self.call(Helper::BoxFloat, vec![Operand::Reg(r)], Some(d), bc);
         for operand in [ra, rb] {
-            self.emit(LInst::Decref {
-                value: operand,
-                maybe_null: false,
-            });
+            self.decref(operand, false);
         }
         self.emit(LInst::Jump { target: done });
         self.cur = done.0 as usize;

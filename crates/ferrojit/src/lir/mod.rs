@@ -152,7 +152,13 @@ pub enum LInst {
     SetPrevInstr { addr: i64, upper_half_set: bool },
     /// Decrements the reference count of the object in `value` and calls `_Py_Dealloc` out of
     /// line when it reaches zero; skips NULL when `maybe_null`.
-    Decref { value: VReg, maybe_null: bool },
+    Decref {
+        value: VReg,
+        maybe_null: bool,
+        /// What `frame->prev_instr` is set to (on the deallocation path only) before a
+        /// finalizer or a warning can look at the frame: the instruction releasing the value.
+        prev_instr: i64,
+    },
     /// Calls the C function at `target` with `args` in the ABI's argument registers; its
     /// result, if wanted, goes to `dst`. Every caller-saved register is clobbered.
     Call {
@@ -207,6 +213,9 @@ pub struct Exit {
     pub state: u32,
     /// The value stack, bottom first.
     pub stack: Vec<Operand>,
+    /// Slots of `stack` (indices) holding borrowed references: the exit takes a reference to
+    /// each before the interpreter gets the frame, which owns its whole stack.
+    pub increfs: Vec<usize>,
     /// `prev_instr` to store (an absolute address inside the code object).
     pub prev_instr: usize,
     /// `stacktop` to store.
@@ -393,9 +402,15 @@ impl fmt::Display for LInst {
             } => write!(
                 f,
                 "prev_instr = {addr:#x}{}",
-                if *upper_half_set { " (upper half set)" } else { "" }
+                if *upper_half_set {
+                    " (upper half set)"
+                } else {
+                    ""
+                }
             ),
-            LInst::Decref { value, maybe_null } => {
+            LInst::Decref {
+                value, maybe_null, ..
+            } => {
                 write!(
                     f,
                     "{} {value}",
@@ -455,7 +470,12 @@ impl fmt::Display for Function {
             }
         }
         for (i, e) in self.exits.iter().enumerate() {
-            let stack: Vec<String> = e.stack.iter().map(|s| s.to_string()).collect();
+            let stack: Vec<String> = (e.stack.iter().enumerate())
+                .map(|(k, s)| match e.increfs.contains(&k) {
+                    true => format!("incref {s}"),
+                    false => s.to_string(),
+                })
+                .collect();
             writeln!(
                 f,
                 "exit{i}: fs{} stacktop={} code={} [{}]",

@@ -220,6 +220,7 @@ mod tests {
             let decref = LInst::Decref {
                 value: v(0),
                 maybe_null: false,
+                prev_instr: 0,
             };
             let mut f = compare_then_branch(vec![decref], tested);
             assert_eq!(simplify(&mut f), Simplified { fused: 1, dead: 0 });
@@ -304,6 +305,7 @@ mod tests {
             exits: vec![Exit {
                 state: 0,
                 stack: vec![Operand::Reg(v(0))],
+                increfs: vec![],
                 prev_instr: 0,
                 stacktop: 1,
                 code: 1,

@@ -442,7 +442,10 @@ pub unsafe fn pipeline(
         let mut info = code_info(code, ns).map_err(Failure::Error)?;
         info.generic_sites = feedback.generic_sites.clone();
         apply_site_feedback(&mut info.instrs, feedback.site_feedback);
-        let hir = hir::builder::build(&info).map_err(|u| Failure::Unsupported(u.0))?;
+        let mut hir = hir::builder::build(&info).map_err(|u| Failure::Unsupported(u.0))?;
+        if runtime().options.enabled(super::Optimisation::BorrowedRefs) {
+            hir::borrow::borrow(&mut hir);
+        }
         let site_caches: Box<[SiteCache]> =
             (0..hir.site_caches).map(|_| SiteCache::default()).collect();
         let mut cx = lowering_context(code);
@@ -451,7 +454,12 @@ pub unsafe fn pipeline(
         let mut lir = lir::lower::lower(&hir, &cx);
         passes::simplify(&mut lir);
         let regs = isa.registers();
-        let alloc = regalloc::allocate(&lir, &regs);
+        let on = |opt| runtime().options.enabled(opt);
+        let policy = regalloc::Policy {
+            live_ranges: on(super::Optimisation::LiveRanges),
+            slot_order: on(super::Optimisation::SlotOrder),
+        };
+        let alloc = regalloc::allocate_with(&lir, &regs, policy);
         if cfg!(debug_assertions) {
             regalloc::check(&lir, &alloc, &regs).map_err(Failure::Error)?;
         }
@@ -465,7 +473,6 @@ pub unsafe fn pipeline(
         // between two registers that share a location makes one look used before defined.
         let mut allocated = lir.clone();
         passes::cleanup(&mut allocated, &alloc);
-        let on = |opt| runtime().options.enabled(opt);
         let env = backend_env(
             on(super::Optimisation::ShortJumps),
             on(super::Optimisation::LiteralPool),
@@ -519,12 +526,13 @@ unsafe fn lowering_context(code: *mut PyObject) -> lir::lower::Context {
             cold_last: runtime()
                 .options
                 .enabled(super::Optimisation::ColdSlowPaths),
+            compact_int_multiply: runtime()
+                .options
+                .enabled(super::Optimisation::CompactIntMultiply),
             prev_instr_op: runtime()
                 .options
                 .enabled(super::Optimisation::PrevInstrLowHalf)
-                || runtime()
-                    .options
-                    .enabled(super::Optimisation::LiteralPool),
+                || runtime().options.enabled(super::Optimisation::LiteralPool),
             prev_instr_low_half: runtime()
                 .options
                 .enabled(super::Optimisation::PrevInstrLowHalf)

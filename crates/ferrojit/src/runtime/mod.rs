@@ -195,6 +195,23 @@ pub enum Optimisation {
     /// comparison needs no type guard, and a small int constant no one-digit test: its machine
     /// word is a constant (`n - 1`, `i + 1`, `x * 2.0`).
     ConstantOperands,
+    /// `borrowed-refs`: a local or a constant pushed for uses that all give it back is read
+    /// without an `Incref`/`Decref` pair (the frame and the code object hold it); an exit
+    /// with it on the value stack takes the reference the interpreter's frame needs.
+    BorrowedRefs,
+    /// `live-ranges`: register allocation sees where each value is live, not just its first
+    /// and last position: values share a register when their live ranges do not meet, and a
+    /// value needs a callee-saved register (or a spill slot) only where it is live across a
+    /// call. Off, a value used in a slow path laid out at the end holds its location (and
+    /// counts every call) from its definition in the hot code to there.
+    LiveRanges,
+    /// `slot-order`: spill slots are numbered by how often the code touches them, so the most
+    /// used get x86-64's one-byte displacement (`[rsp + 8k]` for k < 16).
+    SlotOrder,
+    /// `compact-int-multiply`: the machine word of a compact int (guarded to 0 or one
+    /// positive digit) is its digit times its size, one multiply, instead of masking the digit
+    /// with the negated size (a zero, a subtraction and an `and`).
+    CompactIntMultiply,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -209,7 +226,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 27] = [
+    pub const ALL: [Optimisation; 31] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -237,6 +254,10 @@ impl Optimisation {
         Optimisation::PrevInstrLowHalf,
         Optimisation::LiteralPool,
         Optimisation::ConstantOperands,
+        Optimisation::BorrowedRefs,
+        Optimisation::LiveRanges,
+        Optimisation::SlotOrder,
+        Optimisation::CompactIntMultiply,
     ];
 
     pub fn name(self) -> &'static str {
@@ -268,6 +289,10 @@ impl Optimisation {
             Optimisation::PrevInstrLowHalf => "prev-instr-low-half",
             Optimisation::LiteralPool => "literal-pool",
             Optimisation::ConstantOperands => "constant-operands",
+            Optimisation::BorrowedRefs => "borrowed-refs",
+            Optimisation::LiveRanges => "live-ranges",
+            Optimisation::SlotOrder => "slot-order",
+            Optimisation::CompactIntMultiply => "compact-int-multiply",
         }
     }
 

@@ -44,6 +44,16 @@ fn reg(r: u8) -> Reg {
     Reg::x(r)
 }
 
+/// An out-of-line `_Py_Dealloc` call for one `Decref` site: `slow` is where the site jumps
+/// when the count reaches zero, `done` where it goes back; `prev_instr` (0: none) is stored in
+/// the frame first, for finalizers and warnings that read the frame's line.
+struct DeallocPath {
+    slow: Label,
+    done: Label,
+    object: Reg,
+    prev_instr: i64,
+}
+
 struct Emitter<'a> {
     asm: Assembler,
     f: &'a lir::Function,
@@ -52,7 +62,7 @@ struct Emitter<'a> {
     blocks: Vec<Label>,
     exits: Vec<Label>,
     epilogue: Label,
-    dealloc_paths: Vec<(Label, Label, Reg)>,
+    dealloc_paths: Vec<DeallocPath>,
     frame_size: u64,
 }
 
@@ -398,7 +408,11 @@ impl<'a> Emitter<'a> {
                     self.store(SCRATCH0, FRAME, offset, Width::W64);
                 }
             }
-            LInst::Decref { value, maybe_null } => self.decref(*value, *maybe_null),
+            LInst::Decref {
+                value,
+                maybe_null,
+                prev_instr,
+            } => self.decref(*value, *maybe_null, *prev_instr),
             LInst::Call {
                 target, args, dst, ..
             } => self.call(*target, args, *dst, copy),
@@ -486,7 +500,7 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn decref(&mut self, value: lir::VReg, maybe_null: bool) {
+    fn decref(&mut self, value: lir::VReg, maybe_null: bool, prev_instr: i64) {
         let r = self.read(value, SCRATCH1);
         let done = self.asm.new_label();
         let slow = self.asm.new_label();
@@ -498,7 +512,12 @@ impl<'a> Emitter<'a> {
         self.asm.str(SCRATCH0, r, 0);
         self.asm.b_cond(C::Eq, slow);
         self.asm.bind(done);
-        self.dealloc_paths.push((slow, done, r));
+        self.dealloc_paths.push(DeallocPath {
+            slow,
+            done,
+            object: r,
+            prev_instr,
+        });
     }
 
     fn src_of(&self, o: &Operand) -> Src {
@@ -545,6 +564,11 @@ impl<'a> Emitter<'a> {
                 let r = self.operand(*v, SCRATCH0);
                 let off = exit_slot(self.env, exit, k);
                 self.store(r, FRAME, off, Width::W64);
+                if exit.increfs.contains(&k) {
+                    self.load(SCRATCH1, r, 0, Width::W64);
+                    self.add_offset(SCRATCH1, SCRATCH1, 1);
+                    self.store(SCRATCH1, r, 0, Width::W64);
+                }
             }
             self.asm.mov_imm(SCRATCH0, exit.stacktop as u64);
             self.store(SCRATCH0, FRAME, self.env.frame_stacktop, Width::W32);
@@ -561,7 +585,13 @@ impl<'a> Emitter<'a> {
     /// the site: the prologue saved the caller's.
     fn dealloc_stubs(&mut self) {
         let mut bodies: Vec<(Reg, Label)> = Vec::new();
-        for (slow, done, r) in std::mem::take(&mut self.dealloc_paths) {
+        for DeallocPath {
+            slow,
+            done,
+            object: r,
+            prev_instr,
+        } in std::mem::take(&mut self.dealloc_paths)
+        {
             let body = match bodies.iter().find(|(br, _)| *br == r) {
                 Some((_, l)) => *l,
                 None => {
@@ -571,6 +601,12 @@ impl<'a> Emitter<'a> {
                 }
             };
             self.asm.bind(slow);
+            // x16 is free here: the object is in its own register or x17, and the body's
+            // call clobbers x16 anyway.
+            if prev_instr != 0 {
+                self.asm.mov_imm(SCRATCH0, prev_instr as u64);
+                self.store(SCRATCH0, FRAME, self.env.frame_prev_instr, Width::W64);
+            }
             self.asm.bl(body);
             self.asm.b(done);
         }

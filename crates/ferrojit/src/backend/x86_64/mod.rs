@@ -52,6 +52,16 @@ fn reg(r: u8) -> Reg {
     Reg::ALL[r as usize]
 }
 
+/// An out-of-line `_Py_Dealloc` call for one `Decref` site: `slow` is where the site jumps
+/// when the count reaches zero, `done` where it goes back; `prev_instr` (0: none) is stored in
+/// the frame first, for finalizers and warnings that read the frame's line.
+struct DeallocPath {
+    slow: Label,
+    done: Label,
+    object: Reg,
+    prev_instr: i64,
+}
+
 struct Emitter<'a> {
     asm: Assembler,
     f: &'a lir::Function,
@@ -61,7 +71,7 @@ struct Emitter<'a> {
     exits: Vec<Label>,
     epilogue: Label,
     /// Out-of-line `_Py_Dealloc` calls: (entry, return point, register holding the object).
-    dealloc_paths: Vec<(Label, Label, Reg)>,
+    dealloc_paths: Vec<DeallocPath>,
     /// Callee-saved registers pushed by the prologue, in push order.
     saved: Vec<Reg>,
     frame_size: i32,
@@ -208,10 +218,13 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// `cmp a, b` at `width`.
+    /// `cmp a, b` at `width`; against 0, `test a, a` (one byte shorter, the same flags for
+    /// every condition LIR has: ZF and SF from `a`, CF and OF clear).
     fn compare(&mut self, a: lir::VReg, b: Operand, width: Width) {
         let ra = self.read(a, SCRATCH0);
         match (b, width) {
+            (Operand::Imm(0), Width::W32) => self.asm.test32_rr(ra, ra),
+            (Operand::Imm(0), _) => self.asm.test_rr(ra, ra),
             (Operand::Imm(i), Width::W32) => self.asm.cmp32_ri(ra, i as i32),
             (Operand::Imm(i), _) if i32::try_from(i).is_ok() => {
                 self.asm.alu_ri(Alu::Cmp, ra, i as i32)
@@ -238,6 +251,20 @@ impl<'a> Emitter<'a> {
             },
             Operand::Imm(_) => None,
         };
+        // dst's register holds `b`: a commutative operation takes `a` into it directly.
+        let commutes = matches!(op, lir::AluOp::Add | lir::AluOp::And | lir::AluOp::Mul);
+        if let (Loc::Reg(r), true) = (self.alloc.loc(dst), commutes) {
+            if Some(reg(r)) == b_reg {
+                let d = reg(r);
+                let ra = self.read(a, SCRATCH0);
+                match op {
+                    lir::AluOp::Mul => self.asm.imul_rr(d, ra),
+                    lir::AluOp::Add => self.asm.alu_rr(Alu::Add, d, ra),
+                    _ => self.asm.alu_rr(Alu::And, d, ra),
+                }
+                return;
+            }
+        }
         let d = match self.alloc.loc(dst) {
             Loc::Reg(r)
                 if Some(reg(r)) != b_reg && !(op == lir::AluOp::Shl && reg(r) == Reg::Rcx) =>
@@ -414,7 +441,11 @@ impl<'a> Emitter<'a> {
                     self.asm.store64(m, SCRATCH0);
                 }
             }
-            LInst::Decref { value, maybe_null } => self.decref(*value, *maybe_null),
+            LInst::Decref {
+                value,
+                maybe_null,
+                prev_instr,
+            } => self.decref(*value, *maybe_null, *prev_instr),
             LInst::Call {
                 target, args, dst, ..
             } => self.call(*target, args, *dst, copy),
@@ -489,7 +520,7 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn decref(&mut self, value: lir::VReg, maybe_null: bool) {
+    fn decref(&mut self, value: lir::VReg, maybe_null: bool, prev_instr: i64) {
         let r = self.read(value, SCRATCH1);
         let done = self.asm.new_label();
         let slow = self.asm.new_label();
@@ -500,7 +531,12 @@ impl<'a> Emitter<'a> {
         self.asm.alu_mi(Alu::Sub, Mem::new(r, 0), 1);
         self.asm.jcc(C::E, slow);
         self.asm.bind(done);
-        self.dealloc_paths.push((slow, done, r));
+        self.dealloc_paths.push(DeallocPath {
+            slow,
+            done,
+            object: r,
+            prev_instr,
+        });
     }
 
     fn src_of(&self, o: &Operand) -> Src {
@@ -548,13 +584,17 @@ impl<'a> Emitter<'a> {
             self.asm.bind(self.exits[i]);
             for (k, v) in exit.stack.iter().enumerate() {
                 let m = Mem::new(FRAME, exit_slot(self.env, exit, k));
+                let incref = exit.increfs.contains(&k);
                 match v {
-                    Operand::Imm(imm) if i32::try_from(*imm).is_ok() => {
+                    Operand::Imm(imm) if i32::try_from(*imm).is_ok() && !incref => {
                         self.asm.store64_imm(m, *imm as i32)
                     }
                     _ => {
                         let r = self.operand(*v, SCRATCH0);
                         self.asm.store64(m, r);
+                        if incref {
+                            self.asm.alu_mi(Alu::Add, Mem::new(r, 0), 1);
+                        }
                     }
                 }
             }
@@ -575,7 +615,13 @@ impl<'a> Emitter<'a> {
     /// return address that keeps the stack 16-byte aligned for the call), calls, pops, returns.
     fn dealloc_stubs(&mut self) {
         let mut bodies: Vec<(Reg, Label)> = Vec::new();
-        for (slow, done, r) in std::mem::take(&mut self.dealloc_paths) {
+        for DeallocPath {
+            slow,
+            done,
+            object: r,
+            prev_instr,
+        } in std::mem::take(&mut self.dealloc_paths)
+        {
             let body = match bodies.iter().find(|(br, _)| *br == r) {
                 Some((_, l)) => *l,
                 None => {
@@ -585,6 +631,13 @@ impl<'a> Emitter<'a> {
                 }
             };
             self.asm.bind(slow);
+            // r10 is free here: the object is in its own register or r11, and the call
+            // below clobbers r10 anyway.
+            if prev_instr != 0 {
+                self.asm.mov_ri(SCRATCH0, prev_instr);
+                let at = Mem::new(FRAME, self.env.frame_prev_instr);
+                self.asm.store64(at, SCRATCH0);
+            }
             self.asm.call(body);
             self.asm.jmp(done);
         }
