@@ -286,6 +286,20 @@ def test_compact_int_words_are_digit_times_size():
         ferrojit.disable()
 
 
+def test_aarch64_tests_against_zero_are_one_compare_and_branch():
+    # The error check after each call (NULL result), the eval-breaker and tracing checks: on
+    # AArch64 one cbz/cbnz each instead of cmp and b.cond; x86-64 is unchanged.
+    for _ in range(30):
+        assert three_calls(5) == 5
+    shapes = _shapes(three_calls, "compare-and-branch")
+    on, off = shapes["on", "aarch64"], shapes["off", "aarch64"]
+    zero_branches = lambda asm: asm.count("cbz ") + asm.count("cbnz ")  # noqa: E731
+    assert zero_branches(on["asm"]) >= zero_branches(off["asm"]) + 6, on["asm"]
+    assert on["instructions"] <= off["instructions"] - 6, (on["instructions"], off["instructions"])
+    assert shapes["on", "x86_64"]["asm"] == shapes["off", "x86_64"]["asm"]
+    assert three_calls("z") == "z"
+
+
 def count_down(n):
     total = 0
     while n > 0:

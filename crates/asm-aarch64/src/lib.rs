@@ -670,6 +670,16 @@ impl Assembler {
         self.branch(0xB500_0000 | rt.zr(), l, FIX_B19);
     }
 
+    /// `cbz wt, l` (`0 011010 0 imm19 Rt`): the low 32 bits are zero.
+    pub fn cbz_w(&mut self, rt: Reg, l: Label) {
+        self.branch(0x3400_0000 | rt.zr(), l, FIX_B19);
+    }
+
+    /// `cbnz wt, l` (`0 011010 1 imm19 Rt`).
+    pub fn cbnz_w(&mut self, rt: Reg, l: Label) {
+        self.branch(0x3500_0000 | rt.zr(), l, FIX_B19);
+    }
+
     /// `adr d, l` (`0 immlo(2) 10000 immhi(19) Rd`).
     pub fn adr(&mut self, d: Reg, l: Label) {
         self.branch(0x1000_0000 | d.zr(), l, FIX_ADR21);

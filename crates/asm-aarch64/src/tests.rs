@@ -512,6 +512,8 @@ fn branches_reach_their_labels() {
     a.b_cond(Cond::Ne, fwd);
     a.cbz(Reg::X3, back);
     a.cbnz(Reg::X30, fwd);
+    a.cbz_w(Reg::X5, back);
+    a.cbnz_w(Reg::X0, fwd);
     a.bl(back);
     a.adr(Reg::X9, fwd);
     a.bind(fwd);
@@ -521,7 +523,7 @@ fn branches_reach_their_labels() {
     a.brk(7);
     a.nop();
     let text = disasm(&a.finish().unwrap());
-    let target = 0x1000 + 6 * 4;
+    let target = 0x1000 + 8 * 4;
     assert_eq!(
         text,
         vec![
@@ -529,6 +531,8 @@ fn branches_reach_their_labels() {
             format!("b.ne #{target:#x}"),
             "cbz x3, #0x1000".to_string(),
             format!("cbnz x30, #{target:#x}"),
+            "cbz w5, #0x1000".to_string(),
+            format!("cbnz w0, #{target:#x}"),
             "bl #0x1000".to_string(),
             format!("adr x9, #{target:#x}"),
             "blr x16".to_string(),

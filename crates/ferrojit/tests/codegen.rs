@@ -21,6 +21,7 @@ const ENV: Env = Env {
     dealloc: 0,
     short_jumps: true,
     literal_pool: true,
+    compare_and_branch: true,
 };
 
 thread_local! {

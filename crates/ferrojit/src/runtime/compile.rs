@@ -476,6 +476,7 @@ pub unsafe fn pipeline(
         let env = backend_env(
             on(super::Optimisation::ShortJumps),
             on(super::Optimisation::LiteralPool),
+            on(super::Optimisation::CompareAndBranch),
         );
         let machine = isa.emit(&allocated, &alloc, &env).map_err(Failure::Error)?;
         Ok(Artifacts {
@@ -492,8 +493,9 @@ pub unsafe fn pipeline(
     }
 }
 
-/// The backends' facts; `short_jumps` and `literal_pool` are the knobs of those names.
-fn backend_env(short_jumps: bool, literal_pool: bool) -> Env {
+/// The backends' facts; `short_jumps`, `literal_pool` and `compare_and_branch` are the knobs
+/// of those names.
+fn backend_env(short_jumps: bool, literal_pool: bool, compare_and_branch: bool) -> Env {
     let l = layout();
     Env {
         frame_localsplus: l.frame_localsplus as i32,
@@ -502,6 +504,7 @@ fn backend_env(short_jumps: bool, literal_pool: bool) -> Env {
         dealloc: ffi::_Py_Dealloc as *const () as usize,
         short_jumps,
         literal_pool,
+        compare_and_branch,
     }
 }
 

@@ -212,6 +212,10 @@ pub enum Optimisation {
     /// positive digit) is its digit times its size, one multiply, instead of masking the digit
     /// with the negated size (a zero, a subtraction and an `and`).
     CompactIntMultiply,
+    /// `compare-and-branch` (AArch64): a branch or guard on a register being zero or not is
+    /// one `cbz`/`cbnz` instead of `cmp` and `b.cond` (null checks, error checks, the
+    /// interpreter-idle checks, truth tests).
+    CompareAndBranch,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -226,7 +230,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 31] = [
+    pub const ALL: [Optimisation; 32] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -258,6 +262,7 @@ impl Optimisation {
         Optimisation::LiveRanges,
         Optimisation::SlotOrder,
         Optimisation::CompactIntMultiply,
+        Optimisation::CompareAndBranch,
     ];
 
     pub fn name(self) -> &'static str {
@@ -293,6 +298,7 @@ impl Optimisation {
             Optimisation::LiveRanges => "live-ranges",
             Optimisation::SlotOrder => "slot-order",
             Optimisation::CompactIntMultiply => "compact-int-multiply",
+            Optimisation::CompareAndBranch => "compare-and-branch",
         }
     }
 

@@ -219,6 +219,27 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Branches to `l` when `a cond b`: `cbz`/`cbnz` for equality with zero (with the
+    /// `compare-and-branch` optimisation; exits and blocks are within its 1 MB reach in any
+    /// function the allocator accepts), else `cmp` and `b.cond`.
+    fn compare_and_branch(&mut self, a: lir::VReg, b: Operand, cond: Cond, width: Width, l: Label) {
+        let zero_test = self.env.compare_and_branch
+            && b == Operand::Imm(0)
+            && matches!(cond, Cond::Eq | Cond::Ne);
+        if !zero_test {
+            self.compare(a, b, width);
+            self.asm.b_cond(Self::cond(cond), l);
+            return;
+        }
+        let r = self.read(a, SCRATCH0);
+        match (cond, width == Width::W32) {
+            (Cond::Eq, true) => self.asm.cbz_w(r, l),
+            (Cond::Eq, false) => self.asm.cbz(r, l),
+            (_, true) => self.asm.cbnz_w(r, l),
+            (_, false) => self.asm.cbnz(r, l),
+        }
+    }
+
     fn compare(&mut self, a: lir::VReg, b: Operand, width: Width) {
         let ra = self.read(a, SCRATCH0);
         let w32 = width == Width::W32;
@@ -450,9 +471,8 @@ impl<'a> Emitter<'a> {
                 width,
                 target,
             } => {
-                self.compare(*a, *b, *width);
                 let l = self.blocks[target.0 as usize];
-                self.asm.b_cond(Self::cond(*cond), l);
+                self.compare_and_branch(*a, *b, *cond, *width, l);
             }
             LInst::GuardCmp {
                 a,
@@ -461,9 +481,8 @@ impl<'a> Emitter<'a> {
                 width,
                 exit,
             } => {
-                self.compare(*a, *b, *width);
                 let l = self.exits[exit.0 as usize];
-                self.asm.b_cond(Self::cond(*cond), l);
+                self.compare_and_branch(*a, *b, *cond, *width, l);
             }
             LInst::Jump { target } => {
                 if target.0 as usize != block + 1 {
