@@ -101,6 +101,17 @@ pub struct Env {
     pub compare_and_branch: bool,
 }
 
+/// An out-of-line `_Py_Dealloc` call for one `Decref` site, in either backend's labels and
+/// registers: `slow` is where the site jumps when the count reaches zero, `done` where it goes
+/// back; `prev_instr` (0: none) is stored in the frame first, for finalizers and warnings that
+/// read the frame's line.
+pub struct DeallocPath<L, R> {
+    pub slow: L,
+    pub done: L,
+    pub object: R,
+    pub prev_instr: i64,
+}
+
 /// Byte offset in the frame of value-stack slot `i` of an exit.
 pub fn exit_slot(env: &Env, exit: &lir::Exit, i: usize) -> i32 {
     let base = exit.stacktop - exit.stack.len() as i32;

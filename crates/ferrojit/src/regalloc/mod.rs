@@ -655,6 +655,16 @@ mod tests {
         }
     }
 
+    /// A single caller-saved register (0), which is also the argument and result register.
+    fn one_register() -> RegisterSet {
+        RegisterSet {
+            callee_saved: vec![],
+            caller_saved: vec![0],
+            args: vec![0],
+            ret: Some(0),
+        }
+    }
+
     #[test]
     fn a_value_dead_at_every_call_its_interval_spans_takes_a_caller_saved_register() {
         let f = hot_value_with_a_cold_use();
@@ -697,12 +707,7 @@ mod tests {
         );
         f.blocks[0].insts[4] = LInst::Return { value: VReg(2) };
         f.num_vregs = 3;
-        let regs = RegisterSet {
-            callee_saved: vec![],
-            caller_saved: vec![0],
-            args: vec![0],
-            ret: Some(0),
-        };
+        let regs = one_register();
         let alloc = allocate(&f, &regs);
         assert_eq!(check(&f, &alloc, &regs), Ok(()));
         assert_eq!(
@@ -747,12 +752,7 @@ mod tests {
             exits: vec![],
             num_vregs: 21,
         };
-        let regs = RegisterSet {
-            callee_saved: vec![],
-            caller_saved: vec![0],
-            args: vec![0],
-            ret: Some(0),
-        };
+        let regs = one_register();
         let on = allocate(&f, &regs);
         let off = allocate_with(
             &f,
@@ -863,12 +863,7 @@ mod tests {
             exits: vec![],
             num_vregs: 150,
         };
-        let regs = RegisterSet {
-            callee_saved: vec![],
-            caller_saved: vec![0],
-            args: vec![0],
-            ret: Some(0),
-        };
+        let regs = one_register();
         let alloc = allocate(&f, &regs);
         check(&f, &alloc, &regs).unwrap();
         let spilled = alloc

@@ -7,7 +7,7 @@
 //! used, saved in pairs; then the spill slots at `[sp + 8 * k]`.
 
 use super::parallel_move::{self, Move, Src};
-use super::{exit_slot, Env, MachineCode, ReturnCopy};
+use super::{exit_slot, DeallocPath, Env, MachineCode, ReturnCopy};
 use crate::lir::{self, Base, Cond, LInst, Operand, Width};
 use crate::regalloc::{Allocation, Loc, RegisterSet};
 use ferrojit_asm_aarch64::{Assembler, Cond as C, FpOp, Label, Reg};
@@ -44,16 +44,6 @@ fn reg(r: u8) -> Reg {
     Reg::x(r)
 }
 
-/// An out-of-line `_Py_Dealloc` call for one `Decref` site: `slow` is where the site jumps
-/// when the count reaches zero, `done` where it goes back; `prev_instr` (0: none) is stored in
-/// the frame first, for finalizers and warnings that read the frame's line.
-struct DeallocPath {
-    slow: Label,
-    done: Label,
-    object: Reg,
-    prev_instr: i64,
-}
-
 struct Emitter<'a> {
     asm: Assembler,
     f: &'a lir::Function,
@@ -62,7 +52,7 @@ struct Emitter<'a> {
     blocks: Vec<Label>,
     exits: Vec<Label>,
     epilogue: Label,
-    dealloc_paths: Vec<DeallocPath>,
+    dealloc_paths: Vec<DeallocPath<Label, Reg>>,
     frame_size: u64,
 }
 

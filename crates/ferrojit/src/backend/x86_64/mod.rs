@@ -6,7 +6,7 @@
 //! keep rsp 16-byte aligned, then the spill slots at `[rsp + 8 * k]`.
 
 use super::parallel_move::{self, Move, Src};
-use super::{exit_slot, Env, MachineCode, ReturnCopy};
+use super::{exit_slot, DeallocPath, Env, MachineCode, ReturnCopy};
 use crate::lir::{self, Base, Cond, LInst, Operand, Width};
 use crate::regalloc::{Allocation, Loc, RegisterSet};
 use ferrojit_asm_x86_64::{Alu, Assembler, Cond as C, Label, Mem, Reg, Shift, SseOp};
@@ -52,16 +52,6 @@ fn reg(r: u8) -> Reg {
     Reg::ALL[r as usize]
 }
 
-/// An out-of-line `_Py_Dealloc` call for one `Decref` site: `slow` is where the site jumps
-/// when the count reaches zero, `done` where it goes back; `prev_instr` (0: none) is stored in
-/// the frame first, for finalizers and warnings that read the frame's line.
-struct DeallocPath {
-    slow: Label,
-    done: Label,
-    object: Reg,
-    prev_instr: i64,
-}
-
 struct Emitter<'a> {
     asm: Assembler,
     f: &'a lir::Function,
@@ -71,7 +61,7 @@ struct Emitter<'a> {
     exits: Vec<Label>,
     epilogue: Label,
     /// Out-of-line `_Py_Dealloc` calls: (entry, return point, register holding the object).
-    dealloc_paths: Vec<DeallocPath>,
+    dealloc_paths: Vec<DeallocPath<Label, Reg>>,
     /// Callee-saved registers pushed by the prologue, in push order.
     saved: Vec<Reg>,
     frame_size: i32,
