@@ -19,7 +19,7 @@ test_slice test_range test_exceptions test_grammar test_named_expressions test_u
 test_dataclasses test_types test_set test_userdict test_userlist test_defaultdict test_deque
 test_textwrap test_shlex test_fractions test_statistics test_json test_functools test_itertools
 test_sys_settrace test_sys_setprofile test_frame test_traceback test_fstring test_format test_bdb
-test_trace test_profile test_cprofile test_pdb test_coroutines
+test_trace test_profile test_cprofile test_pdb test_coroutines test_code
 """.split()
 
 

@@ -477,6 +477,7 @@ impl<'a> Builder<'a> {
             kind: ExitKind::Deopt,
             reason,
             site: None,
+            pending_calls_at: None,
         })
     }
 
@@ -515,18 +516,21 @@ impl<'a> Builder<'a> {
             kind: ExitKind::Deopt,
             reason,
             site: Some(ins.at),
+            pending_calls_at: None,
         };
         Some(self.func.add_state(state))
     }
 
-    /// A deopt that resumes after `ins` (the stack already updated).
-    fn deopt_after(&mut self, cur: &Cursor, ins: &Instr, reason: &'static str) -> StateId {
+    /// The eval-breaker check at the end of call `ins`: a deopt that resumes after it (the
+    /// result on the stack) once pending calls have run, raising at `ins` if they raise.
+    fn deopt_after_call(&mut self, cur: &Cursor, ins: &Instr, reason: &'static str) -> StateId {
         let state = FrameState {
             resume_at: ins.next(),
             stack: cur.stack.clone(),
             kind: ExitKind::Deopt,
             reason,
             site: None,
+            pending_calls_at: Some(ins.at),
         };
         self.func.add_state(state)
     }
@@ -539,6 +543,7 @@ impl<'a> Builder<'a> {
             kind: ExitKind::Raise,
             reason,
             site: None,
+            pending_calls_at: None,
         })
     }
 
@@ -1082,7 +1087,7 @@ impl<'a> Builder<'a> {
                 let r = self.helper(cur, Helper::CallFunctionEx, args, Type::OBJECT, ins);
                 self.check(cur, r, ErrorCheck::Null, ins);
                 cur.stack.push(r);
-                let state = self.deopt_after(cur, ins, "eval breaker or tracing after call");
+                let state = self.deopt_after_call(cur, ins, "eval breaker or tracing after call");
                 self.emit(
                     cur,
                     InstKind::GuardInterpreterIdle { state },
@@ -2477,7 +2482,7 @@ impl<'a> Builder<'a> {
         let r = self.helper(cur, helper, vec![addr, oparg, kw], Type::OBJECT, ins);
         self.check(cur, r, ErrorCheck::Null, ins);
         cur.stack.push(r);
-        let state = self.deopt_after(cur, ins, "eval breaker or tracing after call");
+        let state = self.deopt_after_call(cur, ins, "eval breaker or tracing after call");
         self.emit(
             cur,
             InstKind::GuardInterpreterIdle { state },

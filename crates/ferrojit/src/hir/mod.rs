@@ -69,6 +69,10 @@ pub struct FrameState {
     /// exit keeps being taken (the deopt policy). None for exits that are the normal way to do
     /// something (raising, the eval breaker, an unbound local).
     pub site: Option<u32>,
+    /// For an exit after a call: the call, whose end the interpreter checks the eval breaker
+    /// at. The exit runs pending signal handlers and calls before resuming, and an exception
+    /// they raise is raised by the call, as in the interpreter.
+    pub pending_calls_at: Option<u32>,
 }
 
 /// Runtime functions that generated code calls. The C API ones do not take references from their

@@ -101,6 +101,8 @@ pub struct ExitInfo {
     pub site: Option<u32>,
     /// How often the exit was taken (counted for speculations only).
     pub taken: Cell<u32>,
+    /// The call whose eval-breaker check the exit stands for (see `hir::FrameState`).
+    pub pending_calls_at: Option<u32>,
 }
 
 /// Compilations of one code object after which it is left to the interpreter for good.
@@ -373,6 +375,7 @@ fn install(art: &mut Artifacts, location: String, spread: bool) -> Result<Native
                 resume_at: state.resume_at,
                 site: state.site,
                 taken: Cell::new(0),
+                pending_calls_at: state.pending_calls_at,
             }
         })
         .collect();

@@ -145,14 +145,53 @@ pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> 
                 keys_change_recompiles: 0,
             };
             let b = Box::into_raw(Box::new(state));
-            if ffi::_PyCode_SetExtra(code, rt.extra_index, b as *mut c_void) != 0 {
-                pyo3_ffi::PyErr_Clear();
+            if !set_own_extra(code, rt.extra_index, b as *mut c_void) {
                 drop(Box::from_raw(b));
                 return None;
             }
             p = b as *mut c_void;
         }
         Some(&mut *(p as *mut CodeState))
+    }
+}
+
+/// Stores `value` in slot `index` of `code`'s extras, growing them only up to `index`.
+///
+/// `_PyCode_SetExtra` would size the extras for every index any extension has requested, and
+/// CPython 3.11's `code_dealloc` calls each index's free function for each slot the extras hold,
+/// NULL or not: a code object that only ferrojit gave extras would call another extension's
+/// free function when it dies (CPython's test_code registers a Python callback that then runs
+/// during interpreter shutdown and crashes). Sized to our own slot, a code object dies as it
+/// would without ferrojit for every index after ours. False (no exception set) if memory runs
+/// out.
+///
+/// # Safety
+/// GIL held; `code` is a live code object; `index` came from `_PyEval_RequestCodeExtraIndex`.
+unsafe fn set_own_extra(code: *mut PyObject, index: isize, value: *mut c_void) -> bool {
+    // SAFETY: co_extra is NULL or a `_PyCodeObjectExtra` (`Py_ssize_t ce_size; void
+    // *ce_extras[]`) allocated with PyMem_*, which `code_dealloc` and `_PyCode_SetExtra` also
+    // use; we only grow it, keep its slots and clear the new ones, as `_PyCode_SetExtra` does.
+    unsafe {
+        let offset = crate::cpython::layout().code_extra;
+        let extra: *mut isize = ffi::read(code as _, offset);
+        let size = if extra.is_null() { 0 } else { *extra };
+        let extra = if index < size {
+            extra
+        } else {
+            let bytes = std::mem::size_of::<isize>() * (index as usize + 2);
+            let grown = pyo3_ffi::PyMem_Realloc(extra as *mut c_void, bytes) as *mut isize;
+            if grown.is_null() {
+                return false;
+            }
+            for i in size..=index {
+                *grown.add(1 + i as usize) = 0;
+            }
+            *grown = index + 1;
+            ffi::write(code as _, offset, grown);
+            grown
+        };
+        *extra.add(1 + index as usize) = value as isize;
+        true
     }
 }
 
@@ -432,10 +471,31 @@ unsafe fn after_deopt(
                 if let Some(site) = exit.site {
                     count_failed_speculation(f, native, exit, site);
                 }
+                if let Some(call) = exit.pending_calls_at {
+                    if pyo3_ffi::Py_MakePendingCalls() != 0 {
+                        return raise_at_call(ts, f, call);
+                    }
+                }
             }
             None => rt.stats.deopt("unknown exit", &native.location, 0),
         }
         ffi::_PyEval_EvalFrameDefault(ts, f, 0)
+    }
+}
+
+/// A signal handler or pending call run at the end of the call at code unit `call` raised: the
+/// interpreter raises it from that call (its traceback line, its handler), with the call's
+/// result on the stack as at the interpreter's own check.
+///
+/// # Safety
+/// As for [`after_deopt`], with an exception set; `call` is a code unit of `f`'s code.
+#[cold]
+unsafe fn raise_at_call(ts: *mut PyThreadState, f: *mut InterpreterFrame, call: u32) -> *mut PyObject {
+    // SAFETY: the frame is live; `call` indexes its code's instructions.
+    unsafe {
+        let first = co::first_instr(frame::code(f));
+        frame::set_prev_instr(f, first.add(call as usize));
+        after_raise(ts, f)
     }
 }
 
