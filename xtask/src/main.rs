@@ -8,6 +8,8 @@
 //! - `wheel [--arch A]`: the wheel pip installs, in `target/wheels/<arch>/` (maturin)
 //! - `bench [--arch A] [--fast]`: richards through pyperf with and without the JIT
 //! - `count [--disable OPTS] [BENCH[:LOOPS]...]`: instructions of one timed value (callgrind)
+//! - `regrtest [--all | TEST...] [--jobs N] [--timeout SECS] [--out DIR] [--jit-only]`: CPython's
+//!   regression suite plain and with the JIT at threshold 0, and the modules failing only with it
 
 mod arch;
 mod arm64;
@@ -15,6 +17,7 @@ mod bench;
 mod build;
 mod count;
 mod python;
+mod regrtest;
 mod run;
 mod test;
 mod wheel;
@@ -79,6 +82,28 @@ enum Command {
         /// Benchmarks, each `NAME` or `NAME:LOOPS` (default: richards).
         benchmarks: Vec<String>,
     },
+    /// CPython 3.11's regression suite (`python3 -m test`) plain and with ferrojit compiling
+    /// everything (threshold 0), and the test modules that fail only with the JIT (x86-64;
+    /// exit status 1 when there is one). Ignores the tests in xtask/regrtest-exclusions.txt.
+    Regrtest {
+        /// The whole suite.
+        #[arg(long)]
+        all: bool,
+        /// Test modules to run (e.g. test_int test_code) when not --all.
+        tests: Vec<String>,
+        /// regrtest's worker processes (-j).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+        jobs: u32,
+        /// regrtest's timeout for one test module, in seconds.
+        #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u32).range(1..))]
+        timeout: u32,
+        /// Where the logs, scratch directories and summary.json go (default target/regrtest/).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Skip the plain run: report every failure with the JIT.
+        #[arg(long)]
+        jit_only: bool,
+    },
 }
 
 fn main() {
@@ -103,6 +128,21 @@ fn main() {
             disable,
             benchmarks,
         } => count::run(&benchmarks, disable.as_deref()).map(|_| 0),
+        Command::Regrtest {
+            all,
+            tests,
+            jobs,
+            timeout,
+            out,
+            jit_only,
+        } => regrtest::run(&regrtest::Options {
+            all,
+            tests,
+            jobs,
+            timeout,
+            out,
+            jit_only,
+        }),
     };
     match result {
         Ok(code) => std::process::exit(code),
