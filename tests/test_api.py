@@ -1,6 +1,7 @@
 """The Python API and the command line: switches, errors for bad input, refusals with reasons,
 dumps, statistics."""
 
+import dis
 import re
 import json
 import os
@@ -24,13 +25,16 @@ def test_compile_runs_natively_and_gives_the_same_result():
     assert not ferrojit.is_compiled(add)
     ferrojit.compile(add)
     assert ferrojit.is_compiled(add)
-    ferrojit.enable(threshold=1000)
+    # (osr off: the list comprehension's own loop would move to compiled code and count.)
+    ferrojit.enable(threshold=1000, disable="osr")
     try:
         before = ferrojit.stats()["native_calls"]
         assert [add(i, 3) for i in range(5)] == [6, 8, 10, 12, 14]
         assert add("a", "b") == "abab"
         assert ferrojit.stats()["native_calls"] - before == 6
     finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
         ferrojit.disable()
 
 
@@ -452,10 +456,11 @@ def test_loops_the_interpreter_would_not_quicken_yet_compile_on_the_second_call(
         "print(seen)\n"
     )
     assert "POP_JUMP_BACKWARD_IF_NOT_NONE" in _opnames_of_walk()
-    r = run_jit(script, threshold=20, cwd=tmp_path)
+    # (osr off: it would move the first call's loop to compiled code.)
+    r = run_jit(script, threshold=20, extra=["--disable", "osr"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str([(1, 1225, False, True), (2, 1225, True, True), (3, 1225, True, True)])
-    r = run_jit(script, threshold=20, extra=["--disable", "early-quickening"], cwd=tmp_path)
+    r = run_jit(script, threshold=20, extra=["--disable", "early-quickening,osr"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str([(1, 1225, False, False), (2, 1225, False, False), (3, 1225, False, False)])
 
@@ -528,7 +533,9 @@ def test_a_speculation_that_keeps_failing_is_recompiled_generic(tmp_path):
     sites = {}
     for limit in (3, 0):
         stats = tmp_path / ("limit%d.jsonl" % limit)
-        r = run_jit(program, threshold=10, stats=stats, extra=["--deopt-limit", str(limit)])
+        # (osr off: while a first call is watched, compiled code exits at its eval-breaker
+        # checks, which would count among the sites here.)
+        r = run_jit(program, threshold=10, stats=stats, extra=["--deopt-limit", str(limit), "--disable", "osr"])
         assert (r.returncode, r.stdout, r.stderr) == (plain.returncode, plain.stdout, plain.stderr)
         s = read_stats(stats)[0]
         assert s["deopt_limit"] == limit
@@ -551,7 +558,7 @@ def test_the_deopt_limit_bounds_a_site_across_recompilations(tmp_path):
     program = PROGRAMS / "deopt_across_versions.py"
     plain = run_plain(program)
     stats = tmp_path / "s.jsonl"
-    r = run_jit(program, threshold=10, stats=stats, extra=["--deopt-limit", "3"])
+    r = run_jit(program, threshold=10, stats=stats, extra=["--deopt-limit", "3", "--disable", "osr"])
     assert (r.returncode, r.stdout, r.stderr) == (plain.returncode, plain.stdout, plain.stderr)
     s = read_stats(stats)[0]
     sites = {k: n for k, n in s["deopt_sites"].items() if ":pair @" in k}
@@ -1386,7 +1393,7 @@ def test_loop_threshold_waits_for_a_function_its_loop_did_not_quicken():
     # quickened it (no feedback yet), so it waits for the call threshold. flat()'s loop
     # quickens it during its first call, so it compiles on its second.
     tree = [[[]], [[], []]]  # 6 calls of walk, 5 back-edges
-    ferrojit.enable(threshold=20, loop_threshold=1)
+    ferrojit.enable(threshold=20, loop_threshold=1, disable="osr")  # the call-count policy alone
     try:
         assert walk(tree) == 6 and flat(range(50)) == 1225
         assert flat(range(3)) == 3
@@ -1397,6 +1404,8 @@ def test_loop_threshold_waits_for_a_function_its_loop_did_not_quicken():
         assert ferrojit.is_compiled(walk)
         assert walk([tree, tree]) == 13
     finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
         ferrojit.disable()
 
 
@@ -1516,10 +1525,12 @@ def test_await_makes_and_resumes_compiled_coroutines_directly():
     expected = drive(awaited_fib(12))
     # awaited_fib(12) runs 465 coroutines: 464 are awaited, made by a call from compiled
     # code and resumed by its SEND; the knobs switch each direct path off on its own.
+    # (osr off everywhere here: the drivers' loops would be watched, and compiled code exits at
+    # its eval-breaker checks meanwhile.)
     for disabled, made, resumed in [
-        ("", 464, 464),
-        ("direct-generator-calls", 0, 464),
-        ("direct-resume", 464, 0),
+        ("osr", 464, 464),
+        ("osr,direct-generator-calls", 0, 464),
+        ("osr,direct-resume", 464, 0),
     ]:
         ferrojit.enable(threshold=1000, disable=disabled)
         try:
@@ -1594,7 +1605,7 @@ def test_async_with_and_async_for_compile_in_coroutines():
             ("fj_send(", 3),
         ]:
             assert hir.count(helper) == n, (isa, helper, hir)
-    ferrojit.enable(threshold=1000)
+    ferrojit.enable(threshold=1000, disable="osr")
     try:
         for f in (ticks_total, Ticks.__aenter__, Ticks.__anext__, Ticks.__aexit__):
             ferrojit.compile(f)
@@ -1604,6 +1615,8 @@ def test_async_with_and_async_for_compile_in_coroutines():
         # Resumed directly: __aenter__, five __anext__ (4 down to 0, then break), __aexit__.
         assert after["direct_resumes"] - before["direct_resumes"] == 7
     finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
         ferrojit.disable()
     ferrojit.enable(threshold=1000, disable="compile-send")
     try:
@@ -1636,7 +1649,7 @@ def test_async_generators_compile_and_wrap_each_yield():
     for isa in ("x86_64", "aarch64"):
         hir = ferrojit.inspect(async_squares, isa=isa)["hir"]
         assert hir.count("fj_async_gen_wrap(") == 1, hir
-    ferrojit.enable(threshold=1000)
+    ferrojit.enable(threshold=1000, disable="osr")
     try:
         ferrojit.compile(async_squares)
         before = ferrojit.stats()["native_calls"]
@@ -1644,6 +1657,8 @@ def test_async_generators_compile_and_wrap_each_yield():
         # Every resume (four yields, then the end) ran the compiled code.
         assert ferrojit.stats()["native_calls"] - before == 5
     finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
         ferrojit.disable()
 
 
@@ -1688,10 +1703,11 @@ def test_for_loops_make_and_resume_compiled_generators_directly():
     expected = [sum(i * i for i in range(n)) for n in range(10)]
     # Ten loops over Squares(n): iter() calls the compiled __iter__ directly, which makes the
     # generator; each loop resumes it n + 1 times (n squares, then its return).
+    # (osr off: the list comprehension's loop would be watched, see above.)
     for disabled, made, resumed in [
-        ("", 10, 55),
-        ("direct-iter-calls", 0, 55),
-        ("direct-resume", 10, 0),
+        ("osr", 10, 55),
+        ("osr,direct-iter-calls", 0, 55),
+        ("osr,direct-resume", 10, 0),
     ]:
         ferrojit.enable(threshold=1000, disable=disabled)
         try:
@@ -1706,3 +1722,49 @@ def test_for_loops_make_and_resume_compiled_generators_directly():
             ferrojit.disable()
             ferrojit.enable(disable="")
             ferrojit.disable()
+
+
+def count_up(n):
+    total = 0
+    for i in range(n):
+        total += i
+    while n > 0:
+        n -= 7
+    return total, n
+
+
+def test_a_function_compiled_for_osr_has_an_entry_at_each_loop_header():
+    # Two loops: two back edges, each with an entry block that dispatches on prev_instr and
+    # reads the header's stack from the frame (the for loop's iterator; nothing for the while).
+    edges = [i.offset // 2 for i in dis.get_instructions(count_up) if i.opname.startswith(("JUMP_BACKWARD", "POP_JUMP_BACKWARD"))]
+    assert len(edges) == 2, edges
+    for isa in ("x86_64", "aarch64"):
+        plain = ferrojit.inspect(count_up, isa=isa)["hir"]
+        hir = ferrojit.inspect(count_up, isa=isa, loop_entries=True)["hir"]
+        assert "SuspendedAt" not in plain and "ReadStack" not in plain, plain
+        assert sorted(int(m) for m in re.findall(r"SuspendedAt @(\d+)", hir)) == sorted(edges), hir
+        assert hir.count("ReadStack @0") == 1 and hir.count("TakeFrameStack") == 2, hir
+
+
+def test_a_loop_in_a_function_called_once_moves_to_compiled_code(tmp_path):
+    # main() is called once: its loops run compiled only if the frame moves at a back edge.
+    script = tmp_path / "once.py"
+    script.write_text(
+        "def main(n):\n"
+        "    total = 0\n"
+        "    for i in range(n):\n"
+        "        total += i % 7\n"
+        "    return total\n"
+        "print(main(200000))\n"
+    )
+    expected = str(sum(i % 7 for i in range(200000)))
+    seen = {}
+    for knobs in ([], ["--disable", "osr"]):
+        stats = tmp_path / ("s%d.jsonl" % len(knobs))
+        r = run_jit(script, threshold=1000, stats=stats, extra=knobs, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == expected
+        s = read_stats(stats)[0]
+        seen[bool(knobs)] = (s["osr_entries"], any(c.endswith("once.py:main") for c in s["compiled"]))
+    assert seen[False][0] >= 1 and seen[False][1], seen
+    assert seen[True] == (0, False), seen

@@ -89,10 +89,11 @@ def is_compiled(func):
     return _ferrojit.is_compiled(func)
 
 
-def inspect(func, isa=None):
+def inspect(func, isa=None, loop_entries=False):
     """Run the compiler on `func` for `isa` ("x86_64" or "aarch64", default: this machine's)
-    without installing the code; returns its HIR, LIR, allocation, disassembly and sizes."""
-    return _ferrojit.inspect(func, isa)
+    without installing the code; returns its HIR, LIR, allocation, disassembly and sizes.
+    loop_entries: compile it as on-stack replacement does, with an entry at each loop header."""
+    return _ferrojit.inspect(func, isa, loop_entries)
 
 
 def _check_threshold(value, what="threshold"):

@@ -177,11 +177,12 @@ fn is_compiled(func: &Bound<'_, PyAny>) -> PyResult<bool> {
 /// returns {"hir", "lir", "regalloc", "asm", "code_bytes" (instructions only), "literal_pool_bytes",
 /// "instructions", "spill_slots"}.
 #[pyfunction]
-#[pyo3(signature = (func, isa=None))]
+#[pyo3(signature = (func, isa=None, loop_entries=false))]
 fn inspect<'py>(
     py: Python<'py>,
     func: &Bound<'py, PyAny>,
     isa: Option<&str>,
+    loop_entries: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let isa = match isa.unwrap_or(HOST_ISA) {
         "x86_64" => Isa::X86_64,
@@ -200,6 +201,7 @@ fn inspect<'py>(
     let feedback = compile::Feedback {
         generic_sites: &generic_sites,
         site_feedback: &site_feedback,
+        loop_entries,
     };
     // SAFETY: as above.
     let art = unsafe { compile::pipeline(code, ns, isa, feedback) }

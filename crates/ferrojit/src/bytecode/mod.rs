@@ -82,6 +82,49 @@ impl Instr {
     }
 }
 
+/// Whether `op` is a loop's back edge: a backward jump after which the interpreter checks its
+/// eval breaker (every one but `JUMP_BACKWARD_NO_INTERRUPT`, which only `yield from`/`await` use).
+pub fn is_loop_edge(op: u8) -> bool {
+    matches!(
+        op,
+        JUMP_BACKWARD
+            | POP_JUMP_BACKWARD_IF_FALSE
+            | POP_JUMP_BACKWARD_IF_TRUE
+            | POP_JUMP_BACKWARD_IF_NONE
+            | POP_JUMP_BACKWARD_IF_NOT_NONE
+    )
+}
+
+/// Whether an exception handler of 3.11's exception table `table` (`co_exceptiontable`) covers
+/// code unit `at`. The table is a list of entries (start, length, target, depth and lasti), each
+/// a big-endian varint of 6-bit groups with bit 6 set on all but the last byte (bit 7 marks an
+/// entry's first byte); an entry covers `start..start + length`. A table that cannot be read
+/// covers everything.
+pub fn handler_covers(table: &[u8], at: u32) -> bool {
+    let mut bytes = table.iter().copied();
+    let mut varint = || -> Option<u32> {
+        let mut b = bytes.next()?;
+        let mut value = u32::from(b & 63);
+        while b & 64 != 0 {
+            b = bytes.next()?;
+            value = (value << 6) | u32::from(b & 63);
+        }
+        Some(value)
+    };
+    loop {
+        let Some(start) = varint() else {
+            return false;
+        };
+        let (Some(length), Some(_target), Some(_depth_lasti)) = (varint(), varint(), varint())
+        else {
+            return true;
+        };
+        if start <= at && at < start + length {
+            return true;
+        }
+    }
+}
+
 /// Whether one of the loops of quickened code has gone round since the code was quickened: the
 /// last instruction with an inline cache before some back edge has left its untouched adaptive
 /// state. A loop without such an instruction counts as gone round (nothing to tell it by).
@@ -153,6 +196,19 @@ fn split(unit: u16, deopt: &[u8; 256]) -> (u8, u8) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_exception_table_says_which_units_a_handler_covers() {
+        // Entries (start 4, length 6, target 20, depth 1) and (start 100, length 2, target 130,
+        // depth 0): 100 and 130 take two 6-bit groups.
+        let table = [0x80 | 4, 6, 20, 1, 0x80 | 0x40 | 1, 36, 2, 0x40 | 2, 2, 0];
+        let covered: Vec<u32> = (0..140).filter(|&at| handler_covers(&table, at)).collect();
+        assert_eq!(covered, vec![4, 5, 6, 7, 8, 9, 100, 101]);
+        assert!(!handler_covers(&[], 0));
+        // A truncated entry covers everything.
+        assert!(handler_covers(&[0x80 | 4, 6], 50));
+    }
+
     use super::*;
 
     fn instr(at: u32, op: u8, specialised: u8, arg: u32, cache: Vec<u16>) -> Instr {

@@ -37,6 +37,9 @@ extern "C" {
         f: EvalFrameFunc,
     );
     pub fn _PyEval_RequestCodeExtraIndex(free: unsafe extern "C" fn(*mut c_void)) -> isize;
+    /// Whether the calling thread is the main thread of the main interpreter: the one that
+    /// runs pending calls and signal handlers.
+    pub fn _PyOS_IsMainThread() -> c_int;
     pub fn _PyCode_GetExtra(code: *mut PyObject, index: isize, extra: *mut *mut c_void) -> c_int;
     pub fn _PyCode_SetExtra(code: *mut PyObject, index: isize, extra: *mut c_void) -> c_int;
     pub fn _Py_CheckRecursiveCall(ts: *mut PyThreadState, where_: *const c_char) -> c_int;

@@ -106,6 +106,9 @@ pub struct CodeInfo {
     /// A `CALL` whose `PRECALL` the interpreter specialised for a C function calls it
     /// through `fj_call_c` (the `c-calls` optimisation); otherwise through `fj_call`.
     pub c_calls: bool,
+    /// Compile entries at the loops' headers too (`osr`): the frame of a call that the
+    /// interpreter started can continue here from a back edge, with its stack as it stands.
+    pub loop_entries: bool,
 }
 
 /// Where a global name lived when the function was compiled: an entry of the module's
@@ -224,6 +227,9 @@ impl<'a> Builder<'a> {
         if self.code.generator {
             return self.run_generator(entry);
         }
+        if self.code.loop_entries {
+            return self.run_with_loop_entries(entry);
+        }
         self.work.push_back(entry);
         while let Some(b) = self.work.pop_front() {
             self.translate_block(b)?;
@@ -248,8 +254,64 @@ impl<'a> Builder<'a> {
         while let Some(b) = self.work.pop_front() {
             self.translate_block(b)?;
         }
-        self.dispatch(entry);
+        self.dispatch(entry, None);
         Ok(self.func)
+    }
+
+    /// A function entered at its start, or at the header of one of its loops by a frame that
+    /// the interpreter ran up to that loop's back edge (on-stack replacement, see
+    /// `runtime::osr`): the entry block dispatches on the frame's `prev_instr` (at a back edge
+    /// for a loop entry, before the first instruction for a call) to a block per back edge,
+    /// which takes the frame's value stack and jumps to the loop's header, or to the start.
+    fn run_with_loop_entries(mut self, entry: BlockId) -> Result<Function, Unsupported> {
+        let start = self.func.new_block(0);
+        self.started.push(true);
+        self.block_at.insert(0, start);
+        self.work.push_back(start);
+        while let Some(b) = self.work.pop_front() {
+            self.translate_block(b)?;
+        }
+        let edges: Vec<Instr> = (self.code.instrs.iter())
+            .filter(|i| crate::bytecode::is_loop_edge(i.op))
+            .cloned()
+            .collect();
+        for edge in &edges {
+            self.loop_entry(edge)?;
+        }
+        self.dispatch(entry, Some(start));
+        Ok(self.func)
+    }
+
+    /// The entry at the header of the loop that `edge` closes, for a frame stopped at `edge`
+    /// with the header's stack (none if the header was never reached, or holds anything but
+    /// objects).
+    fn loop_entry(&mut self, edge: &Instr) -> Result<(), Unsupported> {
+        let Some(header) = edge.jump_target() else {
+            return Ok(());
+        };
+        let target = self.block_for(header)?;
+        if !self.started[target.0 as usize] {
+            return Ok(());
+        }
+        let params = self.func.block(target).params.clone();
+        if params.iter().any(|&p| !self.func.inst(p).ty.is_object()) {
+            return Ok(());
+        }
+        let head = self.func.new_block(header);
+        self.started.push(true);
+        let values: Vec<ValueId> = (0..params.len() as u32)
+            .map(|d| {
+                let read = InstKind::ReadStack { depth: d };
+                self.func.push(head, read, Type::OBJECT, edge.at)
+            })
+            .collect();
+        self.func
+            .push(head, InstKind::TakeFrameStack, Type::VOID, edge.at);
+        let args = self.edge_to(target, &values);
+        self.func.blocks[head.0 as usize].term = Terminator::Jump { target, args };
+        self.resume_heads.push((edge.at, head));
+        self.func.loop_entries.push((edge.at, params.len() as u32));
+        Ok(())
     }
 
     /// A resume block for a frame suspended at `suspended` with `depth` values on its stack:
@@ -273,14 +335,16 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// Ends `entry` with the choice of resume block by the frame's `prev_instr`. The last one
-    /// is taken without a test: the runtime enters the code only for a frame suspended at one
-    /// of `resume_points`.
-    fn dispatch(&mut self, entry: BlockId) {
+    /// Ends `entry` with the choice of resume block by the frame's `prev_instr`. Without a
+    /// `default`, the last one is taken without a test: the runtime enters a generator's code
+    /// only for a frame suspended at one of `resume_points`.
+    fn dispatch(&mut self, entry: BlockId, default: Option<BlockId>) {
         let heads = std::mem::take(&mut self.resume_heads);
         self.func.resume_points = heads.iter().map(|&(bc, _)| bc).collect();
-        let Some((&(_, last), tested)) = heads.split_last() else {
-            return;
+        let (last, tested) = match (default, heads.split_last()) {
+            (Some(start), _) => (start, &heads[..]),
+            (None, Some((&(_, last), tested))) => (last, tested),
+            (None, None) => return,
         };
         let mut from = entry;
         for &(bc, head) in tested {
@@ -691,15 +755,7 @@ impl<'a> Builder<'a> {
     /// drops the GIL for other threads and runs signal handlers. The guard sits before the jump,
     /// and its exit re-runs the jump in the interpreter, which then does the check itself.
     fn guard_idle_on_backward_jump(&mut self, cur: &mut Cursor, ins: &Instr) {
-        let backward = matches!(
-            ins.op,
-            JUMP_BACKWARD
-                | POP_JUMP_BACKWARD_IF_FALSE
-                | POP_JUMP_BACKWARD_IF_TRUE
-                | POP_JUMP_BACKWARD_IF_NONE
-                | POP_JUMP_BACKWARD_IF_NOT_NONE
-        );
-        if backward {
+        if crate::bytecode::is_loop_edge(ins.op) {
             let state = self.deopt_state(cur, ins, "eval breaker or tracing in loop");
             self.emit(
                 cur,

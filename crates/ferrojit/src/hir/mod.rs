@@ -691,6 +691,10 @@ pub struct Function {
     /// translated `YIELD_VALUE`s) its frame can be suspended at and resumed from here. A frame
     /// suspended anywhere else resumes in the interpreter.
     pub resume_points: Vec<u32>,
+    /// For a function compiled with loop entries: the back edges (code-unit indices) whose
+    /// loop a frame can enter here at the header (a subset of `resume_points`), each with the
+    /// number of values on the stack at the header.
+    pub loop_entries: Vec<(u32, u32)>,
     /// Values that hold a reference they do not own: a local's or a constant's, read without
     /// the `Incref`/`Decref` pair around its uses ([`borrow`]). An exit with one on its
     /// value stack takes a reference for the interpreter's frame. Sorted.
@@ -708,6 +712,7 @@ impl Function {
             site_caches: 0,
             site_cache_at: Vec::new(),
             resume_points: Vec::new(),
+            loop_entries: Vec::new(),
             borrowed: Vec::new(),
         }
     }

@@ -44,6 +44,9 @@ pub struct NativeCode {
     /// `prev_instr`) for this code to resume it, as a bit set by code unit (every resume of
     /// a generator asks, so the test is one word read).
     pub resume_points: ResumePoints,
+    /// Back edges (code-unit indices) at whose loop header a frame can enter this code, each
+    /// with the loop header's stack depth.
+    pub loop_entries: Box<[(u32, u32)]>,
 }
 
 /// A set of code-unit indices, one bit each.
@@ -189,17 +192,42 @@ pub unsafe fn has_loop(code: *mut PyObject) -> bool {
         let tables = opcode_tables();
         bytecode::decode(units, &tables.caches, &tables.deopt)
             .iter()
-            .any(|i| {
-                use crate::cpython::opcodes::*;
-                matches!(
-                    i.op,
-                    JUMP_BACKWARD
-                        | POP_JUMP_BACKWARD_IF_FALSE
-                        | POP_JUMP_BACKWARD_IF_TRUE
-                        | POP_JUMP_BACKWARD_IF_NONE
-                        | POP_JUMP_BACKWARD_IF_NOT_NONE
-                )
-            })
+            .any(|i| bytecode::is_loop_edge(i.op))
+    }
+}
+
+/// The decoded instructions of `code`.
+///
+/// # Safety
+/// GIL held; `code` is a live code object.
+pub unsafe fn instructions(code: *mut PyObject) -> Vec<Instr> {
+    // SAFETY: reading the code units of a live code object.
+    unsafe {
+        let nunits = (*(code as *mut PyVarObject)).ob_size as usize;
+        let units = std::slice::from_raw_parts(co::first_instr(code), nunits);
+        let tables = opcode_tables();
+        bytecode::decode(units, &tables.caches, &tables.deopt)
+    }
+}
+
+/// `code.co_exceptiontable` (None if it cannot be read).
+///
+/// # Safety
+/// GIL held; `code` is a live code object.
+pub unsafe fn exception_table(code: *mut PyObject) -> Option<Vec<u8>> {
+    // SAFETY: GIL held; the attribute is a bytes object owned by the code.
+    unsafe {
+        let table = PyObject_GetAttrString(code, c"co_exceptiontable".as_ptr());
+        if table.is_null() {
+            PyErr_Clear();
+            return None;
+        }
+        let out = (PyBytes_Check(table) != 0).then(|| {
+            let p = PyBytes_AsString(table) as *const u8;
+            std::slice::from_raw_parts(p, PyBytes_Size(table) as usize).to_vec()
+        });
+        Py_DECREF(table);
+        out
     }
 }
 
@@ -245,6 +273,7 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
         let feedback = Feedback {
             generic_sites: &state.generic_sites,
             site_feedback: &state.site_feedback,
+            loop_entries: state.loop_entries,
         };
         match pipeline(code, ns, Isa::host(), feedback) {
             Err(Failure::Unsupported(reason)) => {
@@ -390,6 +419,7 @@ fn install(art: &mut Artifacts, location: String, spread: bool) -> Result<Native
         entries: Cell::new(0),
         direct: None,
         resume_points: ResumePoints::new(&art.hir.resume_points),
+        loop_entries: art.hir.loop_entries.clone().into_boxed_slice(),
     })
 }
 
@@ -425,6 +455,8 @@ pub struct Feedback<'a> {
     pub generic_sites: &'a BTreeSet<u32>,
     /// Attribute loads the interpreter had not specialised, with what their site caches saw.
     pub site_feedback: &'a BTreeMap<u32, SiteFeedback>,
+    /// Compile entries at the loops' headers (see `hir::builder::CodeInfo::loop_entries`).
+    pub loop_entries: bool,
 }
 
 /// Runs the whole pipeline on `code` for `isa` without installing anything.
@@ -444,6 +476,7 @@ pub unsafe fn pipeline(
         }
         let mut info = code_info(code, ns).map_err(Failure::Error)?;
         info.generic_sites = feedback.generic_sites.clone();
+        info.loop_entries = feedback.loop_entries;
         apply_site_feedback(&mut info.instrs, feedback.site_feedback);
         let mut hir = hir::builder::build(&info).map_err(|u| Failure::Unsupported(u.0))?;
         if runtime().options.enabled(super::Optimisation::BorrowedRefs) {
@@ -614,6 +647,7 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
                 tuple_type: std::ptr::addr_of_mut!(PyTuple_Type) as usize,
             },
             generic_sites: BTreeSet::new(),
+            loop_entries: false,
         })
     }
 }

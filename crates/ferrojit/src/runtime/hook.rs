@@ -45,6 +45,8 @@ pub struct CodeState {
     /// Native code retired because a global was added or deleted (see
     /// [`KEYS_CHANGE_RECOMPILES`]).
     pub keys_change_recompiles: u32,
+    /// Compile with entries at the loops' headers (asked for by on-stack replacement).
+    pub loop_entries: bool,
 }
 
 /// Times a code object is recompiled at the first exit of a `LOAD_GLOBAL` whose dict's keys
@@ -143,6 +145,7 @@ pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> 
                 site_feedback: BTreeMap::new(),
                 site_feedback_taken: false,
                 keys_change_recompiles: 0,
+                loop_entries: false,
             };
             let b = Box::into_raw(Box::new(state));
             if !set_own_extra(code, rt.extra_index, b as *mut c_void) {
@@ -334,6 +337,7 @@ unsafe fn enter(
                 let native: *const NativeCode = native;
                 run_native(l, rt, ts, f, &*native)
             }
+            None if super::osr::wanted(state, code, ts) => super::osr::interpret(l, ts, f, code),
             None => ffi::_PyEval_EvalFrameDefault(ts, f, 0),
         }
     }

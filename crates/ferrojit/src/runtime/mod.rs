@@ -10,6 +10,7 @@ pub mod generators;
 pub mod helpers;
 pub mod hook;
 pub mod matching;
+pub mod osr;
 pub mod perf_map;
 pub mod specialised;
 pub mod stats;
@@ -216,6 +217,10 @@ pub enum Optimisation {
     /// one `cbz`/`cbnz` instead of `cmp` and `b.cond` (null checks, error checks, the
     /// interpreter-idle checks, truth tests).
     CompareAndBranch,
+    /// `osr`: a function whose first call runs a loop enters compiled code at the loop's header
+    /// once the loop has gone round in the interpreter (on-stack replacement, see [`osr`]),
+    /// instead of waiting for a second call that may never come.
+    Osr,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -230,7 +235,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 32] = [
+    pub const ALL: [Optimisation; 33] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -263,6 +268,7 @@ impl Optimisation {
         Optimisation::SlotOrder,
         Optimisation::CompactIntMultiply,
         Optimisation::CompareAndBranch,
+        Optimisation::Osr,
     ];
 
     pub fn name(self) -> &'static str {
@@ -299,6 +305,7 @@ impl Optimisation {
             Optimisation::SlotOrder => "slot-order",
             Optimisation::CompactIntMultiply => "compact-int-multiply",
             Optimisation::CompareAndBranch => "compare-and-branch",
+            Optimisation::Osr => "osr",
         }
     }
 

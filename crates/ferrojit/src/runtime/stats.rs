@@ -37,6 +37,9 @@ pub struct Stats {
     pub raises: u64,
     /// Entries into compiled code.
     pub native_calls: u64,
+    /// Of those, frames the interpreter started that moved to compiled code at a loop header
+    /// (on-stack replacement, `osr`).
+    pub osr_entries: u64,
     /// Of those, calls from native code straight into native code (no vectorcall, no hook).
     pub direct_calls: u64,
     /// Of those, resumes of a compiled generator or coroutine by `SEND` in compiled code.
