@@ -16,9 +16,9 @@
 //! belong to the private exception, which is dropped.
 //!
 //! Pending calls run only in the main thread, so only frames of the main thread are armed,
-//! one at a time; tracing or profiling switched on disarms (the interpreter then keeps the
-//! frame, as for any traced code). An armed frame costs a pending call at every eval-breaker
-//! check until it transfers, returns, or [`GIVE_UP_AFTER`] checks have passed.
+//! one at a time; while tracing or profiling is on the frame stays with the interpreter, as any
+//! traced code does. An armed frame costs pending calls at every eval-breaker check until it
+//! moves, returns, or [`GIVE_UP_AFTER`] calls have passed.
 
 use super::hook::{code_state_fast, run_native, runtime, CodeState};
 use super::{compile, GilCell, Optimisation};
@@ -28,23 +28,26 @@ use crate::cpython::{layout, Layout};
 use pyo3_ffi::{PyObject, PyThreadState};
 use std::os::raw::{c_int, c_void};
 
-/// Back edges of the armed frame that pass in the interpreter before it moves to compiled
-/// code: at least [`MIN_ROUNDS`], until a loop of the code has left feedback (its
-/// instructions specialise on their first rounds), and at most [`MAX_ROUNDS`]. While a frame is
-/// armed the eval breaker stays set, so that compiled code it calls exits to the interpreter
-/// at entry: the window is kept short.
-pub const MIN_ROUNDS: u32 = 2;
-pub const MAX_ROUNDS: u32 = 16;
+/// Watching a frame costs a pending call at every eval-breaker check, and a pending call that
+/// adds itself again runs again in the same check (`make_pending_calls` takes up to 32 from the
+/// queue each time): the counts below are of such calls, about 32 for each check.
+///
+/// The armed frame moves at a back edge once a loop of its code has left feedback (the
+/// interpreter quickened the code and the loop went round since: its instructions are
+/// specialised), or after this many calls at a back edge of the frame without it.
+pub const MAX_CALLS_AT_BACK_EDGES: u32 = 64;
 
-/// Eval-breaker checks (in any frame) after which an armed frame is left to the interpreter:
-/// while it is armed, compiled code exits to the interpreter at its checks, so a frame whose
-/// loop takes long to come round (each round calling much compiled code) is not watched long.
-pub const GIVE_UP_AFTER: u32 = 1000;
+/// Calls (in any frame) after which an armed frame is left to the interpreter, about a
+/// thousand checks: while a frame is armed the eval breaker stays set, so compiled code exits
+/// to the interpreter at its checks, and a frame whose loop takes long to come round (each
+/// round calling much compiled code) is not watched long.
+pub const GIVE_UP_AFTER: u32 = 32_000;
 
 /// The frame being watched, and what [`tick`] saved for the move.
 struct Armed {
     frame: *mut InterpreterFrame,
     code: *mut PyObject,
+    /// Calls of [`tick`] so far, and of those the ones at a back edge of the frame.
     checks: u32,
     rounds: u32,
     /// Set by [`tick`] when it raised [`entry_exception`]: the back edge and the references it
@@ -193,8 +196,8 @@ extern "C" fn tick(_: *mut c_void) -> c_int {
         let edge = if here { back_edge(l, armed.frame, armed.code) } else { None };
         if let Some((edge, header)) = edge {
             armed.rounds += 1;
-            let ready = armed.rounds >= MIN_ROUNDS && compile::loop_feedback_ready(armed.code);
-            if ready || armed.rounds >= MAX_ROUNDS {
+            let ready = compile::loop_feedback_ready(armed.code);
+            if ready || armed.rounds >= MAX_CALLS_AT_BACK_EDGES {
                 return move_frame(l, edge, header);
             }
         }
