@@ -32,16 +32,19 @@ use std::os::raw::{c_int, c_void};
 /// adds itself again runs again in the same check (`make_pending_calls` takes up to 32 from the
 /// queue each time): the counts below are of such calls, about 32 for each check.
 ///
-/// The armed frame moves at a back edge once a loop of its code has left feedback (the
+/// The armed frame moves at a back edge once it has stood at back edges for this many calls
+/// (a few dozen rounds: a first call that ends sooner is compiled on its second call, with
+/// the feedback of the whole first one) and a loop of its code has left feedback (the
 /// interpreter quickened the code and the loop went round since: its instructions are
-/// specialised), or after this many calls at a back edge of the frame without it.
-pub const MAX_CALLS_AT_BACK_EDGES: u32 = 64;
+/// specialised), or after [`MAX_CALLS_AT_BACK_EDGES`] such calls without it.
+pub const MIN_CALLS_AT_BACK_EDGES: u32 = 1024;
+pub const MAX_CALLS_AT_BACK_EDGES: u32 = 4096;
 
-/// Calls (in any frame) after which an armed frame is left to the interpreter, about a
+/// Calls (in any frame) after which an armed frame is left to the interpreter, about two
 /// thousand checks: while a frame is armed the eval breaker stays set, so compiled code exits
 /// to the interpreter at its checks, and a frame whose loop takes long to come round (each
 /// round calling much compiled code) is not watched long.
-pub const GIVE_UP_AFTER: u32 = 32_000;
+pub const GIVE_UP_AFTER: u32 = 64_000;
 
 /// The frame being watched, and what [`tick`] saved for the move.
 struct Armed {
@@ -83,6 +86,7 @@ pub unsafe fn wanted(state: &CodeState, code: *mut PyObject, ts: *mut PyThreadSt
     unsafe {
         let generator = ffi::CO_GENERATOR | ffi::CO_COROUTINE | ffi::CO_ASYNC_GENERATOR;
         state.calls == 1
+            && !state.moved
             && co::flags(code) & generator == 0
             && state.has_loop
             && state.native.is_none()
@@ -131,7 +135,33 @@ pub unsafe fn interpret(
             return r;
         }
         pyo3_ffi::PyErr_Clear();
-        enter_at(l, ts, f, code, edge, values)
+        let r = enter_at(l, ts, f, code, edge, values);
+        retire_after_move(code);
+        r
+    }
+}
+
+/// The code compiled for a move serves that one call: it was compiled with the feedback of the
+/// loop's first rounds only. The next call runs in the interpreter, which leaves the feedback
+/// of a whole call, and the one after compiles as usual (the call counts start again; a code
+/// object moves once).
+///
+/// # Safety
+/// GIL held; `code` is a live code object.
+unsafe fn retire_after_move(code: *mut PyObject) {
+    // SAFETY: GIL held; the state belongs to the live code object.
+    unsafe {
+        let Some(state) = code_state_fast(code) else {
+            return;
+        };
+        if !state.loop_entries {
+            return;
+        }
+        if let Some(native) = state.native.take() {
+            state.retired.push(native);
+        }
+        state.loop_entries = false;
+        state.calls = 0;
     }
 }
 
@@ -196,7 +226,8 @@ extern "C" fn tick(_: *mut c_void) -> c_int {
         let edge = if here { back_edge(l, armed.frame, armed.code) } else { None };
         if let Some((edge, header)) = edge {
             armed.rounds += 1;
-            let ready = compile::loop_feedback_ready(armed.code);
+            let ready = armed.rounds >= MIN_CALLS_AT_BACK_EDGES
+                && compile::loop_feedback_ready(armed.code);
             if ready || armed.rounds >= MAX_CALLS_AT_BACK_EDGES {
                 return move_frame(l, edge, header);
             }
@@ -253,6 +284,7 @@ unsafe fn move_frame(l: &Layout, edge: u32, header: u32) -> c_int {
             *ARMED.get() = None;
             return 0;
         };
+        state.moved = true;
         if state.native.is_none() {
             state.loop_entries = true;
             compile::compile_code(code, compile::Namespaces::of_frame(f), state);
