@@ -47,9 +47,6 @@ pub struct CodeState {
     pub keys_change_recompiles: u32,
     /// Compile with entries at the loops' headers (asked for by on-stack replacement).
     pub loop_entries: bool,
-    /// A frame of this code moved to compiled code once (on-stack replacement is done once
-    /// per code object).
-    pub moved: bool,
 }
 
 /// Times a code object is recompiled at the first exit of a `LOAD_GLOBAL` whose dict's keys
@@ -149,7 +146,6 @@ pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> 
                 site_feedback_taken: false,
                 keys_change_recompiles: 0,
                 loop_entries: false,
-                moved: false,
             };
             let b = Box::into_raw(Box::new(state));
             if !set_own_extra(code, rt.extra_index, b as *mut c_void) {

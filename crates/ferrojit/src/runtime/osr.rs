@@ -86,7 +86,6 @@ pub unsafe fn wanted(state: &CodeState, code: *mut PyObject, ts: *mut PyThreadSt
     unsafe {
         let generator = ffi::CO_GENERATOR | ffi::CO_COROUTINE | ffi::CO_ASYNC_GENERATOR;
         state.calls == 1
-            && !state.moved
             && co::flags(code) & generator == 0
             && state.has_loop
             && state.native.is_none()
@@ -135,33 +134,7 @@ pub unsafe fn interpret(
             return r;
         }
         pyo3_ffi::PyErr_Clear();
-        let r = enter_at(l, ts, f, code, edge, values);
-        retire_after_move(code);
-        r
-    }
-}
-
-/// The code compiled for a move serves that one call: it was compiled with the feedback of the
-/// loop's first rounds only. The next call runs in the interpreter, which leaves the feedback
-/// of a whole call, and the one after compiles as usual (the call counts start again; a code
-/// object moves once).
-///
-/// # Safety
-/// GIL held; `code` is a live code object.
-unsafe fn retire_after_move(code: *mut PyObject) {
-    // SAFETY: GIL held; the state belongs to the live code object.
-    unsafe {
-        let Some(state) = code_state_fast(code) else {
-            return;
-        };
-        if !state.loop_entries {
-            return;
-        }
-        if let Some(native) = state.native.take() {
-            state.retired.push(native);
-        }
-        state.loop_entries = false;
-        state.calls = 0;
+        enter_at(l, ts, f, code, edge, values)
     }
 }
 
@@ -284,7 +257,6 @@ unsafe fn move_frame(l: &Layout, edge: u32, header: u32) -> c_int {
             *ARMED.get() = None;
             return 0;
         };
-        state.moved = true;
         if state.native.is_none() {
             state.loop_entries = true;
             compile::compile_code(code, compile::Namespaces::of_frame(f), state);
