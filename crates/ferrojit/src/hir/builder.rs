@@ -297,20 +297,9 @@ impl<'a> Builder<'a> {
         if params.iter().any(|&p| !self.func.inst(p).ty.is_object()) {
             return Ok(());
         }
-        let head = self.func.new_block(header);
-        self.started.push(true);
-        let values: Vec<ValueId> = (0..params.len() as u32)
-            .map(|d| {
-                let read = InstKind::ReadStack { depth: d };
-                self.func.push(head, read, Type::OBJECT, edge.at)
-            })
-            .collect();
-        self.func
-            .push(head, InstKind::TakeFrameStack, Type::VOID, edge.at);
-        let args = self.edge_to(target, &values);
-        self.func.blocks[head.0 as usize].term = Terminator::Jump { target, args };
-        self.resume_heads.push((edge.at, head));
-        self.func.loop_entries.push((edge.at, params.len() as u32));
+        let depth = params.len() as u32;
+        self.stack_entry(edge.at, target, header, depth);
+        self.func.loop_entries.push((edge.at, depth));
         Ok(())
     }
 
@@ -319,20 +308,26 @@ impl<'a> Builder<'a> {
     fn resume_point(&mut self, suspended: &Instr, depth: u32) -> Result<(), Unsupported> {
         let at = suspended.next();
         let target = self.block_for(at)?;
-        let head = self.func.new_block(at);
+        self.stack_entry(suspended.at, target, at, depth);
+        Ok(())
+    }
+
+    /// An entry block (at bytecode `bc`) for a frame whose `prev_instr` is code unit `key`: it
+    /// takes the `depth` values of the frame's value stack (the frame owns them) and jumps to
+    /// `target` with them. The dispatch of the entry block chooses it (see [`Self::dispatch`]).
+    fn stack_entry(&mut self, key: u32, target: BlockId, bc: u32, depth: u32) {
+        let head = self.func.new_block(bc);
         self.started.push(true);
         let values: Vec<ValueId> = (0..depth)
             .map(|d| {
                 let read = InstKind::ReadStack { depth: d };
-                self.func.push(head, read, Type::OBJECT, suspended.at)
+                self.func.push(head, read, Type::OBJECT, key)
             })
             .collect();
-        self.func
-            .push(head, InstKind::TakeFrameStack, Type::VOID, suspended.at);
+        self.func.push(head, InstKind::TakeFrameStack, Type::VOID, key);
         let args = self.edge_to(target, &values);
         self.func.blocks[head.0 as usize].term = Terminator::Jump { target, args };
-        self.resume_heads.push((suspended.at, head));
-        Ok(())
+        self.resume_heads.push((key, head));
     }
 
     /// Ends `entry` with the choice of resume block by the frame's `prev_instr`. Without a
