@@ -994,7 +994,7 @@ Result: FAILURE then FAILURE
         assert!(parse_exclusions("# why\ntest_a test_b\n").is_err());
         let shipped = std::fs::read_to_string(exclusions_file()).unwrap();
         let shipped = parse_exclusions(&shipped).unwrap();
-        assert_eq!(shipped.len(), 3);
+        assert_eq!(shipped.len(), 6);
         assert_eq!(
             shipped[0].id,
             "test.test_support.TestSupport.test_recursion"
