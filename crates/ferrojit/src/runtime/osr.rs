@@ -53,6 +53,9 @@ struct Armed {
     /// Calls of [`tick`] so far, and of those the ones at a back edge of the frame.
     checks: u32,
     rounds: u32,
+    /// The code's back edges (the unit that jumps back) with their loop headers, decoded once
+    /// when the frame is armed.
+    back_edges: Vec<(u32, u32)>,
     /// Set by [`tick`] when it raised [`entry_exception`]: the back edge and the references it
     /// took to the loop's stack values.
     moving: Option<(u32, Vec<*mut PyObject>)>,
@@ -115,6 +118,7 @@ pub unsafe fn interpret(
             code,
             checks: 0,
             rounds: 0,
+            back_edges: back_edges(code),
             moving: None,
         });
         if pyo3_ffi::Py_AddPendingCall(Some(tick), std::ptr::null_mut()) != 0 {
@@ -196,7 +200,7 @@ extern "C" fn tick(_: *mut c_void) -> c_int {
         let ts = pyo3_ffi::PyThreadState_Get();
         let l = layout();
         let here = tstate::current_frame(ts) == armed.frame && !tstate::use_tracing(ts);
-        let edge = if here { back_edge(l, armed.frame, armed.code) } else { None };
+        let edge = if here { back_edge(armed) } else { None };
         if let Some((edge, header)) = edge {
             armed.rounds += 1;
             let ready = armed.rounds >= MIN_CALLS_AT_BACK_EDGES
@@ -212,22 +216,28 @@ extern "C" fn tick(_: *mut c_void) -> c_int {
     }
 }
 
-/// The back edge (and its loop's header) the interpreter just took in frame `f`, if it stands
-/// at one.
-unsafe fn back_edge(l: &Layout, f: *mut InterpreterFrame, code: *mut PyObject) -> Option<(u32, u32)> {
+/// The back edges of `code` (the unit that jumps back) with their loop headers.
+///
+/// # Safety
+/// GIL held; `code` is a live code object.
+unsafe fn back_edges(code: *mut PyObject) -> Vec<(u32, u32)> {
+    // SAFETY: as the caller's.
+    let instrs = unsafe { compile::instructions(code) };
+    instrs
+        .iter()
+        .filter(|i| bytecode::is_loop_edge(i.op))
+        .filter_map(|i| Some((i.at, i.jump_target()?)))
+        .collect()
+}
+
+/// The back edge (and its loop's header) the interpreter just took in the armed frame, if it
+/// stands at one.
+unsafe fn back_edge(armed: &Armed) -> Option<(u32, u32)> {
     // SAFETY: `prev_instr` points into the code's instructions (the interpreter sets it at
-    // each instruction).
-    unsafe {
-        let at = frame::prev_instr(f).offset_from(co::first_instr(code));
-        let at = u32::try_from(at).ok()?;
-        let _ = l;
-        let instrs = compile::instructions(code);
-        let ins = instrs.iter().find(|i| i.at == at)?;
-        if !bytecode::is_loop_edge(ins.op) {
-            return None;
-        }
-        Some((at, ins.jump_target()?))
-    }
+    // each instruction); the armed frame is live.
+    let at = unsafe { frame::prev_instr(armed.frame).offset_from(co::first_instr(armed.code)) };
+    let at = u32::try_from(at).ok()?;
+    armed.back_edges.iter().copied().find(|e| e.0 == at)
 }
 
 /// Compiles the armed frame's code with loop entries and, if it has one at `edge`, saves the
