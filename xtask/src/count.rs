@@ -7,15 +7,22 @@
 //!
 //! Each cell runs the benchmark's pyperf worker twice in one process each, with one warm-up
 //! and one or two timed values (`-w 1 -n 1` and `-n 2`); the difference of the two totals is
-//! one value's instructions, with start-up, warm-up and compilation cancelled out. x86-64 only
-//! (valgrind does not run the emulated interpreter).
+//! one value's instructions, with start-up, warm-up and compilation cancelled out.
+//!
+//! `--arch x86_64,aarch64` counts with the qemu-user plugin of `crates/qemu-insn-count`
+//! instead (valgrind does not run the emulated interpreter): each listed ISA's CPython runs
+//! under `qemu-<isa>` with the plugin, so both ISAs are counted by one tool on one host, and the
+//! instructions executed in ferrojit's generated code are counted apart (ferrojit lists its
+//! code in a perf map that the plugin reads at exit). With both ISAs the table ends with the
+//! campaign's question in counts: AArch64 / x86-64, all instructions and generated code.
 
 use crate::arch::{repo_root, Arch};
+use crate::arm64;
 use crate::build;
 use crate::python;
 use crate::run::capture;
 use anyhow::{bail, Context, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Loops per value for the benchmarks whose single loop is too short to measure (the rest
@@ -67,6 +74,44 @@ pub fn parse_cell(spec: &str) -> Result<Cell> {
     })
 }
 
+/// What counts the instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// valgrind's callgrind on the host's x86-64 CPython.
+    Callgrind,
+    /// The qemu-user plugin on that ISA's CPython.
+    Qemu(Arch),
+}
+
+impl Counter {
+    fn label(self) -> &'static str {
+        match self {
+            Counter::Callgrind => "x86_64 (callgrind)",
+            Counter::Qemu(Arch::X86_64) => "x86_64 (qemu)",
+            Counter::Qemu(Arch::Aarch64) => "aarch64 (qemu)",
+        }
+    }
+}
+
+/// Instructions of one run: all, and (qemu only) those in generated code.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Totals {
+    pub all: f64,
+    pub generated: Option<f64>,
+}
+
+impl Totals {
+    fn minus(self, other: Totals) -> Totals {
+        Totals {
+            all: (self.all - other.all).max(0.0),
+            generated: self
+                .generated
+                .zip(other.generated)
+                .map(|(a, b)| (a - b).max(0.0)),
+        }
+    }
+}
+
 /// The instruction total callgrind prints at exit (`Collected : N`).
 pub fn parse_collected(stderr: &str) -> Option<u64> {
     stderr
@@ -74,6 +119,18 @@ pub fn parse_collected(stderr: &str) -> Option<u64> {
         .filter_map(|l| l.split_once("Collected :"))
         .filter_map(|(_, n)| n.trim().parse().ok())
         .last()
+}
+
+/// The totals the qemu plugin wrote (`{"instructions": N, "generated_instructions": M, ...}`).
+pub fn parse_plugin_json(text: &str) -> Result<Totals> {
+    let v: serde_json::Value = serde_json::from_str(text).context("the plugin's JSON")?;
+    let all = v["instructions"]
+        .as_u64()
+        .context("no \"instructions\" in the plugin's JSON")?;
+    Ok(Totals {
+        all: all as f64,
+        generated: v["generated_instructions"].as_u64().map(|g| g as f64),
+    })
 }
 
 fn benchmark_script(name: &str) -> Result<PathBuf> {
@@ -90,31 +147,77 @@ fn benchmark_script(name: &str) -> Result<PathBuf> {
 }
 
 /// The interpreter itself (`python3` may be a launcher script, such as pyenv's shim, which
-/// callgrind would count instead).
-fn interpreter() -> Result<PathBuf> {
+/// callgrind or qemu would count instead).
+fn interpreter(counter: Counter) -> Result<PathBuf> {
+    if counter == Counter::Qemu(Arch::Aarch64) {
+        return Ok(arm64::python());
+    }
     let code = "import sys; print(sys.executable)";
     Ok(PathBuf::from(
         capture(python::command(Arch::X86_64).args(["-c", code]))?.trim(),
     ))
 }
 
+/// The qemu plugin, built for the host.
+fn plugin() -> Result<PathBuf> {
+    let status = Command::new("cargo")
+        .args(["build", "-q", "--release", "-p", "ferrojit-qemu-insn-count"])
+        .current_dir(repo_root())
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("building the qemu plugin failed");
+    }
+    Ok(repo_root().join("target/release/libferrojit_qemu_insn_count.so"))
+}
+
+/// The command that runs `python` under `counter`, with the ISA's environment.
+fn counted(counter: Counter, python: &PathBuf, plugin: Option<&PathBuf>, json: &Path) -> Command {
+    let (mut cmd, env) = match counter {
+        Counter::Callgrind => {
+            let mut cmd = Command::new("valgrind");
+            cmd.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"]);
+            (cmd, python::command(Arch::X86_64))
+        }
+        Counter::Qemu(arch) => {
+            let mut cmd = Command::new(format!("qemu-{}", arch.name()));
+            let plugin = plugin.expect("built for qemu counts");
+            cmd.arg("-plugin").arg(format!(
+                "{},out={},perf_map=consume",
+                plugin.display(),
+                json.with_extension("counts.json").display()
+            ));
+            cmd.env("FERROJIT_PERF_MAP", "1");
+            (cmd, python::command(arch))
+        }
+    };
+    cmd.arg(python);
+    for (k, v) in env.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd
+}
+
 /// Instructions of one worker run with `values` timed values.
 fn total(
+    counter: Counter,
     cell: &Cell,
     python: &PathBuf,
+    plugin: Option<&PathBuf>,
     script: &PathBuf,
     options: &[String],
     values: u32,
-) -> Result<u64> {
+) -> Result<Totals> {
     let out = repo_root().join("target/count");
     std::fs::create_dir_all(&out)?;
     let json = out.join("values.json");
+    let counts = json.with_extension("counts.json");
     let _ = std::fs::remove_file(&json);
-    let env = python::command(Arch::X86_64);
-    let mut cmd = Command::new("valgrind");
-    cmd.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
-        .arg(python)
-        .args(["-m", "ferrojit", "run"])
+    let _ = std::fs::remove_file(&counts);
+    let mut cmd = counted(counter, python, plugin, &json);
+    cmd.args(["-m", "ferrojit", "run"])
         .args(options)
         .arg(script)
         .args(["--worker", "-w", "1", "-p", "1", "-l"])
@@ -124,14 +227,12 @@ fn total(
         .arg("-o")
         .arg(&json)
         .env("PYTHONHASHSEED", "0");
-    for (k, v) in env.get_envs() {
-        if let Some(v) = v {
-            cmd.env(k, v);
-        }
-    }
-    let output = cmd
-        .output()
-        .context("running valgrind (is it installed? apt-get install valgrind)")?;
+    let output = cmd.output().with_context(|| {
+        format!(
+            "running {:?} (valgrind: apt-get install valgrind; qemu: cargo xtask setup-arm64)",
+            cmd.get_program()
+        )
+    })?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
         bail!(
@@ -141,74 +242,202 @@ fn total(
             stderr.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
         );
     }
-    parse_collected(&stderr).with_context(|| format!("no callgrind total for {}", cell.name))
+    match counter {
+        Counter::Callgrind => parse_collected(&stderr)
+            .map(|n| Totals {
+                all: n as f64,
+                generated: None,
+            })
+            .with_context(|| format!("no callgrind total for {}", cell.name)),
+        Counter::Qemu(_) => {
+            let text = std::fs::read_to_string(&counts).with_context(|| {
+                format!(
+                    "the qemu plugin wrote no counts for {} ({})",
+                    cell.name,
+                    counts.display()
+                )
+            })?;
+            parse_plugin_json(&text)
+        }
+    }
 }
 
 /// One value's instructions, in millions.
-fn per_value(cell: &Cell, python: &PathBuf, script: &PathBuf, options: &[String]) -> Result<f64> {
-    let one = total(cell, python, script, options, 1)?;
-    let two = total(cell, python, script, options, 2)?;
-    Ok(two.saturating_sub(one) as f64 / 1e6)
+fn per_value(
+    counter: Counter,
+    cell: &Cell,
+    python: &PathBuf,
+    plugin: Option<&PathBuf>,
+    script: &PathBuf,
+    options: &[String],
+) -> Result<Totals> {
+    let one = total(counter, cell, python, plugin, script, options, 1)?;
+    let two = total(counter, cell, python, plugin, script, options, 2)?;
+    let d = two.minus(one);
+    Ok(Totals {
+        all: d.all / 1e6,
+        generated: d.generated.map(|g| g / 1e6),
+    })
 }
 
-pub fn run(specs: &[String], disable: Option<&str>) -> Result<()> {
-    if Arch::host() != Arch::X86_64 {
-        bail!("`count` runs valgrind on the host's x86-64 CPython only");
-    }
+fn geomean(ratios: &[f64]) -> f64 {
+    (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp()
+}
+
+pub fn run(specs: &[String], disable: Option<&str>, arches: &[Arch]) -> Result<()> {
     python::check_host_python()?;
+    let counters: Vec<Counter> = if arches.is_empty() {
+        if Arch::host() != Arch::X86_64 {
+            bail!("`count` without --arch runs valgrind on the host's x86-64 CPython only");
+        }
+        vec![Counter::Callgrind]
+    } else {
+        let mut a = arches.to_vec();
+        a.dedup();
+        a.into_iter().map(Counter::Qemu).collect()
+    };
     let cells = if specs.is_empty() {
         vec![parse_cell("richards")?]
     } else {
         specs.iter().map(|s| parse_cell(s)).collect::<Result<_>>()?
     };
-    build::build(Arch::X86_64, true)?;
-    let python = interpreter()?;
+    let plugin = if counters.iter().any(|c| matches!(c, Counter::Qemu(_))) {
+        Some(plugin()?)
+    } else {
+        None
+    };
+    for c in &counters {
+        let arch = match c {
+            Counter::Callgrind => Arch::X86_64,
+            Counter::Qemu(a) => *a,
+        };
+        if arch == Arch::Aarch64 && !arm64::ready() {
+            bail!("no arm64 CPython: run `cargo xtask setup-arm64` first");
+        }
+        build::build(arch, true)?;
+    }
     let mut configs: Vec<(&str, Vec<String>)> =
         vec![("CPython", vec!["--no-jit".into()]), ("ferrojit", vec![])];
     if let Some(opts) = disable {
         configs.push(("knobs off", vec!["--disable".into(), opts.into()]));
     }
-    print!("{:<18}", "benchmark (loops)");
-    for (label, _) in &configs {
+    // rows[counter][cell] = per-config totals
+    let mut rows: Vec<Vec<Vec<Totals>>> = Vec::new();
+    for &counter in &counters {
+        let python = interpreter(counter)?;
+        let mut per_cell = Vec::new();
+        for cell in &cells {
+            let script = benchmark_script(&cell.name)?;
+            let mut counts = Vec::new();
+            for (label, options) in &configs {
+                eprintln!(
+                    "xtask: {} ({}): {label}, {}",
+                    cell.name,
+                    cell.loops,
+                    counter.label()
+                );
+                counts.push(per_value(
+                    counter,
+                    cell,
+                    &python,
+                    plugin.as_ref(),
+                    &script,
+                    options,
+                )?);
+            }
+            per_cell.push(counts);
+        }
+        rows.push(per_cell);
+    }
+    for (counter, per_cell) in counters.iter().zip(&rows) {
+        print_table(*counter, &cells, &configs, per_cell, disable.is_some());
+    }
+    if counters.len() == 2 {
+        print_isa_ratio(&cells, &rows[1], &rows[0]);
+    }
+    Ok(())
+}
+
+fn print_table(
+    counter: Counter,
+    cells: &[Cell],
+    configs: &[(&str, Vec<String>)],
+    per_cell: &[Vec<Totals>],
+    with_off: bool,
+) {
+    println!("\n{}", counter.label());
+    print!("{:<22}", "benchmark (loops)");
+    for (label, _) in configs {
         print!(" {label:>12}");
+    }
+    let qemu = matches!(counter, Counter::Qemu(_));
+    if qemu {
+        print!(" {:>12}", "generated");
     }
     println!(
         "  CPython/ferrojit{}",
-        if disable.is_some() {
-            "  off/ferrojit"
-        } else {
-            ""
-        }
+        if with_off { "  off/ferrojit" } else { "" }
     );
     let mut ratios = Vec::new();
-    for cell in &cells {
-        let script = benchmark_script(&cell.name)?;
-        let mut counts = Vec::new();
-        for (label, options) in &configs {
-            eprintln!("xtask: {} ({}): {label}", cell.name, cell.loops);
-            counts.push(per_value(cell, &python, &script, options)?);
+    for (cell, counts) in cells.iter().zip(per_cell) {
+        print!("{:<22}", format!("{} ({})", cell.name, cell.loops));
+        for c in counts {
+            print!(" {:>11.1}M", c.all);
         }
-        print!("{:<18}", format!("{} ({})", cell.name, cell.loops));
-        for c in &counts {
-            print!(" {c:>11.1}M");
+        if qemu {
+            print!(" {:>11.1}M", counts[1].generated.unwrap_or(0.0));
         }
-        let ratio = counts[0] / counts[1];
+        let ratio = counts[0].all / counts[1].all;
         ratios.push(ratio);
         print!("  {ratio:>16.3}");
         if counts.len() > 2 {
-            print!("  {:>13.3}", counts[2] / counts[1]);
+            print!("  {:>13.3}", counts[2].all / counts[1].all);
         }
         println!();
     }
     if ratios.len() > 1 {
-        let geomean = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
         println!(
-            "geometric mean of CPython/ferrojit over {}: {geomean:.3}",
-            ratios.len()
+            "geometric mean of CPython/ferrojit over {}: {:.3}",
+            ratios.len(),
+            geomean(&ratios)
         );
     }
-    println!("(instructions of one timed value, millions; callgrind, PYTHONHASHSEED=0)");
-    Ok(())
+    let how = if qemu {
+        "the qemu-user plugin; generated: in ferrojit's code"
+    } else {
+        "callgrind"
+    };
+    println!("(instructions of one timed value, millions; {how}; PYTHONHASHSEED=0)");
+}
+
+/// AArch64 / x86-64 per benchmark: ferrojit's instructions, its generated code's, CPython's.
+fn print_isa_ratio(cells: &[Cell], arm: &[Vec<Totals>], x86: &[Vec<Totals>]) {
+    println!("\naarch64 / x86_64 (one timed value; below 1: fewer on aarch64)");
+    println!(
+        "{:<22} {:>10} {:>10} {:>10}",
+        "benchmark", "CPython", "ferrojit", "generated"
+    );
+    let (mut c, mut f, mut g) = (Vec::new(), Vec::new(), Vec::new());
+    for ((cell, a), x) in cells.iter().zip(arm).zip(x86) {
+        let cpy = a[0].all / x[0].all;
+        let jit = a[1].all / x[1].all;
+        let gen = a[1].generated.unwrap_or(0.0) / x[1].generated.unwrap_or(f64::NAN);
+        println!("{:<22} {cpy:>10.3} {jit:>10.3} {gen:>10.3}", cell.name);
+        c.push(cpy);
+        f.push(jit);
+        if gen.is_finite() && gen > 0.0 {
+            g.push(gen);
+        }
+    }
+    if cells.len() > 1 {
+        let gg = if g.is_empty() { f64::NAN } else { geomean(&g) };
+        println!(
+            "{:<22} {:>10.3} {:>10.3} {gg:>10.3}",
+            "geometric mean",
+            geomean(&c),
+            geomean(&f)
+        );
+    }
 }
 
 #[cfg(test)]
@@ -229,6 +458,50 @@ mod tests {
         assert!(parse_cell("go:0").is_err());
         assert!(parse_cell("go:x").is_err());
         assert!(parse_cell("../go").is_err());
+    }
+
+    #[test]
+    fn the_plugin_json_gives_all_and_generated_instructions() {
+        let t = parse_plugin_json(r#"{"instructions": 1000, "translated_blocks": 5, "generated_instructions": 250, "generated_ranges": 2}"#).unwrap();
+        assert_eq!(
+            t,
+            Totals {
+                all: 1000.0,
+                generated: Some(250.0)
+            }
+        );
+        let t = parse_plugin_json(r#"{"instructions": 7, "translated_blocks": 1}"#).unwrap();
+        assert_eq!(t.generated, None);
+        assert!(parse_plugin_json("{}").is_err());
+        assert!(parse_plugin_json("not json").is_err());
+    }
+
+    #[test]
+    fn one_value_is_the_difference_of_two_runs_never_negative() {
+        let one = Totals {
+            all: 100.0,
+            generated: Some(10.0),
+        };
+        let two = Totals {
+            all: 150.0,
+            generated: Some(30.0),
+        };
+        assert_eq!(
+            two.minus(one),
+            Totals {
+                all: 50.0,
+                generated: Some(20.0)
+            }
+        );
+        assert_eq!(one.minus(two).all, 0.0);
+        assert_eq!(
+            two.minus(Totals {
+                all: 1.0,
+                generated: None
+            })
+            .generated,
+            None
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! - `test [--arch A] [-- PYTEST-ARGS]`: the whole test suite for one ISA, or both
 //! - `wheel [--arch A]`: the wheel pip installs, in `target/wheels/<arch>/` (maturin)
 //! - `bench [--arch A] [--fast]`: richards through pyperf with and without the JIT
-//! - `count [--disable OPTS] [BENCH[:LOOPS]...]`: instructions of one timed value (callgrind)
+//! - `count [--arch A,B] [--disable OPTS] [BENCH[:LOOPS]...]`: instructions of one timed value
+//!   (callgrind; with --arch, the qemu plugin per ISA, generated code apart)
 //! - `regrtest [--all | TEST...] [--jobs N] [--timeout SECS] [--out DIR] [--jit-only]`: CPython's
 //!   regression suite plain and with the JIT at threshold 0, and the modules failing only with it
 
@@ -73,12 +74,17 @@ enum Command {
         #[arg(long)]
         fast: bool,
     },
-    /// Instructions of one timed value of pyperformance benchmarks under callgrind: CPython,
-    /// ferrojit, and ferrojit with --disable OPTS (x86-64; valgrind installed).
+    /// Instructions of one timed value of pyperformance benchmarks: CPython, ferrojit, and
+    /// ferrojit with --disable OPTS; under callgrind (x86-64, valgrind installed), or with
+    /// --arch under qemu-user with the counting plugin, for either ISA or both side by side.
     Count {
         /// Optimisations to switch off for a third column (comma-separated knob names).
         #[arg(long)]
         disable: Option<String>,
+        /// Count these ISAs under qemu-user with the instruction-counting plugin instead of
+        /// callgrind (`x86_64,aarch64`: both, and their ratio).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        arch: Vec<Arch>,
         /// Benchmarks, each `NAME` or `NAME:LOOPS` (default: richards).
         benchmarks: Vec<String>,
     },
@@ -126,8 +132,9 @@ fn main() {
         }
         Command::Count {
             disable,
+            arch,
             benchmarks,
-        } => count::run(&benchmarks, disable.as_deref()).map(|_| 0),
+        } => count::run(&benchmarks, disable.as_deref(), &arch).map(|_| 0),
         Command::Regrtest {
             all,
             tests,

@@ -610,9 +610,16 @@ fn absolute_calls_load_their_target_from_the_literal_pool() {
         a.call_abs(0x7f00_1122_3344, Reg::x(17));
     });
     assert_eq!(text.len(), 4, "{text:?}");
-    assert!(text[0].starts_with("ldr x17, #0x") && text[1] == "blr x17", "{text:?}");
+    assert!(
+        text[0].starts_with("ldr x17, #0x") && text[1] == "blr x17",
+        "{text:?}"
+    );
     assert_eq!(values, [0x7f00_1122_3344, 0x7f00_1122_3344]);
     let mut a = Assembler::new();
     a.call_abs(0x7f00_1122_3344, Reg::x(17));
-    assert_eq!(disasm(&a.finish().unwrap()).len(), 4, "mov, movk, movk, blr without a pool");
+    assert_eq!(
+        disasm(&a.finish().unwrap()).len(),
+        4,
+        "mov, movk, movk, blr without a pool"
+    );
 }

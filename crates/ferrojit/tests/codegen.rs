@@ -490,7 +490,10 @@ fn decref_above_zero_and_xdecref_of_null() {
     assert_eq!(run(&f, &regs(None), &mut frame, env), obj);
     assert_eq!(object[0], 1);
     assert_eq!(DEALLOCATED.with(|d| d.get()), 0);
-    assert_eq!(frame[5], 0, "prev_instr is only written on the way to a deallocation");
+    assert_eq!(
+        frame[5], 0,
+        "prev_instr is only written on the way to a deallocation"
+    );
 }
 
 thread_local! {
@@ -540,7 +543,11 @@ fn a_deallocation_sees_the_releasing_instruction_in_prev_instr() {
         PREV_INSTR_AT_DEALLOC.with(|p| p.set(0));
         assert_eq!(run(&f, &regs(limit), &mut frame, env), 77);
         assert_eq!(object[0], 0);
-        assert_eq!(PREV_INSTR_AT_DEALLOC.with(|p| p.get()), 0x7f00_1234_5678, "{limit:?}");
+        assert_eq!(
+            PREV_INSTR_AT_DEALLOC.with(|p| p.get()),
+            0x7f00_1234_5678,
+            "{limit:?}"
+        );
     }
 }
 

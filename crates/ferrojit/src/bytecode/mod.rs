@@ -212,7 +212,14 @@ mod tests {
     use super::*;
 
     fn instr(at: u32, op: u8, specialised: u8, arg: u32, cache: Vec<u16>) -> Instr {
-        Instr { start: at, at, op, specialised, arg, cache }
+        Instr {
+            start: at,
+            at,
+            op,
+            specialised,
+            arg,
+            cache,
+        }
     }
 
     /// `while ...: x = o.a` quickened: LOAD_FAST at 0, LOAD_ATTR at 1 (4 caches), STORE_FAST
@@ -229,7 +236,10 @@ mod tests {
     #[test]
     fn a_loop_went_round_once_its_last_cached_instruction_ran() {
         assert!(!a_loop_went_round(&loop_with_attr(LOAD_ATTR_ADAPTIVE, 0)));
-        assert!(a_loop_went_round(&loop_with_attr(LOAD_ATTR_INSTANCE_VALUE, 53)));
+        assert!(a_loop_went_round(&loop_with_attr(
+            LOAD_ATTR_INSTANCE_VALUE,
+            53
+        )));
         // Tried and failed to specialise: the counter backed off, the loop ran.
         assert!(a_loop_went_round(&loop_with_attr(LOAD_ATTR_ADAPTIVE, 17)));
     }

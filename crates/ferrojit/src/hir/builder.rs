@@ -324,7 +324,8 @@ impl<'a> Builder<'a> {
                 self.func.push(head, read, Type::OBJECT, key)
             })
             .collect();
-        self.func.push(head, InstKind::TakeFrameStack, Type::VOID, key);
+        self.func
+            .push(head, InstKind::TakeFrameStack, Type::VOID, key);
         let args = self.edge_to(target, &values);
         self.func.blocks[head.0 as usize].term = Terminator::Jump { target, args };
         self.resume_heads.push((key, head));
@@ -1647,7 +1648,12 @@ impl<'a> Builder<'a> {
         }
         let [x, y] = words.each_mut().map(|(v, known)| match *known {
             Some(n) => self.cint(cur, n, ins),
-            None => self.emit(cur, InstKind::CompactIntValue { value: *v }, Type::CINT, ins),
+            None => self.emit(
+                cur,
+                InstKind::CompactIntValue { value: *v },
+                Type::CINT,
+                ins,
+            ),
         });
         (x, y)
     }

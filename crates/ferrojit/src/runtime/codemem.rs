@@ -187,8 +187,13 @@ mod tests {
     #[test]
     fn spread_blocks_start_on_different_cache_line_colours() {
         let page = page_size();
-        let blocks: Vec<CodeBlock> = (0..8).map(|_| CodeBlock::new(ret(), true).unwrap()).collect();
-        let mut colours: Vec<usize> = blocks.iter().map(|b| b.addr() % page / COLOUR_STEP).collect();
+        let blocks: Vec<CodeBlock> = (0..8)
+            .map(|_| CodeBlock::new(ret(), true).unwrap())
+            .collect();
+        let mut colours: Vec<usize> = blocks
+            .iter()
+            .map(|b| b.addr() % page / COLOUR_STEP)
+            .collect();
         assert!(blocks.iter().all(|b| b.addr() % COLOUR_STEP == 0));
         colours.sort();
         colours.dedup();

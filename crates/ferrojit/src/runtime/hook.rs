@@ -368,9 +368,7 @@ unsafe fn count_call(
     }
     // SAFETY: as the caller's.
     unsafe {
-        if state.has_loop
-            && state.calls <= options.threshold
-            && !compile::loop_feedback_ready(code)
+        if state.has_loop && state.calls <= options.threshold && !compile::loop_feedback_ready(code)
         {
             // The loop threshold assumes the loop left feedback during the first call. It did
             // not (a recursive function calls itself before its loop turns, or the interpreter
@@ -494,7 +492,11 @@ unsafe fn after_deopt(
 /// # Safety
 /// As for [`after_deopt`], with an exception set; `call` is a code unit of `f`'s code.
 #[cold]
-unsafe fn raise_at_call(ts: *mut PyThreadState, f: *mut InterpreterFrame, call: u32) -> *mut PyObject {
+unsafe fn raise_at_call(
+    ts: *mut PyThreadState,
+    f: *mut InterpreterFrame,
+    call: u32,
+) -> *mut PyObject {
     // SAFETY: the frame is live; `call` indexes its code's instructions.
     unsafe {
         let first = co::first_instr(frame::code(f));

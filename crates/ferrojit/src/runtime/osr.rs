@@ -172,7 +172,11 @@ unsafe fn enter_at(
 }
 
 /// The first slot of `f`'s value stack.
-unsafe fn stack_base(l: &Layout, f: *mut InterpreterFrame, code: *mut PyObject) -> *mut *mut PyObject {
+unsafe fn stack_base(
+    l: &Layout,
+    f: *mut InterpreterFrame,
+    code: *mut PyObject,
+) -> *mut *mut PyObject {
     // SAFETY: the frame's localsplus holds nlocalsplus locals, then the stack.
     unsafe {
         let localsplus = (f as *mut u8).offset(l.frame_localsplus as isize) as *mut *mut PyObject;
@@ -203,8 +207,8 @@ extern "C" fn tick(_: *mut c_void) -> c_int {
         let edge = if here { back_edge(armed) } else { None };
         if let Some((edge, header)) = edge {
             armed.rounds += 1;
-            let ready = armed.rounds >= MIN_CALLS_AT_BACK_EDGES
-                && compile::loop_feedback_ready(armed.code);
+            let ready =
+                armed.rounds >= MIN_CALLS_AT_BACK_EDGES && compile::loop_feedback_ready(armed.code);
             if ready || armed.rounds >= MAX_CALLS_AT_BACK_EDGES {
                 return move_frame(l, edge, header);
             }
@@ -278,7 +282,9 @@ unsafe fn move_frame(l: &Layout, edge: u32, header: u32) -> c_int {
             .map(|e| e.1 as usize);
         let base = stack_base(l, f, code);
         let values: Option<Vec<*mut PyObject>> = depth.and_then(|d| {
-            (0..d).map(|i| Some(*base.add(i)).filter(|v| !v.is_null())).collect()
+            (0..d)
+                .map(|i| Some(*base.add(i)).filter(|v| !v.is_null()))
+                .collect()
         });
         let Some(values) = values else {
             *ARMED.get() = None;
