@@ -1488,6 +1488,78 @@ def test_pattern_matching_compiles_on_both_isas_and_matches_as_the_interpreter_d
         ferrojit.disable()
 
 
+def sum_range(start, stop, step):
+    total = 0
+    for i in range(start, stop, step):
+        total += i
+    return total
+
+
+def test_for_over_a_range_steps_the_iterator_in_machine_code():
+    # The range arm reads index, len, start and step and calls only PyLong_FromLongLong to box
+    # the item; fj_for_iter stays for the loop's end and other iterators. Off: no range arm.
+    boxing = {}
+    for isa in ("x86_64", "aarch64"):
+        on = ferrojit.inspect(sum_range, isa=isa)
+        boxing[isa] = on["lir"].count("PyLong_FromLongLong(")
+        assert "SeqIterNext" in on["hir"] and on["lir"].count("fj_for_iter(") == 1, on["lir"]
+    ferrojit.enable(threshold=1000, disable="inline-range-iter")
+    try:
+        for isa in ("x86_64", "aarch64"):
+            off = ferrojit.inspect(sum_range, isa=isa)
+            assert off["lir"].count("PyLong_FromLongLong(") == boxing[isa] - 1, off["lir"]
+            assert "SeqIterNext" in off["hir"], isa
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+    big = 2**62
+    cases = [
+        (0, 10, 1), (10, 0, -3), (5, 5, 1), (-7, 300, 7), (big - 20, big, 3),
+        (-big, -big + 10, 2), (2**63 + 3, 2**63 + 11, 2), (0, 1000, 1),
+    ]
+    expected = [sum(range(*c)) for c in cases]
+    ferrojit.compile(sum_range)
+    assert ferrojit.is_compiled(sum_range)
+    ferrojit.enable(threshold=1000)
+    try:
+        assert [sum_range(*c) for c in cases] == expected
+    finally:
+        ferrojit.disable()
+
+
+def test_a_range_loop_fails_to_box_an_item_as_the_interpreter_does(tmp_path):
+    # One allocation fails (the i-th after set_nomemory; the loop body allocates nothing, so
+    # most of them are the range's items): the loop stops with MemoryError at the same item as
+    # in the interpreter, and the iterator has stepped past it, as rangeiter_next leaves it.
+    code = (
+        "import _testcapi\n"
+        "def f(it):\n"
+        "    for i in it:\n"
+        "        pass\n"
+        "for _ in range(3): f(range(1000, 1100))\n"
+        "it = iter(range(1000, 100000))\n"
+        "_testcapi.set_nomemory(%d, %d)\n"
+        "try:\n"
+        "    f(it)\n"
+        "except MemoryError:\n"
+        "    _testcapi.remove_mem_hooks()\n"
+        "    print('MemoryError', next(it))\n"
+        "else:\n"
+        "    _testcapi.remove_mem_hooks()\n"
+        "    print('done', next(it, None))\n"
+    )
+    for i in (0, 1, 2, 5, 40):
+        runs = []
+        for env in (clean_env(), clean_env(FERROJIT="1", FERROJIT_THRESHOLD="0")):
+            r = subprocess.run(
+                [sys.executable, "-c", code % (i, i + 1)], capture_output=True, env=env
+            )
+            runs.append((r.returncode, r.stdout))
+        assert runs[0] == runs[1], (i, runs)
+        assert runs[0][0] == 0 and runs[0][1].startswith(b"MemoryError"), (i, runs)
+
+
 def test_statistics_survive_an_exhausted_allocator(tmp_path):
     # CPython's test_exceptions.test_memory_error_in_PyErr_PrintEx with the JIT and statistics
     # on: with Python's allocator failing from the i-th allocation on, the program must still

@@ -42,6 +42,62 @@ pub mod seq_iter {
     pub const SEQ: i64 = 24;
 }
 
+/// Byte offsets in CPython 3.11's `rangeiterobject` (private to Objects/rangeobject.c): after
+/// `PyObject_HEAD`, the C longs `index`, `start`, `step` and `len`; `next()` returns
+/// `start + index * step` (wrapping, as the C code's unsigned arithmetic does) while
+/// `index < len`, then advances `index`. [`range_iter_layout_holds`] checks them on a live
+/// iterator before code relies on them.
+pub mod range_iter {
+    pub const INDEX: i64 = 16;
+    pub const START: i64 = 24;
+    pub const STEP: i64 = 32;
+    pub const LEN: i64 = 40;
+}
+
+/// Whether a live `iter(range(3, 100, 7))` has the [`range_iter`] layout, and its `index`
+/// goes 0 -> 1 with `next()`, which returns 3. Checked once.
+pub fn range_iter_layout_holds() -> bool {
+    static HOLDS: OnceLock<bool> = OnceLock::new();
+    // SAFETY: GIL held (called while compiling); the objects are made and released here, and
+    // the words read lie inside an object of at least `LEN + 8` bytes (checked first).
+    *HOLDS.get_or_init(|| unsafe {
+        use pyo3_ffi::*;
+        let range = PyObject_CallFunction(
+            std::ptr::addr_of_mut!(PyRange_Type) as *mut PyObject,
+            c"iii".as_ptr(),
+            3 as std::os::raw::c_int,
+            100 as std::os::raw::c_int,
+            7 as std::os::raw::c_int,
+        );
+        let it = if range.is_null() {
+            range
+        } else {
+            PyObject_GetIter(range)
+        };
+        let word =
+            |o: *mut PyObject, at: i64| *((o as *const u8).offset(at as isize) as *const isize);
+        let holds = !it.is_null()
+            && Py_TYPE(it) == std::ptr::addr_of_mut!(PyRangeIter_Type)
+            && (*Py_TYPE(it)).tp_basicsize >= range_iter::LEN as isize + 8
+            && word(it, range_iter::INDEX) == 0
+            && word(it, range_iter::START) == 3
+            && word(it, range_iter::STEP) == 7
+            && word(it, range_iter::LEN) == 14
+            && {
+                let first = PyIter_Next(it);
+                let three = !first.is_null() && PyLong_AsLong(first) == 3;
+                Py_XDECREF(first);
+                three && word(it, range_iter::INDEX) == 1
+            };
+        if it.is_null() || !PyErr_Occurred().is_null() {
+            PyErr_Clear(); // out of memory: the helper path it is
+        }
+        Py_XDECREF(it);
+        Py_XDECREF(range);
+        holds
+    })
+}
+
 /// Whether live list and tuple iterators have the [`seq_iter`] layout: the sequence at `SEQ`,
 /// the index at `INDEX` going 0 -> 1 with `next()`, and `SEQ` cleared at the end. Checked once.
 pub fn seq_iter_layout_holds() -> bool {

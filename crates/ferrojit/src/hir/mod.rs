@@ -517,10 +517,11 @@ pub enum InstKind {
     NonZero { value: ValueId },
     /// Machine bool: the pointer `value` is not NULL.
     NotNull { value: ValueId },
-    /// New reference to the next item of `iter` when it is exactly a list or tuple iterator
-    /// with an item left at its index (the index advanced, as `listiter_next` and
-    /// `tupleiter_next` do); NULL otherwise: another kind of iterator, or its end (the
-    /// caller's slow path, `fj_for_iter`, then ends it as those functions do).
+    /// New reference to the next item of `iter` when it is exactly a list, tuple or range
+    /// iterator with an item left at its index (the index advanced, as `listiter_next`,
+    /// `tupleiter_next` and `rangeiter_next` do); NULL otherwise: another kind of iterator, or
+    /// its end (the caller's slow path, `fj_for_iter`, then ends it as those functions do), or
+    /// a range item that could not be boxed (the exception is set: `fj_for_iter` raises it).
     SeqIterNext { iter: ValueId },
     /// `BINARY_OP_{ADD,SUBTRACT,MULTIPLY}_FLOAT` on two exact floats (guarded), in machine
     /// code: takes both references; the result is written into an operand that nothing else

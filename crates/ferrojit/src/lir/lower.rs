@@ -28,6 +28,9 @@ pub struct Context {
     /// `&PyListIter_Type` and `&PyTupleIter_Type` (inline `FOR_ITER`).
     pub list_iter_type: usize,
     pub tuple_iter_type: usize,
+    /// `PyRangeIter_Type`, or 0 when range iterators are not stepped inline (the knob is off
+    /// or their layout did not check out).
+    pub range_iter_type: usize,
     /// Address of the interpreter's `eval_breaker` word.
     pub eval_breaker: usize,
     /// The address of each helper.
@@ -857,12 +860,69 @@ impl<'a> Lowerer<'a> {
         let ty = self.load(Base::Reg(it), lay.object_type, Width::W64);
         let list_iter = Operand::Imm(self.cx.list_iter_type as i64);
         self.branch(ty, list_iter, Cond::Eq, Width::W64, list);
+        let range = (self.cx.range_iter_type != 0).then(|| self.new_block_after_named());
+        if let Some(range) = range {
+            let range_iter = Operand::Imm(self.cx.range_iter_type as i64);
+            self.branch(ty, range_iter, Cond::Eq, Width::W64, range);
+        }
         let tuple_iter = Operand::Imm(self.cx.tuple_iter_type as i64);
         self.branch(ty, tuple_iter, Cond::Ne, Width::W64, done);
         self.seq_iter_item(d, it, None, done);
         self.cur = list.0 as usize;
         self.seq_iter_item(d, it, Some(lay.list_items), done);
+        if let Some(range) = range {
+            self.cur = range.0 as usize;
+            self.range_iter_item(d, it, done);
+        }
         self.cur = done.0 as usize;
+    }
+
+    /// The range iterator's arm of [`Self::seq_iter_next`], as `rangeiter_next` does it: while
+    /// `index < len`, advance the index and box `start + index * step` (wrapping, as its
+    /// unsigned arithmetic does) with `PyLong_FromLongLong`. When boxing fails the item is NULL
+    /// with the `MemoryError` set, and the slow path's `fj_for_iter` raises it. Ends with a
+    /// jump to `done`.
+    fn range_iter_item(&mut self, d: VReg, it: VReg, done: LBlock) {
+        use crate::cpython::range_iter;
+        let index = self.load(Base::Reg(it), range_iter::INDEX, Width::W64);
+        let len = self.load(Base::Reg(it), range_iter::LEN, Width::W64);
+        self.branch(index, Operand::Reg(len), Cond::Ge, Width::W64, done);
+        let next = self.new_vreg();
+        self.emit(LInst::Alu {
+            op: AluOp::Add,
+            dst: next,
+            a: index,
+            b: Operand::Imm(1),
+        });
+        self.emit(LInst::Store {
+            base: Base::Reg(it),
+            offset: range_iter::INDEX as i32,
+            src: Operand::Reg(next),
+            width: Width::W64,
+        });
+        let start = self.load(Base::Reg(it), range_iter::START, Width::W64);
+        let step = self.load(Base::Reg(it), range_iter::STEP, Width::W64);
+        let offset = self.new_vreg();
+        self.emit(LInst::Alu {
+            op: AluOp::Mul,
+            dst: offset,
+            a: index,
+            b: Operand::Reg(step),
+        });
+        let value = self.new_vreg();
+        self.emit(LInst::Alu {
+            op: AluOp::Add,
+            dst: value,
+            a: offset,
+            b: Operand::Reg(start),
+        });
+        self.emit(LInst::Call {
+            target: (self.cx.helpers)(Helper::IntFromWord),
+            name: Helper::IntFromWord.name(),
+            args: vec![Operand::Reg(value)],
+            dst: Some(d),
+        });
+        self.emit(LInst::Jump { target: done });
     }
 
     /// One arm of [`Self::seq_iter_next`]: `items_pointer` is the offset of the list's item

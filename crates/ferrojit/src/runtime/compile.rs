@@ -10,7 +10,9 @@ use super::hook::{runtime, CodeState};
 use crate::backend::{disasm, Env, Isa};
 use crate::bytecode::{self, Instr};
 use crate::cpython::ffi::{self, code as co, InterpreterFrame};
-use crate::cpython::{layout, opcode_tables, seq_iter_layout_holds, Layout};
+use crate::cpython::{
+    layout, opcode_tables, range_iter_layout_holds, seq_iter_layout_holds, Layout,
+};
 use crate::hir::builder::{CodeInfo, ConstInfo, GlobalSlot, KeysInfo, WellKnown};
 use crate::hir::{self, Type};
 use crate::lir;
@@ -558,6 +560,15 @@ unsafe fn lowering_context(code: *mut PyObject) -> lir::lower::Context {
             module_type: std::ptr::addr_of_mut!(PyModule_Type) as usize,
             list_iter_type: std::ptr::addr_of_mut!(PyListIter_Type) as usize,
             tuple_iter_type: std::ptr::addr_of_mut!(PyTupleIter_Type) as usize,
+            range_iter_type: if runtime()
+                .options
+                .enabled(super::Optimisation::InlineRangeIter)
+                && range_iter_layout_holds()
+            {
+                std::ptr::addr_of_mut!(PyRangeIter_Type) as usize
+            } else {
+                0
+            },
             eval_breaker: interp as usize + layout().interp_eval_breaker as usize,
             helpers: helpers::address,
             site_caches: 0,

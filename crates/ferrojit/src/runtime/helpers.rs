@@ -364,10 +364,14 @@ unsafe fn release(items: *mut *mut PyObject, n: i64) {
 }
 
 /// `FOR_ITER`: the next item, NULL on error, or the exhausted marker (StopIteration cleared).
-/// Does not take `iter`.
+/// Does not take `iter`. Called with an exception set (the inline range arm could not box its
+/// item, having stepped the iterator as `rangeiter_next` does), it raises that.
 pub unsafe extern "C" fn fj_for_iter(iter: *mut PyObject) -> *mut PyObject {
     // SAFETY: `iter` is a live iterator (GET_ITER produced it).
     unsafe {
+        if !PyErr_Occurred().is_null() {
+            return std::ptr::null_mut();
+        }
         if Py_TYPE(iter) == std::ptr::addr_of_mut!(PyGen_Type) {
             if let Some(next) = super::generators::next_of_compiled(iter) {
                 return next;

@@ -221,6 +221,11 @@ pub enum Optimisation {
     /// once the loop has gone round in the interpreter (on-stack replacement, see [`osr`]),
     /// instead of waiting for a second call that may never come.
     Osr,
+    /// `inline-range-iter`: `for` over a `range` steps the range iterator in machine code
+    /// (index, bound, `start + index * step`, one call to box the int) instead of calling
+    /// `fj_for_iter` and the iterator's `tp_iternext` for every item. Part of
+    /// `inline-for-iter` (off with it).
+    InlineRangeIter,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -235,7 +240,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 33] = [
+    pub const ALL: [Optimisation; 34] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -269,6 +274,7 @@ impl Optimisation {
         Optimisation::CompactIntMultiply,
         Optimisation::CompareAndBranch,
         Optimisation::Osr,
+        Optimisation::InlineRangeIter,
     ];
 
     pub fn name(self) -> &'static str {
@@ -306,6 +312,7 @@ impl Optimisation {
             Optimisation::CompactIntMultiply => "compact-int-multiply",
             Optimisation::CompareAndBranch => "compare-and-branch",
             Optimisation::Osr => "osr",
+            Optimisation::InlineRangeIter => "inline-range-iter",
         }
     }
 
