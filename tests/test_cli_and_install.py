@@ -105,3 +105,23 @@ def test_the_jit_switches_on_after_site_has_finished(tmp_path):
     (s,) = read_stats(stats)
     assert s["functions_compiled"] > 0
     assert not [k for k in s["deopts"] if "builtins keys changed" in k], s["deopt_sites"]
+
+
+def test_code_counts_compare_both_isas_on_the_program_s_compiled_functions(tmp_path):
+    # Two functions compiled by the program (threshold 0) plus whatever the start-up compiled:
+    # each one counts on both ISAs, with instructions, bytes and mnemonics of its own ISA.
+    out = tmp_path / "counts.json"
+    code = "def f(x):\n    return x + 1\ndef g(n):\n    return [f(i) for i in range(n)]\ng(50)\n"
+    r = ferrojit_run("--threshold", "0", "--code-counts", str(out), "-c", code)
+    assert r.returncode == 0, r.stderr
+    counts = json.loads(out.read_text())
+    x86, arm = counts["isas"]["x86_64"], counts["isas"]["aarch64"]
+    assert x86["functions"] == arm["functions"] >= 2
+    for c, ret in ((x86, "ret"), (arm, "ret")):
+        assert c["instructions"] > 10 * c["functions"] and c["code_bytes"] > c["instructions"]
+        assert c["mnemonics"][ret] >= c["functions"]
+    assert "movabs" in x86["mnemonics"] and "movabs" not in arm["mnemonics"]
+    assert "blr" in arm["mnemonics"] or "bl" in arm["mnemonics"]
+    table = ferrojit_run("--threshold", "0", "--code-counts", "-", "-c", code)
+    assert table.returncode == 0 and "aarch64/x86_64" in table.stderr, table.stderr
+    assert ferrojit_run("--no-jit", "--code-counts", "-", "-c", "pass").returncode == 2

@@ -96,6 +96,62 @@ def inspect(func, isa=None, loop_entries=False):
     return _ferrojit.inspect(func, isa, loop_entries)
 
 
+ISAS = ("x86_64", "aarch64")
+
+
+def compiled_functions():
+    """The live function objects whose code this process runs compiled."""
+    import gc
+    import types
+
+    return [o for o in gc.get_objects() if type(o) is types.FunctionType and _ferrojit.is_compiled(o)]
+
+
+def code_counts(functions=None, isas=ISAS):
+    """Static counts of the code `functions` (default: every compiled function) compile to on
+    each of `isas`, from one host: per ISA the functions counted, instructions, code bytes (the
+    literal pool not counted) and each mnemonic's count. A function the compiler refuses for an
+    ISA counts on none (listed under "refused")."""
+    functions = compiled_functions() if functions is None else list(functions)
+    out = {isa: {"functions": 0, "instructions": 0, "code_bytes": 0, "mnemonics": {}} for isa in isas}
+    refused = []
+    for f in functions:
+        try:
+            codes = {isa: _ferrojit.inspect(f, isa, False) for isa in isas}
+        except RuntimeError as e:
+            refused.append("%s: %s" % (getattr(f, "__qualname__", f), e))
+            continue
+        for isa, code in codes.items():
+            c = out[isa]
+            c["functions"] += 1
+            c["instructions"] += code["instructions"]
+            c["code_bytes"] += code["code_bytes"] - code["literal_pool_bytes"]
+            for line in code["asm"].splitlines():
+                words = line.split(": ", 1)[-1].split()
+                if words:
+                    c["mnemonics"][words[0]] = c["mnemonics"].get(words[0], 0) + 1
+    return {"isas": out, "refused": refused}
+
+
+def format_code_counts(counts, top=12):
+    """`code_counts` as a table: totals side by side with the ratio of the second ISA to the
+    first, then each ISA's most frequent mnemonics."""
+    isas = list(counts["isas"])
+    c = counts["isas"]
+    lines = ["%-14s" % "" + "".join("%14s" % isa for isa in isas) + ("%16s" % ("%s/%s" % (isas[1], isas[0])) if len(isas) == 2 else "")]
+    for key in ("functions", "instructions", "code_bytes"):
+        row = "%-14s" % key + "".join("%14s" % format(c[isa][key], ",") for isa in isas)
+        if len(isas) == 2 and c[isas[0]][key]:
+            row += "%16.3f" % (c[isas[1]][key] / c[isas[0]][key])
+        lines.append(row)
+    for isa in isas:
+        common = sorted(c[isa]["mnemonics"].items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+        lines.append("%s: %s" % (isa, ", ".join("%s %s" % (m, format(n, ",")) for m, n in common)))
+    if counts["refused"]:
+        lines.append("not counted (refused for an ISA): %d" % len(counts["refused"]))
+    return "\n".join(lines) + "\n"
+
+
 def _check_threshold(value, what="threshold"):
     try:
         n = int(value)

@@ -10,12 +10,12 @@ import types
 
 import ferrojit
 
-USAGE = "python -m ferrojit run [--threshold N] [--loop-threshold N] [--deopt-limit N] [--disable OPT[,OPT]] [--stats FILE|-] [--dump DIR] [--no-jit] (SCRIPT | -m MODULE | -c CODE | -- SCRIPT) [ARGS...]"
+USAGE = "python -m ferrojit run [--threshold N] [--loop-threshold N] [--deopt-limit N] [--disable OPT[,OPT]] [--stats FILE|-] [--dump DIR] [--code-counts FILE|-] [--no-jit] (SCRIPT | -m MODULE | -c CODE | -- SCRIPT) [ARGS...]"
 
 # ferrojit's own options of `run` that take a value; everything from the program on (SCRIPT,
 # -m MODULE, -c CODE, or what follows `--`) belongs to the program, flags included, as with
 # `python SCRIPT ARGS...`.
-_VALUE_OPTIONS = ("--threshold", "--loop-threshold", "--deopt-limit", "--disable", "--stats", "--dump")
+_VALUE_OPTIONS = ("--threshold", "--loop-threshold", "--deopt-limit", "--disable", "--stats", "--dump", "--code-counts")
 
 
 def _parser():
@@ -46,6 +46,12 @@ def _parser():
     )
     run.add_argument("--stats", metavar="FILE", help="append a JSON line of statistics to FILE at exit (-: stdout)")
     run.add_argument("--dump", metavar="DIR", help="write HIR, LIR and disassembly of each compiled function to DIR")
+    run.add_argument(
+        "--code-counts",
+        metavar="FILE",
+        help="when the program ends, compile every compiled function for both ISAs and write their instructions, "
+        "bytes and mnemonics side by side (-: a table on stderr; FILE: JSON)",
+    )
     run.add_argument("--no-jit", action="store_true", help="the same process set-up with the JIT off (for A/B runs)")
     run.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script (ARGS go to it)")
     run.add_argument("-c", dest="code", metavar="CODE", help="run CODE as `python -c` does (ARGS go to it)")
@@ -138,7 +144,27 @@ def main(argv=None):
         ferrojit._ferrojit.configure(args.threshold, args.stats, None, args.loop_threshold, args.deopt_limit)
         ferrojit._register_stats_writer()
     _export_environment(args)
+    if args.code_counts:
+        if args.no_jit:
+            _parser().error("--code-counts counts compiled code: it needs the JIT on")
+        return _with_code_counts(args.code_counts, lambda: _run_program(kind, what, program_args))
     return _run_program(kind, what, program_args)
+
+
+def _with_code_counts(destination, run):
+    """Runs the program, then writes the static code counts of what it compiled (also when it
+    exits with SystemExit, as pyperf's workers do)."""
+    try:
+        return run()
+    finally:
+        counts = ferrojit.code_counts()
+        if destination == "-":
+            sys.stderr.write(ferrojit.format_code_counts(counts))
+        else:
+            import json
+
+            with open(destination, "w") as f:
+                json.dump(counts, f, indent=1, sort_keys=True)
 
 
 def _enable(args):
