@@ -105,7 +105,10 @@ pub unsafe extern "C" fn fj_compare_strs(a: *mut PyObject, b: *mut PyObject, op:
 }
 
 /// `BINARY_OP_{ADD,SUBTRACT,MULTIPLY}_INT` (and the in-place forms) for two exact ints: single
-/// digits computed here, anything larger by the generic path. New reference or NULL.
+/// digits computed here, anything larger by `int`'s own number slot, as the interpreter's
+/// specialised instruction calls `_PyLong_Add` & co. (not exported) without `PyNumber_Add`'s
+/// dispatch over both operands' slots (ints have no in-place slots, so the in-place forms end
+/// there too). New reference or NULL.
 ///
 /// # Safety
 /// `a` and `b` are live exact ints; `oparg` is one of those operators.
@@ -127,7 +130,27 @@ pub unsafe extern "C" fn fj_int_binary(
                 return PyLong_FromLongLong(r);
             }
         }
+        if let Some(slot) = int_slot(oparg) {
+            return slot(a, b);
+        }
         fj_binary_op(a, b, oparg)
+    }
+}
+
+/// `int`'s number slot for `+`, `-` or `*` (in place or not).
+unsafe fn int_slot(oparg: i64) -> Option<binaryfunc> {
+    // SAFETY: `PyLong_Type` is a static type whose number methods never change.
+    unsafe {
+        let number = (*std::ptr::addr_of!(PyLong_Type)).tp_as_number;
+        if number.is_null() {
+            return None;
+        }
+        match oparg as u8 {
+            NB_ADD | NB_INPLACE_ADD => (*number).nb_add,
+            NB_SUBTRACT | NB_INPLACE_SUBTRACT => (*number).nb_subtract,
+            NB_MULTIPLY | NB_INPLACE_MULTIPLY => (*number).nb_multiply,
+            _ => None,
+        }
     }
 }
 
