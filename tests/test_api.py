@@ -83,13 +83,13 @@ def test_refused_functions_say_why():
 
 
 def test_huge_functions_stay_with_the_interpreter_unless_switched_on():
-    # 900 two-item unpackings: 4,501 code units, over the limit of 4,000.
-    source = "def huge(t):\n" + "    a, b = t\n" * 900 + "    return a + b\n"
+    # 1,700 two-item unpackings: 8,501 code units, over the limit of 8,000.
+    source = "def huge(t):\n" + "    a, b = t\n" * 1700 + "    return a + b\n"
     namespace = {}
     exec(source, namespace)
     huge = namespace["huge"]
-    assert len(huge.__code__.co_code) // 2 > 4000
-    with pytest.raises(RuntimeError, match=r"huge function \(over 4000 code units\)"):
+    assert len(huge.__code__.co_code) // 2 > 8000
+    with pytest.raises(RuntimeError, match=r"huge function \(over 8000 code units\)"):
         ferrojit.compile(huge)
     assert "refuse-huge-functions" in ferrojit.OPTIMISATIONS
     ferrojit.enable(threshold=1000, disable="refuse-huge-functions")

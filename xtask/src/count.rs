@@ -33,7 +33,7 @@ const LOOPS: &[(&str, u32)] = &[
     ("logging", 256),
     ("unpack_sequence", 1024),
     ("coroutines", 2),
-    ("comprehensions", 16),
+    ("comprehensions", 512),
     ("generators", 2),
 ];
 

@@ -12,6 +12,8 @@
 //! builds run it on every compiled function.
 
 use crate::lir::{Function, VReg};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The most spill slots a function may have; beyond it compilation is refused (it keeps every
@@ -327,6 +329,81 @@ fn hints(f: &Function, regs: &RegisterSet) -> Vec<Option<u8>> {
     hints
 }
 
+/// The values holding each register: per register, the positions where a value holds it
+/// (disjoint, so in order of start and of end alike) and which value that is.
+struct Occupancy {
+    by_register: Vec<BTreeMap<u32, (u32, VReg)>>,
+    holders: Vec<Option<Holder>>,
+    taken_so_far: u64,
+}
+
+/// A value holding a register.
+#[derive(Clone, Copy)]
+struct Holder {
+    interval: Interval,
+    /// When it took its register (of victims with equal ends, the latest goes).
+    order: u64,
+}
+
+impl Occupancy {
+    fn new(num_vregs: u32) -> Occupancy {
+        Occupancy {
+            by_register: Vec::new(),
+            holders: vec![None; num_vregs as usize],
+            taken_so_far: 0,
+        }
+    }
+
+    /// The ranges held in `r` that meet `live`, with their holders.
+    fn meeting<'a>(
+        &'a self,
+        r: u8,
+        live: &'a [(u32, u32)],
+    ) -> impl Iterator<Item = VReg> + 'a {
+        let map = self.by_register.get(r as usize);
+        live.iter().flat_map(move |&(start, end)| {
+            // Walk back from the last range starting by `end` while ranges still reach `start`.
+            map.into_iter()
+                .flat_map(move |m| m.range(..=end).rev())
+                .take_while(move |(_, &(held_end, _))| held_end >= start)
+                .map(|(_, &(_, v))| v)
+        })
+    }
+
+    fn is_taken(&self, r: u8, live: &[(u32, u32)]) -> bool {
+        self.meeting(r, live).next().is_some()
+    }
+
+    /// The one value holding `r` somewhere in `live`, if exactly one does.
+    fn sole_holder(&self, r: u8, live: &[(u32, u32)]) -> Option<Holder> {
+        let mut holders = self.meeting(r, live);
+        let first = holders.next()?;
+        match holders.all(|v| v == first) {
+            true => self.holders[first.0 as usize],
+            false => None,
+        }
+    }
+
+    fn insert(&mut self, r: u8, iv: Interval, live: &[(u32, u32)]) {
+        if self.by_register.len() <= r as usize {
+            self.by_register.resize_with(r as usize + 1, BTreeMap::new);
+        }
+        let map = &mut self.by_register[r as usize];
+        map.extend(live.iter().map(|&(start, end)| (start, (end, iv.vreg))));
+        let order = self.taken_so_far;
+        self.taken_so_far += 1;
+        self.holders[iv.vreg.0 as usize] = Some(Holder { interval: iv, order });
+    }
+
+    fn remove(&mut self, r: u8, v: VReg, live: &[(u32, u32)]) {
+        let map = &mut self.by_register[r as usize];
+        for (start, _) in live {
+            map.remove(start);
+        }
+        self.holders[v.0 as usize] = None;
+    }
+}
+
 /// The spill slots handed out so far, each with the end of the last interval given it. A slot
 /// is reused by an interval that starts after that end: its occupants then follow one another
 /// without overlapping (each starts after the one before it ended), so a function's slots are
@@ -380,6 +457,12 @@ pub fn allocate(f: &Function, regs: &RegisterSet) -> Allocation {
 }
 
 /// Linear-scan allocation of `f` over `regs` under `policy`.
+///
+/// Intervals are taken in order of their start. Each gets a free register (the hinted one if
+/// it is free; a caller-saved one first unless it lives across a call); with none free, it or
+/// the conflicting interval that lives longest (and alone holds its register) goes to a slot.
+/// Which registers are free is read from [`Occupancy`], so an interval is checked against
+/// the few values in its way, not every value still holding a register.
 pub fn allocate_with(f: &Function, regs: &RegisterSet, policy: Policy) -> Allocation {
     let liveness = intervals(f);
     let mut ivs = liveness.intervals.clone();
@@ -388,28 +471,33 @@ pub fn allocate_with(f: &Function, regs: &RegisterSet, policy: Policy) -> Alloca
         true => liveness.is_live_across_a_call(iv.vreg),
         false => calls.iter().any(|&c| iv.start < c && iv.end > c),
     };
+    // Where each value needs its location: with live ranges, only where it is live (another
+    // value's register is free for it in that value's holes); without, its whole interval.
+    let needs: Cow<[Vec<(u32, u32)>]> = match policy.live_ranges {
+        true => Cow::Borrowed(&liveness.ranges),
+        false => {
+            let mut whole = vec![Vec::new(); f.num_vregs as usize];
+            for iv in &ivs {
+                whole[iv.vreg.0 as usize] = vec![(iv.start, iv.end)];
+            }
+            Cow::Owned(whole)
+        }
+    };
     let hints = hints(f, regs);
     ivs.sort_by_key(|iv| (iv.start, iv.vreg));
     let mut alloc = Allocation {
         locs: vec![None; f.num_vregs as usize],
         ..Default::default()
     };
-    // Active intervals with their register.
-    let mut active: Vec<(Interval, u8)> = Vec::new();
+    let mut held = Occupancy::new(f.num_vregs);
     let mut slots = Slots::default();
     for iv in ivs {
-        active.retain(|(a, _)| a.end >= iv.start);
+        let live = &needs[iv.vreg.0 as usize][..];
         let across = across_calls(&iv);
-        // With live ranges, an active interval in a hole wherever `iv` is live leaves its
-        // register to `iv` as well.
-        let conflicts = |a: &Interval| !policy.live_ranges || liveness.overlap(a.vreg, iv.vreg);
-        let taken: Vec<u8> = (active.iter())
-            .filter(|(a, _)| conflicts(a))
-            .map(|(_, r)| *r)
-            .collect();
-        let free = |pool: &Vec<u8>| pool.iter().copied().find(|r| !taken.contains(r));
+        let taken = |r: u8| held.is_taken(r, live);
+        let free = |pool: &[u8]| pool.iter().copied().find(|&r| !taken(r));
         let hinted = hints[iv.vreg.0 as usize]
-            .filter(|h| !across && regs.caller_saved.contains(h) && !taken.contains(h));
+            .filter(|&h| !across && regs.caller_saved.contains(&h) && !taken(h));
         let choice = if across {
             free(&regs.callee_saved)
         } else {
@@ -419,29 +507,24 @@ pub fn allocate_with(f: &Function, regs: &RegisterSet, policy: Policy) -> Alloca
         };
         if let Some(r) = choice {
             alloc.locs[iv.vreg.0 as usize] = Some(Loc::Reg(r));
-            active.push((iv, r));
+            held.insert(r, iv, live);
             continue;
         }
-        // Spill whichever of the candidates lives longest: this one, or an active one in
-        // conflict with it whose register is permissible and held by no other such interval.
-        let permissible = |r: u8| !across || regs.callee_saved.contains(&r);
-        let holders = |r: u8| {
-            (active.iter())
-                .filter(|(a, held)| *held == r && conflicts(a))
-                .count()
-        };
-        let victim = active
-            .iter()
-            .enumerate()
-            .filter(|(_, (a, r))| permissible(*r) && conflicts(a) && holders(*r) == 1)
-            .max_by_key(|(_, (a, _))| a.end)
-            .map(|(i, (a, r))| (i, *a, *r));
+        // Spill whichever of the candidates lives longest: this one, or one in its way whose
+        // register is permissible and held by no other value in its way (of equal ends, the
+        // one that took its register last).
+        let permissible = |r: &u8| !across || regs.callee_saved.contains(r);
+        let victim = (regs.callee_saved.iter().chain(&regs.caller_saved))
+            .filter(|r| permissible(r))
+            .filter_map(|&r| held.sole_holder(r, live).map(|h| (r, h)))
+            .max_by_key(|(_, h)| (h.interval.end, h.order));
         match victim {
-            Some((i, a, r)) if a.end > iv.end => {
+            Some((r, h)) if h.interval.end > iv.end => {
+                let a = h.interval;
                 alloc.locs[a.vreg.0 as usize] = Some(Loc::Slot(slots.take(&a)));
-                active.remove(i);
+                held.remove(r, a.vreg, &needs[a.vreg.0 as usize]);
                 alloc.locs[iv.vreg.0 as usize] = Some(Loc::Reg(r));
-                active.push((iv, r));
+                held.insert(r, iv, live);
             }
             _ => {
                 alloc.locs[iv.vreg.0 as usize] = Some(Loc::Slot(slots.take(&iv)));
