@@ -53,6 +53,11 @@ pub struct Settings {
     /// that all of them time the same work per value. Off: each runtime's pyperf calibrates its
     /// own loops in every round.
     pub pin_loops: bool,
+    /// Also count the instructions each cell executes per loop, on the hosts that can: the
+    /// emulated arm64 host, and a local x86-64 host (its interpreter run under `qemu-x86_64`),
+    /// both with ferrojit's qemu plugin. A comparison that involves an emulated host takes its
+    /// verdict from these counts (timings under emulation are not speed measurements).
+    pub count_instructions: bool,
 }
 
 impl Default for Settings {
@@ -68,6 +73,7 @@ impl Default for Settings {
             rigorous: false,
             min_time: None,
             pin_loops: false,
+            count_instructions: false,
         }
     }
 }

@@ -57,6 +57,7 @@ pub fn page(s: &Summary) -> String {
         }
     }
     body.push_str(&counters_table(s));
+    body.push_str(&counts_table(s));
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>ferrojit-lab report</title><style>{CSS}</style></head>\n<body>{body}<script>{SCRIPT}</script></body></html>\n"
     )
@@ -208,6 +209,48 @@ fn counters_table(s: &Summary) -> String {
             esc(&top_list(&k.deopts_by_reason, 5)),
             esc(&sites_list(k)),
             esc(&reasons)
+        );
+    }
+    t.push_str("</table>");
+    t
+}
+
+/// Executed instructions per loop: each comparison decided (or shown) by counts.
+fn counts_table(s: &Summary) -> String {
+    let rows: Vec<_> = (s.comparisons.iter())
+        .filter_map(|c| c.counts.as_ref().map(|k| (c, k)))
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut t = String::from(
+        "<h2>Executed instructions</h2><p>Per loop of the benchmark, one counted value on each side (qemu-user with ferrojit's plugin); ratio = baseline / candidate.</p>\
+         <table class=\"counters\"><tr><th>comparison</th><th>benchmark</th><th>baseline</th><th>candidate</th><th>in generated code (baseline, candidate)</th><th>ratio</th><th>verdict</th></tr>",
+    );
+    let n = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.0}"));
+    for (c, k) in rows {
+        for b in &k.per_benchmark {
+            let _ = write!(
+                t,
+                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}, {}</td><td class=\"n\">{}</td><td class=\"v-{}\">{}</td></tr>",
+                esc(&c.name),
+                esc(&b.benchmark),
+                n(b.baseline_per_loop),
+                n(b.candidate_per_loop),
+                n(b.baseline_generated_per_loop),
+                n(b.candidate_generated_per_loop),
+                b.ratio.map_or("-".to_string(), |r| format!("{r:.3}x")),
+                b.verdict,
+                b.verdict
+            );
+        }
+        let _ = write!(
+            t,
+            "<tr><td><b>{}</b></td><td>geometric mean</td><td></td><td></td><td></td><td class=\"n\">{}</td><td class=\"v-{}\">{}</td></tr>",
+            esc(&c.name),
+            k.geomean.map_or("-".to_string(), |r| format!("{r:.3}x")),
+            k.verdict,
+            k.verdict
         );
     }
     t.push_str("</table>");

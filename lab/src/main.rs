@@ -13,6 +13,7 @@
 
 mod compare;
 mod config;
+mod counts;
 mod host;
 mod html;
 mod matrix;

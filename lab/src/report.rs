@@ -15,6 +15,7 @@
 //! absent, fields the lab does not know are ignored.
 
 use crate::config::{Comparison, Config, Selector, Target};
+use crate::counts;
 use crate::matrix::{self, Cell, HostRecord, Manifest};
 use crate::stats::{self, Bootstrap, CellStats, Ratio, Samples, Verdict};
 use anyhow::{Context, Result};
@@ -62,6 +63,10 @@ pub struct CellReport {
     pub parts: Vec<PartReport>,
     /// ferrojit's counters, aggregated over the worker processes.
     pub counters: Option<Counters>,
+    /// Executed instructions (setting `count_instructions`).
+    pub counts: Option<counts::CellCounts>,
+    /// Why the cell could not be counted.
+    pub counts_error: Option<String>,
 }
 
 /// One benchmark timed by a cell's script.
@@ -125,6 +130,9 @@ pub struct ComparisonReport {
     pub verdict: Verdict,
     pub reason: String,
     pub warnings: Vec<String>,
+    /// The same comparison by executed instructions, when the cells were counted. A comparison
+    /// that involves an emulated host takes its verdict and reason from it.
+    pub counts: Option<counts::CountsComparison>,
 }
 
 #[derive(Debug, Serialize)]
@@ -429,6 +437,11 @@ pub fn summarize(dir: &Path) -> Result<Summary> {
             .map(|p| p.iter().sum::<f64>() / p.len() as f64)
             .collect();
         means.sort_by(f64::total_cmp);
+        let (counted, counts_error) = match counts::load(&cell, dir) {
+            Some(counts::Outcome::Counted(c)) => (Some(c), None),
+            Some(counts::Outcome::Error(e)) => (None, Some(e)),
+            None => (None, None),
+        };
         cells.push(CellReport {
             id: cell.id(),
             host: cell.host.clone(),
@@ -449,6 +462,8 @@ pub fn summarize(dir: &Path) -> Result<Summary> {
                 .collect(),
             parts: parts.iter().map(part_report).collect(),
             counters: load_counters(&cell, dir, rounds),
+            counts: counted,
+            counts_error,
         });
         samples.insert(cell, s);
     }
@@ -595,11 +610,25 @@ fn compare(
             cross_host && emulated,
         )
     };
-    if emulated && !cross_host {
-        reason.push_str(
-            " (emulated host: a within-host ratio under qemu, not a hardware speed measurement)",
-        );
-    }
+    let counted = counts_of(c, &benches, cells);
+    let by_counts = counted.as_ref().filter(|k| emulated && k.geomean.is_some());
+    let verdict = match by_counts {
+        Some(k) => {
+            reason = format!(
+                "{} (emulated host: decided by executed instructions, not timings)",
+                k.reason
+            );
+            k.verdict
+        }
+        None => {
+            if emulated && !cross_host {
+                reason.push_str(
+                    " (emulated host: a within-host ratio under qemu, not a hardware speed measurement)",
+                );
+            }
+            verdict
+        }
+    };
     ComparisonReport {
         name: c.name.clone(),
         baseline: c.baseline.clone(),
@@ -611,7 +640,33 @@ fn compare(
         verdict,
         reason,
         warnings,
+        counts: counted,
     }
+}
+
+/// The comparison by executed instructions, from the cells' counts.
+fn counts_of(
+    c: &Comparison,
+    benches: &[String],
+    cells: &[CellReport],
+) -> Option<counts::CountsComparison> {
+    let find = |sel: &Selector, b: &str| {
+        cells
+            .iter()
+            .find(|r| {
+                r.host == sel.host
+                    && r.runtime == sel.runtime
+                    && r.knobs == sel.knobs
+                    && r.benchmark == b
+            })
+            .and_then(|r| r.counts.as_ref())
+    };
+    let sides: Vec<_> = benches
+        .iter()
+        .map(|b| (b.clone(), find(&c.baseline, b), find(&c.candidate, b)))
+        .collect();
+    let target = Target::parse(&c.target).expect("validated with the configuration");
+    counts::compare(&sides, &target)
 }
 
 fn decide(
@@ -809,6 +864,77 @@ fn counters_markdown(s: &Summary) -> String {
     m
 }
 
+/// Instructions in thousands, or millions past ten million.
+fn instructions(x: f64) -> String {
+    if x >= 1e7 {
+        format!("{:.1}M", x / 1e6)
+    } else {
+        format!("{:.1}k", x / 1e3)
+    }
+}
+
+/// The markdown section on executed instructions: each counted cell, then each comparison by
+/// counts.
+fn counts_markdown(s: &Summary) -> String {
+    let counted: Vec<&CellReport> = (s.cells.iter())
+        .filter(|c| c.counts.is_some() || c.counts_error.is_some())
+        .collect();
+    if counted.is_empty() {
+        return String::new();
+    }
+    let mut m = String::from(
+        "\n## Executed instructions (per loop of the benchmark; one counted value, qemu plugin)\n\n\
+         | cell | loops | instructions per loop | in generated code | counted by |\n|---|---|---|---|---|\n",
+    );
+    for c in counted {
+        match (&c.counts, &c.counts_error) {
+            (Some(k), _) => m.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                c.id,
+                k.loops,
+                instructions(k.per_loop()),
+                k.generated_per_loop().map_or("-".into(), instructions),
+                k.counter
+            )),
+            (None, Some(e)) => m.push_str(&format!(
+                "| {} | - | not counted: {} | - | - |\n",
+                c.id,
+                e.replace('\n', " ").replace('|', "\\|")
+            )),
+            (None, None) => {}
+        }
+    }
+    let with_counts: Vec<_> = (s.comparisons.iter())
+        .filter_map(|c| c.counts.as_ref().map(|k| (c, k)))
+        .collect();
+    if !with_counts.is_empty() {
+        m.push_str("\n| comparison | benchmark | baseline per loop | candidate per loop | ratio | target | verdict |\n|---|---|---|---|---|---|---|\n");
+    }
+    for (c, k) in with_counts {
+        let opt = |x: Option<f64>| x.map_or("-".into(), instructions);
+        for b in &k.per_benchmark {
+            m.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                c.name,
+                b.benchmark,
+                opt(b.baseline_per_loop),
+                opt(b.candidate_per_loop),
+                b.ratio.map_or("-".into(), |r| format!("{r:.3}x")),
+                c.target,
+                b.verdict
+            ));
+        }
+        m.push_str(&format!(
+            "| **{}** | geometric mean | | | {} | {} | **{}** |\n",
+            c.name,
+            k.geomean.map_or("-".into(), |r| format!("{r:.3}x")),
+            c.target,
+            k.verdict
+        ));
+    }
+    m
+}
+
 /// The markdown report.
 pub fn markdown(s: &Summary) -> String {
     let pct = (s.settings.confidence * 100.0).round();
@@ -911,6 +1037,7 @@ pub fn markdown(s: &Summary) -> String {
             c.verdict
         ));
     }
+    m.push_str(&counts_markdown(s));
     for c in &s.comparisons {
         m.push_str(&format!(
             "\n- **{}**: {} — {}\n",
@@ -1100,6 +1227,8 @@ ferrojit: not a JSON line
             loops: vec![2],
             parts: vec![],
             counters,
+            counts: None,
+            counts_error: None,
         }
     }
 

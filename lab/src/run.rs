@@ -7,6 +7,7 @@
 //! calibrated once per host before its rounds, and every runtime runs with them.
 
 use crate::config::RuntimeKind;
+use crate::counts;
 use crate::matrix::{self, save_failures, save_loops, write_atomic, Cell, Manifest};
 use crate::runtime::Recipe;
 use crate::session::{host_dropped, Session};
@@ -56,6 +57,7 @@ pub fn run(session: &Session, dir: &Path, show_progress: bool) -> Result<RunOutc
     );
     let mut failures = matrix::load_failures(dir);
     let mut rounds_run = 0;
+    let mut plugin = None;
     for (host, reached) in &session.hosts {
         let host_cells: Vec<&Cell> = cells.iter().filter(|c| &c.host == host).collect();
         if let Err(e) = &reached.probe {
@@ -86,7 +88,7 @@ pub fn run(session: &Session, dir: &Path, show_progress: bool) -> Result<RunOutc
         let mut scripts = BTreeMap::new();
         let mut dropped: Option<String> = None;
         let mut loops = BTreeMap::new();
-        if settings.pin_loops {
+        if settings.pin_loops || settings.count_instructions {
             (loops, dropped) = pin_loops(
                 session,
                 host,
@@ -148,7 +150,7 @@ pub fn run(session: &Session, dir: &Path, show_progress: bool) -> Result<RunOutc
                     }
                 };
                 let tag = format!("{}-r{round}-{}", std::process::id(), k);
-                let pinned = loops.get(&cell.benchmark).copied();
+                let pinned = (loops.get(&cell.benchmark).copied()).filter(|_| settings.pin_loops);
                 match session.run_round(
                     cell,
                     &script,
@@ -176,6 +178,18 @@ pub fn run(session: &Session, dir: &Path, show_progress: bool) -> Result<RunOutc
                 bar.inc(1);
             }
         }
+        if settings.count_instructions && dropped.is_none() {
+            let counting = Counting {
+                session,
+                host,
+                ready: &ready,
+                loops: &loops,
+                warmups: settings.warmups,
+                dir,
+                bar: &bar,
+            };
+            dropped = counting.count_cells(&host_cells, &mut scripts, &mut plugin)?;
+        }
         if let Some(why) = dropped {
             bar.println(format!("lab: host {host} dropped; its unfinished cells are marked failed ({why}); `run --resume` finishes them"));
         }
@@ -192,6 +206,82 @@ pub fn run(session: &Session, dir: &Path, show_progress: bool) -> Result<RunOutc
         rounds_run,
         failed_cells: failures,
     })
+}
+
+/// Counting the instructions of a host's cells (setting `count_instructions`), after its
+/// rounds.
+struct Counting<'a> {
+    session: &'a Session,
+    host: &'a str,
+    ready: &'a BTreeMap<String, Result<Recipe>>,
+    loops: &'a BTreeMap<String, u64>,
+    warmups: u32,
+    dir: &'a Path,
+    bar: &'a ProgressBar,
+}
+
+impl Counting<'_> {
+    /// Counts each cell that has no counts yet; a cell that cannot be counted gets the reason
+    /// in its counts file. `plugin` is built on first use. Returns why the host dropped, if it
+    /// did.
+    fn count_cells(
+        &self,
+        cells: &[&Cell],
+        scripts: &mut Scripts,
+        plugin: &mut Option<Result<std::path::PathBuf, String>>,
+    ) -> Result<Option<String>> {
+        let reached = &self.session.hosts[self.host];
+        let Ok(probe) = &reached.probe else {
+            return Ok(None);
+        };
+        for (k, cell) in cells.iter().enumerate() {
+            if matches!(counts::load(cell, self.dir), Some(counts::Outcome::Counted(_))) {
+                continue;
+            }
+            self.bar
+                .set_message(format!("counting the instructions of {}", cell.id()));
+            let plugin = plugin.get_or_insert_with(|| counts::plugin().map_err(|e| format!("{e:#}")));
+            let outcome = match self.count_one(cell, &probe.arch, plugin, scripts, k) {
+                Ok(c) => counts::Outcome::Counted(c),
+                Err(e) if host_dropped(&e) => return Ok(Some(format!("{e:#}"))),
+                Err(e) => counts::Outcome::Error(format!("{e:#}")),
+            };
+            counts::save(cell, self.dir, &outcome)?;
+        }
+        Ok(None)
+    }
+
+    fn count_one(
+        &self,
+        cell: &Cell,
+        arch: &str,
+        plugin: &Result<std::path::PathBuf, String>,
+        scripts: &mut Scripts,
+        k: usize,
+    ) -> Result<counts::CellCounts> {
+        let plugin = plugin.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let recipe = match self.ready.get(&cell.runtime) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => anyhow::bail!("runtime {} is not usable: {e:#}", cell.runtime),
+            None => anyhow::bail!("runtime {} was not set up", cell.runtime),
+        };
+        let Some(&loops) = self.loops.get(&cell.benchmark) else {
+            anyhow::bail!("the loops of {} could not be calibrated", cell.benchmark);
+        };
+        let script = script_for(self.session, self.host, recipe, &cell.benchmark, scripts)?;
+        let tag = format!("{}-count-{k}", std::process::id());
+        counts::count(&counts::Job {
+            host: &self.session.hosts[self.host].host,
+            arch,
+            cell,
+            recipe,
+            script: &script,
+            loops,
+            warmups: self.warmups,
+            plugin,
+            tag: &tag,
+        })
+    }
 }
 
 /// The script of a benchmark for a runtime on a host, looked up once per run.
