@@ -10,9 +10,9 @@
 
 use crate::config::{RuntimeKind, Target};
 use crate::host::{tail, Host, HostKind};
-use crate::stats::Verdict;
 use crate::matrix::{write_atomic, Cell};
 use crate::runtime::{repo_root, shell_words, Recipe};
+use crate::stats::Verdict;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -111,7 +111,9 @@ pub fn plugin() -> Result<PathBuf> {
         .context("running cargo to build the qemu plugin")?;
     let path = repo_root().join("target/release/libferrojit_qemu_insn_count.so");
     if !st.success() || !path.exists() {
-        bail!("could not build the qemu plugin (cargo build --release -p ferrojit-qemu-insn-count)");
+        bail!(
+            "could not build the qemu plugin (cargo build --release -p ferrojit-qemu-insn-count)"
+        );
     }
     Ok(path)
 }
@@ -275,7 +277,11 @@ pub fn compare(
             .filter(|b| b.verdict == Verdict::Fails)
             .count();
         let verdict = meets(g, target);
-        let side = if verdict == Verdict::Holds { "meets" } else { "misses" };
+        let side = if verdict == Verdict::Holds {
+            "meets"
+        } else {
+            "misses"
+        };
         (
             Some(g),
             verdict,
@@ -301,7 +307,10 @@ mod tests {
 
     #[test]
     fn one_value_is_the_difference_of_the_two_runs() {
-        let one = parse_totals(r#"{"instructions": 1000, "generated_instructions": 100, "translated_blocks": 7}"#).unwrap();
+        let one = parse_totals(
+            r#"{"instructions": 1000, "generated_instructions": 100, "translated_blocks": 7}"#,
+        )
+        .unwrap();
         let two = parse_totals(r#"{"instructions": 1600, "generated_instructions": 350}"#).unwrap();
         assert_eq!(one_value(&one, &two), (600, Some(250)));
         let plain = parse_totals(r#"{"instructions": 2000}"#).unwrap();
@@ -355,7 +364,11 @@ mod tests {
         assert_eq!(c.verdict, Verdict::Fails, "{}", c.reason);
         assert_eq!(c.per_benchmark[0].verdict, Verdict::Holds);
         assert_eq!(c.per_benchmark[1].verdict, Verdict::Fails);
-        assert!(c.reason.contains("1 of 2 benchmarks miss it"), "{}", c.reason);
+        assert!(
+            c.reason.contains("1 of 2 benchmarks miss it"),
+            "{}",
+            c.reason
+        );
     }
 
     #[test]

@@ -235,12 +235,16 @@ impl Counting<'_> {
             return Ok(None);
         };
         for (k, cell) in cells.iter().enumerate() {
-            if matches!(counts::load(cell, self.dir), Some(counts::Outcome::Counted(_))) {
+            if matches!(
+                counts::load(cell, self.dir),
+                Some(counts::Outcome::Counted(_))
+            ) {
                 continue;
             }
             self.bar
                 .set_message(format!("counting the instructions of {}", cell.id()));
-            let plugin = plugin.get_or_insert_with(|| counts::plugin().map_err(|e| format!("{e:#}")));
+            let plugin =
+                plugin.get_or_insert_with(|| counts::plugin().map_err(|e| format!("{e:#}")));
             let outcome = match self.count_one(cell, &probe.arch, plugin, scripts, k) {
                 Ok(c) => counts::Outcome::Counted(c),
                 Err(e) if host_dropped(&e) => return Ok(Some(format!("{e:#}"))),

@@ -562,19 +562,39 @@ fn counted_instructions_decide_the_comparisons_that_involve_the_emulated_host() 
     let across = &s["comparisons"][1];
     let native = &s["comparisons"][2];
     for cmp in [within, across] {
-        assert!(["holds", "fails"].contains(&cmp["verdict"].as_str().unwrap()), "{cmp}");
         assert!(
-            cmp["reason"].as_str().unwrap().contains("executed instructions"),
+            ["holds", "fails"].contains(&cmp["verdict"].as_str().unwrap()),
+            "{cmp}"
+        );
+        assert!(
+            cmp["reason"]
+                .as_str()
+                .unwrap()
+                .contains("executed instructions"),
             "the emulated host's verdict comes from the counts: {cmp}"
         );
         assert!(cmp["counts"]["geomean"].as_f64().unwrap() > 0.0, "{cmp}");
     }
     // A tiny target: AArch64 executes the same loop in roughly as many instructions.
     assert_eq!(across["verdict"], "holds", "{across}");
-    assert!(across["geomean"].is_null(), "no speed figure across hosts: {across}");
+    assert!(
+        across["geomean"].is_null(),
+        "no speed figure across hosts: {across}"
+    );
     // Without an emulated host the timings decide; the counts are shown alongside.
-    assert!(!native["reason"].as_str().unwrap().contains("executed instructions"), "{native}");
-    assert!(native["counts"]["per_benchmark"][0]["ratio"].as_f64().is_some(), "{native}");
+    assert!(
+        !native["reason"]
+            .as_str()
+            .unwrap()
+            .contains("executed instructions"),
+        "{native}"
+    );
+    assert!(
+        native["counts"]["per_benchmark"][0]["ratio"]
+            .as_f64()
+            .is_some(),
+        "{native}"
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("## Executed instructions"), "{stdout}");
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();

@@ -355,11 +355,7 @@ impl Occupancy {
     }
 
     /// The ranges held in `r` that meet `live`, with their holders.
-    fn meeting<'a>(
-        &'a self,
-        r: u8,
-        live: &'a [(u32, u32)],
-    ) -> impl Iterator<Item = VReg> + 'a {
+    fn meeting<'a>(&'a self, r: u8, live: &'a [(u32, u32)]) -> impl Iterator<Item = VReg> + 'a {
         let map = self.by_register.get(r as usize);
         live.iter().flat_map(move |&(start, end)| {
             // Walk back from the last range starting by `end` while ranges still reach `start`.
@@ -392,7 +388,10 @@ impl Occupancy {
         map.extend(live.iter().map(|&(start, end)| (start, (end, iv.vreg))));
         let order = self.taken_so_far;
         self.taken_so_far += 1;
-        self.holders[iv.vreg.0 as usize] = Some(Holder { interval: iv, order });
+        self.holders[iv.vreg.0 as usize] = Some(Holder {
+            interval: iv,
+            order,
+        });
     }
 
     fn remove(&mut self, r: u8, v: VReg, live: &[(u32, u32)]) {
