@@ -188,6 +188,27 @@ def test_wide_constants_and_helper_addresses_come_from_a_literal_pool():
     assert three_calls("y") == "y"
 
 
+def _add_a_large_constant(n):
+    return n + 100000
+
+
+def test_a_constant_of_a_movz_movk_pair_is_one_load_from_the_pool():
+    # 100000 is 0x186a0: a movz/movk pair on AArch64 (like None, True and False in Debian's
+    # arm64 CPython, which lie below 4 GiB). With `literal-pool-pairs` it is one `ldr`.
+    for _ in range(30):
+        assert _add_a_large_constant(1) == 100001
+    shapes = _shapes(_add_a_large_constant, "literal-pool-pairs")
+    on, off = shapes["on", "aarch64"], shapes["off", "aarch64"]
+    pair = "movk x"
+    assert "#0x86a0" in off["asm"] and pair in off["asm"] and ", lsl #16" in off["asm"], off["asm"]
+    assert "#0x86a0" not in on["asm"], on["asm"]
+    assert on["instructions"] < off["instructions"], (on["instructions"], off["instructions"])
+    assert on["literal_pool_bytes"] > off["literal_pool_bytes"]
+    # x86-64 has no pool (a 32-bit immediate is one instruction there).
+    assert shapes["on", "x86_64"]["asm"] == shapes["off", "x86_64"]["asm"]
+    assert _add_a_large_constant(2**62) == 2**62 + 100000
+
+
 class _Point:
     def __init__(self, x, y):
         self.x = x

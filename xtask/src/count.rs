@@ -118,7 +118,7 @@ pub fn parse_collected(stderr: &str) -> Option<u64> {
         .lines()
         .filter_map(|l| l.split_once("Collected :"))
         .filter_map(|(_, n)| n.trim().parse().ok())
-        .last()
+        .next_back()
 }
 
 /// The totals the qemu plugin wrote (`{"instructions": N, "generated_instructions": M, ...}`).
@@ -172,7 +172,8 @@ fn plugin() -> Result<PathBuf> {
 }
 
 /// The command that runs `python` under `counter`, with the ISA's environment.
-fn counted(counter: Counter, python: &PathBuf, plugin: Option<&PathBuf>, json: &Path) -> Command {
+fn counted(run: &Counting, json: &Path, hot: Option<&Path>) -> Command {
+    let (counter, python, plugin) = (run.counter, &run.python, run.plugin);
     let (mut cmd, env) = match counter {
         Counter::Callgrind => {
             let mut cmd = Command::new("valgrind");
@@ -182,11 +183,15 @@ fn counted(counter: Counter, python: &PathBuf, plugin: Option<&PathBuf>, json: &
         Counter::Qemu(arch) => {
             let mut cmd = Command::new(format!("qemu-{}", arch.name()));
             let plugin = plugin.expect("built for qemu counts");
-            cmd.arg("-plugin").arg(format!(
+            let mut args = format!(
                 "{},out={},perf_map=consume",
                 plugin.display(),
                 json.with_extension("counts.json").display()
-            ));
+            );
+            if let Some(hot) = hot {
+                args.push_str(&format!(",hot={}", hot.display()));
+            }
+            cmd.arg("-plugin").arg(args);
             cmd.env("FERROJIT_PERF_MAP", "1");
             (cmd, python::command(arch))
         }
@@ -200,23 +205,34 @@ fn counted(counter: Counter, python: &PathBuf, plugin: Option<&PathBuf>, json: &
     cmd
 }
 
-/// Instructions of one worker run with `values` timed values.
-fn total(
+/// How one ISA's runs are counted.
+struct Counting<'a> {
     counter: Counter,
+    /// The interpreter itself.
+    python: PathBuf,
+    plugin: Option<&'a PathBuf>,
+    /// Where the plugin writes each benchmark's hottest blocks of generated code (`--hot`).
+    hot: Option<&'a Path>,
+}
+
+/// Instructions of one worker run with `values` timed values; `hot`: the file for the
+/// plugin's hottest blocks.
+fn total(
+    run: &Counting,
     cell: &Cell,
-    python: &PathBuf,
-    plugin: Option<&PathBuf>,
     script: &PathBuf,
     options: &[String],
     values: u32,
+    hot: Option<&Path>,
 ) -> Result<Totals> {
+    let counter = run.counter;
     let out = repo_root().join("target/count");
     std::fs::create_dir_all(&out)?;
     let json = out.join("values.json");
     let counts = json.with_extension("counts.json");
     let _ = std::fs::remove_file(&json);
     let _ = std::fs::remove_file(&counts);
-    let mut cmd = counted(counter, python, plugin, &json);
+    let mut cmd = counted(run, &json, hot);
     cmd.args(["-m", "ferrojit", "run"])
         .args(options)
         .arg(script)
@@ -262,17 +278,18 @@ fn total(
     }
 }
 
-/// One value's instructions, in millions.
-fn per_value(
-    counter: Counter,
-    cell: &Cell,
-    python: &PathBuf,
-    plugin: Option<&PathBuf>,
-    script: &PathBuf,
-    options: &[String],
-) -> Result<Totals> {
-    let one = total(counter, cell, python, plugin, script, options, 1)?;
-    let two = total(counter, cell, python, plugin, script, options, 2)?;
+/// One value's instructions, in millions; with `--hot`, ferrojit's hottest blocks of the run
+/// with two values go to `DIR/<benchmark>-<isa>[-knobs-off].txt`.
+fn per_value(run: &Counting, cell: &Cell, script: &PathBuf, options: &[String]) -> Result<Totals> {
+    let hot = match (run.hot, run.counter) {
+        (Some(dir), Counter::Qemu(arch)) if !options.iter().any(|o| o == "--no-jit") => {
+            let knobs = if options.is_empty() { "" } else { "-knobs-off" };
+            Some(dir.join(format!("{}-{}{knobs}.txt", cell.name, arch.name())))
+        }
+        _ => None,
+    };
+    let one = total(run, cell, script, options, 1, None)?;
+    let two = total(run, cell, script, options, 2, hot.as_deref())?;
     let d = two.minus(one);
     Ok(Totals {
         all: d.all / 1e6,
@@ -284,7 +301,18 @@ fn geomean(ratios: &[f64]) -> f64 {
     (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp()
 }
 
-pub fn run(specs: &[String], disable: Option<&str>, arches: &[Arch]) -> Result<()> {
+pub fn run(
+    specs: &[String],
+    disable: Option<&str>,
+    arches: &[Arch],
+    hot: Option<&Path>,
+) -> Result<()> {
+    if let Some(dir) = hot {
+        if arches.is_empty() {
+            bail!("--hot needs --arch (the qemu plugin writes the hot blocks)");
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     python::check_host_python()?;
     let counters: Vec<Counter> = if arches.is_empty() {
         if Arch::host() != Arch::X86_64 {
@@ -324,7 +352,12 @@ pub fn run(specs: &[String], disable: Option<&str>, arches: &[Arch]) -> Result<(
     // rows[counter][cell] = per-config totals
     let mut rows: Vec<Vec<Vec<Totals>>> = Vec::new();
     for &counter in &counters {
-        let python = interpreter(counter)?;
+        let run = Counting {
+            counter,
+            python: interpreter(counter)?,
+            plugin: plugin.as_ref(),
+            hot,
+        };
         let mut per_cell = Vec::new();
         for cell in &cells {
             let script = benchmark_script(&cell.name)?;
@@ -336,14 +369,7 @@ pub fn run(specs: &[String], disable: Option<&str>, arches: &[Arch]) -> Result<(
                     cell.loops,
                     counter.label()
                 );
-                counts.push(per_value(
-                    counter,
-                    cell,
-                    &python,
-                    plugin.as_ref(),
-                    &script,
-                    options,
-                )?);
+                counts.push(per_value(&run, cell, &script, options)?);
             }
             per_cell.push(counts);
         }

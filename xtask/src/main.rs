@@ -7,7 +7,7 @@
 //! - `test [--arch A] [-- PYTEST-ARGS]`: the whole test suite for one ISA, or both
 //! - `wheel [--arch A]`: the wheel pip installs, in `target/wheels/<arch>/` (maturin)
 //! - `bench [--arch A] [--fast]`: richards through pyperf with and without the JIT
-//! - `count [--arch A,B] [--disable OPTS] [BENCH[:LOOPS]...]`: instructions of one timed value
+//! - `count [--arch A,B] [--disable OPTS] [--hot DIR] [BENCH[:LOOPS]...]`: instructions of one timed value
 //!   (callgrind; with --arch, the qemu plugin per ISA, generated code apart)
 //! - `regrtest [--all | TEST...] [--jobs N] [--timeout SECS] [--out DIR] [--jit-only]`: CPython's
 //!   regression suite plain and with the JIT at threshold 0, and the modules failing only with it
@@ -85,6 +85,10 @@ enum Command {
         /// callgrind (`x86_64,aarch64`: both, and their ratio).
         #[arg(long, value_enum, value_delimiter = ',')]
         arch: Vec<Arch>,
+        /// Write each benchmark's hottest blocks of ferrojit's code (runs, instructions,
+        /// function and offset, disassembly) to DIR/<benchmark>-<isa>.txt (needs --arch).
+        #[arg(long, value_name = "DIR")]
+        hot: Option<std::path::PathBuf>,
         /// Benchmarks, each `NAME` or `NAME:LOOPS` (default: richards).
         benchmarks: Vec<String>,
     },
@@ -133,8 +137,9 @@ fn main() {
         Command::Count {
             disable,
             arch,
+            hot,
             benchmarks,
-        } => count::run(&benchmarks, disable.as_deref(), &arch).map(|_| 0),
+        } => count::run(&benchmarks, disable.as_deref(), &arch, hot.as_deref()).map(|_| 0),
         Command::Regrtest {
             all,
             tests,

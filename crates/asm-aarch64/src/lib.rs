@@ -154,9 +154,9 @@ pub enum FpOp {
 #[derive(Default)]
 pub struct Assembler {
     buf: CodeBuffer,
-    /// Constants that need three or four `mov`/`movk` come from a pool after the code (see
-    /// [`Assembler::set_literal_pool`]).
-    literal_pool: bool,
+    /// Constants that need at least this many `mov`/`movk` come from a pool after the code
+    /// (see [`Assembler::set_literal_pool`]); None: none do.
+    pool_from: Option<usize>,
 }
 
 impl Assembler {
@@ -168,7 +168,15 @@ impl Assembler {
     /// the literal pool (8 bytes per distinct value, after the code, within the `ldr`'s reach
     /// of +-1 MiB), and [`Assembler::call_abs`] loads its target the same way.
     pub fn set_literal_pool(&mut self, on: bool) {
-        self.literal_pool = on;
+        self.pool_from = on.then_some(3);
+    }
+
+    /// With the literal pool on, constants that take a `mov`/`movk` pair are one `ldr` from
+    /// it too: one instruction instead of two, for a load from the pool's cache line.
+    pub fn set_literal_pool_pairs(&mut self, on: bool) {
+        if let Some(from) = &mut self.pool_from {
+            *from = if on { 2 } else { 3 };
+        }
     }
 
     pub fn offset(&self) -> usize {
@@ -256,7 +264,10 @@ impl Assembler {
             self.orr_ri(dst, Reg::XZR, imm);
             return;
         }
-        if self.literal_pool && nonzero.min(nonones) > 2 {
+        if self
+            .pool_from
+            .is_some_and(|from| nonzero.min(nonones) >= from)
+        {
             self.ldr_literal(dst, imm);
             return;
         }

@@ -604,6 +604,29 @@ fn constants_of_three_or_four_instructions_load_from_the_literal_pool() {
 }
 
 #[test]
+fn with_pairs_pooled_a_two_instruction_constant_is_one_ldr_and_one_instruction_stays() {
+    let pair = 0x1234_5678u64;
+    let (text, values) = pooled(|a| {
+        a.set_literal_pool_pairs(true);
+        a.mov_imm(Reg::x(15), pair);
+        a.mov_imm(Reg::x(15), 0x5678);
+        a.mov_imm(Reg::x(15), 0xffff_ffff_ffff_1234);
+    });
+    assert_eq!(text.len(), 3, "{text:?}");
+    assert!(text[0].starts_with("ldr x15, #0x"), "{text:?}");
+    assert_eq!(
+        values,
+        [pair],
+        "one-instruction constants stay in line: {text:?}"
+    );
+    // Pairs without the pool itself stay in line.
+    let mut a = Assembler::new();
+    a.set_literal_pool_pairs(true);
+    a.mov_imm(Reg::x(15), pair);
+    assert_eq!(disasm(&a.finish().unwrap()).len(), 2);
+}
+
+#[test]
 fn absolute_calls_load_their_target_from_the_literal_pool() {
     let (text, values) = pooled(|a| {
         a.call_abs(0x7f00_1122_3344, Reg::x(17));

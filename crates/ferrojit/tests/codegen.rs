@@ -21,6 +21,7 @@ const ENV: Env = Env {
     dealloc: 0,
     short_jumps: true,
     literal_pool: true,
+    literal_pool_pairs: true,
     compare_and_branch: true,
 };
 

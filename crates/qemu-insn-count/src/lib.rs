@@ -11,7 +11,10 @@
 //! Arguments (`-plugin LIB,out=PATH,perf_map=PATH`): `out` is the JSON file to write (default:
 //! standard error); `perf_map` the map to read at exit, `auto` for `/tmp/perf-<pid>.map`, or
 //! `consume` for that file, removed once read (so a later process with the same pid starts
-//! from an empty map).
+//! from an empty map); `hot` a text file to write the hottest blocks of generated code to,
+//! each with its function (from the perf map), runs and disassembly (the plugin then
+//! disassembles every block it translates, which makes translation slower); `hot_top` how many
+//! (default 40).
 //! A block that ends early (a fault in its middle) counts whole; blocks of code freed and
 //! replaced at the same address count under whichever code was there when they ran.
 //!
@@ -27,6 +30,12 @@ use std::sync::Mutex;
 pub static qemu_plugin_version: c_int = 1;
 
 type PluginId = u64;
+
+/// qemu's opaque instruction handle.
+#[repr(C)]
+pub struct QemuInsn {
+    _opaque: [u8; 0],
+}
 
 /// qemu's opaque translation block handle.
 #[repr(C)]
@@ -49,6 +58,9 @@ extern "C" {
     );
     fn qemu_plugin_tb_n_insns(tb: *const QemuTb) -> usize;
     fn qemu_plugin_tb_vaddr(tb: *const QemuTb) -> u64;
+    fn qemu_plugin_tb_get_insn(tb: *const QemuTb, idx: usize) -> *mut QemuInsn;
+    fn qemu_plugin_insn_disas(insn: *const QemuInsn) -> *mut c_char;
+    fn free(p: *mut c_void);
     fn qemu_plugin_register_vcpu_tb_exec_inline(
         tb: *mut QemuTb,
         op: c_int,
@@ -64,6 +76,8 @@ pub struct Block {
     pub vaddr: u64,
     pub insns: u64,
     pub runs: u64,
+    /// Its instructions' disassembly (only with `hot`).
+    pub disassembly: Vec<String>,
 }
 
 struct State {
@@ -71,6 +85,8 @@ struct State {
     out: Option<String>,
     perf_map: Option<String>,
     remove_map: bool,
+    hot: Option<String>,
+    hot_top: usize,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -78,6 +94,8 @@ static STATE: Mutex<State> = Mutex::new(State {
     out: None,
     perf_map: None,
     remove_map: false,
+    hot: None,
+    hot_top: 40,
 });
 
 /// Entry point qemu calls when it loads the plugin.
@@ -102,8 +120,12 @@ pub unsafe extern "C" fn qemu_plugin_install(
                 state.remove_map = v == "consume";
             }
             Some(("perf_map", v)) => state.perf_map = Some(v.to_string()),
+            Some(("hot", v)) => state.hot = Some(v.to_string()),
+            Some(("hot_top", v)) if v.parse::<usize>().is_ok() => {
+                state.hot_top = v.parse().unwrap_or(40)
+            }
             _ => {
-                eprintln!("insn-count: unknown argument {arg:?} (want out=PATH or perf_map=PATH|auto|consume)");
+                eprintln!("insn-count: unknown argument {arg:?} (want out=PATH, perf_map=PATH|auto|consume, hot=PATH or hot_top=N)");
                 return -1;
             }
         }
@@ -119,10 +141,20 @@ pub unsafe extern "C" fn qemu_plugin_install(
 extern "C" fn on_translate(_id: PluginId, tb: *mut QemuTb) {
     // SAFETY: `tb` is the block qemu is translating, valid during this callback.
     let (vaddr, insns) = unsafe { (qemu_plugin_tb_vaddr(tb), qemu_plugin_tb_n_insns(tb) as u64) };
+    let wants_disassembly = STATE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .hot
+        .is_some();
+    let disassembly = match wants_disassembly {
+        true => (0..insns as usize).map(|i| disassemble(tb, i)).collect(),
+        false => Vec::new(),
+    };
     let block: &'static mut Block = Box::leak(Box::new(Block {
         vaddr,
         insns,
         runs: 0,
+        disassembly,
     }));
     let runs = &mut block.runs as *mut u64 as *mut c_void;
     // SAFETY: the counter is leaked, so it outlives every run of the translated block.
@@ -134,19 +166,38 @@ extern "C" fn on_translate(_id: PluginId, tb: *mut QemuTb) {
         .push(block);
 }
 
+/// The text of instruction `i` of `tb`.
+fn disassemble(tb: *mut QemuTb, i: usize) -> String {
+    // SAFETY: `tb` is valid during the translation callback and `i` below its instruction
+    // count; qemu returns a string allocated with malloc (g_strdup), ours to free.
+    unsafe {
+        let text = qemu_plugin_insn_disas(qemu_plugin_tb_get_insn(tb, i));
+        if text.is_null() {
+            return "?".into();
+        }
+        let s = CStr::from_ptr(text).to_string_lossy().into_owned();
+        free(text as *mut c_void);
+        s
+    }
+}
+
 extern "C" fn on_exit(_id: PluginId, _: *mut c_void) {
     let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    let ranges = state
-        .perf_map
-        .as_deref()
+    let map_text = (state.perf_map.as_deref())
         .and_then(|p| std::fs::read_to_string(p).ok())
-        .map(|text| parse_perf_map(&text))
         .unwrap_or_default();
+    let ranges = parse_perf_map(&map_text);
     if let (true, Some(map)) = (state.remove_map, &state.perf_map) {
         let _ = std::fs::remove_file(map);
     }
     let blocks: Vec<&Block> = state.blocks.iter().map(|b| &**b).collect();
     let counts = count(&blocks, &ranges);
+    if let Some(path) = &state.hot {
+        let text = hot_blocks(&blocks, &named_ranges(&map_text), state.hot_top);
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("insn-count: cannot write {path}: {e}");
+        }
+    }
     let json = counts.to_json(state.perf_map.is_some(), ranges.len());
     match &state.out {
         Some(path) => {
@@ -199,6 +250,66 @@ pub fn parse_perf_map(text: &str) -> Vec<(u64, u64)> {
     ranges
 }
 
+/// The `(start, end, name)` of a perf map's lines, sorted.
+pub fn named_ranges(text: &str) -> Vec<(u64, u64, String)> {
+    let mut ranges: Vec<(u64, u64, String)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.splitn(3, ' ');
+            let start = u64::from_str_radix(words.next()?, 16).ok()?;
+            let size = u64::from_str_radix(words.next()?, 16).ok()?;
+            Some((start, start.checked_add(size)?, words.next()?.to_string()))
+        })
+        .collect();
+    ranges.sort_unstable();
+    ranges
+}
+
+/// The hottest blocks in generated code, most executed instructions first: each block's share
+/// of the generated total, runs x instructions, its function and offset, and its disassembly.
+/// Blocks translated more than once at one address count together.
+pub fn hot_blocks(blocks: &[&Block], ranges: &[(u64, u64, String)], top: usize) -> String {
+    let mut by_address: std::collections::BTreeMap<u64, (u64, &Block)> = Default::default();
+    for b in blocks {
+        let upto = ranges.partition_point(|r| r.0 <= b.vaddr);
+        if ranges[..upto].iter().rev().any(|r| b.vaddr < r.1) {
+            by_address.entry(b.vaddr).or_insert((0, b)).0 += b.runs;
+        }
+    }
+    let executed = |(runs, b): &(u64, &Block)| runs * b.insns;
+    let total: u64 = by_address.values().map(executed).sum();
+    let mut hot: Vec<(u64, &Block)> = by_address.into_values().collect();
+    hot.sort_by_key(|h| std::cmp::Reverse(executed(h)));
+    let mut s =
+        format!("# the hottest blocks of generated code: {total} instructions executed there\n");
+    for h @ (runs, b) in hot.iter().take(top) {
+        let upto = ranges.partition_point(|r| r.0 <= b.vaddr);
+        let place = (ranges[..upto].iter().rev().find(|r| b.vaddr < r.1))
+            .map(|r| format!("{}+{:#x}", short_name(&r.2), b.vaddr - r.0))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "\n{:6.2}% {} = {runs} x {}  {place}",
+            100.0 * executed(h) as f64 / total.max(1) as f64,
+            executed(h),
+            b.insns
+        );
+        for line in &b.disassembly {
+            let _ = writeln!(s, "    {line}");
+        }
+    }
+    s
+}
+
+/// A perf map name without the folders of its file (`py::/a/b/bm.py:f` is `bm.py:f`).
+fn short_name(name: &str) -> &str {
+    let file_end = name.rfind(':').unwrap_or(name.len());
+    match name[..file_end].rfind('/') {
+        Some(slash) => &name[slash + 1..],
+        None => name,
+    }
+}
+
 /// Whether `addr` lies in one of the sorted `ranges`.
 fn covered(ranges: &[(u64, u64)], addr: u64) -> bool {
     // The last range starting at or before addr, and any earlier one reaching past it (ranges
@@ -246,21 +357,25 @@ mod tests {
             vaddr: 0x1080,
             insns: 5,
             runs: 10,
+            disassembly: vec![],
         };
         let b = Block {
             vaddr: 0x1100,
             insns: 3,
             runs: 7,
+            disassembly: vec![],
         };
         let c = Block {
             vaddr: 0x2000,
             insns: 2,
             runs: 1,
+            disassembly: vec![],
         };
         let d = Block {
             vaddr: 0x500,
             insns: 4,
             runs: 0,
+            disassembly: vec![],
         };
         let counts = count(&[&a, &b, &c, &d], &ranges);
         assert_eq!(
@@ -280,5 +395,36 @@ mod tests {
         assert!(covered(&ranges, 0x1850));
         assert!(!covered(&ranges, 0x3000));
         assert!(!covered(&[], 0x3000));
+    }
+
+    #[test]
+    fn hot_blocks_name_their_function_and_sum_retranslations() {
+        let map = "1000 100 py::Task.fn\n2000 40 py::main\n";
+        let ranges = named_ranges(map);
+        assert_eq!(ranges[0], (0x1000, 0x1100, "py::Task.fn".to_string()));
+        let block = |vaddr, insns, runs, text: &str| Block {
+            vaddr,
+            insns,
+            runs,
+            disassembly: vec![text.to_string()],
+        };
+        let (a, a_again) = (
+            block(0x1040, 2, 10, "ldr x0, [x19]"),
+            block(0x1040, 2, 5, "ldr x0, [x19]"),
+        );
+        let (b, outside) = (block(0x2000, 1, 100, "ret"), block(0x500, 9, 1000, "nop"));
+        let text = hot_blocks(&[&a, &a_again, &b, &outside], &ranges, 1);
+        assert!(
+            text.starts_with("# the hottest blocks of generated code: 130 instructions"),
+            "{text}"
+        );
+        assert!(
+            text.contains("76.92% 100 = 100 x 1  py::main+0x0\n    ret\n"),
+            "{text}"
+        );
+        assert!(!text.contains("Task.fn"), "only the top 1: {text}");
+        let text = hot_blocks(&[&a, &a_again, &b, &outside], &ranges, 5);
+        assert!(text.contains("30 = 15 x 2  py::Task.fn+0x40"), "{text}");
+        assert!(!text.contains("nop"), "{text}");
     }
 }

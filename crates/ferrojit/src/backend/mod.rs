@@ -96,6 +96,9 @@ pub struct Env {
     /// (the `literal-pool` optimisation), one `ldr` instead of three or four `mov`/`movk`.
     /// The x86-64 backend does not use it (measured slower there).
     pub literal_pool: bool,
+    /// AArch64, with `literal_pool`: constants of a `movz`/`movk` pair come from the pool too
+    /// (the `literal-pool-pairs` optimisation).
+    pub literal_pool_pairs: bool,
     /// AArch64: a branch or guard on a register being zero or not is one `cbz`/`cbnz`
     /// instead of `cmp` and `b.cond` (the `compare-and-branch` optimisation).
     pub compare_and_branch: bool,

@@ -511,11 +511,7 @@ pub unsafe fn pipeline(
         // between two registers that share a location makes one look used before defined.
         let mut allocated = lir.clone();
         passes::cleanup(&mut allocated, &alloc);
-        let env = backend_env(
-            on(super::Optimisation::ShortJumps),
-            on(super::Optimisation::LiteralPool),
-            on(super::Optimisation::CompareAndBranch),
-        );
+        let env = backend_env(on);
         let machine = isa.emit(&allocated, &alloc, &env).map_err(Failure::Error)?;
         Ok(Artifacts {
             name: info.name,
@@ -531,18 +527,19 @@ pub unsafe fn pipeline(
     }
 }
 
-/// The backends' facts; `short_jumps`, `literal_pool` and `compare_and_branch` are the knobs
-/// of those names.
-fn backend_env(short_jumps: bool, literal_pool: bool, compare_and_branch: bool) -> Env {
+/// The backends' facts, with the backend knobs as `on` says.
+fn backend_env(on: impl Fn(super::Optimisation) -> bool) -> Env {
+    use super::Optimisation as O;
     let l = layout();
     Env {
         frame_localsplus: l.frame_localsplus as i32,
         frame_stacktop: l.frame_stacktop as i32,
         frame_prev_instr: l.frame_prev_instr as i32,
         dealloc: ffi::_Py_Dealloc as *const () as usize,
-        short_jumps,
-        literal_pool,
-        compare_and_branch,
+        short_jumps: on(O::ShortJumps),
+        literal_pool: on(O::LiteralPool),
+        literal_pool_pairs: on(O::LiteralPoolPairs),
+        compare_and_branch: on(O::CompareAndBranch),
     }
 }
 

@@ -60,6 +60,7 @@ struct Emitter<'a> {
 pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<MachineCode, String> {
     let mut asm = Assembler::new();
     asm.set_literal_pool(env.literal_pool);
+    asm.set_literal_pool_pairs(env.literal_pool_pairs);
     let blocks = (0..f.blocks.len()).map(|_| asm.new_label()).collect();
     let exits = (0..f.exits.len()).map(|_| asm.new_label()).collect();
     let epilogue = asm.new_label();
