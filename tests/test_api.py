@@ -209,6 +209,63 @@ def test_a_constant_of_a_movz_movk_pair_is_one_load_from_the_pool():
     assert _add_a_large_constant(2**62) == 2**62 + 100000
 
 
+def _count_missing(items, known):
+    n = 0
+    for i in items:
+        if i not in known:
+            n += 1
+    return n
+
+
+def _first_known_or(a, known, fallback):
+    return (a in known) or fallback
+
+
+def _not_and(a, b):
+    return not a and b
+
+
+def test_a_jump_on_a_bool_made_from_a_condition_branches_on_the_condition():
+    known = {1, 2, 3}
+    for _ in range(30):
+        assert _count_missing([1, 5, 2, 7], known) == 2
+        assert _first_known_or(1, known, "f") is True
+        assert _first_known_or(9, known, "f") == "f"
+        assert _not_and(0, "b") == "b" and _not_and(1, "b") is False
+    for func in (_count_missing, _first_known_or, _not_and):
+        shapes = _shapes(func, "fuse-bool-branches")
+        for isa in ("x86_64", "aarch64"):
+            on, off = shapes["on", isa], shapes["off", isa]
+            # Off, the bool is boxed and its truth tested against True and False; on, the
+            # branch reads the condition (the bool is still made where it is the value).
+            assert on["hir"].count("Truthy") < off["hir"].count("Truthy"), (func, on["hir"])
+            assert on["instructions"] < off["instructions"], (func, isa)
+
+    class Bad:
+        def __bool__(self):
+            raise ValueError("no truth")
+
+    # The compiled code gives the interpreter's results (the bool itself where it is the value).
+    ferrojit.enable(threshold=1000)
+    try:
+        for func in (_count_missing, _first_known_or, _not_and):
+            ferrojit.compile(func)
+            assert ferrojit.is_compiled(func)
+        before = ferrojit.stats()["native_calls"]
+        assert _count_missing(range(10), known) == 7
+        assert _first_known_or(2, known, None) is True and _first_known_or(0, known, None) is None
+        assert _first_known_or(0, known, 0) == 0
+        assert _not_and([], [1]) == [1] and _not_and([0], [1]) is False
+        # A truth test that raises still raises from `not x` feeding the branch.
+        with pytest.raises(ValueError, match="no truth"):
+            _not_and(Bad(), 1)
+        assert ferrojit.stats()["native_calls"] - before >= 7
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+
+
 class _Point:
     def __init__(self, x, y):
         self.x = x

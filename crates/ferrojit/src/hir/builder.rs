@@ -45,6 +45,13 @@ pub struct WellKnown {
     pub tuple_type: usize,
 }
 
+/// Whether a value whose truth is taken is off the stack already (and released with the test).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Popped {
+    Yes,
+    No,
+}
+
 /// What the builder reads about a code object. Produced by `runtime::compile` from a live code
 /// object, or by hand in tests.
 #[derive(Clone, Debug)]
@@ -92,6 +99,10 @@ pub struct CodeInfo {
     pub inline_unpack: bool,
     /// `FOR_ITER` takes the next item of a list or tuple iterator in machine code.
     pub inline_for_iter: bool,
+    /// A jump on the truth of a bool this function just made from a condition (`not x`,
+    /// `a in b`, a comparison) branches on the condition itself (the `fuse-bool-branches`
+    /// optimisation), without the truth test of the boxed bool.
+    pub fuse_bool_branches: bool,
     /// Generic `+ - * /` sites call the helper that computes mixed floats and ints in doubles.
     pub mixed_float_arith: bool,
     /// `BINARY_OP_*_FLOAT` computes in machine code (`FloatArith`).
@@ -959,13 +970,12 @@ impl<'a> Builder<'a> {
             | POP_JUMP_BACKWARD_IF_TRUE => {
                 self.guard_idle_on_backward_jump(cur, ins);
                 let v = self.pop(cur, ins)?;
-                let t = self.emit(cur, InstKind::Truthy { value: v }, Type::CINT, ins);
-                self.decref(cur, v, ins);
-                self.check(cur, t, ErrorCheck::Negative, ins);
-                let c = self.emit(cur, InstKind::NonZero { value: t }, Type::CBOOL, ins);
+                let (c, negated) = self.truth(cur, v, Popped::Yes, ins);
                 let target = ins.jump_target().unwrap();
+                // Branching on `c` when the truth is `not c`: the targets swap.
                 let jump_if_true =
-                    matches!(ins.op, POP_JUMP_FORWARD_IF_TRUE | POP_JUMP_BACKWARD_IF_TRUE);
+                    matches!(ins.op, POP_JUMP_FORWARD_IF_TRUE | POP_JUMP_BACKWARD_IF_TRUE)
+                        != negated;
                 let (t_bc, f_bc) = if jump_if_true {
                     (target, ins.next())
                 } else {
@@ -2578,11 +2588,38 @@ impl<'a> Builder<'a> {
             )
     }
 
-    fn jump_or_pop(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
-        let v = *cur.stack.last().unwrap();
+    /// The truth of `v` as a condition: `(c, negated)`, the truth being `c` or, when
+    /// `negated`, `not c`. A bool made here from a condition gives that condition (its truth
+    /// test cannot fail); anything else is tested (`Truthy`, which raises as `bool(v)` does).
+    /// `Popped::Yes`: `v` is off the stack and released here, before the test's error exit
+    /// (whose frame state no longer holds it).
+    fn truth(
+        &mut self,
+        cur: &mut Cursor,
+        v: ValueId,
+        popped: Popped,
+        ins: &Instr,
+    ) -> (ValueId, bool) {
+        if self.code.fuse_bool_branches {
+            if let InstKind::BoolObject { value, negate } = self.func.values[v.0 as usize].kind {
+                if popped == Popped::Yes {
+                    self.decref(cur, v, ins);
+                }
+                return (value, negate);
+            }
+        }
         let t = self.emit(cur, InstKind::Truthy { value: v }, Type::CINT, ins);
+        if popped == Popped::Yes {
+            self.decref(cur, v, ins);
+        }
         self.check(cur, t, ErrorCheck::Negative, ins);
         let c = self.emit(cur, InstKind::NonZero { value: t }, Type::CBOOL, ins);
+        (c, false)
+    }
+
+    fn jump_or_pop(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
+        let v = *cur.stack.last().unwrap();
+        let (c, negated) = self.truth(cur, v, Popped::No, ins);
         let target = self.block_for(ins.jump_target().unwrap())?;
         let jump_args = self.edge_to(target, &cur.stack);
         let saved = cur.block;
@@ -2592,7 +2629,7 @@ impl<'a> Builder<'a> {
         let next = self.block_for(ins.next())?;
         let args = self.edge_to(next, &cur.stack);
         self.end(cur, Terminator::Jump { target: next, args });
-        let term = if ins.op == JUMP_IF_FALSE_OR_POP {
+        let term = if (ins.op == JUMP_IF_FALSE_OR_POP) != negated {
             Terminator::Branch {
                 cond: c,
                 then_to: pop_block,

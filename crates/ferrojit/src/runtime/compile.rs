@@ -624,6 +624,7 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             compile_send,
             inline_unpack,
             inline_for_iter,
+            fuse_bool_branches: on(super::Optimisation::FuseBoolBranches),
             mixed_float_arith: on(super::Optimisation::MixedFloatArith),
             inline_float_arith: on(super::Optimisation::InlineFloatArith),
             inline_int_arith,

@@ -232,6 +232,10 @@ pub enum Optimisation {
     /// breaker lie below 4 GiB and took two instructions each time they were named: 62M of
     /// richards' 1,035M generated instructions per run were those `movk`s.
     LiteralPoolPairs,
+    /// `fuse-bool-branches`: a jump on the truth of a bool the function just made from a
+    /// condition (`not x`, `a in b`, `a is b`, a comparison) branches on the condition, not on
+    /// a truth test of the boxed bool (two compares against `True` and `False` and a test).
+    FuseBoolBranches,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -250,7 +254,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 35] = [
+    pub const ALL: [Optimisation; 36] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -286,6 +290,7 @@ impl Optimisation {
         Optimisation::Osr,
         Optimisation::InlineRangeIter,
         Optimisation::LiteralPoolPairs,
+        Optimisation::FuseBoolBranches,
     ];
 
     pub fn name(self) -> &'static str {
@@ -325,6 +330,7 @@ impl Optimisation {
             Optimisation::Osr => "osr",
             Optimisation::InlineRangeIter => "inline-range-iter",
             Optimisation::LiteralPoolPairs => "literal-pool-pairs",
+            Optimisation::FuseBoolBranches => "fuse-bool-branches",
         }
     }
 
