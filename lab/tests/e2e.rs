@@ -155,6 +155,17 @@ fn write_config(dir: &Path, body: &str) -> PathBuf {
     p
 }
 
+/// `ferrojit-lab --config CFG run --quiet --out RUN`.
+fn run_lab(cfg: &Path, run: &Path) -> Output {
+    lab()
+        .arg("--config")
+        .arg(cfg)
+        .args(["run", "--quiet", "--out"])
+        .arg(run)
+        .output()
+        .unwrap()
+}
+
 fn summary(run: &Path) -> serde_json::Value {
     // The newest: names end with the report's timestamp.
     let f = std::fs::read_dir(run)
@@ -247,13 +258,7 @@ fn a_run_through_loopback_ssh_and_the_emulated_host_reports_json_markdown_and_ht
     );
     assert!(out.contains("emulated by qemu-aarch64"), "{out}");
 
-    let o = lab()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["run", "--quiet", "--out"])
-        .arg(&run)
-        .output()
-        .unwrap();
+    let o = run_lab(&cfg, &run);
     assert!(o.status.success(), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -480,13 +485,7 @@ fn an_unreachable_host_and_a_missing_runtime_fail_their_cells_with_clear_errors(
     );
 
     let run = work.path().join("run");
-    let o = lab()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["run", "--quiet", "--out"])
-        .arg(&run)
-        .output()
-        .unwrap();
+    let o = run_lab(&cfg, &run);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     let s = summary(&run);
@@ -529,13 +528,7 @@ fn counted_instructions_decide_the_comparisons_that_involve_the_emulated_host() 
     );
     let cfg = write_config(work.path(), &config);
     let run = work.path().join("run");
-    let o = lab()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["run", "--quiet", "--out"])
-        .arg(&run)
-        .output()
-        .unwrap();
+    let o = run_lab(&cfg, &run);
     assert!(o.status.success(), "{}", text(&o));
     let s = summary(&run);
     for id in [
