@@ -266,6 +266,71 @@ def test_a_jump_on_a_bool_made_from_a_condition_branches_on_the_condition():
         ferrojit.disable()
 
 
+_EXTRAS_SOURCE = """
+MARK = object()
+
+def kw_only(a, *, scale=2, marker=MARK):
+    return a * scale if marker is MARK else -1
+
+def star(a, *rest, **options):
+    options["seen"] = a   # a new dict each call: nothing carries over
+    return (a, rest, sorted(options.items()))
+
+def needs_kw(a, *, k):
+    return a + k
+
+def caller(n):
+    t = 0
+    r = None
+    for i in range(n):
+        t += kw_only(i)
+        r = star(i)
+    return t, r
+"""
+
+
+def _extras_module():
+    namespace = {}
+    exec(compile(_EXTRAS_SOURCE, "<extras>", "exec"), namespace)
+    return namespace
+
+
+def test_direct_calls_bind_keyword_only_defaults_and_empty_star_parameters():
+    results = {}
+    for knob in ("", "direct-call-extras"):
+        m = _extras_module()
+        ferrojit.enable(threshold=1000, disable=knob)
+        try:
+            for name in ("kw_only", "star", "needs_kw", "caller"):
+                ferrojit.compile(m[name])
+            marks = sys.getrefcount(m["MARK"])
+            before = ferrojit.stats()["direct_calls"]
+            results[knob] = m["caller"](50)
+            direct = ferrojit.stats()["direct_calls"] - before
+            # The default's reference is taken and given back once per call. (Counted outside
+            # the assert: pytest's rewriting keeps its operands alive.)
+            after = sys.getrefcount(m["MARK"])
+            assert after == marks
+            # A keyword-only parameter without a default raises as CPython does.
+            with pytest.raises(TypeError, match=r"needs_kw\(\) missing 1 required keyword-only argument: 'k'"):
+                m["needs_kw"](1)
+            # __kwdefaults__ changed after compilation: read at each call.
+            m["kw_only"].__kwdefaults__ = {"scale": 3, "marker": m["MARK"]}
+            assert m["caller"](3) == (9, (2, (), [("seen", 2)]))
+            del m["kw_only"].__kwdefaults__
+            with pytest.raises(TypeError, match="missing 2 required keyword-only arguments"):
+                m["caller"](1)
+        finally:
+            ferrojit.disable()
+        if knob:
+            assert direct == 0, "off, these calls go through the hook"
+        else:
+            assert direct >= 100, direct
+    assert results[""] == results["direct-call-extras"] == (2450, (49, (), [("seen", 49)]))
+    ferrojit.enable(disable="")
+    ferrojit.disable()
+
+
 class _Point:
     def __init__(self, x, y):
         self.x = x

@@ -189,6 +189,15 @@ pub mod code {
         unsafe { read(co as _, layout().code_argcount) }
     }
     #[inline]
+    pub unsafe fn kwonlyargcount(co: *mut PyObject) -> i32 {
+        unsafe { read(co as _, layout().code_kwonlyargcount) }
+    }
+    /// The names of the locals, cells and free variables (a tuple, borrowed).
+    #[inline]
+    pub unsafe fn localsplusnames(co: *mut PyObject) -> *mut PyObject {
+        unsafe { read(co as _, layout().code_localsplusnames) }
+    }
+    #[inline]
     pub unsafe fn stacksize(co: *mut PyObject) -> i32 {
         unsafe { read(co as _, layout().code_stacksize) }
     }

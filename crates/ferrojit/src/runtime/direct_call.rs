@@ -14,7 +14,9 @@
 //! kept one alive) is written here against the probed layout.
 //!
 //! Trailing parameters the call leaves out are filled from the function's `__defaults__` as
-//! `initialize_locals` does. Anything else (keywords, `*args`, a callee not compiled yet,
+//! `initialize_locals` does; keyword-only parameters from its `__kwdefaults__`, and a `*args`
+//! or `**kwargs` parameter gets an empty tuple or a new empty dict (`direct-call-extras`).
+//! Anything else (keywords at the call, extra positional arguments, a callee not compiled yet,
 //! tracing on, another tool's hook, a full data-stack chunk) takes the ordinary path, so the
 //! first calls of a function still reach the hook and its call counter.
 
@@ -26,13 +28,19 @@ use pyo3_ffi::*;
 use std::os::raw::c_void;
 
 /// What a direct call needs to know about its callee, worked out once when the callee is
-/// compiled: it takes `nargs` positional parameters and nothing else (no keyword-only
-/// parameters, no `*args`/`**kwargs`); a call may pass fewer when the function's defaults cover
-/// the rest. A generator or coroutine function (without cells, so that its first instruction
+/// compiled: it takes `nargs` positional parameters, then `kwonly` keyword-only ones (filled
+/// from `__kwdefaults__`), then `*args` and `**kwargs` if it has them (given empty); a call may
+/// pass fewer positional arguments when the function's defaults cover the rest. A generator or coroutine function (without cells, so that its first instruction
 /// is `RETURN_GENERATOR`) is called directly by making its generator.
 #[derive(Clone, Copy, Debug)]
 pub struct DirectEntry {
     pub nargs: usize,
+    /// Keyword-only parameters.
+    pub kwonly: usize,
+    /// A `*args` parameter.
+    pub varargs: bool,
+    /// A `**kwargs` parameter.
+    pub varkw: bool,
     pub nlocalsplus: usize,
     /// Data-stack slots of its frame: specials, locals and value stack.
     pub slots: usize,
@@ -49,11 +57,23 @@ impl DirectEntry {
         // SAFETY: reading fields of a live code object.
         unsafe {
             let flags = ffi::code::flags(code);
-            let special = ffi::CO_VARARGS
-                | ffi::CO_VARKEYWORDS
-                | ffi::CO_ITERABLE_COROUTINE
-                | ffi::CO_ASYNC_GENERATOR;
-            if flags & special != 0 || read::<i32>(code as _, layout().code_kwonlyargcount) != 0 {
+            if flags & (ffi::CO_ITERABLE_COROUTINE | ffi::CO_ASYNC_GENERATOR) != 0 {
+                return None;
+            }
+            let kwonly = ffi::code::kwonlyargcount(code) as usize;
+            let (varargs, varkw) = (
+                flags & ffi::CO_VARARGS != 0,
+                flags & ffi::CO_VARKEYWORDS != 0,
+            );
+            let extras = kwonly != 0 || varargs || varkw;
+            let generator = flags & (ffi::CO_GENERATOR | ffi::CO_COROUTINE) != 0;
+            if extras
+                && (generator
+                    || kwonly > MAX_KWONLY
+                    || !runtime()
+                        .options
+                        .enabled(super::Optimisation::DirectCallExtras))
+            {
                 return None;
             }
             let makes = if flags & ffi::CO_COROUTINE != 0 {
@@ -70,6 +90,9 @@ impl DirectEntry {
             let nlocalsplus = ffi::code::nlocalsplus(code) as usize;
             Some(DirectEntry {
                 nargs: ffi::code::argcount(code) as usize,
+                kwonly,
+                varargs,
+                varkw,
                 nlocalsplus,
                 slots: nlocalsplus
                     + ffi::code::stacksize(code) as usize
@@ -120,12 +143,22 @@ pub unsafe fn call_compiled(
             let call = (function, code, args, nargs, defaults, missing);
             return make_generator_directly(l, rt, ts, ty, direct, call);
         }
+        let extras = match direct.kwonly != 0 || direct.varargs || direct.varkw {
+            true => Some(Extras::make(l, function, code, direct)?),
+            false => None,
+        };
         let Some(frame) = push_frame(l, ts, direct.slots) else {
+            if let Some(e) = extras {
+                e.release();
+            }
             rt.stats.direct_calls_without_room += 1;
             return None;
         };
         init_frame(l, frame, function, code, direct.nlocalsplus);
         fill_locals(l, frame, args, nargs, defaults, missing, direct);
+        if let Some(e) = extras {
+            e.fill(l, frame, direct);
+        }
         rt.stats.direct_calls += 1;
         let result = hook::run_native(l, rt, ts, frame, native);
         clear_and_pop(l, ts, frame);
@@ -181,6 +214,105 @@ type DirectCall = (
     *const *mut PyObject,
     usize,
 );
+
+/// The most keyword-only parameters a direct call fills.
+const MAX_KWONLY: usize = 16;
+
+/// The values of a direct call's keyword-only, `*args` and `**kwargs` parameters, made before
+/// the frame is pushed, so that a call that cannot be direct leaves nothing taken.
+#[derive(Clone, Copy)]
+struct Extras {
+    /// Keyword-only defaults, borrowed from `__kwdefaults__` (nothing runs before `fill`).
+    kwonly: [*mut PyObject; MAX_KWONLY],
+    /// An empty tuple for `*args` (owned), or NULL.
+    varargs: *mut PyObject,
+    /// A new empty dict for `**kwargs` (owned), or NULL.
+    varkw: *mut PyObject,
+}
+
+impl Extras {
+    /// The extras of a call of `function` that passes no keywords, as `initialize_locals`
+    /// binds them; None (nothing taken, no exception set) when a keyword-only parameter has no
+    /// default (CPython's path raises the TypeError) or an allocation fails.
+    unsafe fn make(
+        l: &Layout,
+        function: *mut PyObject,
+        code: *mut PyObject,
+        direct: &DirectEntry,
+    ) -> Option<Extras> {
+        // SAFETY: live function and code objects; `func_kwdefaults` is NULL or a dict, and
+        // `co_localsplusnames` a tuple naming every local.
+        unsafe {
+            let mut e = Extras {
+                kwonly: [std::ptr::null_mut(); MAX_KWONLY],
+                varargs: std::ptr::null_mut(),
+                varkw: std::ptr::null_mut(),
+            };
+            if direct.kwonly != 0 {
+                let kwdefaults: *mut PyObject = read(function as _, l.function_kwdefaults);
+                if kwdefaults.is_null() {
+                    return None;
+                }
+                let names = ffi::code::localsplusnames(code);
+                for (i, slot) in e.kwonly[..direct.kwonly].iter_mut().enumerate() {
+                    let name = PyTuple_GET_ITEM(names, (direct.nargs + i) as isize);
+                    *slot = PyDict_GetItemWithError(kwdefaults, name);
+                    if slot.is_null() {
+                        PyErr_Clear();
+                        return None;
+                    }
+                }
+            }
+            if direct.varargs {
+                e.varargs = PyTuple_New(0);
+                if e.varargs.is_null() {
+                    PyErr_Clear();
+                    return None;
+                }
+            }
+            if direct.varkw {
+                e.varkw = PyDict_New();
+                if e.varkw.is_null() {
+                    PyErr_Clear();
+                    e.release();
+                    return None;
+                }
+            }
+            Some(e)
+        }
+    }
+
+    /// Gives back what `make` took, for a call that did not happen.
+    unsafe fn release(self) {
+        // SAFETY: the tuple and dict are ours (or NULL).
+        unsafe {
+            Py_XDECREF(self.varargs);
+            Py_XDECREF(self.varkw);
+        }
+    }
+
+    /// Puts the extras in their locals, after the positional parameters: keyword-only ones
+    /// (new references), then `*args`, then `**kwargs` (the references `make` took).
+    unsafe fn fill(self, l: &Layout, frame: *mut InterpreterFrame, direct: &DirectEntry) {
+        // SAFETY: the frame has `direct.nlocalsplus` local slots, past all of these.
+        unsafe {
+            let locals = localsplus(l, frame);
+            let mut at = direct.nargs;
+            for &v in &self.kwonly[..direct.kwonly] {
+                Py_INCREF(v);
+                *locals.add(at) = v;
+                at += 1;
+            }
+            if direct.varargs {
+                *locals.add(at) = self.varargs;
+                at += 1;
+            }
+            if direct.varkw {
+                *locals.add(at) = self.varkw;
+            }
+        }
+    }
+}
 
 /// Moves the call's arguments into the callee frame's locals, adds new references to the
 /// defaults that fill the `missing` trailing parameters, and clears the other locals.

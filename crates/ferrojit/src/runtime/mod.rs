@@ -236,6 +236,11 @@ pub enum Optimisation {
     /// condition (`not x`, `a in b`, `a is b`, a comparison) branches on the condition, not on
     /// a truth test of the boxed bool (two compares against `True` and `False` and a test).
     FuseBoolBranches,
+    /// `direct-call-extras`: direct calls also reach functions with keyword-only parameters
+    /// (filled from `__kwdefaults__`), `*args` and `**kwargs` (given an empty tuple and a new
+    /// empty dict), when the call passes no keywords and no extra positional arguments, as
+    /// `json.dumps(obj)` does; otherwise such calls go through vectorcall and the hook.
+    DirectCallExtras,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -254,7 +259,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 36] = [
+    pub const ALL: [Optimisation; 37] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -291,6 +296,7 @@ impl Optimisation {
         Optimisation::InlineRangeIter,
         Optimisation::LiteralPoolPairs,
         Optimisation::FuseBoolBranches,
+        Optimisation::DirectCallExtras,
     ];
 
     pub fn name(self) -> &'static str {
@@ -331,6 +337,7 @@ impl Optimisation {
             Optimisation::InlineRangeIter => "inline-range-iter",
             Optimisation::LiteralPoolPairs => "literal-pool-pairs",
             Optimisation::FuseBoolBranches => "fuse-bool-branches",
+            Optimisation::DirectCallExtras => "direct-call-extras",
         }
     }
 
