@@ -331,6 +331,59 @@ def test_direct_calls_bind_keyword_only_defaults_and_empty_star_parameters():
     ferrojit.disable()
 
 
+_KEYWORDS_SOURCE = """
+MARK = object()
+
+def target(a, b=10, *, c=100, d=MARK):
+    return a + b + c + (1000 if d is MARK else d)
+
+def with_star(a, *rest, key=1, **more):
+    more["key"] = key   # a new dict each call
+    return a + key + len(rest) + len(more)
+
+def caller(n):
+    t = 0
+    for i in range(n):
+        t += target(i, d=1) + target(a=i, c=0) + target(i, 2, c=3, d=4) + with_star(i, key=5)
+    return t
+"""
+
+
+def test_direct_calls_bind_keyword_arguments_by_name():
+    expected = sum((i + 10 + 100 + 1) + (i + 10 + 0 + 1000) + (i + 2 + 3 + 4) + (i + 5 + 0 + 1)
+                   for i in range(40))
+    for knob in ("", "direct-call-keywords"):
+        namespace = {}
+        exec(compile(_KEYWORDS_SOURCE, "<keywords>", "exec"), namespace)
+        ferrojit.enable(threshold=1000, disable=knob)
+        try:
+            for name in ("target", "with_star", "caller"):
+                ferrojit.compile(namespace[name])
+            marks = sys.getrefcount(namespace["MARK"])
+            before = ferrojit.stats()["direct_calls"]
+            result = namespace["caller"](40)
+            direct = ferrojit.stats()["direct_calls"] - before
+            after = sys.getrefcount(namespace["MARK"])
+            assert result == expected
+            assert after == marks, "the default's reference is given back"
+            target = namespace["target"]
+            # What binding by name cannot settle, CPython's path raises, with its words.
+            with pytest.raises(TypeError, match=r"target\(\) got multiple values for argument 'a'"):
+                target(1, a=2)
+            with pytest.raises(TypeError, match=r"target\(\) got an unexpected keyword argument 'z'"):
+                target(1, z=2)
+            with pytest.raises(TypeError, match=r"target\(\) missing 1 required positional argument: 'a'"):
+                target(c=1)
+        finally:
+            ferrojit.disable()
+        if knob:
+            assert direct == 0, direct
+        else:
+            assert direct >= 4 * 40, direct
+    ferrojit.enable(disable="")
+    ferrojit.disable()
+
+
 class _Point:
     def __init__(self, x, y):
         self.x = x

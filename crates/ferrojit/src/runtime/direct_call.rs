@@ -215,6 +215,169 @@ type DirectCall = (
     usize,
 );
 
+/// The most parameters (positional and keyword-only) a direct call with keywords binds.
+const MAX_BOUND: usize = 32;
+
+/// [`call_compiled`] for a call that passes keywords (`kwnames`, the last of `args[..total]`):
+/// binds them to the callee's parameters by name as `initialize_locals` does, the rest from
+/// the defaults (`direct-call-keywords`). None (nothing taken) whenever CPython's path must
+/// decide: a name it cannot match by identity (the compiler interns both sides), one given
+/// twice, a missing default, positional-only parameters, more parameters than [`MAX_BOUND`].
+///
+/// # Safety
+/// GIL held; `function` and `args[..total]` are owned references; `kwnames` a tuple of str.
+pub unsafe fn call_compiled_with_keywords(
+    function: *mut PyObject,
+    args: *const *mut PyObject,
+    total: usize,
+    kwnames: *mut PyObject,
+) -> Option<*mut PyObject> {
+    // SAFETY: as for `call_compiled`; `co_localsplusnames` names every local, and the
+    // defaults are a tuple and a dict (or NULL) that nothing changes before the frame is filled.
+    unsafe {
+        if Py_TYPE(function) != std::ptr::addr_of_mut!(PyFunction_Type) {
+            return None;
+        }
+        let l = layout();
+        let rt = runtime();
+        if !rt.options.enabled(super::Optimisation::DirectCallKeywords) {
+            return None;
+        }
+        let code: *mut PyObject = read(function as _, l.function_code);
+        let native = hook::code_state_in(l, rt, code)?.native.as_ref()?;
+        let direct = native.direct.as_ref()?;
+        let nkw = PyTuple_GET_SIZE(kwnames) as usize;
+        let npos = total - nkw;
+        let nparams = direct.nargs + direct.kwonly;
+        if direct.makes.is_some()
+            || npos > direct.nargs
+            || nparams > MAX_BOUND
+            || read::<i32>(code as _, l.code_posonlyargcount) != 0
+        {
+            return None;
+        }
+        let ts = ffi::current_tstate(l);
+        if !can_enter(l, ts) {
+            return None;
+        }
+        let bound = bind_keywords(l, function, code, direct, args, npos, kwnames)?;
+        let extras = match direct.varargs || direct.varkw {
+            true => Some(Extras::make(
+                l,
+                function,
+                code,
+                &DirectEntry {
+                    kwonly: 0,
+                    ..*direct
+                },
+            )?),
+            false => None,
+        };
+        let Some(frame) = push_frame(l, ts, direct.slots) else {
+            if let Some(e) = extras {
+                e.release();
+            }
+            rt.stats.direct_calls_without_room += 1;
+            return None;
+        };
+        init_frame(l, frame, function, code, direct.nlocalsplus);
+        let locals = localsplus(l, frame);
+        for (j, &(v, owned)) in bound.values[..nparams].iter().enumerate() {
+            if !owned {
+                Py_INCREF(v);
+            }
+            *locals.add(j) = v;
+        }
+        for j in nparams..direct.nlocalsplus {
+            *locals.add(j) = std::ptr::null_mut();
+        }
+        if let Some(e) = extras {
+            e.fill(
+                l,
+                frame,
+                &DirectEntry {
+                    nargs: nparams,
+                    kwonly: 0,
+                    ..*direct
+                },
+            );
+        }
+        rt.stats.direct_calls += 1;
+        let result = hook::run_native(l, rt, ts, frame, native);
+        clear_and_pop(l, ts, frame);
+        Some(result)
+    }
+}
+
+/// Parameter values of a call with keywords: each an argument (owned) or a default (borrowed).
+struct Bound {
+    values: [(*mut PyObject, bool); MAX_BOUND],
+}
+
+/// Binds `args[..npos]` and the keyword arguments after them to the parameters of `code`,
+/// and the parameters left from `__defaults__` and `__kwdefaults__`; None when CPython's path
+/// must decide (see [`call_compiled_with_keywords`]).
+unsafe fn bind_keywords(
+    l: &Layout,
+    function: *mut PyObject,
+    code: *mut PyObject,
+    direct: &DirectEntry,
+    args: *const *mut PyObject,
+    npos: usize,
+    kwnames: *mut PyObject,
+) -> Option<Bound> {
+    // SAFETY: as for `call_compiled_with_keywords`.
+    unsafe {
+        let nparams = direct.nargs + direct.kwonly;
+        let mut b = Bound {
+            values: [(std::ptr::null_mut(), true); MAX_BOUND],
+        };
+        for j in 0..npos {
+            b.values[j] = (*args.add(j), true);
+        }
+        let names = ffi::code::localsplusnames(code);
+        for k in 0..PyTuple_GET_SIZE(kwnames) as usize {
+            let name = PyTuple_GET_ITEM(kwnames, k as isize);
+            let j = (npos..nparams).find(|&j| PyTuple_GET_ITEM(names, j as isize) == name)?;
+            if !b.values[j].0.is_null() {
+                return None;
+            }
+            b.values[j] = (*args.add(npos + k), true);
+        }
+        let defaults: *mut PyObject = read(function as _, l.function_defaults);
+        let ndefaults = match defaults.is_null() {
+            true => 0,
+            false => PyTuple_GET_SIZE(defaults) as usize,
+        };
+        let first_default = direct.nargs.saturating_sub(ndefaults);
+        let kwdefaults: *mut PyObject = read(function as _, l.function_kwdefaults);
+        for j in npos..nparams {
+            if !b.values[j].0.is_null() {
+                continue;
+            }
+            let v = if j < direct.nargs {
+                if j < first_default {
+                    return None;
+                }
+                PyTuple_GET_ITEM(defaults, (j - first_default) as isize)
+            } else {
+                if kwdefaults.is_null() {
+                    return None;
+                }
+                let found =
+                    PyDict_GetItemWithError(kwdefaults, PyTuple_GET_ITEM(names, j as isize));
+                if found.is_null() {
+                    PyErr_Clear();
+                    return None;
+                }
+                found
+            };
+            b.values[j] = (v, false);
+        }
+        Some(b)
+    }
+}
+
 /// The most keyword-only parameters a direct call fills.
 const MAX_KWONLY: usize = 16;
 

@@ -283,7 +283,13 @@ pub unsafe extern "C" fn fj_call(
         } else {
             PyTuple_GET_SIZE(kwnames) as usize
         };
-        if nkw == 0 {
+        if nkw != 0 {
+            let call =
+                super::direct_call::call_compiled_with_keywords(function, args, total, kwnames);
+            if let Some(res) = call {
+                return res;
+            }
+        } else {
             if let Some(res) = super::direct_call::call_compiled(function, args, total) {
                 return res;
             }

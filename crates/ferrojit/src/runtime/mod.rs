@@ -241,6 +241,10 @@ pub enum Optimisation {
     /// empty dict), when the call passes no keywords and no extra positional arguments, as
     /// `json.dumps(obj)` does; otherwise such calls go through vectorcall and the hook.
     DirectCallExtras,
+    /// `direct-call-keywords`: direct calls also bind keyword arguments to the callee's
+    /// parameters by name (the rest from the defaults), instead of leaving every call with
+    /// keywords to vectorcall and the hook.
+    DirectCallKeywords,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -259,7 +263,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 37] = [
+    pub const ALL: [Optimisation; 38] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -297,6 +301,7 @@ impl Optimisation {
         Optimisation::LiteralPoolPairs,
         Optimisation::FuseBoolBranches,
         Optimisation::DirectCallExtras,
+        Optimisation::DirectCallKeywords,
     ];
 
     pub fn name(self) -> &'static str {
@@ -338,6 +343,7 @@ impl Optimisation {
             Optimisation::LiteralPoolPairs => "literal-pool-pairs",
             Optimisation::FuseBoolBranches => "fuse-bool-branches",
             Optimisation::DirectCallExtras => "direct-call-extras",
+            Optimisation::DirectCallKeywords => "direct-call-keywords",
         }
     }
 
