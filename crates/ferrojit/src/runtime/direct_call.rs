@@ -20,6 +20,7 @@
 //! tracing on, another tool's hook, a full data-stack chunk) takes the ordinary path, so the
 //! first calls of a function still reach the hook and its call counter.
 
+use super::compile::NativeCode;
 use super::generators;
 use super::hook::{self, runtime, Runtime};
 use crate::cpython::ffi::{self, read, write, InterpreterFrame};
@@ -147,20 +148,63 @@ pub unsafe fn call_compiled(
             true => Some(Extras::make(l, function, code, direct)?),
             false => None,
         };
-        let Some(frame) = push_frame(l, ts, direct.slots) else {
-            if let Some(e) = extras {
+        let callee = Callee {
+            function,
+            code,
+            native,
+            direct,
+        };
+        run_in_new_frame(l, rt, ts, callee, (direct.nargs, extras), |frame| {
+            fill_locals(l, frame, args, nargs, defaults, missing, direct)
+        })
+    }
+}
+
+/// The callee of a direct call: the function, its code, its native code and direct entry.
+#[derive(Clone, Copy)]
+struct Callee<'a> {
+    function: *mut PyObject,
+    code: *mut PyObject,
+    native: &'a NativeCode,
+    direct: &'a DirectEntry,
+}
+
+/// The tail every direct call shares: pushes the callee's frame (None, with `extras` given
+/// back and nothing taken, when the data-stack chunk has no room), initialises its specials,
+/// lets `fill` set its parameters and clear the other locals, puts the extras in the locals
+/// from index `extras.0` on, runs the native code, then clears and pops the frame.
+#[inline(always)]
+unsafe fn run_in_new_frame(
+    l: &Layout,
+    rt: &mut Runtime,
+    ts: *mut PyThreadState,
+    callee: Callee<'_>,
+    extras: (usize, Option<Extras>),
+    fill: impl FnOnce(*mut InterpreterFrame),
+) -> Option<*mut PyObject> {
+    // SAFETY: the caller checked that the callee can be entered directly and owns the
+    // references `fill` moves into the frame.
+    unsafe {
+        let Some(frame) = push_frame(l, ts, callee.direct.slots) else {
+            if let (_, Some(e)) = extras {
                 e.release();
             }
             rt.stats.direct_calls_without_room += 1;
             return None;
         };
-        init_frame(l, frame, function, code, direct.nlocalsplus);
-        fill_locals(l, frame, args, nargs, defaults, missing, direct);
-        if let Some(e) = extras {
-            e.fill(l, frame, direct);
+        init_frame(
+            l,
+            frame,
+            callee.function,
+            callee.code,
+            callee.direct.nlocalsplus,
+        );
+        fill(frame);
+        if let (first, Some(e)) = extras {
+            e.fill(l, frame, first);
         }
         rt.stats.direct_calls += 1;
-        let result = hook::run_native(l, rt, ts, frame, native);
+        let result = hook::run_native(l, rt, ts, frame, callee.native);
         clear_and_pop(l, ts, frame);
         Some(result)
     }
@@ -262,50 +306,27 @@ pub unsafe fn call_compiled_with_keywords(
         }
         let bound = bind_keywords(l, function, code, direct, args, npos, kwnames)?;
         let extras = match direct.varargs || direct.varkw {
-            true => Some(Extras::make(
-                l,
-                function,
-                code,
-                &DirectEntry {
-                    kwonly: 0,
-                    ..*direct
-                },
-            )?),
+            true => Some(Extras::stars(direct)?),
             false => None,
         };
-        let Some(frame) = push_frame(l, ts, direct.slots) else {
-            if let Some(e) = extras {
-                e.release();
-            }
-            rt.stats.direct_calls_without_room += 1;
-            return None;
+        let callee = Callee {
+            function,
+            code,
+            native,
+            direct,
         };
-        init_frame(l, frame, function, code, direct.nlocalsplus);
-        let locals = localsplus(l, frame);
-        for (j, &(v, owned)) in bound.values[..nparams].iter().enumerate() {
-            if !owned {
-                Py_INCREF(v);
+        run_in_new_frame(l, rt, ts, callee, (nparams, extras), |frame| {
+            let locals = localsplus(l, frame);
+            for (j, &(v, owned)) in bound.values[..nparams].iter().enumerate() {
+                if !owned {
+                    Py_INCREF(v);
+                }
+                *locals.add(j) = v;
             }
-            *locals.add(j) = v;
-        }
-        for j in nparams..direct.nlocalsplus {
-            *locals.add(j) = std::ptr::null_mut();
-        }
-        if let Some(e) = extras {
-            e.fill(
-                l,
-                frame,
-                &DirectEntry {
-                    nargs: nparams,
-                    kwonly: 0,
-                    ..*direct
-                },
-            );
-        }
-        rt.stats.direct_calls += 1;
-        let result = hook::run_native(l, rt, ts, frame, native);
-        clear_and_pop(l, ts, frame);
-        Some(result)
+            for j in nparams..direct.nlocalsplus {
+                *locals.add(j) = std::ptr::null_mut();
+            }
+        })
     }
 }
 
@@ -387,6 +408,8 @@ const MAX_KWONLY: usize = 16;
 struct Extras {
     /// Keyword-only defaults, borrowed from `__kwdefaults__` (nothing runs before `fill`).
     kwonly: [*mut PyObject; MAX_KWONLY],
+    /// How many of `kwonly` are set.
+    nkwonly: usize,
     /// An empty tuple for `*args` (owned), or NULL.
     varargs: *mut PyObject,
     /// A new empty dict for `**kwargs` (owned), or NULL.
@@ -406,18 +429,14 @@ impl Extras {
         // SAFETY: live function and code objects; `func_kwdefaults` is NULL or a dict, and
         // `co_localsplusnames` a tuple naming every local.
         unsafe {
-            let mut e = Extras {
-                kwonly: [std::ptr::null_mut(); MAX_KWONLY],
-                varargs: std::ptr::null_mut(),
-                varkw: std::ptr::null_mut(),
-            };
+            let mut kwonly = [std::ptr::null_mut(); MAX_KWONLY];
             if direct.kwonly != 0 {
                 let kwdefaults: *mut PyObject = read(function as _, l.function_kwdefaults);
                 if kwdefaults.is_null() {
                     return None;
                 }
                 let names = ffi::code::localsplusnames(code);
-                for (i, slot) in e.kwonly[..direct.kwonly].iter_mut().enumerate() {
+                for (i, slot) in kwonly[..direct.kwonly].iter_mut().enumerate() {
                     let name = PyTuple_GET_ITEM(names, (direct.nargs + i) as isize);
                     *slot = PyDict_GetItemWithError(kwdefaults, name);
                     if slot.is_null() {
@@ -426,6 +445,26 @@ impl Extras {
                     }
                 }
             }
+            let stars = Extras::stars(direct)?;
+            Some(Extras {
+                kwonly,
+                nkwonly: direct.kwonly,
+                ..stars
+            })
+        }
+    }
+
+    /// Only the `*args` and `**kwargs` values (a call with keywords binds the keyword-only
+    /// parameters itself); None (nothing taken, no exception set) when an allocation fails.
+    unsafe fn stars(direct: &DirectEntry) -> Option<Extras> {
+        // SAFETY: the GIL is held (the caller's contract); the new objects are ours.
+        unsafe {
+            let mut e = Extras {
+                kwonly: [std::ptr::null_mut(); MAX_KWONLY],
+                nkwonly: 0,
+                varargs: std::ptr::null_mut(),
+                varkw: std::ptr::null_mut(),
+            };
             if direct.varargs {
                 e.varargs = PyTuple_New(0);
                 if e.varargs.is_null() {
@@ -454,23 +493,23 @@ impl Extras {
         }
     }
 
-    /// Puts the extras in their locals, after the positional parameters: keyword-only ones
-    /// (new references), then `*args`, then `**kwargs` (the references `make` took).
-    unsafe fn fill(self, l: &Layout, frame: *mut InterpreterFrame, direct: &DirectEntry) {
-        // SAFETY: the frame has `direct.nlocalsplus` local slots, past all of these.
+    /// Puts the extras in the frame's locals from index `first` on: keyword-only ones (new
+    /// references), then `*args`, then `**kwargs` (the references `make` took).
+    unsafe fn fill(self, l: &Layout, frame: *mut InterpreterFrame, first: usize) {
+        // SAFETY: the frame has a local slot for each of these, from `first` on.
         unsafe {
             let locals = localsplus(l, frame);
-            let mut at = direct.nargs;
-            for &v in &self.kwonly[..direct.kwonly] {
+            let mut at = first;
+            for &v in &self.kwonly[..self.nkwonly] {
                 Py_INCREF(v);
                 *locals.add(at) = v;
                 at += 1;
             }
-            if direct.varargs {
+            if !self.varargs.is_null() {
                 *locals.add(at) = self.varargs;
                 at += 1;
             }
-            if direct.varkw {
+            if !self.varkw.is_null() {
                 *locals.add(at) = self.varkw;
             }
         }
