@@ -209,6 +209,48 @@ def test_a_constant_of_a_movz_movk_pair_is_one_load_from_the_pool():
     assert _add_a_large_constant(2**62) == 2**62 + 100000
 
 
+def _sum_and_triple(a, b, c):
+    x = a + b
+    return (x, c, a)
+
+
+def test_adjacent_loads_and_stores_off_the_frame_are_one_ldp_or_stp():
+    # `a + b` reads locals 0 and 1 (frame slots 8 bytes apart) for the call; the tuple's three
+    # items go to three adjacent value-stack slots. AArch64 pairs them (`pair-loads-stores`);
+    # x86-64 has no pair instructions and is unchanged.
+    for _ in range(30):
+        assert _sum_and_triple(1, 2, 3) == (3, 3, 1)
+    shapes = _shapes(_sum_and_triple, "pair-loads-stores")
+    on, off = shapes["on", "aarch64"], shapes["off", "aarch64"]
+    frame_pairs = [line for line in on["asm"].splitlines() if ("ldp x" in line or "stp x" in line) and "[x19" in line]
+    assert any("ldp x" in line for line in frame_pairs) and any("stp x" in line for line in frame_pairs), on["asm"]
+    assert not any("[x19" in line for line in off["asm"].splitlines() if "ldp x" in line or "stp x" in line), off["asm"]
+    assert on["instructions"] <= off["instructions"] - 2, (on["instructions"], off["instructions"])
+    assert shapes["on", "x86_64"]["asm"] == shapes["off", "x86_64"]["asm"]
+    assert _sum_and_triple(1.5, "x" == "y", [1]) == (1.5, [1], 1.5)
+
+
+def _sign_of(n):
+    if n < 0:
+        return -1
+    return 1 if n > 0 else 0
+
+
+def test_a_test_of_a_sign_is_one_tbnz_or_tbz_on_aarch64():
+    # Each error check of a helper returning a C int (`< 0`: raised) is a sign test; with
+    # `test-bit-branches` AArch64 branches on the sign bit (`tbnz`) instead of `cmp`/`b.lt`.
+    for _ in range(30):
+        assert [_sign_of(n) for n in (-5, 0, 7)] == [-1, 0, 1]
+    shapes = _shapes(_sign_of, "test-bit-branches")
+    on, off = shapes["on", "aarch64"], shapes["off", "aarch64"]
+    tests_on = on["asm"].count("tbnz ") + on["asm"].count("tbz ")
+    assert tests_on >= 1 and on["asm"].count("b.lt") < off["asm"].count("b.lt"), on["asm"]
+    assert "tbnz " not in off["asm"] and "tbz " not in off["asm"], off["asm"]
+    assert on["instructions"] == off["instructions"] - tests_on, (on["instructions"], off["instructions"])
+    assert shapes["on", "x86_64"]["asm"] == shapes["off", "x86_64"]["asm"]
+    assert [_sign_of(n) for n in (-2**70, 2**70, 0.0, -0.5)] == [-1, 1, 0, -1]
+
+
 def _count_missing(items, known):
     n = 0
     for i in items:

@@ -141,6 +141,7 @@ impl Cond {
 const FIX_B26: u8 = 0;
 const FIX_B19: u8 = 1;
 const FIX_ADR21: u8 = 2;
+const FIX_B14: u8 = 3;
 
 /// Scalar-double FP data-processing operations (`0 00 11110 01 1 Rm opcode 10 Rn Rd`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,6 +158,21 @@ pub struct Assembler {
     /// Constants that need at least this many `mov`/`movk` come from a pool after the code
     /// (see [`Assembler::set_literal_pool`]); None: none do.
     pool_from: Option<usize>,
+    /// Adjacent 64-bit loads or stores become one `ldp`/`stp` (see
+    /// [`Assembler::set_pair_loads_stores`]).
+    pairing: bool,
+    /// The last instruction, when it is a 64-bit load or store a next one may pair with.
+    last_access: Option<Access>,
+}
+
+/// A 64-bit `ldr`/`str` with an immediate offset, as emitted at `at`.
+#[derive(Clone, Copy, Debug)]
+struct Access {
+    at: usize,
+    load: bool,
+    rt: Reg,
+    base: Reg,
+    offset: i32,
 }
 
 impl Assembler {
@@ -179,6 +195,14 @@ impl Assembler {
         }
     }
 
+    /// With `on`, a 64-bit `ldr` (`str`) right after another one from (to) the same base
+    /// register, at the next or previous eight bytes, with no label between them, merges
+    /// with it into one `ldp` (`stp`). Loads stay apart when the first one writes the base
+    /// register or both write the same register.
+    pub fn set_pair_loads_stores(&mut self, on: bool) {
+        self.pairing = on;
+    }
+
     pub fn offset(&self) -> usize {
         self.buf.offset()
     }
@@ -189,6 +213,8 @@ impl Assembler {
 
     /// Binds `l` here; panics if it was bound already.
     pub fn bind(&mut self, l: Label) {
+        // A branch may land between two accesses: they stay two instructions.
+        self.last_access = None;
         self.buf.bind(l).expect("label bound twice");
     }
 
@@ -210,6 +236,7 @@ impl Assembler {
             let (bits, shift, lo) = match fix.kind {
                 FIX_B26 => (26, 2, 0),
                 FIX_B19 => (19, 2, 5),
+                FIX_B14 => (14, 2, 5),
                 _ => (21, 0, 0),
             };
             let units = distance >> shift;
@@ -236,6 +263,7 @@ impl Assembler {
     }
 
     fn put(&mut self, word: u32) {
+        self.last_access = None;
         self.buf.put_u32_le(word);
     }
 
@@ -317,9 +345,30 @@ impl Assembler {
         }
     }
 
+    /// A 64-bit load or store: paired with the one before it when it can be (see
+    /// [`Assembler::set_pair_loads_stores`]), else one `ldr`/`str`.
+    fn access64(&mut self, load: bool, rt: Reg, base: Reg, offset: i32) {
+        let this = Access {
+            at: self.offset(),
+            load,
+            rt,
+            base,
+            offset,
+        };
+        if let Some(prev) = self.last_access.filter(|_| self.pairing) {
+            if let Some((first, second)) = pair_of(prev, this) {
+                self.buf.truncate(prev.at);
+                self.pair(0b010, load, first.rt, second.rt, base, first.offset);
+                return;
+            }
+        }
+        self.ldst(3, load, rt, base, offset);
+        self.last_access = Some(this);
+    }
+
     /// `ldr rt, [base, #offset]` (64-bit).
     pub fn ldr(&mut self, rt: Reg, base: Reg, offset: i32) {
-        self.ldst(3, true, rt, base, offset);
+        self.access64(true, rt, base, offset);
     }
 
     /// `ldr wt, [base, #offset]` (32-bit, zero-extends).
@@ -334,7 +383,7 @@ impl Assembler {
 
     /// `str rt, [base, #offset]` (64-bit).
     pub fn str(&mut self, rt: Reg, base: Reg, offset: i32) {
-        self.ldst(3, false, rt, base, offset);
+        self.access64(false, rt, base, offset);
     }
 
     /// `str wt, [base, #offset]`.
@@ -676,6 +725,27 @@ impl Assembler {
         self.branch(0xB400_0000 | rt.zr(), l, FIX_B19);
     }
 
+    /// `tbz rt, #bit, l`: branch when bit `bit` of `rt` is clear
+    /// (`b5 011011 0 b40 imm14 Rt`), +-32 KiB.
+    pub fn tbz(&mut self, rt: Reg, bit: u8, l: Label) {
+        self.test_bit_branch(0x3600_0000, rt, bit, l);
+    }
+
+    /// `tbnz rt, #bit, l`: branch when bit `bit` of `rt` is set, +-32 KiB.
+    pub fn tbnz(&mut self, rt: Reg, bit: u8, l: Label) {
+        self.test_bit_branch(0x3700_0000, rt, bit, l);
+    }
+
+    fn test_bit_branch(&mut self, base: u32, rt: Reg, bit: u8, l: Label) {
+        assert!(bit < 64, "bit {bit} of a 64-bit register");
+        let bit = bit as u32;
+        self.branch(
+            base | (bit >> 5) << 31 | (bit & 31) << 19 | rt.zr(),
+            l,
+            FIX_B14,
+        );
+    }
+
     /// `cbnz rt, l` (`1 011010 1 imm19 Rt`).
     pub fn cbnz(&mut self, rt: Reg, l: Label) {
         self.branch(0xB500_0000 | rt.zr(), l, FIX_B19);
@@ -733,6 +803,25 @@ impl Assembler {
     pub fn nop(&mut self) {
         self.put(0xD503_201F);
     }
+}
+
+/// The two accesses `prev` then `next` as one pair (lower address first), if they can be
+/// one: both loads or both stores, same base, eight bytes apart, within `ldp`/`stp`'s scaled
+/// 7-bit offset; for loads, `prev` must not have written the base `next` reads, and the two
+/// must write different registers (`ldp` of one register twice is unpredictable).
+fn pair_of(prev: Access, next: Access) -> Option<(Access, Access)> {
+    if prev.load != next.load || prev.base != next.base {
+        return None;
+    }
+    if prev.load && (prev.rt == prev.base || prev.rt == next.rt) {
+        return None;
+    }
+    let (first, second) = match next.offset - prev.offset {
+        8 => (prev, next),
+        -8 => (next, prev),
+        _ => return None,
+    };
+    (first.offset % 8 == 0 && (-512..=504).contains(&first.offset)).then_some((first, second))
 }
 
 #[cfg(test)]

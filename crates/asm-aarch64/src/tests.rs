@@ -646,3 +646,202 @@ fn absolute_calls_load_their_target_from_the_literal_pool() {
         "mov, movk, movk, blr without a pool"
     );
 }
+
+/// The instructions `build` assembles with load/store pairing on.
+fn paired(build: impl FnOnce(&mut Assembler)) -> Vec<String> {
+    let mut a = Assembler::new();
+    a.set_pair_loads_stores(true);
+    build(&mut a);
+    disasm(&a.finish().unwrap())
+}
+
+#[test]
+fn adjacent_loads_and_stores_off_one_base_become_pairs() {
+    let (x0, x1, x2, x19) = (Reg::x(0), Reg::x(1), Reg::x(2), Reg::x(19));
+    let text = paired(|a| {
+        a.ldr(x0, x19, 0x48);
+        a.ldr(x1, x19, 0x50);
+        a.str(x0, x19, 0x68);
+        a.str(x1, x19, 0x70);
+        a.str(x2, x19, 0x78);
+    });
+    assert_eq!(
+        text,
+        [
+            "ldp x0, x1, [x19, #0x48]",
+            "stp x0, x1, [x19, #0x68]",
+            "str x2, [x19, #0x78]"
+        ]
+    );
+    // Downwards too (the lower address goes first), negative offsets, and the stack pointer.
+    let text = paired(|a| {
+        a.str(x0, Reg::SP, 8);
+        a.str(x1, Reg::SP, 0);
+        a.ldr(x0, x19, -8);
+        a.ldr(x1, x19, -16);
+    });
+    assert_eq!(
+        text,
+        ["stp x1, x0, [sp]", "ldp x1, x0, [x19, #-0x10]"],
+        "{text:?}"
+    );
+}
+
+#[test]
+fn accesses_that_cannot_be_one_pair_stay_apart() {
+    let (x0, x1, x19, x20) = (Reg::x(0), Reg::x(1), Reg::x(19), Reg::x(20));
+    type Build = Box<dyn Fn(&mut Assembler)>;
+    let cases: Vec<(&str, Build)> = vec![
+        (
+            "other base",
+            Box::new(move |a| {
+                a.str(x0, x19, 0);
+                a.str(x1, x20, 8);
+            }),
+        ),
+        (
+            "not eight apart",
+            Box::new(move |a| {
+                a.str(x0, x19, 0);
+                a.str(x1, x19, 16);
+            }),
+        ),
+        (
+            "a load then a store",
+            Box::new(move |a| {
+                a.ldr(x0, x19, 0);
+                a.str(x1, x19, 8);
+            }),
+        ),
+        (
+            "the first load writes the base",
+            Box::new(move |a| {
+                a.ldr(x19, x19, 0);
+                a.ldr(x1, x19, 8);
+            }),
+        ),
+        (
+            "both loads write one register",
+            Box::new(move |a| {
+                a.ldr(x0, x19, 0);
+                a.ldr(x0, x19, 8);
+            }),
+        ),
+        (
+            "a label between",
+            Box::new(move |a| {
+                a.str(x0, x19, 0);
+                let l = a.new_label();
+                a.bind(l);
+                a.str(x1, x19, 8);
+            }),
+        ),
+        (
+            "an instruction between",
+            Box::new(move |a| {
+                a.str(x0, x19, 0);
+                a.mov_rr(x1, x0);
+                a.str(x1, x19, 8);
+            }),
+        ),
+        (
+            "beyond ldp's reach",
+            Box::new(move |a| {
+                a.str(x0, x19, 512);
+                a.str(x1, x19, 520);
+            }),
+        ),
+        (
+            "32-bit",
+            Box::new(move |a| {
+                a.str_w(x0, x19, 0);
+                a.str_w(x1, x19, 4);
+            }),
+        ),
+    ];
+    for (what, build) in cases {
+        let text = paired(build);
+        assert!(
+            text.iter()
+                .all(|t| !t.starts_with("ldp") && !t.starts_with("stp")),
+            "{what}: {text:?}"
+        );
+    }
+    // A pair is not extended by a third access, which pairs with a fourth.
+    let text = paired(|a| {
+        for i in 0..4 {
+            a.str(Reg::x(i as u8), x19, 8 * i);
+        }
+    });
+    assert_eq!(text, ["stp x0, x1, [x19]", "stp x2, x3, [x19, #0x10]"]);
+    // Off, nothing pairs.
+    let mut a = Assembler::new();
+    a.ldr(x0, x19, 0x48);
+    a.ldr(x1, x19, 0x50);
+    assert_eq!(disasm(&a.finish().unwrap()).len(), 2);
+}
+
+#[test]
+fn a_branch_over_a_paired_access_still_lands_on_an_instruction() {
+    // A branch bound before a pair targets the pair; one emitted after it is resolved past it.
+    let (x0, x1, x19) = (Reg::x(0), Reg::x(1), Reg::x(19));
+    let text = paired(|a| {
+        let top = a.new_label();
+        let end = a.new_label();
+        a.bind(top);
+        a.str(x0, x19, 0);
+        a.str(x1, x19, 8);
+        a.cbz(x0, end);
+        a.b(top);
+        a.bind(end);
+        a.ret();
+    });
+    assert_eq!(
+        text,
+        ["stp x0, x1, [x19]", "cbz x0, #0x100c", "b #0x1000", "ret"]
+    );
+}
+
+#[test]
+fn test_bit_branches_encode_every_bit_both_ways_and_reach_32_kib() {
+    for bit in [0u8, 1, 31, 32, 62, 63] {
+        let mut a = Assembler::new();
+        let back = a.new_label();
+        a.bind(back);
+        a.nop();
+        a.tbz(Reg::x(3), bit, back);
+        let ahead = a.new_label();
+        a.tbnz(Reg::x(30), bit, ahead);
+        a.nop();
+        a.bind(ahead);
+        let text = disasm(&a.finish().unwrap());
+        // capstone names the register w<n> for bits below 32.
+        let r = |n: u8| format!("{}{n}", if bit < 32 { "w" } else { "x" });
+        let b = if bit < 10 {
+            format!("{bit}")
+        } else {
+            format!("{bit:#x}")
+        };
+        assert_eq!(
+            text,
+            [
+                "nop".to_string(),
+                format!("tbz {}, #{b}, #0x1000", r(3)),
+                format!("tbnz {}, #{b}, #0x1010", r(30)),
+                "nop".to_string(),
+            ],
+            "bit {bit}"
+        );
+    }
+    // The last reachable word, and one past it.
+    for (nops, fits) in [((1 << 13) - 2, true), ((1 << 13) - 1, false)] {
+        let mut a = Assembler::new();
+        let l = a.new_label();
+        a.tbnz(Reg::x(0), 63, l);
+        for _ in 0..nops {
+            a.nop();
+        }
+        a.bind(l);
+        assert_eq!(a.finish().is_ok(), fits, "{nops} nops");
+    }
+}

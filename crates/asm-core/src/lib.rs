@@ -108,6 +108,11 @@ impl CodeBuffer {
         self.bytes.extend_from_slice(&w.to_le_bytes());
     }
 
+    /// Drops the bytes from `at` on (the last instructions, no fix-up or label on them).
+    pub fn truncate(&mut self, at: usize) {
+        self.bytes.truncate(at);
+    }
+
     pub fn put_u64_le(&mut self, w: u64) {
         self.bytes.extend_from_slice(&w.to_le_bytes());
     }

@@ -102,6 +102,13 @@ pub struct Env {
     /// AArch64: a branch or guard on a register being zero or not is one `cbz`/`cbnz`
     /// instead of `cmp` and `b.cond` (the `compare-and-branch` optimisation).
     pub compare_and_branch: bool,
+    /// AArch64: adjacent 64-bit loads or stores off one base register are one `ldp`/`stp`
+    /// (the `pair-loads-stores` optimisation).
+    pub pair_loads_stores: bool,
+    /// AArch64: a branch or guard on a register's sign (`< 0`, `>= 0`) is one `tbnz`/`tbz`
+    /// on its top bit instead of `cmp` and `b.lt`/`b.ge` (the `test-bit-branches`
+    /// optimisation).
+    pub test_bit_branches: bool,
 }
 
 /// An out-of-line `_Py_Dealloc` call for one `Decref` site, in either backend's labels and

@@ -540,6 +540,8 @@ fn backend_env(on: impl Fn(super::Optimisation) -> bool) -> Env {
         literal_pool: on(O::LiteralPool),
         literal_pool_pairs: on(O::LiteralPoolPairs),
         compare_and_branch: on(O::CompareAndBranch),
+        pair_loads_stores: on(O::PairLoadsStores),
+        test_bit_branches: on(O::TestBitBranches),
     }
 }
 

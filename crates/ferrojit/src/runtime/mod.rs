@@ -245,6 +245,14 @@ pub enum Optimisation {
     /// parameters by name (the rest from the defaults), instead of leaving every call with
     /// keywords to vectorcall and the hook.
     DirectCallKeywords,
+    /// `pair-loads-stores` (AArch64): two adjacent 64-bit loads (stores) from (to) the same
+    /// base register eight bytes apart are one `ldp` (`stp`): locals read for a call's
+    /// arguments, a value stack written back at an exit, items stored in a new tuple.
+    PairLoadsStores,
+    /// `test-bit-branches` (AArch64): a branch or guard on a value's sign (`< 0`, `>= 0`)
+    /// is one `tbnz`/`tbz` on its top bit instead of `cmp` and `b.lt`/`b.ge`; a function
+    /// whose sign tests lie beyond `tbz`'s 32 KiB reach is generated again without them.
+    TestBitBranches,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -263,7 +271,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 38] = [
+    pub const ALL: [Optimisation; 40] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -302,6 +310,8 @@ impl Optimisation {
         Optimisation::FuseBoolBranches,
         Optimisation::DirectCallExtras,
         Optimisation::DirectCallKeywords,
+        Optimisation::PairLoadsStores,
+        Optimisation::TestBitBranches,
     ];
 
     pub fn name(self) -> &'static str {
@@ -344,6 +354,8 @@ impl Optimisation {
             Optimisation::FuseBoolBranches => "fuse-bool-branches",
             Optimisation::DirectCallExtras => "direct-call-extras",
             Optimisation::DirectCallKeywords => "direct-call-keywords",
+            Optimisation::PairLoadsStores => "pair-loads-stores",
+            Optimisation::TestBitBranches => "test-bit-branches",
         }
     }
 

@@ -54,13 +54,29 @@ struct Emitter<'a> {
     epilogue: Label,
     dealloc_paths: Vec<DeallocPath<Label, Reg>>,
     frame_size: u64,
+    /// Sign tests against zero are `tbz`/`tbnz` (see [`Env::test_bit_branches`]).
+    test_bit: bool,
 }
 
-/// Generates the machine code of `f`.
+/// Generates the machine code of `f`. With `test-bit-branches`, a function whose sign tests
+/// land beyond `tbz`'s 32 KiB (exits sit after every block) is generated again without them.
 pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<MachineCode, String> {
+    match emit_with(f, alloc, env, env.test_bit_branches) {
+        Err(_) if env.test_bit_branches => emit_with(f, alloc, env, false),
+        done => done,
+    }
+}
+
+fn emit_with(
+    f: &lir::Function,
+    alloc: &Allocation,
+    env: &Env,
+    test_bit: bool,
+) -> Result<MachineCode, String> {
     let mut asm = Assembler::new();
     asm.set_literal_pool(env.literal_pool);
     asm.set_literal_pool_pairs(env.literal_pool_pairs);
+    asm.set_pair_loads_stores(env.pair_loads_stores);
     let blocks = (0..f.blocks.len()).map(|_| asm.new_label()).collect();
     let exits = (0..f.exits.len()).map(|_| asm.new_label()).collect();
     let epilogue = asm.new_label();
@@ -75,6 +91,7 @@ pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<MachineC
         epilogue,
         dealloc_paths: Vec::new(),
         frame_size,
+        test_bit,
     };
     e.prologue();
     for b in 0..f.blocks.len() {
@@ -212,8 +229,18 @@ impl<'a> Emitter<'a> {
 
     /// Branches to `l` when `a cond b`: `cbz`/`cbnz` for equality with zero (with the
     /// `compare-and-branch` optimisation; exits and blocks are within its 1 MB reach in any
-    /// function the allocator accepts), else `cmp` and `b.cond`.
+    /// function the allocator accepts), `tbnz`/`tbz` on the sign bit for `< 0` and `>= 0`
+    /// (with `test-bit-branches`), else `cmp` and `b.cond`.
     fn compare_and_branch(&mut self, a: lir::VReg, b: Operand, cond: Cond, width: Width, l: Label) {
+        if self.test_bit && b == Operand::Imm(0) && matches!(cond, Cond::Lt | Cond::Ge) {
+            let r = self.read(a, SCRATCH0);
+            let sign = if width == Width::W32 { 31 } else { 63 };
+            match cond {
+                Cond::Lt => self.asm.tbnz(r, sign, l),
+                _ => self.asm.tbz(r, sign, l),
+            }
+            return;
+        }
         let zero_test = self.env.compare_and_branch
             && b == Operand::Imm(0)
             && matches!(cond, Cond::Eq | Cond::Ne);
