@@ -41,8 +41,8 @@ pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
         let Some(ca) = cells_a.iter().find(|c| c.id() == cb.id()) else {
             continue;
         };
-        let sa = load_samples(ca, a, ma.config.settings.rounds)?;
-        let sb = load_samples(cb, b, mb.config.settings.rounds)?;
+        let sa = load_samples(ca, a, ma.config.settings.rounds())?;
+        let sb = load_samples(cb, b, mb.config.settings.rounds())?;
         let ratio = stats::ratio(&sa, &sb, &boot);
         let change = match &ratio {
             None => "missing",

@@ -34,8 +34,9 @@ pub struct Settings {
     /// Warm-up values per process.
     pub warmups: u32,
     /// Rounds: each cell gets processes/rounds processes per round, and the cells of a host take
-    /// turns round by round, so that drift on the host hits every runtime alike.
-    pub rounds: u32,
+    /// turns round by round, so that drift on the host hits every runtime alike. Unset: one
+    /// round per process (see [`Settings::rounds`]).
+    pub rounds: Option<u32>,
     /// Confidence level of every interval.
     pub confidence: f64,
     /// Bootstrap resamples.
@@ -60,13 +61,26 @@ pub struct Settings {
     pub count_instructions: bool,
 }
 
+impl Settings {
+    /// The rounds the processes are spread over: as set, or else one per process, so that
+    /// each cell's processes are interleaved with every other cell's one by one. The interval
+    /// of a mean treats processes as independent; with a few rounds of several processes each,
+    /// a cell's processes share a few stretches of time, and drift between those stretches
+    /// (other load, the host's clock) reads as a difference between runtimes. An A/A run (one
+    /// build against itself, 8 benchmarks, 6 processes) in 2 rounds gave a geometric mean of
+    /// 1.023 [1.006, 1.039], "holds"; in 6 rounds 0.993 [0.979, 1.008] (docs/LAB.md).
+    pub fn rounds(&self) -> u32 {
+        self.rounds.unwrap_or(self.processes)
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             processes: 10,
             values: 5,
             warmups: 1,
-            rounds: 2,
+            rounds: None,
             confidence: 0.95,
             resamples: 2000,
             seed: 1,
@@ -309,13 +323,13 @@ impl Config {
 
     fn validate(&self) -> Result<()> {
         let s = &self.settings;
-        if s.processes == 0 || s.values == 0 || s.rounds == 0 {
+        if s.processes == 0 || s.values == 0 || s.rounds == Some(0) {
             bail!("settings: processes, values and rounds must be at least 1");
         }
-        if s.rounds > s.processes {
+        if s.rounds() > s.processes {
             bail!(
                 "settings: rounds ({}) cannot exceed processes ({})",
-                s.rounds,
+                s.rounds(),
                 s.processes
             );
         }

@@ -121,7 +121,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                     c.settings.rigorous |= rigorous;
                     if let Some(p) = processes {
                         c.settings.processes = p;
-                        c.settings.rounds = c.settings.rounds.min(p);
+                        c.settings.rounds = c.settings.rounds.map(|r| r.min(p));
                     }
                     if let Some(v) = values {
                         c.settings.values = v;

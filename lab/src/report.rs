@@ -410,7 +410,7 @@ fn is_emulated(hosts: &BTreeMap<String, HostRecord>, config: &Config, host: &str
 pub fn summarize(dir: &Path) -> Result<Summary> {
     let manifest = Manifest::load(dir)?;
     let config = &manifest.config;
-    let rounds = config.settings.rounds;
+    let rounds = config.settings.rounds();
     let boot = Bootstrap {
         resamples: config.settings.resamples,
         confidence: config.settings.confidence,

@@ -35,14 +35,17 @@ pub fn processes_per_round(processes: u32, rounds: u32) -> Vec<u32> {
 pub fn run(session: &Session, dir: &Path, show_progress: bool) -> Result<RunOutcome> {
     let config = &session.config;
     let mut settings = config.settings.clone();
+    // Rounds as configured (the summary reads that many), before rigorous mode doubles the
+    // processes spread over them.
+    let rounds = settings.rounds();
     if settings.rigorous {
         settings.processes *= 2;
     }
-    let per_round = processes_per_round(settings.processes, settings.rounds);
+    let per_round = processes_per_round(settings.processes, rounds);
     let cells = matrix::cells(config);
     let pending: usize = cells
         .iter()
-        .map(|c| settings.rounds as usize - c.rounds_done(dir, settings.rounds).len())
+        .map(|c| rounds as usize - c.rounds_done(dir, rounds).len())
         .sum();
     let bar = if show_progress {
         ProgressBar::new(pending as u64)
@@ -66,7 +69,7 @@ pub fn run(session: &Session, dir: &Path, show_progress: bool) -> Result<RunOutc
                 &format!("host {host} unreachable: {e:#}"),
                 &mut failures,
                 dir,
-                settings.rounds,
+                rounds,
                 &bar,
             );
             continue;
@@ -96,11 +99,11 @@ pub fn run(session: &Session, dir: &Path, show_progress: bool) -> Result<RunOutc
                 &ready,
                 &mut scripts,
                 dir,
-                settings.rounds,
+                rounds,
                 &bar,
             )?;
         }
-        for round in 0..settings.rounds {
+        for round in 0..rounds {
             let n = host_cells.len().max(1);
             for k in 0..host_cells.len() {
                 let cell = host_cells[(k + round as usize) % n];
@@ -131,12 +134,7 @@ pub fn run(session: &Session, dir: &Path, show_progress: bool) -> Result<RunOutc
                         continue;
                     }
                 };
-                bar.set_message(format!(
-                    "{} round {}/{}",
-                    cell.id(),
-                    round + 1,
-                    settings.rounds
-                ));
+                bar.set_message(format!("{} round {}/{}", cell.id(), round + 1, rounds));
                 let script = match script_for(session, host, recipe, &cell.benchmark, &mut scripts)
                 {
                     Ok(s) => s,
@@ -197,9 +195,9 @@ pub fn run(session: &Session, dir: &Path, show_progress: bool) -> Result<RunOutc
     bar.finish_and_clear();
     // Cells whose rounds are all present are not failures, whatever an earlier attempt said.
     failures.retain(|id, _| {
-        cells.iter().any(|c| {
-            &c.id() == id && c.rounds_done(dir, settings.rounds).len() < settings.rounds as usize
-        })
+        cells
+            .iter()
+            .any(|c| &c.id() == id && c.rounds_done(dir, rounds).len() < rounds as usize)
     });
     save_failures(dir, &failures)?;
     Ok(RunOutcome {

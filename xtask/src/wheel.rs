@@ -16,14 +16,22 @@ pub fn build(arch: Arch) -> Result<PathBuf> {
         arm64::setup()?;
     }
     ensure_host_packages("maturin", &["maturin>=1.9,<2"])?;
-    let out = repo_root().join("target/wheels").join(arch.name());
-    if out.exists() {
-        std::fs::remove_dir_all(&out)?;
+    let wheels_dir = repo_root().join("target/wheels");
+    std::fs::create_dir_all(&wheels_dir)?;
+    // Builds may run at once (the lab's end-to-end tests each ask for the wheels): one at a
+    // time, each into its own staging folder, and the wheel moved into place by a rename, so
+    // that a wheel someone is installing is never removed or half-written under them.
+    let lock = std::fs::File::create(wheels_dir.join(".build.lock"))?;
+    lock.lock().context("locking target/wheels/.build.lock")?;
+    let out = wheels_dir.join(arch.name());
+    let staging = wheels_dir.join(format!(".staging-{}-{}", arch.name(), std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?;
     }
     let mut cmd = Command::new("python3");
     cmd.current_dir(repo_root())
         .args(["-m", "maturin", "build", "--release", "--quiet", "--out"])
-        .arg(&out)
+        .arg(&staging)
         // The host's 3.11 answers maturin's questions about the interpreter; for aarch64 the
         // sysroot's sysconfig data does (PYO3_CROSS_LIB_DIR in the cross environment).
         .args(["--interpreter", "python3.11"]);
@@ -36,18 +44,34 @@ pub fn build(arch: Arch) -> Result<PathBuf> {
     eprintln!("xtask: building the {} wheel (maturin)", arch.name());
     check(&mut cmd)
         .context("building the wheel (is maturin installed? `python3 -m pip install maturin`)")?;
-    let wheels: Vec<PathBuf> = std::fs::read_dir(&out)?
+    let built = wheels_in(&staging)?;
+    let [one] = built.as_slice() else {
+        bail!(
+            "expected one wheel in {}, found {:?}",
+            staging.display(),
+            built
+        );
+    };
+    std::fs::create_dir_all(&out)?;
+    let name = one.file_name().context("a wheel file name")?;
+    let placed = out.join(name);
+    std::fs::rename(one, &placed)?;
+    // Wheels of another version left from earlier builds.
+    for old in wheels_in(&out)? {
+        if old != placed {
+            std::fs::remove_file(old)?;
+        }
+    }
+    std::fs::remove_dir_all(&staging)?;
+    Ok(placed)
+}
+
+/// The `.whl` files in `dir`.
+fn wheels_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    Ok(std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "whl"))
-        .collect();
-    match wheels.as_slice() {
-        [one] => Ok(one.clone()),
-        _ => bail!(
-            "expected one wheel in {}, found {:?}",
-            out.display(),
-            wheels
-        ),
-    }
+        .collect())
 }
 
 /// The interpreter of the virtual environment `target/venv/<arch>`.
