@@ -2078,3 +2078,18 @@ def test_a_loop_in_a_function_called_once_moves_to_compiled_code(tmp_path):
         seen[bool(knobs)] = (s["osr_entries"], any(c.endswith("once.py:main") for c in s["compiled"]))
     assert seen[False][0] >= 1 and seen[False][1], seen
     assert seen[True] == (0, False), seen
+
+
+def test_the_lab_config_that_ab_tests_each_knob_lists_every_knob():
+    # lab/examples/knobs-ab.toml compares ferrojit with each knob off against all on: a knob
+    # added to the JIT must be added there too.
+    import tomllib
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab", "examples", "knobs-ab.toml")
+    with open(path, "rb") as f:
+        config = tomllib.load(f)
+    swept = config["runtimes"]["ferrojit"]["knobs"]["FERROJIT_DISABLE"]
+    assert swept[0] == "" and sorted(swept[1:]) == sorted(ferrojit.OPTIMISATIONS), swept
+    compared = [c["baseline"]["knobs"]["FERROJIT_DISABLE"] for c in config["compare"]]
+    assert sorted(compared) == sorted(ferrojit.OPTIMISATIONS)
+    assert all(c["candidate"]["knobs"]["FERROJIT_DISABLE"] == "" for c in config["compare"])
