@@ -42,6 +42,8 @@ pub struct DirectEntry {
     pub varargs: bool,
     /// A `**kwargs` parameter.
     pub varkw: bool,
+    /// Any of the three above: one test on the hot path of a plain positional call.
+    pub has_extras: bool,
     pub nlocalsplus: usize,
     /// Data-stack slots of its frame: specials, locals and value stack.
     pub slots: usize,
@@ -94,6 +96,7 @@ impl DirectEntry {
                 kwonly,
                 varargs,
                 varkw,
+                has_extras: extras,
                 nlocalsplus,
                 slots: nlocalsplus
                     + ffi::code::stacksize(code) as usize
@@ -119,16 +122,17 @@ pub unsafe fn call_compiled(
     // SAFETY: the GIL is held and the objects are live (caller's contract); every field read
     // below is at an offset the layout probe took from the target interpreter's headers.
     unsafe {
-        if Py_TYPE(function) != std::ptr::addr_of_mut!(PyFunction_Type) {
-            return None;
-        }
         // One look at the layout and the runtime for the whole call: each look is an atomic
         // load the compiler cannot merge, and this path runs once a call.
         let l = layout();
         let rt = runtime();
-        let code: *mut PyObject = read(function as _, l.function_code);
-        let native = hook::code_state_in(l, rt, code)?.native.as_ref()?;
-        let direct = native.direct.as_ref()?;
+        let callee = compiled_callee(l, rt, function)?;
+        let Callee {
+            code,
+            native,
+            direct,
+            ..
+        } = callee;
         // Missing trailing arguments come from `__defaults__`, as `initialize_locals` fills them.
         let missing = direct.nargs.checked_sub(nargs)?;
         let defaults = match missing {
@@ -144,19 +148,42 @@ pub unsafe fn call_compiled(
             let call = (function, code, args, nargs, defaults, missing);
             return make_generator_directly(l, rt, ts, ty, direct, call);
         }
-        let extras = match direct.kwonly != 0 || direct.varargs || direct.varkw {
-            true => Some(Extras::make(l, function, code, direct)?),
-            false => None,
+        if direct.has_extras {
+            let call = (function, code, args, nargs, defaults, missing);
+            return call_with_extras(l, rt, ts, callee, call);
+        }
+        // The hot path: no closure, no extras, nothing between the checks and the frame that
+        // the compiler could leave out of line.
+        let frame = enter_new_frame(l, rt, ts, callee)?;
+        fill_locals(l, frame, args, nargs, defaults, missing, direct);
+        Some(run_and_pop(l, rt, ts, frame, native))
+    }
+}
+
+/// A direct call of a callee with keyword-only, `*args` or `**kwargs` parameters
+/// (`direct-call-extras`), which a call without keywords leaves to their defaults. Out of
+/// line: the plain positional call is the hot path.
+#[cold]
+#[inline(never)]
+unsafe fn call_with_extras(
+    l: &Layout,
+    rt: &mut Runtime,
+    ts: *mut PyThreadState,
+    callee: Callee<'_>,
+    call: DirectCall,
+) -> Option<*mut PyObject> {
+    let (function, code, args, nargs, defaults, missing) = call;
+    // SAFETY: as for `call_compiled`, whose checks passed.
+    unsafe {
+        let direct = callee.direct;
+        let extras = Extras::make(l, function, code, direct)?;
+        let Some(frame) = enter_new_frame(l, rt, ts, callee) else {
+            extras.release();
+            return None;
         };
-        let callee = Callee {
-            function,
-            code,
-            native,
-            direct,
-        };
-        run_in_new_frame(l, rt, ts, callee, (direct.nargs, extras), |frame| {
-            fill_locals(l, frame, args, nargs, defaults, missing, direct)
-        })
+        fill_locals(l, frame, args, nargs, defaults, missing, direct);
+        extras.fill(l, frame, direct.nargs);
+        Some(run_and_pop(l, rt, ts, frame, callee.native))
     }
 }
 
@@ -169,26 +196,45 @@ struct Callee<'a> {
     direct: &'a DirectEntry,
 }
 
-/// The tail every direct call shares: pushes the callee's frame (None, with `extras` given
-/// back and nothing taken, when the data-stack chunk has no room), initialises its specials,
-/// lets `fill` set its parameters and clear the other locals, puts the extras in the locals
-/// from index `extras.0` on, runs the native code, then clears and pops the frame.
+/// `function` as the callee of a direct call: a Python function whose code has native code
+/// with a direct entry; None for anything else (a builtin, a bound method, a function not
+/// compiled yet or compiled without a direct entry).
 #[inline(always)]
-unsafe fn run_in_new_frame(
+unsafe fn compiled_callee(
+    l: &Layout,
+    rt: &Runtime,
+    function: *mut PyObject,
+) -> Option<Callee<'static>> {
+    // SAFETY: `function` is a live object (the caller's contract); a function's code is a live
+    // code object, and the code state's native code lives as long as that code object.
+    unsafe {
+        if Py_TYPE(function) != std::ptr::addr_of_mut!(PyFunction_Type) {
+            return None;
+        }
+        let code: *mut PyObject = read(function as _, l.function_code);
+        let native = hook::code_state_in(l, rt, code)?.native.as_ref()?;
+        let direct = native.direct.as_ref()?;
+        Some(Callee {
+            function,
+            code,
+            native,
+            direct,
+        })
+    }
+}
+
+/// Pushes the callee's frame and initialises its specials; None (nothing taken) when the
+/// data-stack chunk has no room. The caller then fills every local and calls [`run_and_pop`].
+#[inline(always)]
+unsafe fn enter_new_frame(
     l: &Layout,
     rt: &mut Runtime,
     ts: *mut PyThreadState,
     callee: Callee<'_>,
-    extras: (usize, Option<Extras>),
-    fill: impl FnOnce(*mut InterpreterFrame),
-) -> Option<*mut PyObject> {
-    // SAFETY: the caller checked that the callee can be entered directly and owns the
-    // references `fill` moves into the frame.
+) -> Option<*mut InterpreterFrame> {
+    // SAFETY: the caller checked that the callee can be entered directly.
     unsafe {
         let Some(frame) = push_frame(l, ts, callee.direct.slots) else {
-            if let (_, Some(e)) = extras {
-                e.release();
-            }
             rt.stats.direct_calls_without_room += 1;
             return None;
         };
@@ -199,14 +245,26 @@ unsafe fn run_in_new_frame(
             callee.code,
             callee.direct.nlocalsplus,
         );
-        fill(frame);
-        if let (first, Some(e)) = extras {
-            e.fill(l, frame, first);
-        }
+        Some(frame)
+    }
+}
+
+/// Runs the native code on a frame from [`enter_new_frame`] whose locals are all set, then
+/// clears and pops it; the call's result.
+#[inline(always)]
+unsafe fn run_and_pop(
+    l: &Layout,
+    rt: &mut Runtime,
+    ts: *mut PyThreadState,
+    frame: *mut InterpreterFrame,
+    native: &NativeCode,
+) -> *mut PyObject {
+    // SAFETY: the frame is pushed, initialised and filled (the caller's contract).
+    unsafe {
         rt.stats.direct_calls += 1;
-        let result = hook::run_native(l, rt, ts, frame, callee.native);
+        let result = hook::run_native(l, rt, ts, frame, native);
         clear_and_pop(l, ts, frame);
-        Some(result)
+        result
     }
 }
 
@@ -270,6 +328,7 @@ const MAX_BOUND: usize = 32;
 ///
 /// # Safety
 /// GIL held; `function` and `args[..total]` are owned references; `kwnames` a tuple of str.
+#[inline(never)]
 pub unsafe fn call_compiled_with_keywords(
     function: *mut PyObject,
     args: *const *mut PyObject,
@@ -279,17 +338,18 @@ pub unsafe fn call_compiled_with_keywords(
     // SAFETY: as for `call_compiled`; `co_localsplusnames` names every local, and the
     // defaults are a tuple and a dict (or NULL) that nothing changes before the frame is filled.
     unsafe {
-        if Py_TYPE(function) != std::ptr::addr_of_mut!(PyFunction_Type) {
-            return None;
-        }
         let l = layout();
         let rt = runtime();
         if !rt.options.enabled(super::Optimisation::DirectCallKeywords) {
             return None;
         }
-        let code: *mut PyObject = read(function as _, l.function_code);
-        let native = hook::code_state_in(l, rt, code)?.native.as_ref()?;
-        let direct = native.direct.as_ref()?;
+        let callee = compiled_callee(l, rt, function)?;
+        let Callee {
+            code,
+            native,
+            direct,
+            ..
+        } = callee;
         let nkw = PyTuple_GET_SIZE(kwnames) as usize;
         let npos = total - nkw;
         let nparams = direct.nargs + direct.kwonly;
@@ -309,24 +369,26 @@ pub unsafe fn call_compiled_with_keywords(
             true => Some(Extras::stars(direct)?),
             false => None,
         };
-        let callee = Callee {
-            function,
-            code,
-            native,
-            direct,
+        let Some(frame) = enter_new_frame(l, rt, ts, callee) else {
+            if let Some(e) = extras {
+                e.release();
+            }
+            return None;
         };
-        run_in_new_frame(l, rt, ts, callee, (nparams, extras), |frame| {
-            let locals = localsplus(l, frame);
-            for (j, &(v, owned)) in bound.values[..nparams].iter().enumerate() {
-                if !owned {
-                    Py_INCREF(v);
-                }
-                *locals.add(j) = v;
+        let locals = localsplus(l, frame);
+        for (j, &(v, owned)) in bound.values[..nparams].iter().enumerate() {
+            if !owned {
+                Py_INCREF(v);
             }
-            for j in nparams..direct.nlocalsplus {
-                *locals.add(j) = std::ptr::null_mut();
-            }
-        })
+            *locals.add(j) = v;
+        }
+        for j in nparams..direct.nlocalsplus {
+            *locals.add(j) = std::ptr::null_mut();
+        }
+        if let Some(e) = extras {
+            e.fill(l, frame, nparams);
+        }
+        Some(run_and_pop(l, rt, ts, frame, native))
     }
 }
 
