@@ -48,8 +48,57 @@ pub fn build(arch: Arch, release: bool) -> Result<PathBuf> {
     assemble(arch, &lib)
 }
 
+/// Builds for another CPython 3.11 of this machine's ISA, named by its executable (e.g.
+/// Debian's debug build `python3.11d`): pyo3 and the layout probe take that interpreter's
+/// configuration and headers, in their own target folder (`target/py-NAME/`), and the package
+/// goes to `target/pkg/<arch>-NAME/`. Returns the package folder.
+pub fn build_for_python(python: &str) -> Result<PathBuf> {
+    let name = std::path::Path::new(python)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.is_empty())
+        .with_context(|| format!("{python:?} does not name a Python executable"))?
+        .to_string();
+    let probe = Command::new(python)
+        .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+        .output()
+        .with_context(|| {
+            format!("running {python}: is it installed (e.g. apt-get install python3.11-dbg)?")
+        })?;
+    let version = String::from_utf8_lossy(&probe.stdout).trim().to_string();
+    if !probe.status.success() || version != "3.11" {
+        anyhow::bail!(
+            "{python} is not a CPython 3.11 (it reports {version:?}); ferrojit supports 3.11 only"
+        );
+    }
+    let root = repo_root();
+    let target = root.join("target").join(format!("py-{name}"));
+    eprintln!("xtask: building ferrojit for {python}");
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(&root)
+        .args([
+            "build",
+            "-q",
+            "--release",
+            "-p",
+            "ferrojit",
+            "--features",
+            "extension-module",
+        ])
+        .env("CARGO_TARGET_DIR", &target)
+        .env("PYO3_PYTHON", python)
+        .env_remove("FERROJIT_PYTHON_INCLUDE");
+    check(&mut cmd).with_context(|| format!("building the extension for {python}"))?;
+    let dir = pkg_dir(Arch::host()).with_file_name(format!("{}-{name}", Arch::host().name()));
+    assemble_into(&dir, &target.join("release").join("libferrojit.so"))
+}
+
 fn assemble(arch: Arch, lib: &std::path::Path) -> Result<PathBuf> {
-    let dir = pkg_dir(arch);
+    assemble_into(&pkg_dir(arch), lib)
+}
+
+fn assemble_into(dir: &std::path::Path, lib: &std::path::Path) -> Result<PathBuf> {
+    let dir = dir.to_path_buf();
     let pkg = dir.join("ferrojit");
     std::fs::create_dir_all(&pkg)?;
     let src = repo_root().join("python");

@@ -45,6 +45,11 @@ enum Command {
         /// An unoptimised build with debug assertions (the allocator checker on).
         #[arg(long)]
         debug: bool,
+        /// Build for another CPython 3.11 of this machine's ISA instead, by its executable
+        /// (e.g. python3.11d, Debian's debug build, for reference-leak runs), into
+        /// target/pkg/<arch>-<name>/.
+        #[arg(long, conflicts_with_all = ["arch", "debug"])]
+        python: Option<String>,
     },
     /// Run that ISA's CPython (under qemu for aarch64) with ferrojit importable.
     Python {
@@ -113,6 +118,14 @@ enum Command {
         /// Skip the plain run: report every failure with the JIT.
         #[arg(long)]
         jit_only: bool,
+        /// The CPython 3.11 both runs use (default python3), built for separately; e.g.
+        /// python3.11d, Debian's debug build (apt-get install python3.11-dbg).
+        #[arg(long)]
+        python: Option<String>,
+        /// regrtest's reference-leak hunt, -R SPEC (e.g. 3:3): needs --python with a debug
+        /// build. A test that leaks with the JIT and not plain is a new failure.
+        #[arg(long, value_name = "SPEC")]
+        huntrleaks: Option<String>,
     },
 }
 
@@ -120,11 +133,18 @@ fn main() {
     let cli = Cli::parse();
     let result: Result<i32> = match cli.command {
         Command::SetupArm64 => arm64::setup().map(|_| 0),
-        Command::Build { arch, debug } => build::build(arch.unwrap_or_else(Arch::host), !debug)
-            .map(|p| {
-                println!("{}", p.display());
-                0
-            }),
+        Command::Build {
+            arch,
+            debug,
+            python,
+        } => match python {
+            Some(python) => build::build_for_python(&python),
+            None => build::build(arch.unwrap_or_else(Arch::host), !debug),
+        }
+        .map(|p| {
+            println!("{}", p.display());
+            0
+        }),
         Command::Python { arch, args } => python::run(arch.unwrap_or_else(Arch::host), &args),
         Command::Wheel { arch } => wheel::build(arch.unwrap_or_else(Arch::host)).map(|p| {
             println!("{}", p.display());
@@ -147,6 +167,8 @@ fn main() {
             timeout,
             out,
             jit_only,
+            python,
+            huntrleaks,
         } => regrtest::run(&regrtest::Options {
             all,
             tests,
@@ -154,6 +176,8 @@ fn main() {
             timeout,
             out,
             jit_only,
+            python,
+            huntrleaks,
         }),
     };
     match result {

@@ -12,7 +12,7 @@
 //! skipped, ...; a worker that crashed or timed out counts as failed). The report goes to stdout
 //! and `OUT/summary.json`; the exit status is 1 when a module fails only with the JIT.
 
-use crate::arch::{pkg_dir, repo_root, Arch};
+use crate::arch::{repo_root, Arch};
 use crate::build;
 use crate::python;
 use anyhow::{bail, Context, Result};
@@ -37,6 +37,11 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Skip the plain run.
     pub jit_only: bool,
+    /// The interpreter both runs use (default `python3`); another one gets its own build
+    /// (`build::build_for_python`).
+    pub python: Option<String>,
+    /// regrtest's reference-leak hunt (`-R`, e.g. `3:3`): needs a debug CPython (`python3.11d`).
+    pub huntrleaks: Option<String>,
 }
 
 /// The tests each run takes: none (regrtest's whole suite) for `--all`, else the names given.
@@ -398,9 +403,26 @@ pub fn compare(plain: Option<&Summary>, jit: &Summary) -> Comparison {
 // ---------------------------------------------------------------------------------------------
 // Running
 
-/// One `python3 -m test` invocation.
+/// Whether `python` keeps a total of reference counts (`sys.gettotalrefcount`, a debug
+/// build): regrtest's `-R` needs it.
+fn check_counts_references(python: &str) -> Result<()> {
+    let out = Command::new(python)
+        .args(["-c", "import sys; print(hasattr(sys, 'gettotalrefcount'))"])
+        .output()
+        .with_context(|| {
+            format!("running {python}: is it installed (apt-get install python3.11-dbg)?")
+        })?;
+    if String::from_utf8_lossy(&out.stdout).trim() != "True" {
+        bail!("--huntrleaks needs a debug CPython; {python} is not one (no sys.gettotalrefcount)");
+    }
+    Ok(())
+}
+
+/// One `python -m test` invocation.
 struct Run {
     label: &'static str,
+    /// The interpreter (`python3` unless `--python` says otherwise).
+    python: String,
     /// Variables set on top of the environment, which has every `FERROJIT*` variable removed.
     env: Vec<(String, String)>,
     args: Vec<String>,
@@ -411,11 +433,11 @@ impl Run {
     fn command_line(&self) -> String {
         let env = self.env.iter().map(|(k, v)| format!("{k}={v} "));
         let args = self.args.join(" ");
-        format!("{}python3 {args}", env.collect::<String>())
+        format!("{}{} {args}", env.collect::<String>(), self.python)
     }
 
     fn command(&self, cwd: &Path) -> Command {
-        let mut cmd = Command::new("python3");
+        let mut cmd = Command::new(&self.python);
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("FERROJIT") {
                 cmd.env_remove(key);
@@ -443,6 +465,10 @@ fn regrtest_args(opts: &Options, tests: &[String], ignorefile: Option<&Path>) ->
     args.push(opts.jobs.to_string());
     args.push("--timeout".into());
     args.push(opts.timeout.to_string());
+    if let Some(spec) = &opts.huntrleaks {
+        args.push("-R".into());
+        args.push(spec.clone());
+    }
     if let Some(file) = ignorefile {
         args.push("--ignorefile".into());
         args.push(file.display().to_string());
@@ -451,9 +477,10 @@ fn regrtest_args(opts: &Options, tests: &[String], ignorefile: Option<&Path>) ->
     args
 }
 
-/// The x86-64 build first on PYTHONPATH, ahead of whatever the caller has there (both runs).
-fn jit_pythonpath() -> String {
-    let mut paths = vec![pkg_dir(Arch::X86_64)];
+/// The build's package folder first on PYTHONPATH, ahead of whatever the caller has there
+/// (both runs).
+fn jit_pythonpath(pkg: &Path) -> String {
+    let mut paths = vec![pkg.to_path_buf()];
     if let Some(old) = std::env::var_os("PYTHONPATH") {
         paths.extend(std::env::split_paths(&old));
     }
@@ -517,17 +544,34 @@ pub fn run(opts: &Options) -> Result<i32> {
     if Arch::host() != Arch::X86_64 {
         bail!("`regrtest` runs the host's x86-64 CPython only");
     }
-    python::check_host_python()?;
-    build::build(Arch::X86_64, true)?;
+    let (python, pkg) = match &opts.python {
+        Some(python) => {
+            if opts.huntrleaks.is_some() {
+                check_counts_references(python)?;
+            }
+            (python.clone(), build::build_for_python(python)?)
+        }
+        None => {
+            if opts.huntrleaks.is_some() {
+                bail!(
+                    "--huntrleaks needs a debug CPython (a release build cannot count \
+                     references): pass --python python3.11d (apt-get install python3.11-dbg)"
+                );
+            }
+            python::check_host_python()?;
+            ("python3".to_string(), build::build(Arch::X86_64, true)?)
+        }
+    };
     let out = output_dir(opts.out.as_deref())?;
     let (exclusions, ignorefile) = write_ignorefile(&out)?;
     let args = regrtest_args(opts, &tests, ignorefile.as_deref());
     let jit = Run {
         label: "jit",
+        python: python.clone(),
         env: vec![
             ("FERROJIT".into(), "1".into()),
             ("FERROJIT_THRESHOLD".into(), "0".into()),
-            ("PYTHONPATH".into(), jit_pythonpath()),
+            ("PYTHONPATH".into(), jit_pythonpath(&pkg)),
         ],
         args: args.clone(),
     };
@@ -535,7 +579,8 @@ pub fn run(opts: &Options) -> Result<i32> {
     // FERROJIT=1), so that the two runs differ only in the JIT being on.
     let plain = (!opts.jit_only).then(|| Run {
         label: "plain",
-        env: vec![("PYTHONPATH".into(), jit_pythonpath())],
+        python,
+        env: vec![("PYTHONPATH".into(), jit_pythonpath(&pkg))],
         args,
     });
     let plain_outcome = plain.as_ref().map(|r| execute(r, &out)).transpose()?;
@@ -664,6 +709,72 @@ fn summary_json(runs: &[(&Run, &Outcome)], cmp: &Comparison, exclusions: &[Exclu
             .map(|e| json!({"id": e.id, "reason": e.reason}))
             .collect::<Vec<_>>(),
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The leak hunt of `cargo xtask test`
+
+/// Debian's debug build of CPython 3.11, which keeps a total of reference counts.
+pub const DEBUG_PYTHON: &str = "python3.11d";
+
+/// Test modules whose reference counts `cargo xtask test` checks with `-R 3:3` at threshold 0
+/// under [`DEBUG_PYTHON`]: calls with every argument shape, closures, generators and
+/// coroutines, `with`, exceptions, comprehensions, containers and classes; a few minutes.
+pub const LEAK_HUNT_SUBSET: [&str; 12] = [
+    "test_int",
+    "test_list",
+    "test_dict",
+    "test_with",
+    "test_scope",
+    "test_generators",
+    "test_class",
+    "test_contextlib",
+    "test_functools",
+    "test_exceptions",
+    "test_keywordonlyarg",
+    "test_listcomps",
+];
+
+/// Installs [`DEBUG_PYTHON`] and CPython's test package when missing (Debian's
+/// `python3.11-dbg` and `libpython3.11-testsuite`).
+pub fn ensure_debug_python() -> Result<()> {
+    let works = Command::new(DEBUG_PYTHON)
+        .args([
+            "-c",
+            "import sys, test.test_int; assert hasattr(sys, 'gettotalrefcount')",
+        ])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if works {
+        return Ok(());
+    }
+    eprintln!("xtask: installing python3.11-dbg and libpython3.11-testsuite for the leak hunt");
+    crate::run::check(Command::new("apt-get").args(["update", "-qq"]))?;
+    crate::run::check(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(["python3.11-dbg", "libpython3.11-testsuite"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+    .context("installing Debian's debug CPython 3.11")
+}
+
+/// `cargo xtask test`'s reference-leak step: [`LEAK_HUNT_SUBSET`] with `-R 3:3`, plain and at
+/// threshold 0, under the debug build; passes when no module leaks (or fails) only with the JIT.
+pub fn leak_hunt() -> Result<bool> {
+    ensure_debug_python()?;
+    let code = run(&Options {
+        all: false,
+        tests: LEAK_HUNT_SUBSET.iter().map(|t| t.to_string()).collect(),
+        jobs: 2,
+        timeout: 900,
+        out: Some(repo_root().join("target").join("regrtest-leaks")),
+        jit_only: false,
+        python: Some(DEBUG_PYTHON.to_string()),
+        huntrleaks: Some("3:3".to_string()),
+    })?;
+    Ok(code == 0)
 }
 
 #[cfg(test)]
@@ -924,6 +1035,56 @@ Result: FAILURE then FAILURE
         assert_eq!(s.state, "SUCCESS");
         assert_eq!(s.ok, 2);
         assert!(s.lists.is_empty());
+    }
+
+    /// regrtest 3.11's output for `-R 3:3` with one module that leaks (taken from
+    /// `python3.11d -m test -j 2 -R 3:3` on two small modules): the leak is a failure.
+    #[test]
+    fn a_reference_leak_counts_as_a_failure() {
+        let log = "0:00:00 load avg: 0.84 Run tests in parallel using 2 child processes\n\
+            0:00:00 load avg: 0.84 [1/2] test_fine passed\n\
+            beginning 6 repetitions\n123456\n......\n\
+            0:00:00 load avg: 0.84 [2/2/1] test_leaky failed (reference leak)\n\
+            beginning 6 repetitions\n123456\n......\n\
+            test_leaky leaked [1, 1, 1] references, sum=3\n\n\
+            == Tests result: FAILURE ==\n\n1 test OK.\n\n1 test failed:\n    test_leaky\n\n\
+            Total duration: 478 ms\nTests result: FAILURE\n";
+        let jit = parse_summary(log).unwrap();
+        assert_eq!(jit.get(Category::Failed), set(&["test_leaky"]));
+        let plain = parse_summary(&log.replace("test_leaky", "test_fine")).unwrap();
+        assert_eq!(
+            compare(Some(&plain), &jit).new_failures,
+            set(&["test_leaky"])
+        );
+    }
+
+    #[test]
+    fn the_leak_hunt_is_passed_to_regrtest() {
+        let opts = Options {
+            all: false,
+            tests: vec!["test_int".into()],
+            jobs: 2,
+            timeout: 900,
+            out: None,
+            jit_only: false,
+            python: Some("python3.11d".into()),
+            huntrleaks: Some("3:3".into()),
+        };
+        let args = regrtest_args(&opts, &opts.tests, None);
+        assert_eq!(
+            args,
+            [
+                "-m",
+                "test",
+                "-j",
+                "2",
+                "--timeout",
+                "900",
+                "-R",
+                "3:3",
+                "test_int"
+            ]
+        );
     }
 
     #[test]

@@ -46,9 +46,15 @@ pub fn run(arch: Option<Arch>, pytest_args: &[String]) -> Result<i32> {
         }));
     }
     if arch.is_none() {
+        if Arch::host() == Arch::X86_64 {
+            steps.push(timed(
+                "x86_64: reference leaks".to_string(),
+                crate::regrtest::leak_hunt,
+            ));
+        }
         steps.push(timed("lab: end-to-end".to_string(), lab_end_to_end));
     } else {
-        eprintln!("xtask: the lab's end-to-end tests run when both ISAs are tested (no --arch)");
+        eprintln!("xtask: the reference-leak hunt and the lab's end-to-end tests run when both ISAs are tested (no --arch)");
     }
     eprintln!("\nxtask test summary:");
     for s in &steps {

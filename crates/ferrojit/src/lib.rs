@@ -229,7 +229,34 @@ fn check_python_version() -> PyResult<()> {
             "ferrojit supports CPython 3.11 only; this is {major}.{minor}"
         )));
     }
-    Ok(())
+    check_reference_counting()
+}
+
+/// In a `Py_REF_DEBUG` interpreter every `Py_INCREF` must also move `_Py_RefTotal`: an
+/// extension built against a release CPython's headers changes counts without it, and the
+/// interpreter's total (and regrtest's `-R` leak hunt) would drift. Refuses to load then.
+fn check_reference_counting() -> PyResult<()> {
+    let total = cpython::ffi::ref_total_address() as *const isize;
+    if total.is_null() {
+        return Ok(());
+    }
+    // SAFETY: the GIL is held (module init); `Py_None` is immortal in practice and gets its
+    // reference back at once; `total` is the interpreter's own counter.
+    let moved = unsafe {
+        let before = std::ptr::read_volatile(total);
+        pyo3_ffi::Py_INCREF(pyo3_ffi::Py_None());
+        let after = std::ptr::read_volatile(total);
+        pyo3_ffi::Py_DECREF(pyo3_ffi::Py_None());
+        after != before
+    };
+    if moved {
+        return Ok(());
+    }
+    Err(PyRuntimeError::new_err(
+        "this CPython is a debug build (it counts references in _Py_RefTotal) but ferrojit \
+         was built for a release build; build it for this interpreter with \
+         `cargo xtask build --python python3.11d`",
+    ))
 }
 
 #[pymodule]

@@ -25,6 +25,7 @@ const ENV: Env = Env {
     compare_and_branch: true,
     pair_loads_stores: true,
     test_bit_branches: true,
+    ref_total: 0,
 };
 
 thread_local! {
@@ -497,6 +498,86 @@ fn decref_above_zero_and_xdecref_of_null() {
         frame[5], 0,
         "prev_instr is only written on the way to a deallocation"
     );
+}
+
+/// In a `Py_REF_DEBUG` interpreter the decrefs and exit increfs a backend writes move
+/// `_Py_RefTotal` (here a stand-in word) as `Py_DECREF`/`Py_INCREF` do: a decref one down, an
+/// exit's incref one up, a NULL that is not decref'd nothing; with no total, nothing else moves.
+#[test]
+fn decrefs_and_exit_increfs_keep_a_reference_total_when_there_is_one() {
+    let mut total = Box::new(100i64);
+    let mut object = Box::new([3i64, 0]);
+    let obj = object.as_mut_ptr() as i64;
+    let f = Function {
+        name: "ref_total".into(),
+        blocks: vec![Block {
+            insts: vec![
+                LInst::Mov {
+                    dst: v(0),
+                    src: Operand::Imm(obj),
+                },
+                LInst::Decref {
+                    value: v(0),
+                    maybe_null: false,
+                    prev_instr: 0x5000,
+                },
+                LInst::Mov {
+                    dst: v(1),
+                    src: Operand::Imm(0),
+                },
+                LInst::Decref {
+                    value: v(1),
+                    maybe_null: true,
+                    prev_instr: 0x6000,
+                },
+                load(2, 0),
+                LInst::GuardCmp {
+                    a: v(2),
+                    b: Operand::Imm(0),
+                    cond: Cond::Eq,
+                    width: Width::W64,
+                    exit: ExitId(0),
+                },
+                LInst::Return { value: v(2) },
+            ],
+        }],
+        exits: vec![Exit {
+            state: 0,
+            stack: vec![r(0)],
+            increfs: vec![0],
+            prev_instr: 0x40,
+            stacktop: 3,
+            code: 1,
+        }],
+        num_vregs: 3,
+    };
+    let counting = Env {
+        ref_total: &mut *total as *mut i64 as usize,
+        ..ENV
+    };
+    for (limit, runner) in [
+        (None, run as Runner),
+        (Some((0, 1)), run),
+        (None, run_with_passes),
+    ] {
+        for (env, counts) in [(counting, true), (ENV, false)] {
+            for (x, exits) in [(7i64, false), (0, true)] {
+                *total = 100;
+                object[0] = 3;
+                let mut frame = [0i64; 16];
+                frame[0] = x;
+                let result = runner(&f, &regs(limit), &mut frame, env);
+                assert_eq!(result, if exits { 1 } else { x }, "result");
+                let moved = -1 + exits as i64;
+                assert_eq!(object[0], 3 + moved, "the object's count");
+                assert_eq!(
+                    *total,
+                    100 + if counts { moved } else { 0 },
+                    "the total (counting {counts}, exit {exits}, registers {limit:?})"
+                );
+            }
+        }
+    }
 }
 
 thread_local! {

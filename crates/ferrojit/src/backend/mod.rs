@@ -109,6 +109,11 @@ pub struct Env {
     /// on its top bit instead of `cmp` and `b.lt`/`b.ge` (the `test-bit-branches`
     /// optimisation).
     pub test_bit_branches: bool,
+    /// Address of `_Py_RefTotal` when the interpreter keeps a total of all reference counts
+    /// (a `Py_REF_DEBUG` build, such as Debian's `python3.11d`), else 0. The decrefs and exit
+    /// increfs that a backend writes itself then move the total as `Py_DECREF`/`Py_INCREF`
+    /// do, so that `sys.gettotalrefcount()` and regrtest's `-R` leak hunt stay exact.
+    pub ref_total: usize,
 }
 
 /// An out-of-line `_Py_Dealloc` call for one `Decref` site, in either backend's labels and

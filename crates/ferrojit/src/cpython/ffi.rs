@@ -264,3 +264,14 @@ pub const CO_ITERABLE_COROUTINE: i32 = 0x100;
 pub const CO_ASYNC_GENERATOR: i32 = 0x200;
 pub const CO_VARARGS: i32 = 0x04;
 pub const CO_VARKEYWORDS: i32 = 0x08;
+
+/// Address of `_Py_RefTotal`, the total of all reference counts that a `Py_REF_DEBUG`
+/// interpreter (a debug build, such as Debian's `python3.11d`) keeps; 0 in a release build,
+/// which has no such symbol. Looked up once, in the running process.
+pub fn ref_total_address() -> usize {
+    static ADDRESS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *ADDRESS.get_or_init(|| {
+        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks the symbol up.
+        unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"_Py_RefTotal".as_ptr()) as usize }
+    })
+}

@@ -49,6 +49,9 @@ pub struct Context {
     /// `SetPrevInstr` says the upper half is set (the `prev-instr-low-half` knob, where
     /// [`prev_instr_high_half_fixed`] holds for the code).
     pub prev_instr_low_half: bool,
+    /// Address of `_Py_RefTotal` in a `Py_REF_DEBUG` interpreter, else 0: every incref the
+    /// lowering writes then adds one to it, as `Py_INCREF` does there (see `backend::Env`).
+    pub ref_total: usize,
 }
 
 /// Whether every value `frame->prev_instr` can take while the frame runs code of `nunits`
@@ -263,6 +266,28 @@ impl<'a> Lowerer<'a> {
     /// Releases the object in `value` (skipping NULL when `maybe_null`); a deallocation first
     /// points `frame->prev_instr` at the instruction being lowered, so that a finalizer or a
     /// `ResourceWarning` sees the line that dropped the object.
+    /// One more reference to the object in `object` (never NULL); in a `Py_REF_DEBUG`
+    /// interpreter the total of all reference counts goes up by one too.
+    fn incref(&mut self, object: VReg) {
+        self.emit(LInst::AddMem {
+            base: Base::Reg(object),
+            offset: self.lay().object_refcnt as i32,
+            imm: 1,
+        });
+        if self.cx.ref_total != 0 {
+            let t = self.new_vreg();
+            self.emit(LInst::Mov {
+                dst: t,
+                src: Operand::Imm(self.cx.ref_total as i64),
+            });
+            self.emit(LInst::AddMem {
+                base: Base::Reg(t),
+                offset: 0,
+                imm: 1,
+            });
+        }
+    }
+
     fn decref(&mut self, value: VReg, maybe_null: bool) {
         self.emit(LInst::Decref {
             value,
@@ -345,22 +370,14 @@ impl<'a> Lowerer<'a> {
                 self.decref(old, true);
             }
             InstKind::Incref { value } => match self.op(value) {
-                Operand::Reg(r) => self.emit(LInst::AddMem {
-                    base: Base::Reg(r),
-                    offset: 0,
-                    imm: 1,
-                }),
+                Operand::Reg(r) => self.incref(r),
                 Operand::Imm(addr) => {
                     let t = self.new_vreg();
                     self.emit(LInst::Mov {
                         dst: t,
                         src: Operand::Imm(addr),
                     });
-                    self.emit(LInst::AddMem {
-                        base: Base::Reg(t),
-                        offset: 0,
-                        imm: 1,
-                    });
+                    self.incref(t);
                 }
             },
             InstKind::Decref { value } => {
@@ -959,11 +976,7 @@ impl<'a> Lowerer<'a> {
             offset: first as i32,
             width: Width::W64,
         });
-        self.emit(LInst::AddMem {
-            base: Base::Reg(d),
-            offset: lay.object_refcnt as i32,
-            imm: 1,
-        });
+        self.incref(d);
         let next = self.new_vreg();
         self.emit(LInst::Alu {
             op: AluOp::Add,

@@ -542,6 +542,7 @@ fn backend_env(on: impl Fn(super::Optimisation) -> bool) -> Env {
         compare_and_branch: on(O::CompareAndBranch),
         pair_loads_stores: on(O::PairLoadsStores),
         test_bit_branches: on(O::TestBitBranches),
+        ref_total: ffi::ref_total_address(),
     }
 }
 
@@ -582,6 +583,7 @@ unsafe fn lowering_context(code: *mut PyObject) -> lir::lower::Context {
                 .options
                 .enabled(super::Optimisation::PrevInstrLowHalf)
                 || runtime().options.enabled(super::Optimisation::LiteralPool),
+            ref_total: ffi::ref_total_address(),
             prev_instr_low_half: runtime()
                 .options
                 .enabled(super::Optimisation::PrevInstrLowHalf)

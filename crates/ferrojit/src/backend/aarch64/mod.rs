@@ -544,6 +544,7 @@ impl<'a> Emitter<'a> {
         if maybe_null {
             self.asm.cbz(r, done);
         }
+        self.count_ref(-1, SCRATCH0, SCRATCH2);
         self.asm.ldr(SCRATCH0, r, 0);
         self.asm.subs_ri(SCRATCH0, SCRATCH0, 1);
         self.asm.str(SCRATCH0, r, 0);
@@ -555,6 +556,17 @@ impl<'a> Emitter<'a> {
             object: r,
             prev_instr,
         });
+    }
+
+    /// In a `Py_REF_DEBUG` interpreter, moves `_Py_RefTotal` by `delta` (through `addr` and
+    /// `value`, which must hold nothing live) as `Py_INCREF`/`Py_DECREF` do; nothing otherwise.
+    fn count_ref(&mut self, delta: i64, addr: Reg, value: Reg) {
+        if self.env.ref_total != 0 {
+            self.asm.mov_imm(addr, self.env.ref_total as u64);
+            self.load(value, addr, 0, Width::W64);
+            self.add_offset(value, value, delta);
+            self.store(value, addr, 0, Width::W64);
+        }
     }
 
     fn src_of(&self, o: &Operand) -> Src {
@@ -605,6 +617,7 @@ impl<'a> Emitter<'a> {
                     self.load(SCRATCH1, r, 0, Width::W64);
                     self.add_offset(SCRATCH1, SCRATCH1, 1);
                     self.store(SCRATCH1, r, 0, Width::W64);
+                    self.count_ref(1, SCRATCH1, SCRATCH2);
                 }
             }
             self.asm.mov_imm(SCRATCH0, exit.stacktop as u64);

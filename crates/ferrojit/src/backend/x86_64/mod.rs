@@ -518,6 +518,7 @@ impl<'a> Emitter<'a> {
             self.asm.test_rr(r, r);
             self.asm.jcc(C::E, done);
         }
+        self.count_ref(-1, SCRATCH0);
         self.asm.alu_mi(Alu::Sub, Mem::new(r, 0), 1);
         self.asm.jcc(C::E, slow);
         self.asm.bind(done);
@@ -527,6 +528,15 @@ impl<'a> Emitter<'a> {
             object: r,
             prev_instr,
         });
+    }
+
+    /// In a `Py_REF_DEBUG` interpreter, moves `_Py_RefTotal` by `delta` (through `scratch`,
+    /// which must hold nothing live) as `Py_INCREF`/`Py_DECREF` do; nothing otherwise.
+    fn count_ref(&mut self, delta: i32, scratch: Reg) {
+        if self.env.ref_total != 0 {
+            self.asm.mov_ri(scratch, self.env.ref_total as i64);
+            self.asm.alu_mi(Alu::Add, Mem::new(scratch, 0), delta);
+        }
     }
 
     fn src_of(&self, o: &Operand) -> Src {
@@ -584,6 +594,7 @@ impl<'a> Emitter<'a> {
                         self.asm.store64(m, r);
                         if incref {
                             self.asm.alu_mi(Alu::Add, Mem::new(r, 0), 1);
+                            self.count_ref(1, SCRATCH1);
                         }
                     }
                 }
