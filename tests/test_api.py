@@ -2093,3 +2093,44 @@ def test_the_lab_config_that_ab_tests_each_knob_lists_every_knob():
     compared = [c["baseline"]["knobs"]["FERROJIT_DISABLE"] for c in config["compare"]]
     assert sorted(compared) == sorted(ferrojit.OPTIMISATIONS)
     assert all(c["candidate"]["knobs"]["FERROJIT_DISABLE"] == "" for c in config["compare"])
+
+
+_COUNTED_LOOP = """
+import json, ferrojit
+def f(n):
+    t = 0
+    for i in range(n):
+        t += i
+    return t
+f(3); f(3)
+raw = [ferrojit._ferrojit.stats_json()]
+for n in (60, 120, 180):  # below 257: every i is a cached small int
+    f(n)
+    raw.append(ferrojit._ferrojit.stats_json())
+print(json.dumps({"executed": [json.loads(s)["instructions_executed"] for s in raw],
+                  "compiled": ferrojit.is_compiled(f), "result": f(10)}))
+"""
+
+
+def test_generated_code_counts_the_instructions_it_runs_when_asked():
+    """FERROJIT_COUNT_INSTRUCTIONS=1 (or `run --count-instructions`): the statistics' count of
+    instructions run in generated code grows by the same amount for each further 60
+    iterations of a compiled loop; without it the count is null."""
+    for how in ("env", "cli"):
+        if how == "env":
+            env = clean_env(FERROJIT="1", FERROJIT_THRESHOLD="0", FERROJIT_COUNT_INSTRUCTIONS="1")
+            argv = [sys.executable, "-c", _COUNTED_LOOP]
+        else:
+            env = clean_env()
+            argv = [sys.executable, "-m", "ferrojit", "run", "--threshold", "0", "--count-instructions", "-c", _COUNTED_LOOP]
+        r = subprocess.run(argv, capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert out["compiled"] and out["result"] == 45
+        a, b, c, d = out["executed"]
+        assert 0 < a < b < c < d, out
+        assert (c - b) - (b - a) == (d - c) - (c - b) > 0, (how, out)
+    env = clean_env(FERROJIT="1", FERROJIT_THRESHOLD="0")
+    r = subprocess.run([sys.executable, "-c", _COUNTED_LOOP], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["executed"] == [None] * 4

@@ -10,7 +10,7 @@ import types
 
 import ferrojit
 
-USAGE = "python -m ferrojit run [--threshold N] [--loop-threshold N] [--deopt-limit N] [--disable OPT[,OPT]] [--stats FILE|-] [--dump DIR] [--code-counts FILE|-] [--no-jit] (SCRIPT | -m MODULE | -c CODE | -- SCRIPT) [ARGS...]"
+USAGE = "python -m ferrojit run [--threshold N] [--loop-threshold N] [--deopt-limit N] [--disable OPT[,OPT]] [--stats FILE|-] [--dump DIR] [--code-counts FILE|-] [--count-instructions] [--no-jit] (SCRIPT | -m MODULE | -c CODE | -- SCRIPT) [ARGS...]"
 
 # ferrojit's own options of `run` that take a value; everything from the program on (SCRIPT,
 # -m MODULE, -c CODE, or what follows `--`) belongs to the program, flags included, as with
@@ -51,6 +51,12 @@ def _parser():
         metavar="FILE",
         help="when the program ends, compile every compiled function for both ISAs and write their instructions, "
         "bytes and mnemonics side by side (-: a table on stderr; FILE: JSON)",
+    )
+    run.add_argument(
+        "--count-instructions",
+        action="store_true",
+        help="generated code counts the instructions it executes (statistics: instructions_executed; "
+        "several times slower: a measurement mode)",
     )
     run.add_argument("--no-jit", action="store_true", help="the same process set-up with the JIT off (for A/B runs)")
     run.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script (ARGS go to it)")
@@ -135,6 +141,9 @@ def main(argv=None):
     args = _parser().parse_args(["run"] + options)
     if kind is None:
         _parser().error("run needs a SCRIPT, -m MODULE or -c CODE")
+    if args.count_instructions:
+        # Read by the runtime at its first compilation, and inherited by child processes.
+        os.environ["FERROJIT_COUNT_INSTRUCTIONS"] = "1"
     if not args.no_jit:
         error = _enable(args)
         if error:

@@ -2,8 +2,8 @@
 //! checked against capstone in the tests. Every instruction is one 32-bit word; each encoder
 //! function shows its word's fields, high bit first.
 
-use ferrojit_asm_core::CodeBuffer;
-pub use ferrojit_asm_core::{AsmError, Label};
+pub use ferrojit_asm_core::{AsmError, CountPoint, Label, NextCounter};
+use ferrojit_asm_core::{CodeBuffer, Counting};
 use std::fmt;
 
 /// A 64-bit general register: X0..X30, the stack pointer, or the zero register. SP and XZR
@@ -163,6 +163,8 @@ pub struct Assembler {
     pairing: bool,
     /// The last instruction, when it is a 64-bit load or store a next one may pair with.
     last_access: Option<Access>,
+    /// The code's count points (see [`Assembler::set_counting`]).
+    counting: Counting,
 }
 
 /// A 64-bit `ldr`/`str` with an immediate offset, as emitted at `at`.
@@ -203,6 +205,39 @@ impl Assembler {
         self.pairing = on;
     }
 
+    /// With `next`, the code counts its own execution (`FERROJIT_COUNT_INSTRUCTIONS`): a
+    /// count point at every label and after every conditional branch (and wherever
+    /// [`Assembler::count_point`] is called: the entry) adds one to a fresh counter from
+    /// `next`, keeping every register and the flags (`stp x16, x17, [sp, #-16]!`, the
+    /// counter's address into x16 without the pool, `ldr`/`add`/`str` through x17, `ldp`).
+    pub fn set_counting(&mut self, next: Option<NextCounter>) {
+        self.counting.set(next);
+    }
+
+    /// A count point here, when the code counts itself (see [`Assembler::set_counting`]).
+    pub fn count_point(&mut self) {
+        let Some(counter) = self.counting.counter() else {
+            return;
+        };
+        let begin = self.offset();
+        self.stp_pre(Reg::X16, Reg::X17, Reg::SP, -16);
+        let pool = self.pool_from.take();
+        self.mov_imm(Reg::X16, counter as u64);
+        self.pool_from = pool;
+        self.ldr(Reg::X17, Reg::X16, 0);
+        self.add_ri(Reg::X17, Reg::X17, 1);
+        self.str(Reg::X17, Reg::X16, 0);
+        self.ldp_post(Reg::X16, Reg::X17, Reg::SP, 16);
+        self.last_access = None;
+        let start = self.offset();
+        self.counting.record(counter, begin, start);
+    }
+
+    /// The count points emitted so far, in code order.
+    pub fn count_points(&self) -> &[CountPoint] {
+        self.counting.points()
+    }
+
     pub fn offset(&self) -> usize {
         self.buf.offset()
     }
@@ -216,6 +251,7 @@ impl Assembler {
         // A branch may land between two accesses: they stay two instructions.
         self.last_access = None;
         self.buf.bind(l).expect("label bound twice");
+        self.count_point();
     }
 
     pub fn label_offset(&self, l: Label) -> Option<usize> {
@@ -718,11 +754,13 @@ impl Assembler {
     /// `b.c l` (`0101010 0 imm19 0 cond`), +-1 MiB.
     pub fn b_cond(&mut self, c: Cond, l: Label) {
         self.branch(0x5400_0000 | c as u32, l, FIX_B19);
+        self.count_point();
     }
 
     /// `cbz rt, l` (`1 011010 0 imm19 Rt`).
     pub fn cbz(&mut self, rt: Reg, l: Label) {
         self.branch(0xB400_0000 | rt.zr(), l, FIX_B19);
+        self.count_point();
     }
 
     /// `tbz rt, #bit, l`: branch when bit `bit` of `rt` is clear
@@ -744,21 +782,25 @@ impl Assembler {
             l,
             FIX_B14,
         );
+        self.count_point();
     }
 
     /// `cbnz rt, l` (`1 011010 1 imm19 Rt`).
     pub fn cbnz(&mut self, rt: Reg, l: Label) {
         self.branch(0xB500_0000 | rt.zr(), l, FIX_B19);
+        self.count_point();
     }
 
     /// `cbz wt, l` (`0 011010 0 imm19 Rt`): the low 32 bits are zero.
     pub fn cbz_w(&mut self, rt: Reg, l: Label) {
         self.branch(0x3400_0000 | rt.zr(), l, FIX_B19);
+        self.count_point();
     }
 
     /// `cbnz wt, l` (`0 011010 1 imm19 Rt`).
     pub fn cbnz_w(&mut self, rt: Reg, l: Label) {
         self.branch(0x3500_0000 | rt.zr(), l, FIX_B19);
+        self.count_point();
     }
 
     /// `adr d, l` (`0 immlo(2) 10000 immhi(19) Rd`).

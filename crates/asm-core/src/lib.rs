@@ -9,6 +9,60 @@
 
 use std::fmt;
 
+/// Gives the address of a fresh 64-bit counter (zero, writable, living as long as the code
+/// that counts into it), or None when there are no more.
+pub type NextCounter = fn() -> Option<usize>;
+
+/// Where code that counts its own execution adds one to `counter`: the straight-line code
+/// from `start` to the next count point (or to the first unconditional jump or return before
+/// it) runs once each time the counter goes up. Code reaches each such stretch only at its
+/// start: count points sit at the entry, at every label and after every conditional branch,
+/// and their own instructions are not part of any stretch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountPoint {
+    pub counter: usize,
+    /// Where the counting sequence begins (the stretch before ends here).
+    pub begin: usize,
+    /// Where the counted stretch begins, after the counting sequence.
+    pub start: usize,
+}
+
+/// An assembler's count points, for code that counts its own execution (each ISA's
+/// `count_point` writes the counting sequence between [`Counting::counter`] and
+/// [`Counting::record`]).
+#[derive(Default)]
+pub struct Counting {
+    next: Option<NextCounter>,
+    points: Vec<CountPoint>,
+}
+
+impl Counting {
+    /// Where counters come from; None: the code does not count itself.
+    pub fn set(&mut self, next: Option<NextCounter>) {
+        self.next = next;
+    }
+
+    /// A fresh counter for a count point, or None when the code does not count (or no counter
+    /// is left).
+    pub fn counter(&self) -> Option<usize> {
+        self.next.and_then(|next| next())
+    }
+
+    /// A count point whose sequence for `counter` spans `begin..start`.
+    pub fn record(&mut self, counter: usize, begin: usize, start: usize) {
+        self.points.push(CountPoint {
+            counter,
+            begin,
+            start,
+        });
+    }
+
+    /// The count points so far, in code order.
+    pub fn points(&self) -> &[CountPoint] {
+        &self.points
+    }
+}
+
 /// A position in the code that branches can target; bound at most once with
 /// [`CodeBuffer::bind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

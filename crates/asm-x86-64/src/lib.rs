@@ -9,8 +9,8 @@
 //! REX.W selects 64-bit operand size; REX.R/X/B extend ModRM.reg, SIB.index and ModRM.rm/SIB.base
 //! to the upper eight registers.
 
-use ferrojit_asm_core::CodeBuffer;
-pub use ferrojit_asm_core::{AsmError, Label};
+pub use ferrojit_asm_core::{AsmError, CountPoint, Label, NextCounter};
+use ferrojit_asm_core::{CodeBuffer, Counting};
 use std::fmt;
 
 /// A 64-bit general register, numbered as in the encoding.
@@ -188,6 +188,8 @@ pub struct Assembler {
     /// 64-bit constants and call targets come from a pool after the code, loaded and called
     /// RIP-relative (see [`Assembler::set_literal_pool`]).
     literal_pool: bool,
+    /// The code's count points (see [`Assembler::set_counting`]).
+    counting: Counting,
 }
 
 /// Either a register or a memory operand in the ModRM.rm position.
@@ -244,6 +246,39 @@ impl Assembler {
         self.literal_pool = on;
     }
 
+    /// With `next`, the code counts its own execution (`FERROJIT_COUNT_INSTRUCTIONS`): a
+    /// count point at every label and after every conditional jump (and wherever
+    /// [`Assembler::count_point`] is called: the entry) adds one to a fresh counter from
+    /// `next`, keeping every register and the flags (`push rax; push rcx; movabs rax, counter;
+    /// mov rcx, [rax]; lea rcx, [rcx + 1]; mov [rax], rcx; pop rcx; pop rax`).
+    pub fn set_counting(&mut self, next: Option<NextCounter>) {
+        self.counting.set(next);
+    }
+
+    /// A count point here, when the code counts itself (see [`Assembler::set_counting`]).
+    pub fn count_point(&mut self) {
+        let Some(counter) = self.counting.counter() else {
+            return;
+        };
+        let begin = self.offset();
+        self.push(Reg::Rax);
+        self.push(Reg::Rcx);
+        self.buf.put_bytes(&[0x48, 0xB8]);
+        self.buf.put_u64_le(counter as u64);
+        self.load64(Reg::Rcx, Mem::new(Reg::Rax, 0));
+        self.lea(Reg::Rcx, Mem::new(Reg::Rcx, 1));
+        self.store64(Mem::new(Reg::Rax, 0), Reg::Rcx);
+        self.pop(Reg::Rcx);
+        self.pop(Reg::Rax);
+        let start = self.offset();
+        self.counting.record(counter, begin, start);
+    }
+
+    /// The count points emitted so far, in code order.
+    pub fn count_points(&self) -> &[CountPoint] {
+        self.counting.points()
+    }
+
     pub fn offset(&self) -> usize {
         self.buf.offset()
     }
@@ -255,6 +290,7 @@ impl Assembler {
     /// Binds `l` here; panics if it was bound already.
     pub fn bind(&mut self, l: Label) {
         self.buf.bind(l).expect("label bound twice");
+        self.count_point();
     }
 
     pub fn label_offset(&self, l: Label) -> Option<usize> {
@@ -595,6 +631,7 @@ impl Assembler {
     /// rel32).
     pub fn jcc(&mut self, c: Cond, l: Label) {
         self.jump(&[0x70 | c as u8], &[0x0F, 0x80 | c as u8], l);
+        self.count_point();
     }
 
     /// A jump to `l` with opcode `short` (rel8) or `long` (rel32).

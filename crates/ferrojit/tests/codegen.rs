@@ -26,6 +26,7 @@ const ENV: Env = Env {
     pair_loads_stores: true,
     test_bit_branches: true,
     ref_total: 0,
+    count_instructions: None,
 };
 
 thread_local! {
@@ -286,8 +287,7 @@ fn an_exit_takes_a_reference_to_each_borrowed_stack_value() {
 }
 
 /// Counts frame[3] down to zero in a loop, incrementing frame[2] each time; returns frame[2].
-#[test]
-fn loops_branch_backwards() {
+fn count_down_loop() -> Function {
     let insts0 = vec![
         load(0, 24),
         LInst::BranchCmp {
@@ -312,7 +312,7 @@ fn loops_branch_backwards() {
         LInst::Jump { target: LBlock(0) },
     ];
     let insts2 = vec![load(1, 16), LInst::Return { value: v(1) }];
-    let f = Function {
+    Function {
         name: "count".into(),
         blocks: vec![
             Block { insts: insts0 },
@@ -321,11 +321,111 @@ fn loops_branch_backwards() {
         ],
         exits: vec![],
         num_vregs: 2,
-    };
+    }
+}
+
+#[test]
+fn loops_branch_backwards() {
+    let f = count_down_loop();
     let mut frame = [0i64; 16];
     frame[3] = 37;
     assert_eq!(run(&f, &regs(None), &mut frame, ENV), 37);
     assert_eq!(frame[3], 0);
+}
+
+/// Counters for code that counts itself in these tests.
+static TEST_COUNTERS: [std::sync::atomic::AtomicU64; 4096] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; 4096];
+static TEST_COUNTERS_USED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn test_counter() -> Option<usize> {
+    let i = TEST_COUNTERS_USED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    TEST_COUNTERS.get(i).map(|c| c.as_ptr() as usize)
+}
+
+/// Instructions counted so far by code with these count points.
+fn counted_total(counted: &[(usize, u32)]) -> u64 {
+    counted
+        .iter()
+        .map(|&(counter, n)| {
+            // SAFETY: each counter is one of TEST_COUNTERS.
+            let runs = unsafe {
+                (*(counter as *const std::sync::atomic::AtomicU64))
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            };
+            runs * u64::from(n)
+        })
+        .sum()
+}
+
+/// The instructions of the loop in code without count points: from the target of its one
+/// backward jump to that jump, read off the disassembly.
+fn loop_instructions(isa: Isa, code: &MachineCode) -> u64 {
+    let text = ferrojit::backend::disasm::disassemble(isa, code.instructions(), 0).unwrap();
+    let lines: Vec<(u64, String)> = text
+        .lines()
+        .map(|l| {
+            let (at, rest) = l.split_once(": ").unwrap();
+            (
+                u64::from_str_radix(at.trim_start_matches("0x"), 16).unwrap(),
+                rest.to_string(),
+            )
+        })
+        .collect();
+    let (at, target) = lines
+        .iter()
+        .find_map(|(at, text)| {
+            let (mnemonic, operand) = text.split_once(' ')?;
+            if mnemonic != "jmp" && mnemonic != "b" {
+                return None;
+            }
+            let t =
+                u64::from_str_radix(operand.trim_start_matches('#').trim_start_matches("0x"), 16)
+                    .ok()?;
+            (t < *at).then_some((*at, t))
+        })
+        .expect("one backward jump");
+    lines
+        .iter()
+        .filter(|(a, _)| (target..=at).contains(a))
+        .count() as u64
+}
+
+/// Code that counts itself (`FERROJIT_COUNT_INSTRUCTIONS`) computes what it did without
+/// counting, and counts exactly the instructions it runs: each further iteration of a loop adds
+/// the loop's instructions as the disassembly of the uncounted code has them.
+#[test]
+fn code_that_counts_itself_counts_each_instruction_it_runs() {
+    let isa = Isa::host();
+    let f = count_down_loop();
+    let plain = compile(isa, &f, &regs(None), ENV);
+    assert!(plain.counted.is_empty(), "no count points without counting");
+    let per_iteration = loop_instructions(isa, &plain);
+    let env = Env {
+        count_instructions: Some(test_counter),
+        ..ENV
+    };
+    let code = compile(isa, &f, &regs(None), env);
+    assert!(code.counted.len() >= 3, "entry, blocks, after branches");
+    let mut totals = Vec::new();
+    for n in [0i64, 10, 25] {
+        let before = counted_total(&code.counted);
+        let mut frame = [0i64; 16];
+        frame[3] = n;
+        assert_eq!(run_code(&code, &mut frame), n, "the result with counting");
+        totals.push(counted_total(&code.counted) - before);
+    }
+    assert!(totals[0] > 0);
+    assert_eq!(
+        totals[1] - totals[0],
+        10 * per_iteration,
+        "totals {totals:?}"
+    );
+    assert_eq!(
+        totals[2] - totals[1],
+        15 * per_iteration,
+        "totals {totals:?}"
+    );
 }
 
 /// A decref that reaches zero calls the deallocator out of line and preserves live registers.

@@ -69,6 +69,10 @@ pub struct MachineCode {
     pub bytes: Vec<u8>,
     /// Bytes of instructions: what disassembly and instruction counts cover.
     pub code_len: usize,
+    /// With `Env::count_instructions`: each count point's counter and the instructions of the
+    /// stretch it counts, so that the instructions this code executed are the sum of
+    /// counter x instructions (the counting sequences themselves not included).
+    pub counted: Vec<(usize, u32)>,
 }
 
 impl MachineCode {
@@ -114,6 +118,9 @@ pub struct Env {
     /// increfs that a backend writes itself then move the total as `Py_DECREF`/`Py_INCREF`
     /// do, so that `sys.gettotalrefcount()` and regrtest's `-R` leak hunt stay exact.
     pub ref_total: usize,
+    /// The code counts its own execution (`FERROJIT_COUNT_INSTRUCTIONS`): where each count
+    /// point's counter comes from (see `asm_core::CountPoint`); None for ordinary code.
+    pub count_instructions: Option<ferrojit_asm_core::NextCounter>,
 }
 
 /// An out-of-line `_Py_Dealloc` call for one `Decref` site, in either backend's labels and

@@ -129,6 +129,8 @@ pub struct Artifacts {
     pub isa: Isa,
     /// The attribute-site caches the code points at; they live as long as the code.
     pub site_caches: Box<[SiteCache]>,
+    /// Count points' counters and their stretches' instructions (`FERROJIT_COUNT_INSTRUCTIONS`).
+    pub counted: Vec<(usize, u32)>,
 }
 
 impl Artifacts {
@@ -305,6 +307,7 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
                     rt.stats.literal_pool_bytes += (art.code.len() - art.code_len) as u64;
                     rt.stats.compile_time_ms += started.elapsed().as_secs_f64() * 1000.0;
                     super::perf_map::record(native.block.addr(), art.code.len(), &where_);
+                    super::counting::register(&art.counted);
                     rt.stats.compiled.push(where_);
                     if let Some(dir) = rt.options.dump_dir.clone() {
                         write_dumps(&dir, &art);
@@ -523,6 +526,7 @@ pub unsafe fn pipeline(
             code_len: machine.code_len,
             isa,
             site_caches,
+            counted: machine.counted,
         })
     }
 }
@@ -543,6 +547,8 @@ fn backend_env(on: impl Fn(super::Optimisation) -> bool) -> Env {
         pair_loads_stores: on(O::PairLoadsStores),
         test_bit_branches: on(O::TestBitBranches),
         ref_total: ffi::ref_total_address(),
+        count_instructions: super::counting::enabled()
+            .then_some(super::counting::next_counter as _),
     }
 }
 

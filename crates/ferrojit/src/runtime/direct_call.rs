@@ -127,12 +127,7 @@ pub unsafe fn call_compiled(
         let l = layout();
         let rt = runtime();
         let callee = compiled_callee(l, rt, function)?;
-        let Callee {
-            code,
-            native,
-            direct,
-            ..
-        } = callee;
+        let (code, native, direct) = (callee.code, callee.native, callee.direct);
         // Missing trailing arguments come from `__defaults__`, as `initialize_locals` fills them.
         let missing = direct.nargs.checked_sub(nargs)?;
         let defaults = match missing {
@@ -344,12 +339,7 @@ pub unsafe fn call_compiled_with_keywords(
             return None;
         }
         let callee = compiled_callee(l, rt, function)?;
-        let Callee {
-            code,
-            native,
-            direct,
-            ..
-        } = callee;
+        let (code, native, direct) = (callee.code, callee.native, callee.direct);
         let nkw = PyTuple_GET_SIZE(kwnames) as usize;
         let npos = total - nkw;
         let nparams = direct.nargs + direct.kwonly;

@@ -5,6 +5,7 @@ pub mod attr_cache;
 pub mod c_calls;
 pub mod codemem;
 pub mod compile;
+pub mod counting;
 pub mod direct_call;
 pub mod generators;
 pub mod helpers;

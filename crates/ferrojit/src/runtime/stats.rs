@@ -60,6 +60,9 @@ pub struct Stats {
     pub literal_pool_bytes: u64,
     /// Machine instructions generated (counted by disassembling, when the statistics are read).
     pub code_instructions: u64,
+    /// Instructions executed in generated code, counted by the code itself
+    /// (`FERROJIT_COUNT_INSTRUCTIONS=1`, see `runtime::counting`); null when not counting.
+    pub instructions_executed: Option<u64>,
     /// Code not yet counted into `code_instructions`: disassembling costs more than compiling,
     /// so it is done when someone reads the statistics, not on the way to running the code.
     #[serde(skip)]
@@ -103,6 +106,7 @@ impl Stats {
         for (isa, code) in std::mem::take(&mut self.uncounted) {
             self.code_instructions += disasm::count_instructions(isa, &code) as u64;
         }
+        self.instructions_executed = super::counting::instructions_executed();
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 }

@@ -77,6 +77,8 @@ fn emit_with(
     asm.set_literal_pool(env.literal_pool);
     asm.set_literal_pool_pairs(env.literal_pool_pairs);
     asm.set_pair_loads_stores(env.pair_loads_stores);
+    asm.set_counting(env.count_instructions);
+    asm.count_point();
     let blocks = (0..f.blocks.len()).map(|_| asm.new_label()).collect();
     let exits = (0..f.exits.len()).map(|_| asm.new_label()).collect();
     let epilogue = asm.new_label();
@@ -105,8 +107,15 @@ fn emit_with(
     e.exit_stubs();
     e.dealloc_stubs();
     e.epilogue();
+    let points = e.asm.count_points().to_vec();
     let (bytes, code_len) = e.asm.finish_code().map_err(|err| err.to_string())?;
-    Ok(MachineCode { bytes, code_len })
+    let counted =
+        super::disasm::counted_stretches(super::Isa::Aarch64, &bytes[..code_len], &points);
+    Ok(MachineCode {
+        bytes,
+        code_len,
+        counted,
+    })
 }
 
 impl<'a> Emitter<'a> {

@@ -75,8 +75,14 @@ pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<MachineC
         let near = asm.near_jumps();
         asm = emit_into(Assembler::with_near_jumps(near), f, alloc, env);
     }
+    let points = asm.count_points().to_vec();
     let (bytes, code_len) = asm.finish_code().map_err(|err| err.to_string())?;
-    Ok(MachineCode { bytes, code_len })
+    let counted = super::disasm::counted_stretches(super::Isa::X86_64, &bytes[..code_len], &points);
+    Ok(MachineCode {
+        bytes,
+        code_len,
+        counted,
+    })
 }
 
 /// Emits `f` into `asm` (labels bound, references not yet resolved).
@@ -84,6 +90,8 @@ pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<MachineC
 /// `env.literal_pool` is not used here: on x86-64 the pool's RIP-relative loads, calls and
 /// compares measured slower than `movabs` and `call r11` (see `Optimisation::LiteralPool`).
 fn emit_into(mut asm: Assembler, f: &lir::Function, alloc: &Allocation, env: &Env) -> Assembler {
+    asm.set_counting(env.count_instructions);
+    asm.count_point();
     let blocks = (0..f.blocks.len()).map(|_| asm.new_label()).collect();
     let exits = (0..f.exits.len()).map(|_| asm.new_label()).collect();
     let epilogue = asm.new_label();
