@@ -2113,13 +2113,18 @@ print(json.dumps({"executed": [json.loads(s)["instructions_executed"] for s in r
 
 
 def test_generated_code_counts_the_instructions_it_runs_when_asked():
-    """FERROJIT_COUNT_INSTRUCTIONS=1 (or `run --count-instructions`): the statistics' count of
+    """FERROJIT_COUNT_INSTRUCTIONS=1 (or `run --count-instructions`, or
+    `enable(count_instructions=True)`): the statistics' count of
     instructions run in generated code grows by the same amount for each further 60
     iterations of a compiled loop; without it the count is null."""
-    for how in ("env", "cli"):
+    for how in ("env", "cli", "api"):
         if how == "env":
             env = clean_env(FERROJIT="1", FERROJIT_THRESHOLD="0", FERROJIT_COUNT_INSTRUCTIONS="1")
             argv = [sys.executable, "-c", _COUNTED_LOOP]
+        elif how == "api":
+            env = clean_env()
+            code = "import ferrojit\nferrojit.enable(threshold=0, count_instructions=True)\n" + _COUNTED_LOOP
+            argv = [sys.executable, "-c", code]
         else:
             env = clean_env()
             argv = [sys.executable, "-m", "ferrojit", "run", "--threshold", "0", "--count-instructions", "-c", _COUNTED_LOOP]

@@ -31,7 +31,8 @@ __version__ = _ferrojit.__version__
 __all__ = ["enable", "disable", "is_enabled", "stats", "compile", "is_compiled", "inspect", "ISA"]
 
 
-def enable(threshold=None, stats=None, dump=None, loop_threshold=None, deopt_limit=None, disable=None):
+def enable(threshold=None, stats=None, dump=None, loop_threshold=None, deopt_limit=None, disable=None,
+           count_instructions=False):
     """Switch the JIT on.
 
     threshold: calls in the interpreter before a function is compiled (0: first call).
@@ -45,6 +46,9 @@ def enable(threshold=None, stats=None, dump=None, loop_threshold=None, deopt_lim
     disassembly.
     disable: optimisations to switch off, as a comma-separated string or a list of names
     (OPTIMISATIONS lists them), for A/B measurements.
+    count_instructions: code compiled from now on counts the instructions it executes
+    (stats()["instructions_executed"]; as FERROJIT_COUNT_INSTRUCTIONS=1, which child processes
+    then inherit); a measurement mode, several times slower.
     """
     if disable is not None and not isinstance(disable, str):
         disable = ",".join(disable)
@@ -54,6 +58,9 @@ def enable(threshold=None, stats=None, dump=None, loop_threshold=None, deopt_lim
         loop_threshold = _check_threshold(loop_threshold, "loop_threshold")
     if deopt_limit is not None:
         deopt_limit = _check_threshold(deopt_limit, "deopt_limit")
+    if count_instructions:
+        _ferrojit.count_instructions()
+        os.environ["FERROJIT_COUNT_INSTRUCTIONS"] = "1"
     _ferrojit.enable(
         threshold,
         None if stats is None else os.fspath(stats),

@@ -59,6 +59,13 @@ fn enable(
     unsafe { hook::install().map_err(PyRuntimeError::new_err) }
 }
 
+/// Code compiled from now on counts the instructions it executes (`instructions_executed` in
+/// the statistics; see `runtime::counting`). Code compiled before does not.
+#[pyfunction]
+fn count_instructions() {
+    runtime::counting::start();
+}
+
 /// Sets the knobs without switching the JIT on.
 #[pyfunction]
 #[pyo3(signature = (threshold=None, stats=None, dump=None, loop_threshold=None, deopt_limit=None, disable=None))]
@@ -282,5 +289,6 @@ fn ferrojit_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compile_now, m)?)?;
     m.add_function(wrap_pyfunction!(is_compiled, m)?)?;
     m.add_function(wrap_pyfunction!(inspect, m)?)?;
+    m.add_function(wrap_pyfunction!(count_instructions, m)?)?;
     Ok(())
 }

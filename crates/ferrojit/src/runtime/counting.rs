@@ -13,18 +13,28 @@
 //! A measurement mode: the counting sequences make code several times slower, and only code
 //! compiled after the variable is read counts.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// Counters available to the whole process (a 64 MiB mapping, touched only where used).
 const CAPACITY: usize = 1 << 23;
 
-/// Whether this process counts (`FERROJIT_COUNT_INSTRUCTIONS` set to anything but "" or "0").
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Code compiled from now on counts (`ferrojit.enable(count_instructions=True)`).
+pub fn start() {
+    STARTED.store(true, Ordering::Relaxed);
+}
+
+/// Whether code compiled now counts: `FERROJIT_COUNT_INSTRUCTIONS` set to anything but "" or
+/// "0", or [`start`] called.
 pub fn enabled() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| {
-        std::env::var_os("FERROJIT_COUNT_INSTRUCTIONS").is_some_and(|v| !v.is_empty() && v != "0")
-    })
+    static FROM_ENV: OnceLock<bool> = OnceLock::new();
+    STARTED.load(Ordering::Relaxed)
+        || *FROM_ENV.get_or_init(|| {
+            std::env::var_os("FERROJIT_COUNT_INSTRUCTIONS")
+                .is_some_and(|v| !v.is_empty() && v != "0")
+        })
 }
 
 /// The counters' mapping (its address), or None when it could not be made.
