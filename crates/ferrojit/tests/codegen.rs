@@ -19,6 +19,7 @@ const ENV: Env = Env {
     frame_stacktop: 32,
     frame_prev_instr: 40,
     dealloc: 0,
+    object_refcnt: 0,
     short_jumps: true,
     literal_pool: true,
     literal_pool_pairs: true,

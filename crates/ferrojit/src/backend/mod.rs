@@ -93,6 +93,8 @@ pub struct Env {
     pub frame_prev_instr: i32,
     /// Address of `_Py_Dealloc`.
     pub dealloc: usize,
+    /// Offset of `ob_refcnt` in an object (the decrefs and exit increfs a backend writes).
+    pub object_refcnt: i32,
     /// x86-64: forward jumps that reach in rel8 take the two-byte form (the `short-jumps`
     /// optimisation; AArch64 branches are four bytes either way).
     pub short_jumps: bool,

@@ -540,6 +540,7 @@ fn backend_env(on: impl Fn(super::Optimisation) -> bool) -> Env {
         frame_stacktop: l.frame_stacktop as i32,
         frame_prev_instr: l.frame_prev_instr as i32,
         dealloc: ffi::_Py_Dealloc as *const () as usize,
+        object_refcnt: l.object_refcnt as i32,
         short_jumps: on(O::ShortJumps),
         literal_pool: on(O::LiteralPool),
         literal_pool_pairs: on(O::LiteralPoolPairs),

@@ -554,9 +554,9 @@ impl<'a> Emitter<'a> {
             self.asm.cbz(r, done);
         }
         self.count_ref(-1, SCRATCH0, SCRATCH2);
-        self.asm.ldr(SCRATCH0, r, 0);
+        self.asm.ldr(SCRATCH0, r, self.env.object_refcnt);
         self.asm.subs_ri(SCRATCH0, SCRATCH0, 1);
-        self.asm.str(SCRATCH0, r, 0);
+        self.asm.str(SCRATCH0, r, self.env.object_refcnt);
         self.asm.b_cond(C::Eq, slow);
         self.asm.bind(done);
         self.dealloc_paths.push(DeallocPath {
@@ -623,9 +623,9 @@ impl<'a> Emitter<'a> {
                 let off = exit_slot(self.env, exit, k);
                 self.store(r, FRAME, off, Width::W64);
                 if exit.increfs.contains(&k) {
-                    self.load(SCRATCH1, r, 0, Width::W64);
+                    self.load(SCRATCH1, r, self.env.object_refcnt, Width::W64);
                     self.add_offset(SCRATCH1, SCRATCH1, 1);
-                    self.store(SCRATCH1, r, 0, Width::W64);
+                    self.store(SCRATCH1, r, self.env.object_refcnt, Width::W64);
                     self.count_ref(1, SCRATCH1, SCRATCH2);
                 }
             }

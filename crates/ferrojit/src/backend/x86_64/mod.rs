@@ -527,7 +527,8 @@ impl<'a> Emitter<'a> {
             self.asm.jcc(C::E, done);
         }
         self.count_ref(-1, SCRATCH0);
-        self.asm.alu_mi(Alu::Sub, Mem::new(r, 0), 1);
+        self.asm
+            .alu_mi(Alu::Sub, Mem::new(r, self.env.object_refcnt), 1);
         self.asm.jcc(C::E, slow);
         self.asm.bind(done);
         self.dealloc_paths.push(DeallocPath {
@@ -601,7 +602,8 @@ impl<'a> Emitter<'a> {
                         let r = self.operand(*v, SCRATCH0);
                         self.asm.store64(m, r);
                         if incref {
-                            self.asm.alu_mi(Alu::Add, Mem::new(r, 0), 1);
+                            let refcnt = Mem::new(r, self.env.object_refcnt);
+                            self.asm.alu_mi(Alu::Add, refcnt, 1);
                             self.count_ref(1, SCRATCH1);
                         }
                     }
