@@ -174,7 +174,8 @@ def test_prev_instr_is_kept_with_one_32_bit_store_of_its_lower_half():
 def test_wide_constants_and_helper_addresses_come_from_a_literal_pool():
     for _ in range(30):
         assert three_calls(5) == 5
-    shapes = _shapes(three_calls, "literal-pool")
+    # (Measured with `near-calls` off: with it, a helper call needs no address at all.)
+    shapes = _shapes(three_calls, "literal-pool", "near-calls")
     on, off = shapes["on", "aarch64"], shapes["off", "aarch64"]
     # AArch64: a helper address is one `ldr` (literal), not mov/movk/movk; the pool is data
     # after the instructions (not disassembled, not counted).
@@ -186,6 +187,71 @@ def test_wide_constants_and_helper_addresses_come_from_a_literal_pool():
     assert on["asm"] == off["asm"] and "movabs" in on["asm"] and "[rip" not in on["asm"]
     assert on["literal_pool_bytes"] == 0
     assert three_calls("y") == "y"
+
+
+def test_a_helper_call_is_one_call_or_bl_linked_at_install():
+    # `near-calls`: each helper call (the three calls' vectorcall, the decrefs' _Py_Dealloc)
+    # is one `call rel32` / `bl`, its displacement written when the code is installed, not an
+    # address loaded into a register (x86-64 `movabs` + `call r11`; AArch64 `ldr` + `blr`).
+    for _ in range(30):
+        assert three_calls(5) == 5
+    shapes = _shapes(three_calls, "near-calls")
+    for isa, linked, through_register in (
+        ("x86_64", "call 0x", "call r11"),
+        ("aarch64", "bl 0x", "blr x1"),
+    ):
+        on, off = shapes["on", isa], shapes["off", isa]
+        calls = on["asm"].count("(linked)")
+        assert calls >= 3, on["asm"]
+        assert all(line.split(": ")[1].startswith(linked) for line in on["asm"].splitlines() if "(linked)" in line)
+        # A helper out of reach of where this host places code stays a call through a
+        # register (on an AArch64 host, `_Py_Dealloc` in Debian's executable at 0x400000).
+        unlinked = on["asm"].count(through_register)
+        assert off["asm"].count(through_register) == calls + unlinked and "(linked)" not in off["asm"]
+        assert on["instructions"] == off["instructions"] - calls, (on["instructions"], off["instructions"])
+    # Installed and run: the linked calls call what they should, and they were linked
+    # directly (the code zone lies within reach of the extension's helpers).
+    ferrojit.enable(threshold=50)
+    try:
+        before = ferrojit.stats()["helper_calls_direct"]
+        for _ in range(60):
+            assert _identity_thrice_again(7) == 7 and _identity_thrice_again("z") == "z"
+        after = ferrojit.stats()
+    finally:
+        ferrojit.disable()
+    assert after["helper_calls_direct"] >= before + 3, after
+    # A helper out of reach of the zone (libpython in Debian's arm64 executable) is called
+    # through a register instead, so no call needed a veneer.
+    assert after["veneers"] == 0 and after["helper_calls_through_veneers"] == 0, after
+
+
+def _epilogue_at(asm, isa):
+    """Index of the epilogue's `ret` in a disassembly (x86-64 dealloc bodies also end in
+    `ret`, after `pop rax`; the epilogue's comes after the callee-saved pops or `ldp x29`)."""
+    lines = [line.split(": ", 1)[1].strip() for line in asm.splitlines()]
+    for i, line in enumerate(lines):
+        if line == "ret" and (lines[i - 1] != "pop rax" if isa == "x86_64" else lines[i - 1].startswith("ldp x29, x30")):
+            return i, len(lines)
+    raise AssertionError(asm)
+
+
+def test_the_epilogue_comes_before_the_cold_code():
+    # `cold-section`: the epilogue follows the hot blocks; the exit stubs (one per call's
+    # error check here) and the dealloc paths come after it. Off, it is the last thing.
+    for _ in range(30):
+        assert three_calls(5) == 5
+    shapes = _shapes(three_calls, "cold-section")
+    for isa in ("x86_64", "aarch64"):
+        on, on_len = _epilogue_at(shapes["on", isa]["asm"], isa)
+        off, off_len = _epilogue_at(shapes["off", isa]["asm"], isa)
+        assert off == off_len - 1, (isa, off, off_len)
+        assert on < off and off_len - on > 20, (isa, on, off)
+        assert shapes["on", isa]["instructions"] <= shapes["off", isa]["instructions"] + 1
+    assert three_calls("w") == "w"
+
+
+def _identity_thrice_again(a):
+    return _identity(_identity(_identity(a)))
 
 
 def _add_a_large_constant(n):

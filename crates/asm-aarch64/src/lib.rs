@@ -2,7 +2,7 @@
 //! checked against capstone in the tests. Every instruction is one 32-bit word; each encoder
 //! function shows its word's fields, high bit first.
 
-pub use ferrojit_asm_core::{AsmError, CountPoint, Label, NextCounter};
+pub use ferrojit_asm_core::{AsmError, CallLink, CountPoint, Label, NextCounter, Veneer};
 use ferrojit_asm_core::{CodeBuffer, Counting};
 use std::fmt;
 
@@ -165,6 +165,8 @@ pub struct Assembler {
     last_access: Option<Access>,
     /// The code's count points (see [`Assembler::set_counting`]).
     counting: Counting,
+    /// Calls emitted by [`Assembler::call_linked`], to be linked at install.
+    links: Vec<CallLink>,
 }
 
 /// A 64-bit `ldr`/`str` with an immediate offset, as emitted at `at`.
@@ -822,6 +824,22 @@ impl Assembler {
         self.blr(scratch);
     }
 
+    /// `bl` of the absolute address `target`, its offset left zero for [`link_call`] to
+    /// write once the code's address is known (see [`CallLink`]).
+    pub fn call_linked(&mut self, target: u64) {
+        self.last_access = None;
+        self.links.push(CallLink {
+            at: self.offset(),
+            target,
+        });
+        self.put(BL);
+    }
+
+    /// The calls [`Assembler::call_linked`] emitted so far, in code order.
+    pub fn call_links(&self) -> &[CallLink] {
+        &self.links
+    }
+
     /// `blr rn` (`1101011 0001 11111 000000 Rn 00000`).
     pub fn blr(&mut self, rn: Reg) {
         self.put(0xD63F_0000 | rn.zr() << 5);
@@ -864,6 +882,39 @@ fn pair_of(prev: Access, next: Access) -> Option<(Access, Access)> {
         _ => return None,
     };
     (first.offset % 8 == 0 && (-512..=504).contains(&first.offset)).then_some((first, second))
+}
+
+/// `bl` with a zero offset (`1 00101 imm26`).
+const BL: u32 = 0x9400_0000;
+
+/// Writes the offset of the linked call at `code[at..]` (see [`CallLink`]) so that it calls
+/// `target`, `code[at]` being at address `at_address`; false, and nothing written, when
+/// `target` lies beyond `bl`'s +-128 MiB.
+pub fn link_call(code: &mut [u8], at: usize, at_address: u64, target: u64) -> bool {
+    let word = u32::from_le_bytes(code[at..at + 4].try_into().expect("four bytes"));
+    debug_assert_eq!(word & 0xFC00_0000, BL, "not a linked call");
+    let distance = target.wrapping_sub(at_address) as i64;
+    let units = distance >> 2;
+    if distance & 3 != 0 || !(-(1 << 25)..(1 << 25)).contains(&units) {
+        return false;
+    }
+    let word = BL | (units as u32 & 0x03FF_FFFF);
+    code[at..at + 4].copy_from_slice(&word.to_le_bytes());
+    true
+}
+
+/// A veneer to `target` (see [`Veneer`]): `ldr x16, =target; br x16` and the address as
+/// data; with `next`, a count point first. x16 is the platform's intra-procedure-call scratch
+/// register, free at every call.
+pub fn veneer(target: u64, next: Option<NextCounter>) -> Veneer {
+    let mut a = Assembler::new();
+    a.set_counting(next);
+    a.count_point();
+    a.ldr_literal(Reg::X16, target);
+    a.br(Reg::X16);
+    let counted = a.count_points().first().map(|p| (p.counter, 2));
+    let bytes = a.finish().expect("a veneer always assembles");
+    Veneer { bytes, counted }
 }
 
 #[cfg(test)]

@@ -845,3 +845,74 @@ fn test_bit_branches_encode_every_bit_both_ways_and_reach_32_kib() {
         assert_eq!(a.finish().is_ok(), fits, "{nops} nops");
     }
 }
+
+#[test]
+fn linked_calls_reach_their_target_in_one_bl_up_to_128_mib() {
+    let mut a = Assembler::new();
+    a.mov_imm(Reg::X0, 1);
+    a.call_linked(0x5500_1000_0000);
+    a.call_linked(0x40_0000);
+    let links = a.call_links().to_vec();
+    let mut code = a.finish().unwrap();
+    assert_eq!(links.iter().map(|l| l.at).collect::<Vec<_>>(), [4, 8]);
+    assert_eq!(code.len(), 12);
+    let base = 0x5500_0000_0000u64;
+    assert!(link_call(
+        &mut code,
+        4,
+        base + 4,
+        0x5500_1000_0000 - 0x0f00_0000
+    ));
+    let before = code.clone();
+    assert!(
+        !link_call(&mut code, 8, base + 8, 0x40_0000),
+        "far beyond bl's reach"
+    );
+    assert!(!link_call(&mut code, 8, base + 8, base + 8 + (128 << 20)));
+    assert!(
+        !link_call(&mut code, 8, base + 8, base + 10),
+        "not a multiple of four"
+    );
+    assert_eq!(code, before);
+    assert!(link_call(
+        &mut code,
+        8,
+        base + 8,
+        base + 8 + (128 << 20) - 4
+    ));
+    assert!(link_call(&mut code, 4, base + 4, base + 4 - (128 << 20)));
+    let cs = capstone();
+    let insns = cs.disasm_all(&code, base).unwrap();
+    let text: Vec<String> = insns
+        .iter()
+        .map(|i| format!("{} {}", i.mnemonic().unwrap(), i.op_str().unwrap()))
+        .collect();
+    assert_eq!(
+        text[1..],
+        [
+            format!("bl #{:#x}", base + 4 - (128 << 20)),
+            format!("bl #{:#x}", base + 8 + (128 << 20) - 4)
+        ]
+    );
+}
+
+#[test]
+fn a_veneer_jumps_to_its_target_through_x16() {
+    let v = veneer(0x7f00_1122_3344, None);
+    assert_eq!(v.counted, None);
+    assert_eq!(disasm(&v.bytes[..8]), ["ldr x16, #0x1008", "br x16"]);
+    assert_eq!(v.bytes[8..], 0x7f00_1122_3344u64.to_le_bytes());
+}
+
+#[test]
+fn a_counting_veneer_counts_its_two_instructions() {
+    fn counter() -> Option<usize> {
+        Some(0x5000)
+    }
+    let v = veneer(0x7f00_1122_3344, Some(counter));
+    assert_eq!(v.counted, Some((0x5000, 2)));
+    let code_len = v.bytes.len() - 8;
+    let text = disasm(&v.bytes[..code_len]);
+    assert_eq!(text[0], "stp x16, x17, [sp, #-0x10]!");
+    assert_eq!(text[text.len() - 1], "br x16");
+}

@@ -63,6 +63,29 @@ impl Counting {
     }
 }
 
+/// A call of an address outside the code, emitted as one PC-relative instruction (`call
+/// rel32`, `bl`) whose displacement is written only once the code's own address is known
+/// (each ISA's `link_call`); until then it is zero. A target beyond the instruction's reach is
+/// called through a [`Veneer`] placed next to the code instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallLink {
+    /// Byte offset of the call instruction.
+    pub at: usize,
+    /// The absolute address it calls.
+    pub target: u64,
+}
+
+/// A few instructions that jump to an absolute address from anywhere (each ISA's `veneer`):
+/// what a linked call goes through when its target is out of its reach. Position-independent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Veneer {
+    /// The instructions, then the target address as data.
+    pub bytes: Vec<u8>,
+    /// When the veneer counts its own execution: its counter and the instructions it stands
+    /// for (the jump itself; the counting sequence excluded), as in [`CountPoint`].
+    pub counted: Option<(usize, u32)>,
+}
+
 /// A position in the code that branches can target; bound at most once with
 /// [`CodeBuffer::bind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -9,7 +9,7 @@
 //! REX.W selects 64-bit operand size; REX.R/X/B extend ModRM.reg, SIB.index and ModRM.rm/SIB.base
 //! to the upper eight registers.
 
-pub use ferrojit_asm_core::{AsmError, CountPoint, Label, NextCounter};
+pub use ferrojit_asm_core::{AsmError, CallLink, CountPoint, Label, NextCounter, Veneer};
 use ferrojit_asm_core::{CodeBuffer, Counting};
 use std::fmt;
 
@@ -190,6 +190,8 @@ pub struct Assembler {
     literal_pool: bool,
     /// The code's count points (see [`Assembler::set_counting`]).
     counting: Counting,
+    /// Calls emitted by [`Assembler::call_linked`], to be linked at install.
+    links: Vec<CallLink>,
 }
 
 /// Either a register or a memory operand in the ModRM.rm position.
@@ -678,6 +680,22 @@ impl Assembler {
         }
     }
 
+    /// `call rel32` of the absolute address `target`, its displacement left zero for
+    /// [`link_call`] to write once the code's address is known (see [`CallLink`]).
+    pub fn call_linked(&mut self, target: u64) {
+        self.links.push(CallLink {
+            at: self.offset(),
+            target,
+        });
+        self.buf.put_u8(0xE8);
+        self.buf.put_u32_le(0);
+    }
+
+    /// The calls [`Assembler::call_linked`] emitted so far, in code order.
+    pub fn call_links(&self) -> &[CallLink] {
+        &self.links
+    }
+
     /// `call r`.
     pub fn call_r(&mut self, r: Reg) {
         self.op(false, &[0xFF], 2, Rm::Reg(r));
@@ -715,6 +733,34 @@ impl Assembler {
     pub fn nop(&mut self) {
         self.buf.put_u8(0x90);
     }
+}
+
+/// Bytes of a `call rel32`.
+const CALL_REL32_LEN: usize = 5;
+
+/// Writes the displacement of the linked call at `code[at..]` (see [`CallLink`]) so that it
+/// calls `target`, `code[at]` being at address `at_address`; false, and nothing written, when
+/// `target` lies beyond rel32's +-2 GiB.
+pub fn link_call(code: &mut [u8], at: usize, at_address: u64, target: u64) -> bool {
+    debug_assert_eq!(code[at], 0xE8, "not a linked call");
+    let end = at_address.wrapping_add(CALL_REL32_LEN as u64);
+    let Ok(rel) = i32::try_from(target.wrapping_sub(end) as i64) else {
+        return false;
+    };
+    code[at + 1..at + CALL_REL32_LEN].copy_from_slice(&rel.to_le_bytes());
+    true
+}
+
+/// A veneer to `target` (see [`Veneer`]): `jmp qword [rip + d]` and the address after it;
+/// with `next`, a count point first.
+pub fn veneer(target: u64, next: Option<NextCounter>) -> Veneer {
+    let mut a = Assembler::new();
+    a.set_counting(next);
+    a.count_point();
+    a.rip_relative(false, &[0xFF], 4, target);
+    let counted = a.count_points().first().map(|p| (p.counter, 1));
+    let bytes = a.finish().expect("a veneer always assembles");
+    Veneer { bytes, counted }
 }
 
 #[cfg(test)]

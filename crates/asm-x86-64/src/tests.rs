@@ -551,3 +551,85 @@ fn each_distinct_literal_is_pooled_once() {
     assert_eq!(len, 3 * (7 + 6));
     assert_eq!(code.len(), len.next_multiple_of(8) + 16);
 }
+
+/// Decodes `code` at `address` with capstone's own text (targets as absolute addresses).
+fn text_at(code: &[u8], address: u64) -> Vec<String> {
+    let cs = capstone();
+    let insns = cs.disasm_all(code, address).unwrap();
+    insns
+        .iter()
+        .map(|i| format!("{} {}", i.mnemonic().unwrap(), i.op_str().unwrap_or("")))
+        .collect()
+}
+
+#[test]
+fn linked_calls_reach_their_target_in_one_instruction_up_to_two_gib() {
+    let mut a = Assembler::new();
+    a.mov_ri(Reg::Rax, 1);
+    a.call_linked(0x7f00_1122_3344);
+    a.call_linked(0x1000);
+    let links = a.call_links().to_vec();
+    let mut code = a.finish().unwrap();
+    assert_eq!(links.iter().map(|l| l.at).collect::<Vec<_>>(), [5, 10]);
+    assert_eq!(code.len(), 15, "two 5-byte calls after `mov eax, 1`");
+    let base = 0x7f00_0000_0000u64;
+    assert!(link_call(&mut code, 5, base + 5, 0x7f00_1122_3344));
+    // 0x1000 from near 0x7f00_0000_0000 is far beyond rel32: the call is left as it was.
+    let before = code.clone();
+    assert!(!link_call(&mut code, 10, base + 10, 0x1000));
+    assert_eq!(code, before);
+    assert!(link_call(
+        &mut code,
+        10,
+        base + 10,
+        base + 10 + 5 - (1 << 31)
+    ));
+    assert!(!link_call(
+        &mut code,
+        10,
+        base + 10,
+        base + 10 + 5 - (1 << 31) - 1
+    ));
+    assert!(link_call(
+        &mut code,
+        10,
+        base + 10,
+        base + 10 + 5 + (1 << 31) - 1
+    ));
+    assert!(!link_call(
+        &mut code,
+        10,
+        base + 10,
+        base + 10 + 5 + (1 << 31)
+    ));
+    let text = text_at(&code, base);
+    assert_eq!(text[1], format!("call {:#x}", 0x7f00_1122_3344u64));
+    assert_eq!(
+        text[2],
+        format!("call {:#x}", base + 10 + 5 + (1 << 31) - 1)
+    );
+}
+
+#[test]
+fn a_veneer_jumps_to_its_target_through_the_address_after_it() {
+    let v = veneer(0x7f00_1122_3344, None);
+    assert_eq!(v.counted, None);
+    let (insns, pool) = v.bytes.split_at(6);
+    assert_eq!(text_at(insns, 0x1000), ["jmp qword ptr [rip + 2]"]);
+    assert_eq!(pool[2..], 0x7f00_1122_3344u64.to_le_bytes());
+}
+
+#[test]
+fn a_counting_veneer_counts_its_one_jump() {
+    fn counter() -> Option<usize> {
+        Some(0x5000)
+    }
+    let v = veneer(0x7f00_1122_3344, Some(counter));
+    assert_eq!(v.counted, Some((0x5000, 1)));
+    let text = text_at(&v.bytes, 0x1000);
+    assert_eq!(text[0], "push rax");
+    assert!(
+        text.iter().any(|t| t.starts_with("jmp qword ptr [rip")),
+        "{text:?}"
+    );
+}

@@ -3,13 +3,13 @@
 //! executable memory and called. Under `cargo xtask test --arch aarch64` the same tests run the
 //! AArch64 backend's code under qemu.
 
-use ferrojit::backend::{Env, Isa, MachineCode};
+use ferrojit::backend::{Env, Isa, MachineCode, NextCounter};
 use ferrojit::lir::{
     Base, Block, Cond, Exit, ExitId, Function, LBlock, LInst, Operand, VReg, Width,
 };
 use ferrojit::passes;
 use ferrojit::regalloc::{self, RegisterSet};
-use ferrojit::runtime::codemem::CodeBlock;
+use ferrojit::runtime::codemem::{self, CodeBlock, Linked};
 use std::cell::Cell;
 
 /// A fake frame: `[x, y, out, count, stacktop|pad, prev_instr, pad, pad, localsplus...]`.
@@ -27,6 +27,9 @@ const ENV: Env = Env {
     pair_loads_stores: true,
     test_bit_branches: true,
     ref_total: 0,
+    near_calls: true,
+    code_zone: None,
+    cold_section: true,
     count_instructions: None,
 };
 
@@ -123,12 +126,22 @@ fn compile(isa: Isa, f: &Function, regs: &RegisterSet, env: Env) -> MachineCode 
 }
 
 fn run_code(code: &MachineCode, frame: &mut [i64; 16]) -> i64 {
-    let block = CodeBlock::new(&code.bytes, true).unwrap();
+    run_linked(code, frame, None).0
+}
+
+/// Installs `code` as the runtime does (its helper calls linked, veneers counting with
+/// `counting`), runs it on `frame`, and says how the calls were linked.
+fn run_linked(
+    code: &MachineCode,
+    frame: &mut [i64; 16],
+    counting: Option<NextCounter>,
+) -> (i64, Linked) {
+    let (block, linked) = CodeBlock::install(&code.bytes, &code.links, true, counting).unwrap();
     // SAFETY: the block holds code for this ISA with the (tstate, frame) -> i64 ABI, and the
     // frame buffer is large enough for every offset the LIR uses.
     unsafe {
         let entry: extern "C" fn(*mut i64, *mut i64) -> i64 = std::mem::transmute(block.addr());
-        entry(std::ptr::null_mut(), frame.as_mut_ptr())
+        (entry(std::ptr::null_mut(), frame.as_mut_ptr()), linked)
     }
 }
 
@@ -172,6 +185,7 @@ fn call_chain_calling(target: usize) -> Function {
             code: 1,
         }],
         num_vregs: 5,
+        cold_from: None,
     }
 }
 
@@ -265,6 +279,7 @@ fn an_exit_takes_a_reference_to_each_borrowed_stack_value() {
                 code: 1,
             }],
             num_vregs: 2,
+            cold_from: None,
         };
         let mut frame = [0i64; 16];
         frame[0] = addr(&mut in_register);
@@ -322,6 +337,7 @@ fn count_down_loop() -> Function {
         ],
         exits: vec![],
         num_vregs: 2,
+        cold_from: None,
     }
 }
 
@@ -475,6 +491,7 @@ fn decref_to_zero_calls_dealloc_and_keeps_registers() {
             blocks: vec![Block { insts }],
             exits: vec![],
             num_vregs: 5,
+            cold_from: None,
         };
         let mut frame = [0i64; 16];
         frame[0] = 5;
@@ -526,6 +543,7 @@ fn every_decref_site_reaches_the_shared_dealloc_body() {
             blocks: vec![Block { insts }],
             exits: vec![],
             num_vregs: 7,
+            cold_from: None,
         };
         let env = Env {
             dealloc: record_dealloc as *const () as usize,
@@ -586,6 +604,7 @@ fn decref_above_zero_and_xdecref_of_null() {
         blocks: vec![Block { insts }],
         exits: vec![],
         num_vregs: 2,
+        cold_from: None,
     };
     let env = Env {
         dealloc: record_dealloc as *const () as usize,
@@ -651,6 +670,7 @@ fn decrefs_and_exit_increfs_keep_a_reference_total_when_there_is_one() {
             code: 1,
         }],
         num_vregs: 3,
+        cold_from: None,
     };
     let counting = Env {
         ref_total: &mut *total as *mut i64 as usize,
@@ -716,6 +736,7 @@ fn a_deallocation_sees_the_releasing_instruction_in_prev_instr() {
             blocks: vec![Block { insts }],
             exits: vec![],
             num_vregs: 2,
+            cold_from: None,
         };
         let env = Env {
             dealloc: record_prev_instr as *const () as usize,
@@ -759,7 +780,9 @@ fn call_chain_code_shape_is_pinned_per_isa() {
     for isa in [Isa::X86_64, Isa::Aarch64] {
         let f = call_chain_calling(0x0000_1122_3344_5566);
         let code = compile(isa, &f, &isa.registers(), ENV);
-        let text = ferrojit::backend::disasm::disassemble(isa, code.instructions(), 0).unwrap();
+        let text =
+            ferrojit::backend::disasm::disassemble_linked(isa, code.instructions(), 0, &code.links)
+                .unwrap();
         let count = ferrojit::backend::disasm::count_instructions(isa, code.instructions());
         let name = format!("call_chain_{}", isa.name());
         insta::assert_snapshot!(
@@ -813,6 +836,7 @@ fn chain_of_calls(target: usize) -> Function {
         blocks: vec![Block { insts }],
         exits,
         num_vregs: CHAIN + 2,
+        cold_from: None,
     }
 }
 
@@ -928,6 +952,7 @@ fn a_sign_guard_is_one_test_bit_branch_within_its_reach() {
                 code: 1,
             }],
             num_vregs: 1,
+            cold_from: None,
         }
     };
     let isa = Isa::Aarch64;
@@ -1008,6 +1033,7 @@ fn a_call_result_is_not_moved_back_into_the_return_register() {
             code: 0,
         }],
         num_vregs: 2,
+        cold_from: None,
     };
     for isa in [Isa::X86_64, Isa::Aarch64] {
         let ret = if isa == Isa::Aarch64 { "x0" } else { "rax" };
@@ -1025,7 +1051,7 @@ fn a_call_result_is_not_moved_back_into_the_return_register() {
                 .collect();
             let mut kept: Option<String> = None;
             for line in &lines {
-                if line.starts_with("blr") || line.starts_with("call") {
+                if line.starts_with("bl") || line.starts_with("call") {
                     kept = None;
                 } else if let Some(saved) = line
                     .strip_prefix("mov ")
@@ -1145,6 +1171,7 @@ fn passes_keep_results_and_shrink_code() {
             code: 9,
         }],
         num_vregs: 7,
+        cold_from: None,
     };
     let mut simplified = f.clone();
     let s = passes::simplify(&mut simplified);
@@ -1230,6 +1257,7 @@ fn double_arithmetic() -> Function {
         blocks: vec![Block { insts }],
         exits: vec![],
         num_vregs: 7,
+        cold_from: None,
     }
 }
 
@@ -1259,6 +1287,269 @@ fn double_arithmetic_on_words_runs_with_every_register_set() {
                 assert!(same(got, s), "{what}: {got}");
                 assert!(same(out, (s - y * x) * s), "{what}: {out}");
             }
+        }
+    }
+}
+
+/// `near-calls`: each helper call is one `call rel32` / `bl` (linked at install), not the
+/// helper's address loaded into a register and a call through it; and the linked code calls
+/// the right function.
+#[test]
+fn a_helper_call_is_one_instruction_linked_at_install() {
+    for isa in [Isa::X86_64, Isa::Aarch64] {
+        let f = call_chain_calling(0x0000_1122_3344_5566);
+        let near = compile(isa, &f, &isa.registers(), ENV);
+        let far = compile(
+            isa,
+            &f,
+            &isa.registers(),
+            Env {
+                near_calls: false,
+                ..ENV
+            },
+        );
+        let (call, through_register) = match isa {
+            Isa::X86_64 => ("call 0x", "call r"),
+            Isa::Aarch64 => ("bl #", "blr "),
+        };
+        let count = |code: &MachineCode, m: &str| {
+            let text = ferrojit::backend::disasm::disassemble(isa, code.instructions(), 0).unwrap();
+            text.lines()
+                .filter(|l| l.contains(&format!(": {m}")))
+                .count()
+        };
+        assert_eq!(near.links.len(), 3, "{isa:?}: three linked calls");
+        assert!(near.links.iter().all(|l| l.target == 0x0000_1122_3344_5566));
+        assert_eq!(count(&near, call), 3, "{isa:?}");
+        assert_eq!(count(&near, through_register), 0, "{isa:?}");
+        assert!(far.links.is_empty());
+        assert_eq!(count(&far, through_register), 3, "{isa:?}: the knob off");
+        let instructions = |code: &MachineCode| {
+            ferrojit::backend::disasm::count_instructions(isa, code.instructions())
+        };
+        // Code to be placed in a known zone links only the helpers in reach of all of it.
+        let in_zone = |zone: (u64, u64)| {
+            let env = Env {
+                code_zone: Some(zone),
+                ..ENV
+            };
+            compile(isa, &f, &isa.registers(), env)
+        };
+        let helper = 0x0000_1122_3344_5566u64;
+        let reach = isa.call_reach();
+        let zone_near = in_zone((helper - reach / 4, helper + reach / 4));
+        assert_eq!(zone_near.links.len(), 3, "{isa:?}: the helper is in reach");
+        let zone_far = in_zone((helper + reach / 2, helper + reach + 4096));
+        assert!(
+            zone_far.links.is_empty(),
+            "{isa:?}: the zone's end is out of reach"
+        );
+        assert_eq!(count(&zone_far, through_register), 3, "{isa:?}");
+        assert_eq!(
+            instructions(&near) + 3,
+            instructions(&far),
+            "{isa:?}: one instruction saved a call"
+        );
+    }
+    let mut frame = [0i64; 16];
+    frame[0] = 3;
+    frame[1] = 4;
+    let code = compile(Isa::host(), &call_chain(), &regs(None), ENV);
+    let (got, linked) = run_linked(&code, &mut frame, None);
+    let (_, b, c) = expected_chain(3, 4);
+    assert_eq!((got, frame[2]), (b, c));
+    assert_eq!(
+        (linked.direct, linked.through_veneers, linked.veneers),
+        (3, 0, 0),
+        "add3 is in reach"
+    );
+}
+
+/// `a + b + c` as a machine-code function in a mapping of its own at `address` or wherever the
+/// kernel puts it; returns the function's address (the mapping is left in place).
+fn add3_mapped_at(address: usize) -> usize {
+    let code: Vec<u8> = match Isa::host() {
+        // lea rax, [rdi + rsi]; add rax, rdx; ret
+        Isa::X86_64 => vec![0x48, 0x8d, 0x04, 0x37, 0x48, 0x01, 0xd0, 0xc3],
+        // add x0, x0, x1; add x0, x0, x2; ret
+        Isa::Aarch64 => [0x8b01_0000u32, 0x8b02_0000, 0xd65f_03c0]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect(),
+    };
+    // SAFETY: a fresh private anonymous mapping at a hint, checked below; written while
+    // writable, then made read-execute before anything runs it.
+    unsafe {
+        let p = libc::mmap(
+            address as *mut libc::c_void,
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED);
+        std::ptr::copy_nonoverlapping(code.as_ptr(), p as *mut u8, code.len());
+        assert_eq!(
+            libc::mprotect(p, 4096, libc::PROT_READ | libc::PROT_EXEC),
+            0
+        );
+        codemem::flush_icache(p as *mut u8, code.len());
+        p as usize
+    }
+}
+
+/// A helper beyond a call's reach is called through a veneer after the code (one for all of
+/// its calls), and the code still computes the same; the veneer counts its own instructions
+/// when the code counts itself.
+#[test]
+fn a_helper_out_of_reach_is_called_through_one_veneer() {
+    let isa = Isa::host();
+    let near = compile(isa, &call_chain(), &regs(None), ENV);
+    let (near_block, _) = CodeBlock::install(&near.bytes, &near.links, false, None).unwrap();
+    let here = near_block.addr();
+    let reach = isa.call_reach() as usize;
+    // A copy of add3 four reaches away (above or below, whichever the kernel grants).
+    let far_add3 = [here.checked_add(4 * reach), here.checked_sub(4 * reach)]
+        .into_iter()
+        .flatten()
+        .map(add3_mapped_at)
+        .find(|&a| a.abs_diff(here) > 2 * reach)
+        .expect("a mapping out of reach of the code zone");
+    let code = compile(isa, &call_chain_calling(far_add3), &regs(None), ENV);
+    let mut frame = [0i64; 16];
+    frame[0] = 3;
+    frame[1] = 4;
+    let (got, linked) = run_linked(&code, &mut frame, Some(test_counter));
+    let (a, b) = (3 + 4 + 5, 12 + 3 + 4);
+    assert_eq!(
+        (got, frame[2]),
+        (b, b + a + 7),
+        "the result through the veneer"
+    );
+    assert_eq!(
+        (linked.direct, linked.through_veneers, linked.veneers),
+        (0, 3, 1)
+    );
+    let [(counter, n)] = linked.counted[..] else {
+        panic!("one counting veneer: {:?}", linked.counted);
+    };
+    assert_eq!(n, if isa == Isa::X86_64 { 1 } else { 2 });
+    // SAFETY: the counter is a word test_counter handed out, alive for the whole test run.
+    assert_eq!(
+        unsafe { *(counter as *const u64) },
+        3,
+        "three calls went through it"
+    );
+}
+
+/// `x < 0 ? 0x7777 : x`, the `x < 0` side a cold block laid out last (`cold_from`), with a
+/// guard's exit as further cold code: block 0 tests, block 1 returns x, block 2 (cold) returns
+/// the constant. The hot block falls through into nothing, so the layout is all there is.
+fn hot_then_cold() -> Function {
+    Function {
+        name: "hot_then_cold".into(),
+        blocks: vec![
+            Block {
+                insts: vec![
+                    load(0, 0),
+                    LInst::GuardCmp {
+                        a: v(0),
+                        b: Operand::Imm(1000),
+                        cond: Cond::Ge,
+                        width: Width::W64,
+                        exit: ExitId(0),
+                    },
+                    LInst::BranchCmp {
+                        a: v(0),
+                        b: Operand::Imm(0),
+                        cond: Cond::Lt,
+                        width: Width::W64,
+                        target: LBlock(2),
+                    },
+                ],
+            },
+            Block {
+                insts: vec![LInst::Return { value: v(0) }],
+            },
+            Block {
+                insts: vec![
+                    LInst::Mov {
+                        dst: v(1),
+                        src: Operand::Imm(0x7777),
+                    },
+                    LInst::Return { value: v(1) },
+                ],
+            },
+        ],
+        exits: vec![Exit {
+            state: 0,
+            stack: vec![r(0)],
+            increfs: vec![],
+            prev_instr: 0x9abc,
+            stacktop: 1,
+            code: 3,
+        }],
+        num_vregs: 2,
+        cold_from: Some(2),
+    }
+}
+
+/// `cold-section`: the epilogue (`ret`) comes right after the hot blocks, before the cold
+/// block and the exit stub; off, it comes last. Both layouts compute the same.
+#[test]
+fn the_epilogue_ends_the_hot_section_before_the_cold_code() {
+    let f = hot_then_cold();
+    for isa in [Isa::X86_64, Isa::Aarch64] {
+        let lines = |cold_section: bool| -> Vec<String> {
+            let env = Env {
+                cold_section,
+                ..ENV
+            };
+            let code = compile(isa, &f, &isa.registers(), env);
+            let text = ferrojit::backend::disasm::disassemble(isa, code.instructions(), 0).unwrap();
+            text.lines()
+                .map(|l| l.split_once(": ").unwrap().1.to_string())
+                .collect()
+        };
+        let position = |lines: &[String], what: &dyn Fn(&str) -> bool| {
+            lines.iter().position(|l| what(l)).unwrap()
+        };
+        let is_ret = |l: &str| l.trim_end() == "ret";
+        let is_cold = |l: &str| l.contains("0x7777");
+        let is_exit = |l: &str| l.contains("0x9abc");
+        let on = lines(true);
+        let off = lines(false);
+        assert_eq!(on.iter().filter(|l| is_ret(l)).count(), 1);
+        assert!(
+            position(&on, &is_ret) < position(&on, &is_cold)
+                && position(&on, &is_ret) < position(&on, &is_exit),
+            "{isa:?}, on: the epilogue before the cold code\n{on:#?}"
+        );
+        assert_eq!(
+            position(&off, &is_ret),
+            off.len() - 1,
+            "{isa:?}, off: the epilogue last"
+        );
+        assert!(
+            on.len() <= off.len() + 1,
+            "{isa:?}: at most one jump over the epilogue"
+        );
+    }
+    for cold_section in [true, false] {
+        let env = Env {
+            cold_section,
+            ..ENV
+        };
+        let code = compile(Isa::host(), &f, &regs(None), env);
+        for (x, want) in [(5, 5), (-3, 0x7777), (999, 999), (1000, 3)] {
+            let mut frame = [0i64; 16];
+            frame[0] = x;
+            assert_eq!(
+                run_code(&code, &mut frame),
+                want,
+                "x {x}, cold_section {cold_section}"
+            );
         }
     }
 }

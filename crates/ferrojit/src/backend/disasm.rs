@@ -2,7 +2,7 @@
 
 use super::Isa;
 use capstone::prelude::*;
-use ferrojit_asm_core::CountPoint;
+use ferrojit_asm_core::{CallLink, CountPoint};
 
 fn capstone(isa: Isa) -> Result<Capstone, String> {
     match isa {
@@ -21,15 +21,29 @@ fn capstone(isa: Isa) -> Result<Capstone, String> {
 
 /// One line per instruction: `offset: mnemonic operands`.
 pub fn disassemble(isa: Isa, code: &[u8], address: u64) -> Result<String, String> {
+    disassemble_linked(isa, code, address, &[])
+}
+
+/// As [`disassemble`], with each of `links` (calls linked only at install, whose displacement
+/// is still zero) shown with the address it will call: `call 0x7f0012345678 (linked)`.
+pub fn disassemble_linked(
+    isa: Isa,
+    code: &[u8],
+    address: u64,
+    links: &[CallLink],
+) -> Result<String, String> {
     let cs = capstone(isa)?;
     let insns = cs.disasm_all(code, address).map_err(|e| e.to_string())?;
     let mut out = String::new();
     for i in insns.iter() {
+        let offset = i.address() - address;
+        let operands = match links.iter().find(|l| l.at as u64 == offset) {
+            Some(l) => format!("{:#x} (linked)", l.target),
+            None => i.op_str().unwrap_or("").to_string(),
+        };
         out.push_str(&format!(
-            "{:#06x}: {} {}\n",
-            i.address() - address,
+            "{offset:#06x}: {} {operands}\n",
             i.mnemonic().unwrap_or("?"),
-            i.op_str().unwrap_or("")
         ));
     }
     Ok(out)

@@ -8,6 +8,7 @@ pub mod x86_64;
 
 use crate::lir;
 use crate::regalloc::{Allocation, Loc, RegisterSet};
+pub use ferrojit_asm_core::{CallLink, NextCounter, Veneer};
 
 /// An instruction set ferrojit generates code for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +55,38 @@ impl Isa {
         }
     }
 
+    /// How far a linked call reaches either way, in bytes (`call rel32`: 2 GiB; `bl`:
+    /// 128 MiB).
+    pub fn call_reach(self) -> u64 {
+        match self {
+            Isa::X86_64 => 1 << 31,
+            Isa::Aarch64 => 128 << 20,
+        }
+    }
+
+    /// Links the call at `code[at]` (see [`CallLink`]), which will sit at `at_address`, to
+    /// `target`; false when `target` is out of its reach.
+    pub fn link_call(self, code: &mut [u8], at: usize, at_address: u64, target: u64) -> bool {
+        match self {
+            Isa::X86_64 => ferrojit_asm_x86_64::link_call(code, at, at_address, target),
+            Isa::Aarch64 => ferrojit_asm_aarch64::link_call(code, at, at_address, target),
+        }
+    }
+
+    /// A veneer to `target` (see [`Veneer`]), counting itself when `next` is given.
+    pub fn veneer(self, target: u64, next: Option<NextCounter>) -> Veneer {
+        match self {
+            Isa::X86_64 => ferrojit_asm_x86_64::veneer(target, next),
+            Isa::Aarch64 => ferrojit_asm_aarch64::veneer(target, next),
+        }
+    }
+
+    /// Whether a call at any address in `zone` (start, end) reaches `target`.
+    pub fn reaches_from(self, zone: (u64, u64), target: u64) -> bool {
+        let reach = self.call_reach() - 4;
+        zone.0.abs_diff(target) < reach && zone.1.abs_diff(target) < reach
+    }
+
     /// The name of register number `r` on this ISA.
     pub fn reg_name(self, r: u8) -> String {
         match self {
@@ -73,6 +106,9 @@ pub struct MachineCode {
     /// stretch it counts, so that the instructions this code executed are the sum of
     /// counter x instructions (the counting sequences themselves not included).
     pub counted: Vec<(usize, u32)>,
+    /// With `Env::near_calls`: the helper calls emitted as one PC-relative instruction, whose
+    /// displacements the installer writes (`runtime::codemem`).
+    pub links: Vec<CallLink>,
 }
 
 impl MachineCode {
@@ -120,9 +156,39 @@ pub struct Env {
     /// increfs that a backend writes itself then move the total as `Py_DECREF`/`Py_INCREF`
     /// do, so that `sys.gettotalrefcount()` and regrtest's `-R` leak hunt stay exact.
     pub ref_total: usize,
+    /// Helper calls are one `call rel32` / `bl`, linked when the code is installed (through a
+    /// veneer next to the code when the helper is out of reach), instead of the helper's
+    /// address moved into a register and called through it (the `near-calls` optimisation).
+    pub near_calls: bool,
+    /// The epilogue sits between the hot blocks and the cold ones (`lir::Function::cold_from`)
+    /// instead of after the exit stubs and dealloc paths: hot code and the return path are
+    /// one stretch, the cold section follows (the `cold-section` optimisation).
+    pub cold_section: bool,
+    /// With `near_calls`, where the code will be placed, when that is known (the runtime's
+    /// code zone, `runtime::codemem`): a helper out of reach of some address in it is called
+    /// through a register as without `near_calls` (two instructions, no veneer to jump
+    /// through). None: every helper call is linked (out-of-reach ones then use a veneer).
+    pub code_zone: Option<(u64, u64)>,
     /// The code counts its own execution (`FERROJIT_COUNT_INSTRUCTIONS`): where each count
     /// point's counter comes from (see `asm_core::CountPoint`); None for ordinary code.
     pub count_instructions: Option<ferrojit_asm_core::NextCounter>,
+}
+
+/// Where the backend emits the epilogue: before block `Some(b)` (the first cold one, with
+/// `cold_section`), or after everything else (`None`).
+pub fn epilogue_before(f: &lir::Function, env: &Env) -> Option<usize> {
+    f.cold_from
+        .filter(|_| env.cold_section)
+        .map(|b| (b as usize).min(f.blocks.len()))
+}
+
+/// Whether block `b - 1` runs on into block `b` (ends without a jump, return or exit).
+pub fn falls_into(f: &lir::Function, b: usize) -> bool {
+    b > 0
+        && f.blocks[b - 1]
+            .insts
+            .last()
+            .is_none_or(|i| !i.ends_straight_line())
 }
 
 /// An out-of-line `_Py_Dealloc` call for one `Decref` site, in either backend's labels and

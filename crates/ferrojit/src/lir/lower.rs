@@ -91,6 +91,10 @@ pub fn lower(hir: &hir::Function, cx: &Context) -> Function {
         bc: 0,
     };
     let order = layout_order(hir, cx.cold_last);
+    if cx.cold_last {
+        let hot = order.iter().filter(|b| !hir.block(**b).cold).count();
+        l.out.cold_from = Some(hot as u32);
+    }
     for b in &order {
         let lb = l.new_block();
         l.block_of.insert(*b, lb);

@@ -237,9 +237,23 @@ pub struct Function {
     pub blocks: Vec<Block>,
     pub exits: Vec<Exit>,
     pub num_vregs: u32,
+    /// Where the cold blocks begin (the slow paths the lowering lays out last with
+    /// `cold-slow-paths`; the block count when there are none); None when the layout does not
+    /// say. With `cold-section` the backend puts the epilogue there, so the hot blocks and the
+    /// return path are one stretch and the cold code (these blocks, exit stubs, dealloc
+    /// paths) follows it.
+    pub cold_from: Option<u32>,
 }
 
 impl LInst {
+    /// Whether control never goes on to the next instruction (a jump, return or exit).
+    pub fn ends_straight_line(&self) -> bool {
+        matches!(
+            self,
+            LInst::Jump { .. } | LInst::Return { .. } | LInst::Exit { .. }
+        )
+    }
+
     /// Registers this instruction reads (exit stacks are read by guards).
     pub fn uses(&self, exits: &[Exit], out: &mut Vec<VReg>) {
         let op = |o: &Operand, out: &mut Vec<VReg>| {

@@ -203,6 +203,7 @@ mod tests {
             ],
             exits: vec![],
             num_vregs: 2,
+            cold_from: None,
         };
         let alloc = Allocation {
             locs: vec![Some(Loc::Reg(0)), Some(Loc::Reg(1))],
@@ -248,6 +249,7 @@ mod tests {
             ],
             exits: vec![],
             num_vregs: 2,
+            cold_from: None,
         };
         let alloc = Allocation {
             locs: vec![Some(Loc::Reg(0)), Some(Loc::Reg(1))],
@@ -288,6 +290,7 @@ mod tests {
             blocks: vec![block(insts)],
             exits: vec![],
             num_vregs: 4,
+            cold_from: None,
         };
         let alloc = Allocation {
             locs: vec![

@@ -202,6 +202,7 @@ mod tests {
             ],
             exits: vec![],
             num_vregs: 8,
+            cold_from: None,
         }
     }
 
@@ -311,6 +312,7 @@ mod tests {
                 code: 1,
             }],
             num_vregs: 2,
+            cold_from: None,
         };
         let mut kept = f.clone();
         assert_eq!(simplify(&mut f).fused, 1);
@@ -367,6 +369,7 @@ mod tests {
             }],
             exits: vec![],
             num_vregs: 5,
+            cold_from: None,
         };
         assert_eq!(simplify(&mut f).dead, 3);
         assert_eq!(f.blocks[0].insts.len(), 3);

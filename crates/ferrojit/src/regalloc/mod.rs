@@ -677,6 +677,7 @@ mod tests {
             blocks: vec![Block { insts }],
             exits: vec![],
             num_vregs: n,
+            cold_from: None,
         }
     }
 
@@ -734,6 +735,7 @@ mod tests {
             ],
             exits: vec![],
             num_vregs: 2,
+            cold_from: None,
         }
     }
 
@@ -833,6 +835,7 @@ mod tests {
             blocks: vec![Block { insts }],
             exits: vec![],
             num_vregs: 21,
+            cold_from: None,
         };
         let regs = one_register();
         let on = allocate(&f, &regs);
@@ -944,6 +947,7 @@ mod tests {
             blocks: vec![Block { insts }],
             exits: vec![],
             num_vregs: 150,
+            cold_from: None,
         };
         let regs = one_register();
         let alloc = allocate(&f, &regs);

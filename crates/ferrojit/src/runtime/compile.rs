@@ -4,10 +4,10 @@
 //! installs the code in executable memory, and writes dumps.
 
 use super::attr_cache::{SiteCache, SiteFeedback};
-use super::codemem::CodeBlock;
+use super::codemem::{CodeBlock, Linked};
 use super::helpers;
 use super::hook::{runtime, CodeState};
-use crate::backend::{disasm, Env, Isa};
+use crate::backend::{disasm, CallLink, Env, Isa};
 use crate::bytecode::{self, Instr};
 use crate::cpython::ffi::{self, code as co, InterpreterFrame};
 use crate::cpython::{
@@ -131,12 +131,14 @@ pub struct Artifacts {
     pub site_caches: Box<[SiteCache]>,
     /// Count points' counters and their stretches' instructions (`FERROJIT_COUNT_INSTRUCTIONS`).
     pub counted: Vec<(usize, u32)>,
+    /// Helper calls the installer links (`near-calls`).
+    pub links: Vec<CallLink>,
 }
 
 impl Artifacts {
     /// The four dump texts: HIR, LIR, allocated LIR, disassembly.
     pub fn texts(&self) -> [(&'static str, String); 4] {
-        let asm = disasm::disassemble(self.isa, &self.code[..self.code_len], 0)
+        let asm = disasm::disassemble_linked(self.isa, &self.code[..self.code_len], 0, &self.links)
             .unwrap_or_else(|e| format!("disassembly failed: {e}\n"));
         [
             ("hir", self.hir.to_string()),
@@ -295,9 +297,12 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
                 where_.clone(),
                 rt.options.enabled(super::Optimisation::SpreadCode),
             ) {
-                Ok(mut native) => {
+                Ok((mut native, linked)) => {
                     native.direct = super::direct_call::DirectEntry::for_code(code);
                     let rt = runtime();
+                    rt.stats.helper_calls_direct += u64::from(linked.direct);
+                    rt.stats.helper_calls_through_veneers += u64::from(linked.through_veneers);
+                    rt.stats.veneers += u64::from(linked.veneers);
                     if state.retired.is_empty() {
                         rt.stats.functions_compiled += 1;
                     } else {
@@ -394,8 +399,14 @@ impl Failure {
 }
 
 /// Puts the code of `art` into executable memory (at a spread cache-line offset when `spread`).
-fn install(art: &mut Artifacts, location: String, spread: bool) -> Result<NativeCode, String> {
-    let block = CodeBlock::new(&art.code, spread)?;
+fn install(
+    art: &mut Artifacts,
+    location: String,
+    spread: bool,
+) -> Result<(NativeCode, Linked), String> {
+    let counting = super::counting::enabled().then_some(super::counting::next_counter as _);
+    let (block, linked) = CodeBlock::install(&art.code, &art.links, spread, counting)?;
+    art.counted.extend_from_slice(&linked.counted);
     // SAFETY: the block holds code generated for the host ISA with the `Entry` ABI.
     let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(block.addr()) };
     let exits = art
@@ -414,7 +425,7 @@ fn install(art: &mut Artifacts, location: String, spread: bool) -> Result<Native
         })
         .collect();
     let site_caches = std::mem::take(&mut art.site_caches);
-    Ok(NativeCode {
+    let native = NativeCode {
         entry,
         block,
         exits,
@@ -425,7 +436,8 @@ fn install(art: &mut Artifacts, location: String, spread: bool) -> Result<Native
         direct: None,
         resume_points: ResumePoints::new(&art.hir.resume_points),
         loop_entries: art.hir.loop_entries.clone().into_boxed_slice(),
-    })
+    };
+    Ok((native, linked))
 }
 
 /// Site-cache feedback stands in for the interpreter's on `LOAD_ATTR`s it left generic: the
@@ -514,7 +526,10 @@ pub unsafe fn pipeline(
         // between two registers that share a location makes one look used before defined.
         let mut allocated = lir.clone();
         passes::cleanup(&mut allocated, &alloc);
-        let env = backend_env(on);
+        let mut env = backend_env(on);
+        if isa == Isa::host() && env.near_calls {
+            env.code_zone = super::codemem::code_zone();
+        }
         let machine = isa.emit(&allocated, &alloc, &env).map_err(Failure::Error)?;
         Ok(Artifacts {
             name: info.name,
@@ -527,6 +542,7 @@ pub unsafe fn pipeline(
             isa,
             site_caches,
             counted: machine.counted,
+            links: machine.links,
         })
     }
 }
@@ -547,6 +563,9 @@ fn backend_env(on: impl Fn(super::Optimisation) -> bool) -> Env {
         compare_and_branch: on(O::CompareAndBranch),
         pair_loads_stores: on(O::PairLoadsStores),
         test_bit_branches: on(O::TestBitBranches),
+        near_calls: on(O::NearCalls),
+        cold_section: on(O::ColdSection),
+        code_zone: None,
         ref_total: ffi::ref_total_address(),
         count_instructions: super::counting::enabled()
             .then_some(super::counting::next_counter as _),

@@ -254,6 +254,17 @@ pub enum Optimisation {
     /// is one `tbnz`/`tbz` on its top bit instead of `cmp` and `b.lt`/`b.ge`; a function
     /// whose sign tests lie beyond `tbz`'s 32 KiB reach is generated again without them.
     TestBitBranches,
+    /// `near-calls`: a call of a helper (a runtime function, a C API function, `_Py_Dealloc`)
+    /// is one `call rel32` / `bl`, its displacement written at install, instead of the
+    /// helper's address moved into a scratch register and called through it. Code is placed
+    /// near the extension so that its helpers are in reach; a helper that is not (libpython in
+    /// another part of the address space) is called through a veneer next to the code.
+    NearCalls,
+    /// `cold-section`: the epilogue follows the hot blocks, and the cold code (the slow-path
+    /// blocks `cold-slow-paths` lays out last, the exit stubs, the dealloc paths) follows it,
+    /// instead of the epilogue coming after all of that: every return then stays within the
+    /// hot stretch of the function's code.
+    ColdSection,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -272,7 +283,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 40] = [
+    pub const ALL: [Optimisation; 42] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -313,6 +324,8 @@ impl Optimisation {
         Optimisation::DirectCallKeywords,
         Optimisation::PairLoadsStores,
         Optimisation::TestBitBranches,
+        Optimisation::NearCalls,
+        Optimisation::ColdSection,
     ];
 
     pub fn name(self) -> &'static str {
@@ -357,6 +370,8 @@ impl Optimisation {
             Optimisation::DirectCallKeywords => "direct-call-keywords",
             Optimisation::PairLoadsStores => "pair-loads-stores",
             Optimisation::TestBitBranches => "test-bit-branches",
+            Optimisation::NearCalls => "near-calls",
+            Optimisation::ColdSection => "cold-section",
         }
     }
 

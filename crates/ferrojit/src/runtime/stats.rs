@@ -58,6 +58,12 @@ pub struct Stats {
     pub code_bytes: u64,
     /// Bytes of literal pools after the code (data, not instructions).
     pub literal_pool_bytes: u64,
+    /// Helper calls linked at install to call their helper directly (`near-calls`).
+    pub helper_calls_direct: u64,
+    /// Helper calls linked at install to a veneer: their helper is out of reach.
+    pub helper_calls_through_veneers: u64,
+    /// Veneers laid out after installed code (one per distinct far helper of a function).
+    pub veneers: u64,
     /// Machine instructions generated (counted by disassembling, when the statistics are read).
     pub code_instructions: u64,
     /// Instructions executed in generated code, counted by the code itself

@@ -96,7 +96,11 @@ fn emit_with(
         test_bit,
     };
     e.prologue();
+    let epilogue_at = super::epilogue_before(f, env);
     for b in 0..f.blocks.len() {
+        if epilogue_at == Some(b) {
+            e.hot_section_end(b);
+        }
         e.asm.bind(e.blocks[b]);
         let mut copy = ReturnCopy::default();
         for inst in &f.blocks[b].insts {
@@ -104,10 +108,16 @@ fn emit_with(
             copy = copy.after(inst, alloc, RET.index());
         }
     }
+    if epilogue_at == Some(f.blocks.len()) {
+        e.hot_section_end(f.blocks.len());
+    }
     e.exit_stubs();
     e.dealloc_stubs();
-    e.epilogue();
+    if epilogue_at.is_none() {
+        e.epilogue();
+    }
     let points = e.asm.count_points().to_vec();
+    let links = e.asm.call_links().to_vec();
     let (bytes, code_len) = e.asm.finish_code().map_err(|err| err.to_string())?;
     let counted =
         super::disasm::counted_stretches(super::Isa::Aarch64, &bytes[..code_len], &points);
@@ -115,6 +125,7 @@ fn emit_with(
         bytes,
         code_len,
         counted,
+        links,
     })
 }
 
@@ -155,6 +166,15 @@ impl<'a> Emitter<'a> {
                 }
             }
         }
+    }
+
+    /// Ends the hot section before block `b` (`cold-section`): the epilogue, after a jump
+    /// over it when the block before runs on into `b`.
+    fn hot_section_end(&mut self, b: usize) {
+        if super::falls_into(self.f, b) {
+            self.asm.b(self.blocks[b]);
+        }
+        self.epilogue();
     }
 
     fn epilogue(&mut self) {
@@ -609,9 +629,22 @@ impl<'a> Emitter<'a> {
                 Src::Imm(i) => self.asm.mov_imm(d, i as u64),
             }
         }
-        self.asm.call_abs(target as u64, SCRATCH1);
+        self.call_helper(target, SCRATCH1);
         if let Some(d) = dst {
             self.commit(d, Reg::X0);
+        }
+    }
+
+    /// A call of the helper at `target`: one linked `bl` with `near_calls`, else through
+    /// `scratch`.
+    fn call_helper(&mut self, target: usize, scratch: Reg) {
+        if self.env.near_calls
+            && (self.env.code_zone)
+                .is_none_or(|zone| super::Isa::Aarch64.reaches_from(zone, target as u64))
+        {
+            self.asm.call_linked(target as u64);
+        } else {
+            self.asm.call_abs(target as u64, scratch);
         }
     }
 
@@ -678,7 +711,7 @@ impl<'a> Emitter<'a> {
             // x17 may be the object's register (read from a spill slot): keep it beside x30.
             self.asm.stp_pre(Reg::LR, SCRATCH1, Reg::SP, -16);
             self.asm.mov_rr(Reg::X0, r);
-            self.asm.call_abs(self.env.dealloc as u64, SCRATCH0);
+            self.call_helper(self.env.dealloc, SCRATCH0);
             self.asm.ldp_post(Reg::LR, SCRATCH1, Reg::SP, 16);
             for k in (0..8u8).rev() {
                 self.asm

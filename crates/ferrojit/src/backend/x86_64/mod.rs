@@ -76,12 +76,14 @@ pub fn emit(f: &lir::Function, alloc: &Allocation, env: &Env) -> Result<MachineC
         asm = emit_into(Assembler::with_near_jumps(near), f, alloc, env);
     }
     let points = asm.count_points().to_vec();
+    let links = asm.call_links().to_vec();
     let (bytes, code_len) = asm.finish_code().map_err(|err| err.to_string())?;
     let counted = super::disasm::counted_stretches(super::Isa::X86_64, &bytes[..code_len], &points);
     Ok(MachineCode {
         bytes,
         code_len,
         counted,
+        links,
     })
 }
 
@@ -121,7 +123,11 @@ fn emit_into(mut asm: Assembler, f: &lir::Function, alloc: &Allocation, env: &En
         frame_size,
     };
     e.prologue();
+    let epilogue_at = super::epilogue_before(f, env);
     for b in 0..f.blocks.len() {
+        if epilogue_at == Some(b) {
+            e.hot_section_end(b);
+        }
         e.asm.bind(e.blocks[b]);
         let mut copy = ReturnCopy::default();
         for inst in &f.blocks[b].insts {
@@ -129,9 +135,14 @@ fn emit_into(mut asm: Assembler, f: &lir::Function, alloc: &Allocation, env: &En
             copy = copy.after(inst, alloc, RET.index());
         }
     }
+    if epilogue_at == Some(f.blocks.len()) {
+        e.hot_section_end(f.blocks.len());
+    }
     e.exit_stubs();
     e.dealloc_stubs();
-    e.epilogue();
+    if epilogue_at.is_none() {
+        e.epilogue();
+    }
     e.asm
 }
 
@@ -145,6 +156,15 @@ impl<'a> Emitter<'a> {
         }
         self.asm.mov_rr(TSTATE, Reg::Rdi);
         self.asm.mov_rr(FRAME, Reg::Rsi);
+    }
+
+    /// Ends the hot section before block `b` (`cold-section`): the epilogue, after a jump
+    /// over it when the block before runs on into `b`.
+    fn hot_section_end(&mut self, b: usize) {
+        if super::falls_into(self.f, b) {
+            self.asm.jmp(self.blocks[b]);
+        }
+        self.epilogue();
     }
 
     fn epilogue(&mut self) {
@@ -582,9 +602,22 @@ impl<'a> Emitter<'a> {
                 Src::Imm(i) => self.asm.mov_ri(d, i),
             }
         }
-        self.asm.call_abs(target as u64, SCRATCH1);
+        self.call_helper(target, SCRATCH1);
         if let Some(d) = dst {
             self.commit(d, Reg::Rax);
+        }
+    }
+
+    /// A call of the helper at `target`: one linked `call rel32` with `near_calls`, else through
+    /// `scratch`.
+    fn call_helper(&mut self, target: usize, scratch: Reg) {
+        if self.env.near_calls
+            && (self.env.code_zone)
+                .is_none_or(|zone| super::Isa::X86_64.reaches_from(zone, target as u64))
+        {
+            self.asm.call_linked(target as u64);
+        } else {
+            self.asm.call_abs(target as u64, scratch);
         }
     }
 
@@ -658,7 +691,7 @@ impl<'a> Emitter<'a> {
                 self.asm.push(s);
             }
             self.asm.mov_rr(Reg::Rdi, r);
-            self.asm.call_abs(self.env.dealloc as u64, SCRATCH1);
+            self.call_helper(self.env.dealloc, SCRATCH1);
             for s in CALLER_SAVED.iter().rev() {
                 self.asm.pop(*s);
             }
