@@ -174,6 +174,17 @@ pub struct Env {
     pub count_instructions: Option<ferrojit_asm_core::NextCounter>,
 }
 
+impl Env {
+    /// Whether a call of the helper at `target` is emitted linked (one `call rel32` / `bl`):
+    /// with `near_calls`, unless the code zone is known and the helper is out of its reach.
+    pub fn links_call(&self, isa: Isa, target: usize) -> bool {
+        self.near_calls
+            && self
+                .code_zone
+                .is_none_or(|zone| isa.reaches_from(zone, target as u64))
+    }
+}
+
 /// Where the backend emits the epilogue: before block `Some(b)` (the first cold one, with
 /// `cold_section`), or after everything else (`None`).
 pub fn epilogue_before(f: &lir::Function, env: &Env) -> Option<usize> {

@@ -611,10 +611,7 @@ impl<'a> Emitter<'a> {
     /// A call of the helper at `target`: one linked `call rel32` with `near_calls`, else through
     /// `scratch`.
     fn call_helper(&mut self, target: usize, scratch: Reg) {
-        if self.env.near_calls
-            && (self.env.code_zone)
-                .is_none_or(|zone| super::Isa::X86_64.reaches_from(zone, target as u64))
-        {
+        if self.env.links_call(super::Isa::X86_64, target) {
             self.asm.call_linked(target as u64);
         } else {
             self.asm.call_abs(target as u64, scratch);
