@@ -2205,3 +2205,31 @@ def test_generated_code_counts_the_instructions_it_runs_when_asked():
     r = subprocess.run([sys.executable, "-c", _COUNTED_LOOP], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["executed"] == [None] * 4
+
+
+_VICTIM = """
+import json, ferrojit
+def victim(n):
+    return n * 2 + 1
+def bystander(n):
+    return n - 1
+total = sum(victim(i) + bystander(i) for i in range(200))
+stats = ferrojit.stats()
+print(json.dumps({"total": total, "refused": stats["refused_functions"], "compiled": stats["compiled"]}))
+"""
+
+
+def test_a_panic_in_the_compiler_refuses_the_function_and_the_program_runs_on():
+    # FERROJIT_PANIC_IN_COMPILER makes the compiler panic on one function (fault injection).
+    # The panic does not reach CPython (which would abort the process): the function is
+    # refused with the panic's message, stays with the interpreter, and nothing is printed.
+    env = clean_env(FERROJIT="1", FERROJIT_THRESHOLD="10", FERROJIT_PANIC_IN_COMPILER="victim")
+    r = subprocess.run([sys.executable, "-c", _VICTIM], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "", r.stderr
+    out = json.loads(r.stdout)
+    assert out["total"] == sum(i * 2 + 1 + i - 1 for i in range(200))
+    [(where, reason)] = [(w, why) for w, why in out["refused"].items() if w.endswith(":victim")]
+    assert reason.startswith("the compiler panicked: fault injected by FERROJIT_PANIC_IN_COMPILER=victim at "), reason
+    assert any(w.endswith(":bystander") for w in out["compiled"]), out["compiled"]
+    assert not any(w.endswith(":victim") for w in out["compiled"]), out["compiled"]

@@ -281,7 +281,15 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
             site_feedback: &state.site_feedback,
             loop_entries: state.loop_entries,
         };
-        match pipeline(code, ns, Isa::host(), feedback) {
+        let qualname = where_.rsplit_once(':').map_or(where_.as_str(), |(_, q)| q);
+        let compiled = super::panics::contained(|| {
+            super::panics::inject_fault(qualname);
+            pipeline(code, ns, Isa::host(), feedback)
+        });
+        let compiled = compiled.unwrap_or_else(|message| {
+            Err(Failure::Error(format!("the compiler panicked: {message}")))
+        });
+        match compiled {
             Err(Failure::Unsupported(reason)) => {
                 rt.stats.refuse(&reason);
                 rt.stats.refused_functions.insert(where_, reason.clone());
@@ -292,11 +300,15 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
                 rt.stats.refused_functions.insert(where_, reason.clone());
                 state.refused = Some(reason);
             }
-            Ok(mut art) => match install(
-                &mut art,
-                where_.clone(),
-                rt.options.enabled(super::Optimisation::SpreadCode),
-            ) {
+            Ok(mut art) => match super::panics::contained(|| {
+                install(
+                    &mut art,
+                    where_.clone(),
+                    rt.options.enabled(super::Optimisation::SpreadCode),
+                )
+            })
+            .unwrap_or_else(|message| Err(format!("installing the code panicked: {message}")))
+            {
                 Ok((mut native, linked)) => {
                     native.direct = super::direct_call::DirectEntry::for_code(code);
                     let rt = runtime();

@@ -12,6 +12,7 @@ pub mod helpers;
 pub mod hook;
 pub mod matching;
 pub mod osr;
+pub mod panics;
 pub mod perf_map;
 pub mod specialised;
 pub mod stats;
