@@ -96,11 +96,13 @@ impl CodeBlock {
     ) -> Result<(CodeBlock, Linked), String> {
         let page = page_size();
         let offset = next_colour_offset(spread) % page;
-        let mut far: Vec<u64> = links.iter().map(|l| l.target).collect();
-        far.sort_unstable();
-        far.dedup();
+        // Room for a veneer per distinct helper, in case the block lands out of their reach;
+        // pages of it that no veneer is written to are never touched, so cost no memory.
+        let mut targets: Vec<u64> = links.iter().map(|l| l.target).collect();
+        targets.sort_unstable();
+        targets.dedup();
         let veneers_at = (offset + code.len()).next_multiple_of(16);
-        let needed = veneers_at + far.len() * VENEER_ROOM;
+        let needed = veneers_at + targets.len() * VENEER_ROOM;
         let map_len = needed.max(1).div_ceil(page) * page;
         let (map, zoned) = map_pages(map_len)?;
         // SAFETY: offset + code.len() <= map_len, so the pointer stays within the mapping.
@@ -138,7 +140,7 @@ impl CodeBlock {
                 std::io::Error::last_os_error()
             ));
         }
-        flush_icache(map, needed);
+        flush_icache(map, veneers_at + linked.veneers as usize * VENEER_ROOM);
         Ok((block, linked))
     }
 
@@ -434,6 +436,21 @@ mod tests {
             f();
             assert_eq!(b.bytes(), ret());
         }
+    }
+
+    #[test]
+    fn blocks_come_from_the_code_zone_near_the_extension_and_go_back_to_it() {
+        let (start, end) = code_zone().expect("a zone in reach of the extension");
+        let reach = Isa::host().call_reach();
+        assert!(Isa::host().reaches_from((start, end), anchor() as u64));
+        assert!(end - start <= reach / 4);
+        let b = CodeBlock::new(ret(), false).unwrap();
+        assert!(b.zoned && (start..end).contains(&(b.addr() as u64)));
+        let (map, len) = (b.map as usize, b.map_len);
+        drop(b);
+        let zone = ZONE.lock().unwrap();
+        let free = &zone.as_ref().unwrap().as_ref().unwrap().free;
+        assert!(free.contains(&(map, len)), "its pages are free again");
     }
 
     #[test]
