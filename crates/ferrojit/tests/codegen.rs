@@ -1536,19 +1536,25 @@ fn the_epilogue_ends_the_hot_section_before_the_cold_code() {
             "{isa:?}: at most one jump over the epilogue"
         );
     }
-    for cold_section in [true, false] {
+    // Wherever the cold section starts (even before the entry block, or after the last
+    // block), the code computes the same.
+    for (cold_section, cold_from) in [(true, 2), (true, 0), (true, 1), (true, 3), (false, 2)] {
         let env = Env {
             cold_section,
             ..ENV
+        };
+        let f = Function {
+            cold_from: Some(cold_from),
+            ..hot_then_cold()
         };
         let code = compile(Isa::host(), &f, &regs(None), env);
         for (x, want) in [(5, 5), (-3, 0x7777), (999, 999), (1000, 3)] {
             let mut frame = [0i64; 16];
             frame[0] = x;
+            let got = run_code(&code, &mut frame);
             assert_eq!(
-                run_code(&code, &mut frame),
-                want,
-                "x {x}, cold_section {cold_section}"
+                got, want,
+                "x {x}, cold_section {cold_section}, from {cold_from}"
             );
         }
     }

@@ -193,10 +193,11 @@ pub fn epilogue_before(f: &lir::Function, env: &Env) -> Option<usize> {
         .map(|b| (b as usize).min(f.blocks.len()))
 }
 
-/// Whether block `b - 1` runs on into block `b` (ends without a jump, return or exit).
-pub fn falls_into(f: &lir::Function, b: usize) -> bool {
-    b > 0
-        && f.blocks[b - 1]
+/// Whether the code before block `b` runs on into it: the prologue before block 0, else block
+/// `b - 1` when it ends without a jump, return or exit.
+pub fn runs_on_into(f: &lir::Function, b: usize) -> bool {
+    b == 0
+        || f.blocks[b - 1]
             .insts
             .last()
             .is_none_or(|i| !i.ends_straight_line())

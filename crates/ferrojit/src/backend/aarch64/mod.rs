@@ -171,7 +171,7 @@ impl<'a> Emitter<'a> {
     /// Ends the hot section before block `b` (`cold-section`): the epilogue, after a jump
     /// over it when the block before runs on into `b`.
     fn hot_section_end(&mut self, b: usize) {
-        if super::falls_into(self.f, b) {
+        if super::runs_on_into(self.f, b) {
             self.asm.b(self.blocks[b]);
         }
         self.epilogue();
