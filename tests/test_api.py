@@ -72,6 +72,66 @@ def test_calls_that_leave_parameters_to_their_defaults_are_direct():
         ferrojit.disable()
 
 
+_CALLEES_SOURCE = """
+def f(x):
+    return x + 1
+
+def g(x):
+    return x * 10
+
+def caller(n):
+    t = 0
+    for i in range(n):
+        t += f(i)
+    return t
+
+def apply(fn, x):
+    return fn(x)
+"""
+
+
+def test_direct_calls_find_their_callee_in_the_table_of_callees():
+    results = {}
+    for knob in ("", "callee-table"):
+        m = {}
+        exec(compile(_CALLEES_SOURCE, "<callees>", "exec"), m)
+        ferrojit.enable(threshold=1000, disable=knob)
+        try:
+            for name in ("f", "g", "caller", "apply"):
+                ferrojit.compile(m[name])
+            stats = ferrojit.stats()
+            direct, lookups = stats["direct_calls"], stats["callee_lookups"]
+            results[knob] = [m["caller"](200)]
+            stats = ferrojit.stats()
+            direct, lookups = stats["direct_calls"] - direct, stats["callee_lookups"] - lookups
+            # `__code__` assigned: the same call site runs the new code at once.
+            m["f"].__code__ = m["g"].__code__
+            results[knob].append(m["caller"](5))
+            # Functions made, called through one site and freed, over and over, every other one
+            # compiled: a new function and code object often take the addresses of the ones
+            # just freed, whose native code is gone; the table must not believe its old slot
+            # (an uncompiled one would run the freed code).
+            # (Made with FunctionType and a globals dict that does not hold them, so no cycle
+            # keeps them past `del`.)
+            for k in range(150):
+                source = f"def h(x):\n    return x + {k}\n"
+                h = types.FunctionType(compile(source, "<h>", "exec").co_consts[0], {})
+                if k % 2 == 0:
+                    ferrojit.compile(h)
+                assert m["apply"](h, 1000) == 1000 + k
+                del h
+        finally:
+            ferrojit.disable()
+        assert direct == 200
+        if knob:
+            assert lookups == direct, "off, every direct call looks its callee up"
+        else:
+            assert lookups <= 2, f"on, the table answers: {lookups} lookups for {direct} calls"
+    assert results[""] == results["callee-table"] == [sum(range(1, 201)), 100]
+    ferrojit.enable(disable="")
+    ferrojit.disable()
+
+
 def test_refused_functions_say_why():
     # A class body's code, made into a function: it reads and writes a namespace, not fast
     # locals, and stays with the interpreter.

@@ -332,7 +332,7 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
                     let mut instructions = std::mem::take(&mut art.code);
                     instructions.truncate(art.code_len);
                     rt.stats.uncounted.push((art.isa, instructions));
-                    state.native = Some(Box::new(native));
+                    state.install_native(native);
                 }
                 Err(e) => {
                     rt.stats.fail(&e);

@@ -197,7 +197,7 @@ struct Callee<'a> {
 #[inline(always)]
 unsafe fn compiled_callee(
     l: &Layout,
-    rt: &Runtime,
+    rt: &mut Runtime,
     function: *mut PyObject,
 ) -> Option<Callee<'static>> {
     // SAFETY: `function` is a live object (the caller's contract); a function's code is a live
@@ -207,7 +207,14 @@ unsafe fn compiled_callee(
             return None;
         }
         let code: *mut PyObject = read(function as _, l.function_code);
-        let native = hook::code_state_in(l, rt, code)?.native.as_ref()?;
+        let remembered = match rt.options.enabled(super::Optimisation::CalleeTable) {
+            true => super::callees::get(function, code),
+            false => None,
+        };
+        let native = match remembered {
+            Some(native) => native,
+            None => look_up_callee(l, rt, function, code)?,
+        };
         let direct = native.direct.as_ref()?;
         Some(Callee {
             function,
@@ -215,6 +222,27 @@ unsafe fn compiled_callee(
             native,
             direct,
         })
+    }
+}
+
+/// The native code of `function`'s `code`, from the code's state; remembered in the table of
+/// callees when `callee-table` is on.
+#[inline(never)]
+unsafe fn look_up_callee(
+    l: &Layout,
+    rt: &mut Runtime,
+    function: *mut PyObject,
+    code: *mut PyObject,
+) -> Option<&'static NativeCode> {
+    // SAFETY: `code` is the live function's code object; its state's native code lives as
+    // long as the code object.
+    unsafe {
+        rt.stats.callee_lookups += 1;
+        let native: &'static NativeCode = hook::code_state_in(l, rt, code)?.native.as_deref()?;
+        if rt.options.enabled(super::Optimisation::CalleeTable) {
+            super::callees::put(function, code, native);
+        }
+        Some(native)
     }
 }
 
@@ -844,12 +872,7 @@ pub unsafe fn construct(slot: *mut *mut PyObject, nargs: usize) -> Option<*mut P
             return None;
         }
         let l = layout();
-        let code: *mut PyObject = read(init as _, l.function_code);
-        hook::code_state_in(l, runtime(), code)?
-            .native
-            .as_ref()?
-            .direct
-            .as_ref()?;
+        compiled_callee(l, runtime(), init)?;
         // `_PyObject_MakeTpCall`'s recursion level for the call of the class: where it would
         // raise, the ordinary path raises.
         let ts = ffi::current_tstate(l);

@@ -49,6 +49,23 @@ pub struct CodeState {
     pub loop_entries: bool,
 }
 
+impl CodeState {
+    /// Sets the native code aside so that the next call compiles the code again. It is kept,
+    /// not freed: a frame further up the C stack may still be running it.
+    pub fn retire_native(&mut self) {
+        if let Some(old) = self.native.take() {
+            self.retired.push(old);
+            super::callees::changed();
+        }
+    }
+
+    /// Makes `native` the code's native code.
+    pub fn install_native(&mut self, native: NativeCode) {
+        self.native = Some(Box::new(native));
+        super::callees::changed();
+    }
+}
+
 /// Times a code object is recompiled at the first exit of a `LOAD_GLOBAL` whose dict's keys
 /// changed; past that (a module that keeps adding globals) its exits count towards the deopt
 /// limit like any other.
@@ -108,7 +125,11 @@ unsafe extern "C" fn free_code_state(p: *mut c_void) {
     if !p.is_null() {
         // SAFETY: co_extra holds a Box<CodeState> made by `code_state`; CPython calls this once,
         // with the GIL, when the code object dies.
-        drop(unsafe { Box::from_raw(p as *mut CodeState) });
+        let state = unsafe { Box::from_raw(p as *mut CodeState) };
+        if state.native.is_some() || !state.retired.is_empty() {
+            super::callees::changed();
+        }
+        drop(state);
     }
 }
 
@@ -541,9 +562,7 @@ unsafe fn take_site_feedback(f: *mut InterpreterFrame, native: &NativeCode) {
             }
         }
         if learnt {
-            if let Some(old) = state.native.take() {
-                state.retired.push(old);
-            }
+            state.retire_native();
         }
     }
 }
@@ -589,9 +608,7 @@ unsafe fn count_failed_speculation(
             // now (the builder reads their current keys), unless this keeps happening.
             if state.keys_change_recompiles < KEYS_CHANGE_RECOMPILES {
                 state.keys_change_recompiles += 1;
-                if let Some(old) = state.native.take() {
-                    state.retired.push(old);
-                }
+                state.retire_native();
                 return;
             }
             if !over {
@@ -601,9 +618,7 @@ unsafe fn count_failed_speculation(
         // Once per site: code compiled with the site generic has no speculation left there.
         if state.generic_sites.insert(site) {
             rt.stats.generic_sites += 1;
-            if let Some(old) = state.native.take() {
-                state.retired.push(old);
-            }
+            state.retire_native();
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod attr_cache;
 pub mod c_calls;
+pub mod callees;
 pub mod codemem;
 pub mod compile;
 pub mod counting;
@@ -266,6 +267,10 @@ pub enum Optimisation {
     /// instead of the epilogue coming after all of that: every return then stays within the
     /// hot stretch of the function's code.
     ColdSection,
+    /// `callee-table`: a direct call finds its callee's native code in a table of recently
+    /// called functions (`runtime::callees`) instead of following function -> code ->
+    /// `co_extra` -> code state -> native code on every call.
+    CalleeTable,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -284,7 +289,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 42] = [
+    pub const ALL: [Optimisation; 43] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -327,6 +332,7 @@ impl Optimisation {
         Optimisation::TestBitBranches,
         Optimisation::NearCalls,
         Optimisation::ColdSection,
+        Optimisation::CalleeTable,
     ];
 
     pub fn name(self) -> &'static str {
@@ -373,6 +379,7 @@ impl Optimisation {
             Optimisation::TestBitBranches => "test-bit-branches",
             Optimisation::NearCalls => "near-calls",
             Optimisation::ColdSection => "cold-section",
+            Optimisation::CalleeTable => "callee-table",
         }
     }
 

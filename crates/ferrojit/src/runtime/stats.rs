@@ -52,6 +52,9 @@ pub struct Stats {
     /// Calls that could have been direct but found the data-stack chunk full (the ordinary path
     /// then allocates the next chunk).
     pub direct_calls_without_room: u64,
+    /// Times a direct call looked for its callee's native code through the function's code
+    /// object and its state, not finding it in the table of callees (`callee-table`).
+    pub callee_lookups: u64,
     /// Generic `LOAD_METHOD`s served by their site's cache (no lookup on the type).
     pub method_cache_hits: u64,
     /// Bytes of machine code generated.
