@@ -1679,6 +1679,78 @@ def test_site_caches_become_feedback_for_attribute_loads_the_interpreter_left_ge
         ferrojit.disable()
 
 
+class Shape:
+    def __init__(self, i):
+        self.side = i
+
+
+class Square(Shape):
+    pass
+
+
+class Circle(Shape):
+    pass
+
+
+class Tall(Shape):
+    def __init__(self, i):
+        self.height = 2  # `side` comes second in this class's shared keys
+        super().__init__(i)
+
+
+def side_of(shape):
+    return shape.side
+
+
+def side_of_too(shape):
+    return shape.side
+
+
+def test_an_attribute_load_that_sees_several_types_reads_each_inline():
+    shapes = [cls(i) for i in range(30) for cls in (Shape, Square, Circle, Tall)]
+    total = sum(s.side for s in shapes)
+    for fn, knob in ((side_of, ""), (side_of_too, "poly-attrs")):
+        ferrojit.compile(fn)  # before it ran: the site is generic
+        ferrojit.enable(threshold=1000, disable=knob)
+        try:
+            assert sum(fn(shapes[i % 120]) for i in range(300)) == sum(
+                shapes[i % 120].side for i in range(300)
+            )
+            # On, the feedback retired the code for a recompilation; off, nothing was learnt.
+            assert ferrojit.is_compiled(fn) == bool(knob)
+            ferrojit.compile(fn)
+            for isa in ("x86_64", "aarch64"):
+                hir = ferrojit.inspect(fn, isa=isa)["hir"]
+                # On: one check per type, then a read per place the attribute sits (index 0
+                # for three classes, 1 for Tall). Off: the site's four types leave it generic
+                # (the single-type feedback does not apply).
+                assert hir.count("HasTypeVersion") == (4 if not knob else 0), (knob, isa, hir)
+                assert hir.count("LoadWord") == (2 if not knob else 0), (knob, isa, hir)
+            assert sum(fn(s) for s in shapes) == total
+            # What the chain does not cover still reads right: a fourth type, a class
+            # attribute, a materialised `__dict__`, a deleted attribute, a changed class.
+            assert fn(type("Other", (Shape,), {})(5)) == 5
+            assert fn(type("Plain", (), {"side": "class"})()) == "class"
+            odd = Square(7)
+            odd.__dict__["extra"] = 1
+            assert fn(odd) == 7
+            gone = Circle(8)
+            del gone.side
+            with pytest.raises(AttributeError, match="side"):
+                fn(gone)
+            circle = Circle(9)
+            Circle.side = property(lambda self: "property")  # a data descriptor wins
+            try:
+                assert fn(circle) == "property" and fn(Square(9)) == 9
+            finally:
+                del Circle.side
+            assert fn(circle) == 9
+        finally:
+            ferrojit.disable()
+    ferrojit.enable(disable="")
+    ferrojit.disable()
+
+
 class Roomy:
     def __init__(self, i):
         self.i = i

@@ -85,6 +85,9 @@ pub struct CodeInfo {
     /// Instructions (code-unit index) that get their generic path instead of speculating on
     /// the interpreter's feedback: the deopt policy's answer to a speculation that kept failing.
     pub generic_sites: BTreeSet<u32>,
+    /// `LOAD_ATTR` sites (code-unit index) with the (type version, shared-keys index) of each
+    /// type whose instance attribute their cache read (`poly-attrs`): a chain of inline reads.
+    pub poly_attrs: BTreeMap<u32, Vec<(u32, u32)>>,
     /// `LOAD_ATTR_WITH_HINT` and `LOAD_ATTR_MODULE` read the dict entry in machine code (the
     /// `inline-dict-attrs` optimisation); otherwise they take the site-cached generic lookup.
     pub inline_dict_attrs: bool,
@@ -2111,26 +2114,14 @@ impl<'a> Builder<'a> {
 
     fn load_attr(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
         let obj = *cur.stack.last().unwrap();
-        let r = if ins.specialised == LOAD_ATTR_INSTANCE_VALUE {
-            // The type the interpreter saw, with its values in place and the slot filled, gets a
-            // slot read; anything else (another type, a materialised `__dict__`, an attribute
-            // not set) the generic lookup. No exit: each case is an ordinary path.
-            let (version, index) = (ins.cache_u32(1), ins.cache[3] as u32);
+        let cases = self.instance_attr_cases(ins);
+        let r = if !cases.is_empty() {
+            // The types the interpreter (or the site's cache) saw, with their values in place
+            // and the slot filled, get a slot read; anything else (another type, a
+            // materialised `__dict__`, an attribute not set) the generic lookup. No exit: each
+            // case is an ordinary path.
             let fast = |b: &mut Self, cur: &mut Cursor, slow: BlockId| {
-                let values = b.instance_values(cur, obj, version, slow, ins);
-                let v = b.emit(
-                    cur,
-                    InstKind::LoadWord {
-                        base: values,
-                        index,
-                    },
-                    Type::OPT_OBJECT,
-                    ins,
-                );
-                let filled = b.emit(cur, InstKind::NotNull { value: v }, Type::CBOOL, ins);
-                b.continue_if(cur, filled, slow, ins);
-                b.incref(cur, v, ins);
-                vec![v]
+                vec![b.instance_attr_reads(cur, obj, &cases, slow, ins)]
             };
             let slow = |b: &mut Self, cur: &mut Cursor| vec![b.generic_getattr(cur, obj, ins)];
             self.fast_or_slow(cur, &[Type::OBJECT], ins, fast, slow)[0]
@@ -2192,6 +2183,114 @@ impl<'a> Builder<'a> {
         self.decref(cur, obj, ins);
         cur.stack.push(r);
         Ok(())
+    }
+
+    /// The (type version, shared-keys index) of each type whose instance attribute a
+    /// `LOAD_ATTR` reads inline: the interpreter's `LOAD_ATTR_INSTANCE_VALUE` first, then those
+    /// the site's cache learnt (`poly-attrs`) at a site so specialised or left generic.
+    fn instance_attr_cases(&self, ins: &Instr) -> Vec<(u32, u32)> {
+        let mut cases = Vec::new();
+        match ins.specialised {
+            LOAD_ATTR_INSTANCE_VALUE => cases.push((ins.cache_u32(1), ins.cache[3] as u32)),
+            LOAD_ATTR | LOAD_ATTR_ADAPTIVE => {}
+            _ => return cases,
+        }
+        for &case in self.code.poly_attrs.get(&ins.at).into_iter().flatten() {
+            if !cases.iter().any(|&(version, _)| version == case.0) {
+                cases.push(case);
+            }
+        }
+        cases
+    }
+
+    /// An instance attribute read for `obj` where its type version is one of `cases`' (type
+    /// version, shared-keys index), `slow` for any other: the type checks come first, in order,
+    /// each going to the read of its case's index (types that keep the attribute at the same
+    /// index, as subclasses sharing `__init__` do, share one read). A read needs the values
+    /// array in place and the slot filled, or goes to `slow`. Returns a new reference. One case
+    /// is `LOAD_ATTR_INSTANCE_VALUE`'s read.
+    fn instance_attr_reads(
+        &mut self,
+        cur: &mut Cursor,
+        obj: ValueId,
+        cases: &[(u32, u32)],
+        slow: BlockId,
+        ins: &Instr,
+    ) -> ValueId {
+        let mut indexes: Vec<u32> = Vec::new();
+        for &(_, index) in cases {
+            if !indexes.contains(&index) {
+                indexes.push(index);
+            }
+        }
+        let reads: Vec<BlockId> = indexes.iter().map(|_| self.side_block(ins)).collect();
+        for (i, &(version, index)) in cases.iter().enumerate() {
+            let miss = match i + 1 == cases.len() {
+                true => slow,
+                false => self.side_block(ins),
+            };
+            let cond = self.emit(
+                cur,
+                InstKind::HasTypeVersion {
+                    value: obj,
+                    version,
+                },
+                Type::CBOOL,
+                ins,
+            );
+            let read = reads[indexes.iter().position(|&x| x == index).unwrap()];
+            let branch = Terminator::Branch {
+                cond,
+                then_to: read,
+                then_args: vec![],
+                else_to: miss,
+                else_args: vec![],
+            };
+            self.end(cur, branch);
+            cur.block = miss;
+        }
+        let hit = (reads.len() > 1).then(|| {
+            let block = self.side_block(ins);
+            (block, self.func.add_param(block, Type::OBJECT))
+        });
+        let mut value = None;
+        for (&block, &index) in reads.iter().zip(&indexes) {
+            cur.block = block;
+            let values = self.emit(cur, InstKind::InstanceValues { obj }, Type::CPTR, ins);
+            let present = self.emit(cur, InstKind::NotNull { value: values }, Type::CBOOL, ins);
+            self.continue_if(cur, present, slow, ins);
+            let word = InstKind::LoadWord {
+                base: values,
+                index,
+            };
+            let v = self.emit(cur, word, Type::OPT_OBJECT, ins);
+            let filled = self.emit(cur, InstKind::NotNull { value: v }, Type::CBOOL, ins);
+            self.continue_if(cur, filled, slow, ins);
+            self.incref(cur, v, ins);
+            match hit {
+                Some((join, _)) => self.end(
+                    cur,
+                    Terminator::Jump {
+                        target: join,
+                        args: vec![v],
+                    },
+                ),
+                None => value = Some(v),
+            }
+        }
+        match hit {
+            Some((join, param)) => {
+                cur.block = join;
+                param
+            }
+            None => value.expect("one case at least"),
+        }
+    }
+
+    /// A new block (not at a bytecode boundary) at `ins`, to be switched to later.
+    fn side_block(&mut self, ins: &Instr) -> BlockId {
+        self.started.push(true);
+        self.func.new_block(ins.at)
     }
 
     /// Goes on with a new reference to `v` where it is not NULL, to `slow` where it is.

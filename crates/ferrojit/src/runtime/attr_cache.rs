@@ -110,6 +110,17 @@ impl SiteCache {
         })
     }
 
+    /// The instance-value entries (type version, shared-keys index), in slot order: what a
+    /// site that saw several types compiles to with `poly-attrs`.
+    pub fn instance_value_cases(&self) -> Vec<(u32, u32)> {
+        self.entries
+            .iter()
+            .map(Cell::get)
+            .filter(|e| e.kind == Kind::InstanceValue)
+            .map(|e| (e.version, e.index))
+            .collect()
+    }
+
     fn find(&self, ty: usize, version: u32) -> Option<Entry> {
         self.entries
             .iter()

@@ -279,6 +279,7 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
         let feedback = Feedback {
             generic_sites: &state.generic_sites,
             site_feedback: &state.site_feedback,
+            poly_attrs: &state.poly_attrs,
             loop_entries: state.loop_entries,
         };
         let qualname = where_.rsplit_once(':').map_or(where_.as_str(), |(_, q)| q);
@@ -484,6 +485,8 @@ pub struct Feedback<'a> {
     pub generic_sites: &'a BTreeSet<u32>,
     /// Attribute loads the interpreter had not specialised, with what their site caches saw.
     pub site_feedback: &'a BTreeMap<u32, SiteFeedback>,
+    /// Attribute loads whose site caches saw instance attributes of several types.
+    pub poly_attrs: &'a BTreeMap<u32, Vec<(u32, u32)>>,
     /// Compile entries at the loops' headers (see `hir::builder::CodeInfo::loop_entries`).
     pub loop_entries: bool,
 }
@@ -507,6 +510,9 @@ pub unsafe fn pipeline(
         info.generic_sites = feedback.generic_sites.clone();
         info.loop_entries = feedback.loop_entries;
         apply_site_feedback(&mut info.instrs, feedback.site_feedback);
+        if runtime().options.enabled(super::Optimisation::PolyAttrs) {
+            info.poly_attrs = feedback.poly_attrs.clone();
+        }
         let mut hir = hir::builder::build(&info).map_err(|u| Failure::Unsupported(u.0))?;
         if runtime().options.enabled(super::Optimisation::BorrowedRefs) {
             hir::borrow::borrow(&mut hir);
@@ -698,6 +704,7 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
                 tuple_type: std::ptr::addr_of_mut!(PyTuple_Type) as usize,
             },
             generic_sites: BTreeSet::new(),
+            poly_attrs: BTreeMap::new(),
             loop_entries: false,
         })
     }

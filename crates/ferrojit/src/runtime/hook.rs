@@ -42,6 +42,10 @@ pub struct CodeState {
     pub site_feedback: BTreeMap<u32, SiteFeedback>,
     /// The site caches were read once already (they are read once per code object).
     pub site_feedback_taken: bool,
+    /// `LOAD_ATTR` sites (code-unit index) whose caches held instance attributes of some
+    /// types, with their (type version, shared-keys index): `poly-attrs` compiles them to a
+    /// chain of inline reads. Learnt with the site feedback.
+    pub poly_attrs: BTreeMap<u32, Vec<(u32, u32)>>,
     /// Native code retired because a global was added or deleted (see
     /// [`KEYS_CHANGE_RECOMPILES`]).
     pub keys_change_recompiles: u32,
@@ -165,6 +169,7 @@ pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> 
                 retired: Vec::new(),
                 site_feedback: BTreeMap::new(),
                 site_feedback_taken: false,
+                poly_attrs: BTreeMap::new(),
                 keys_change_recompiles: 0,
                 loop_entries: false,
             };
@@ -534,7 +539,9 @@ pub const SITE_FEEDBACK_AFTER: u32 = 200;
 /// branch not taken yet) has generic sites whose caches now know the one type they see. Once,
 /// after [`SITE_FEEDBACK_AFTER`] entries, those caches become feedback and the function is
 /// compiled again on its next call, with inline reads at those sites (the code now running is
-/// retired, not freed).
+/// retired, not freed). With `poly-attrs`, the instance attributes a site's cache holds for
+/// several types (the slow arm of a site specialised for one type, or a generic site) become
+/// a chain of inline reads, one per type.
 ///
 /// # Safety
 /// GIL held; `f` is the live frame `native` was running.
@@ -555,10 +562,15 @@ unsafe fn take_site_feedback(f: *mut InterpreterFrame, native: &NativeCode) {
             return;
         }
         state.site_feedback_taken = true;
+        let poly = runtime().options.enabled(super::Optimisation::PolyAttrs);
         let mut learnt = false;
         for (cache, &at) in native.site_caches.iter().zip(native.site_cache_at.iter()) {
             if let Some(feedback) = cache.feedback() {
                 learnt |= state.site_feedback.insert(at, feedback).is_none();
+            }
+            let cases = cache.instance_value_cases();
+            if poly && !cases.is_empty() {
+                learnt |= state.poly_attrs.insert(at, cases).is_none();
             }
         }
         if learnt {

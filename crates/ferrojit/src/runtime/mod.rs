@@ -271,6 +271,10 @@ pub enum Optimisation {
     /// called functions (`runtime::callees`) instead of following function -> code ->
     /// `co_extra` -> code state -> native code on every call.
     CalleeTable,
+    /// `poly-attrs`: a `LOAD_ATTR` site whose cache saw instance attributes of several types
+    /// (after the site feedback's 200 entries) is compiled again to a chain of type-version
+    /// checks, each with its inline slot read; the cached helper only for other types.
+    PolyAttrs,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -289,7 +293,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 43] = [
+    pub const ALL: [Optimisation; 44] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -333,6 +337,7 @@ impl Optimisation {
         Optimisation::NearCalls,
         Optimisation::ColdSection,
         Optimisation::CalleeTable,
+        Optimisation::PolyAttrs,
     ];
 
     pub fn name(self) -> &'static str {
@@ -380,6 +385,7 @@ impl Optimisation {
             Optimisation::NearCalls => "near-calls",
             Optimisation::ColdSection => "cold-section",
             Optimisation::CalleeTable => "callee-table",
+            Optimisation::PolyAttrs => "poly-attrs",
         }
     }
 
