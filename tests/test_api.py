@@ -898,8 +898,10 @@ def test_a_speculation_that_keeps_failing_is_recompiled_generic(tmp_path):
     for limit in (3, 0):
         stats = tmp_path / ("limit%d.jsonl" % limit)
         # (osr off: while a first call is watched, compiled code exits at its eval-breaker
-        # checks, which would count among the sites here.)
-        r = run_jit(program, threshold=10, stats=stats, extra=["--deopt-limit", str(limit), "--disable", "osr"])
+        # checks, which would count among the sites here; poly-methods off: the method site's
+        # cache learns the second class, and its recompilation would count here.)
+        knobs = ["--disable", "osr,poly-methods"]
+        r = run_jit(program, threshold=10, stats=stats, extra=["--deopt-limit", str(limit)] + knobs)
         assert (r.returncode, r.stdout, r.stderr) == (plain.returncode, plain.stdout, plain.stderr)
         s = read_stats(stats)[0]
         assert s["deopt_limit"] == limit
@@ -1745,6 +1747,145 @@ def test_an_attribute_load_that_sees_several_types_reads_each_inline():
             finally:
                 del Circle.side
             assert fn(circle) == 9
+        finally:
+            ferrojit.disable()
+    ferrojit.enable(disable="")
+    ferrojit.disable()
+
+
+class Job:
+    def __init__(self, i):
+        self.i = i
+
+    def weight(self):
+        return self.i
+
+
+class Light(Job):
+    pass
+
+
+class Heavy(Job):
+    def weight(self):
+        return 10 * self.i
+
+
+class Packed:  # no instance dict: the type check alone proves nothing shadows the method
+    __slots__ = ("i",)
+
+    def __init__(self, i):
+        self.i = i
+
+    def weight(self):
+        return -self.i
+
+
+def weigh(job):
+    return job.weight()
+
+
+def weigh_too(job):
+    return job.weight()
+
+
+def test_a_method_load_that_sees_several_types_finds_each_inline():
+    jobs = [cls(i) for i in range(30) for cls in (Job, Light, Heavy, Packed)]
+    expected = [j.weight() for j in jobs]
+    for fn, knob in ((weigh, ""), (weigh_too, "poly-methods")):
+        for _ in range(50):  # the interpreter specialises the site for Job (with values)
+            fn(jobs[0])
+        ferrojit.compile(fn)
+        ferrojit.enable(threshold=1000, disable=knob)
+        try:
+            assert [fn(jobs[i % 120]) for i in range(300)] == [expected[i % 120] for i in range(300)]
+            ferrojit.compile(fn)
+            for isa in ("x86_64", "aarch64"):
+                hir = ferrojit.inspect(fn, isa=isa)["hir"]
+                # On: every type inline, each with one check that it does not shadow the
+                # method (the keys version where the interpreter specialised the site, the
+                # keys' entry count where the cache learnt the type), but Packed, which has no
+                # instance dict. Off: only the type the interpreter specialised for.
+                assert hir.count("HasTypeVersion") == (4 if not knob else 1), (knob, isa, hir)
+                assert hir.count("SharedKeysAre") == (3 if not knob else 0), (knob, isa, hir)
+                assert ("SharedKeysAre v2 version ==" in hir) == (not knob), (knob, isa, hir)
+                assert "fj_load_method_cached" in hir
+            hits = ferrojit.stats()["method_cache_hits"]
+            assert [fn(j) for j in jobs] == expected
+            # On, no type takes the cached helper; off, those but the interpreter's do (the
+            # first run's shadowing attribute keeps Heavy out of the second run's cache).
+            assert (ferrojit.stats()["method_cache_hits"] > hits) == bool(knob)
+            # What the chain does not cover still finds the right thing: a fifth type, a
+            # materialised `__dict__` and one that shadows the method, an attribute that
+            # shadows it in the shared keys, a changed class.
+            assert fn(type("Other", (Light,), {})(5)) == 5
+            roomy = Light(7)
+            roomy.__dict__
+            assert fn(roomy) == 7
+            roomy.__dict__["weight"] = lambda: "own dict"
+            assert fn(roomy) == "own dict"
+            shadow = Heavy(3)
+            shadow.weight = lambda: "own attribute"
+            assert fn(shadow) == "own attribute" and fn(Heavy(4)) == 40
+            Light.weight = lambda self: "changed"
+            try:
+                assert fn(Light(1)) == "changed" and fn(Job(2)) == 2
+            finally:
+                del Light.weight
+            assert [fn(j) for j in jobs] == expected
+        finally:
+            ferrojit.disable()
+    ferrojit.enable(disable="")
+    ferrojit.disable()
+
+
+class Part:
+    def __init__(self, i):
+        self.i = i
+
+    def mass(self):
+        return self.i
+
+
+class Bolt(Part):
+    pass
+
+
+class Nut(Part):
+    def mass(self):
+        return 2 * self.i
+
+
+def total_mass(parts):
+    t = 0
+    for p in parts:
+        t += p.mass()
+    return t
+
+
+def total_mass_too(parts):
+    t = 0
+    for p in parts:
+        t += p.mass()
+    return t
+
+
+def test_a_long_loop_whose_site_cache_keeps_serving_gets_its_feedback():
+    # One call runs the loop 1,200 times, far from the 200 entries after which a function's
+    # site caches are read: the cache that served 1,000 loads asks for it at the return.
+    parts = [cls(i) for i in range(400) for cls in (Part, Bolt, Nut)]
+    expected = sum(p.mass() for p in parts)
+    for fn, knob in ((total_mass, ""), (total_mass_too, "hot-site-feedback")):
+        ferrojit.compile(fn)  # before it ran: the method site is generic, served by its cache
+        ferrojit.enable(threshold=1000, disable=knob)
+        try:
+            assert fn(parts) == expected
+            # On, the feedback retired the code for a recompilation; off, nothing was read.
+            assert ferrojit.is_compiled(fn) == bool(knob)
+            ferrojit.compile(fn)
+            for isa in ("x86_64", "aarch64"):
+                hir = ferrojit.inspect(fn, isa=isa)["hir"]
+                assert hir.count("HasTypeVersion") == (3 if not knob else 0), (knob, isa, hir)
+            assert fn(parts) == expected
         finally:
             ferrojit.disable()
     ferrojit.enable(disable="")

@@ -202,16 +202,16 @@ fn inspect<'py>(
     };
     let (code, ns) = function_parts(func)?;
     // SAFETY: GIL held; live code object.
-    let (generic_sites, site_feedback, poly_attrs) = unsafe { hook::code_state(code) }
+    let (generic_sites, site_feedback, poly) = unsafe { hook::code_state(code) }
         .map(|s| {
             let sites = s.generic_sites.clone();
-            (sites, s.site_feedback.clone(), s.poly_attrs.clone())
+            (sites, s.site_feedback.clone(), s.poly.clone())
         })
         .unwrap_or_default();
     let feedback = compile::Feedback {
         generic_sites: &generic_sites,
         site_feedback: &site_feedback,
-        poly_attrs: &poly_attrs,
+        poly: &poly,
         loop_entries,
     };
     // SAFETY: as above.

@@ -52,6 +52,49 @@ enum Popped {
     No,
 }
 
+/// What the site caches of a function's earlier native code saw at loads that met several
+/// types, by site (code-unit index): each becomes a chain of type checks, each type's case
+/// inline, anything else the site's generic path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PolySites {
+    /// `LOAD_ATTR` sites: the (type version, shared-keys index) of each type whose instance
+    /// attribute the cache read (`poly-attrs`).
+    pub attrs: BTreeMap<u32, Vec<(u32, u32)>>,
+    /// `LOAD_METHOD` sites: each type's method (`poly-methods`).
+    pub methods: BTreeMap<u32, Vec<MethodCase>>,
+}
+
+/// One type's case of a polymorphic `LOAD_METHOD`: instances of the type at version `version`
+/// find the function `method` on it (borrowed from the type's dict, alive while the version
+/// holds, as the interpreter's inline cache keeps it) unless they shadow it with an attribute
+/// of their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MethodCase {
+    pub version: u32,
+    pub method: usize,
+    /// How an instance proves it does not shadow the method: None where the type's
+    /// instances have no dict; otherwise its values in place and the type's shared keys
+    /// passing this check.
+    pub unshadowed: Option<KeysCheck>,
+}
+
+impl MethodCase {
+    /// The case a `LOAD_METHOD` the interpreter specialised for one type (`_WITH_VALUES`,
+    /// `_NO_DICT`) holds in its inline cache.
+    pub fn interpreters(ins: &Instr) -> Option<MethodCase> {
+        let unshadowed = match ins.specialised {
+            LOAD_METHOD_WITH_VALUES => Some(KeysCheck::Version(ins.cache_u32(4))),
+            LOAD_METHOD_NO_DICT => None,
+            _ => return None,
+        };
+        Some(MethodCase {
+            version: ins.cache_u32(1),
+            method: ins.cache_u64(6) as usize,
+            unshadowed,
+        })
+    }
+}
+
 /// What the builder reads about a code object. Produced by `runtime::compile` from a live code
 /// object, or by hand in tests.
 #[derive(Clone, Debug)]
@@ -85,9 +128,9 @@ pub struct CodeInfo {
     /// Instructions (code-unit index) that get their generic path instead of speculating on
     /// the interpreter's feedback: the deopt policy's answer to a speculation that kept failing.
     pub generic_sites: BTreeSet<u32>,
-    /// `LOAD_ATTR` sites (code-unit index) with the (type version, shared-keys index) of each
-    /// type whose instance attribute their cache read (`poly-attrs`): a chain of inline reads.
-    pub poly_attrs: BTreeMap<u32, Vec<(u32, u32)>>,
+    /// Attribute and method loads whose caches saw several types (`poly-attrs`,
+    /// `poly-methods`): a chain of type checks, each with its case inline.
+    pub poly: PolySites,
     /// `LOAD_ATTR_WITH_HINT` and `LOAD_ATTR_MODULE` read the dict entry in machine code (the
     /// `inline-dict-attrs` optimisation); otherwise they take the site-cached generic lookup.
     pub inline_dict_attrs: bool,
@@ -2195,7 +2238,7 @@ impl<'a> Builder<'a> {
             LOAD_ATTR | LOAD_ATTR_ADAPTIVE => {}
             _ => return cases,
         }
-        for &case in self.code.poly_attrs.get(&ins.at).into_iter().flatten() {
+        for &case in self.code.poly.attrs.get(&ins.at).into_iter().flatten() {
             if !cases.iter().any(|&(version, _)| version == case.0) {
                 cases.push(case);
             }
@@ -2224,31 +2267,14 @@ impl<'a> Builder<'a> {
             }
         }
         let reads: Vec<BlockId> = indexes.iter().map(|_| self.side_block(ins)).collect();
-        for (i, &(version, index)) in cases.iter().enumerate() {
-            let miss = match i + 1 == cases.len() {
-                true => slow,
-                false => self.side_block(ins),
-            };
-            let cond = self.emit(
-                cur,
-                InstKind::HasTypeVersion {
-                    value: obj,
-                    version,
-                },
-                Type::CBOOL,
-                ins,
-            );
-            let read = reads[indexes.iter().position(|&x| x == index).unwrap()];
-            let branch = Terminator::Branch {
-                cond,
-                then_to: read,
-                then_args: vec![],
-                else_to: miss,
-                else_args: vec![],
-            };
-            self.end(cur, branch);
-            cur.block = miss;
-        }
+        let targets: Vec<(u32, BlockId)> = cases
+            .iter()
+            .map(|&(version, index)| {
+                let read = reads[indexes.iter().position(|&x| x == index).unwrap()];
+                (version, read)
+            })
+            .collect();
+        self.switch_on_type_version(cur, obj, &targets, slow, ins);
         let hit = (reads.len() > 1).then(|| {
             let block = self.side_block(ins);
             (block, self.func.add_param(block, Type::OBJECT))
@@ -2284,6 +2310,34 @@ impl<'a> Builder<'a> {
                 param
             }
             None => value.expect("one case at least"),
+        }
+    }
+
+    /// Ends the current block with type-version checks of `obj`, in order, each going to its
+    /// target block where it holds; the last one that fails goes to `slow`.
+    fn switch_on_type_version(
+        &mut self,
+        cur: &mut Cursor,
+        obj: ValueId,
+        targets: &[(u32, BlockId)],
+        slow: BlockId,
+        ins: &Instr,
+    ) {
+        for (i, &(version, target)) in targets.iter().enumerate() {
+            let miss = match i + 1 == targets.len() {
+                true => slow,
+                false => self.side_block(ins),
+            };
+            let cond = self.has_type_version(cur, obj, version, ins);
+            let branch = Terminator::Branch {
+                cond,
+                then_to: target,
+                then_args: vec![],
+                else_to: miss,
+                else_args: vec![],
+            };
+            self.end(cur, branch);
+            cur.block = miss;
         }
     }
 
@@ -2326,16 +2380,23 @@ impl<'a> Builder<'a> {
         slow: BlockId,
         ins: &Instr,
     ) {
-        let same = self.emit(
-            cur,
-            InstKind::HasTypeVersion {
-                value: obj,
-                version,
-            },
-            Type::CBOOL,
-            ins,
-        );
+        let same = self.has_type_version(cur, obj, version, ins);
         self.continue_if(cur, same, slow, ins);
+    }
+
+    /// A machine bool: whether `obj`'s type has version tag `version`.
+    fn has_type_version(
+        &mut self,
+        cur: &mut Cursor,
+        obj: ValueId,
+        version: u32,
+        ins: &Instr,
+    ) -> ValueId {
+        let kind = InstKind::HasTypeVersion {
+            value: obj,
+            version,
+        };
+        self.emit(cur, kind, Type::CBOOL, ins)
     }
 
     /// Ends the current block with a branch on machine bool `cond`: building continues in a
@@ -2517,6 +2578,19 @@ impl<'a> Builder<'a> {
     }
 
     fn load_method(&mut self, cur: &mut Cursor, ins: &Instr) -> Result<(), Unsupported> {
+        let cases = self.method_cases(ins);
+        if !cases.is_empty() {
+            let obj = *cur.stack.last().unwrap();
+            let outs = [Type::OPT_OBJECT, Type::OBJECT];
+            let fast = |b: &mut Self, cur: &mut Cursor, slow| {
+                b.methods_inline(cur, obj, &cases, slow, ins)
+            };
+            let slow = |b: &mut Self, cur: &mut Cursor| b.generic_load_method(cur, obj, ins);
+            let pair = self.fast_or_slow(cur, &outs, ins, fast, slow);
+            cur.stack.pop();
+            cur.stack.extend(pair);
+            return Ok(());
+        }
         let cached = match ins.specialised {
             LOAD_METHOD_WITH_VALUES | LOAD_METHOD_NO_DICT => Some(ins.cache_u64(6) as usize),
             _ => None,
@@ -2529,15 +2603,7 @@ impl<'a> Builder<'a> {
         let pair = match (cached, state) {
             (Some(descr), Some(state)) => {
                 let version = ins.cache_u32(1);
-                let same = self.emit(
-                    cur,
-                    InstKind::HasTypeVersion {
-                        value: obj,
-                        version,
-                    },
-                    Type::CBOOL,
-                    ins,
-                );
+                let same = self.has_type_version(cur, obj, version, ins);
                 let fast = |b: &mut Self, cur: &mut Cursor| {
                     if ins.specialised == LOAD_METHOD_WITH_VALUES {
                         b.emit(
@@ -2558,14 +2624,7 @@ impl<'a> Builder<'a> {
                             ins,
                         );
                     }
-                    let m = ConstInfo {
-                        obj: descr,
-                        text: format!("<method {:#x}>", descr),
-                        ty: Type::OTHER,
-                    };
-                    let mv = b.constant(cur, &m, ins);
-                    b.incref(cur, mv, ins);
-                    vec![mv, obj]
+                    vec![b.method_constant(cur, descr, ins), obj]
                 };
                 let slow = |b: &mut Self, cur: &mut Cursor| b.generic_load_method(cur, obj, ins);
                 self.diamond(
@@ -2582,6 +2641,74 @@ impl<'a> Builder<'a> {
         cur.stack.pop();
         cur.stack.extend(pair);
         Ok(())
+    }
+
+    /// The types whose method a `LOAD_METHOD` site finds inline after one type check each, when
+    /// its cache learnt some (`poly-methods`): the interpreter's `LOAD_METHOD_WITH_VALUES` or
+    /// `LOAD_METHOD_NO_DICT` case first, then the cache's. Empty otherwise: the site keeps the
+    /// interpreter's one-type form (a deopting guard) or its generic path.
+    fn method_cases(&self, ins: &Instr) -> Vec<MethodCase> {
+        let Some(learnt) = self.code.poly.methods.get(&ins.at) else {
+            return Vec::new();
+        };
+        let mut cases: Vec<MethodCase> = MethodCase::interpreters(ins).into_iter().collect();
+        for &case in learnt {
+            if !cases.iter().any(|c| c.version == case.version) {
+                cases.push(case);
+            }
+        }
+        cases
+    }
+
+    /// The (method, self) pair of a `LOAD_METHOD` on `obj` whose type is one of `cases`', `slow`
+    /// for any other or for an instance that may shadow the method: the type checks first, then
+    /// each case's own check and its method (a new reference; `obj` moves to the self slot).
+    fn methods_inline(
+        &mut self,
+        cur: &mut Cursor,
+        obj: ValueId,
+        cases: &[MethodCase],
+        slow: BlockId,
+        ins: &Instr,
+    ) -> Vec<ValueId> {
+        let blocks: Vec<BlockId> = cases.iter().map(|_| self.side_block(ins)).collect();
+        let targets: Vec<(u32, BlockId)> = cases
+            .iter()
+            .map(|c| c.version)
+            .zip(blocks.iter().copied())
+            .collect();
+        self.switch_on_type_version(cur, obj, &targets, slow, ins);
+        let join = self.side_block(ins);
+        let method = self.func.add_param(join, Type::OPT_OBJECT);
+        let this = self.func.add_param(join, Type::OBJECT);
+        for (case, &block) in cases.iter().zip(&blocks) {
+            cur.block = block;
+            if let Some(check) = case.unshadowed {
+                let values = self.emit(cur, InstKind::InstanceValues { obj }, Type::CPTR, ins);
+                let present = self.emit(cur, InstKind::NotNull { value: values }, Type::CBOOL, ins);
+                self.continue_if(cur, present, slow, ins);
+                let kind = InstKind::SharedKeysAre { value: obj, check };
+                let unchanged = self.emit(cur, kind, Type::CBOOL, ins);
+                self.continue_if(cur, unchanged, slow, ins);
+            }
+            let m = self.method_constant(cur, case.method, ins);
+            let args = vec![m, obj];
+            self.end(cur, Terminator::Jump { target: join, args });
+        }
+        cur.block = join;
+        vec![method, this]
+    }
+
+    /// A new reference to the method a `LOAD_METHOD` cache holds (borrowed from its type).
+    fn method_constant(&mut self, cur: &mut Cursor, method: usize, ins: &Instr) -> ValueId {
+        let m = ConstInfo {
+            obj: method,
+            text: format!("<method {method:#x}>"),
+            ty: Type::OTHER,
+        };
+        let mv = self.constant(cur, &m, ins);
+        self.incref(cur, mv, ins);
+        mv
     }
 
     /// The interpreter's LOAD_METHOD through a helper that writes the (method, self) or

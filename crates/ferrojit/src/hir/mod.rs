@@ -371,6 +371,16 @@ impl WordArith {
     }
 }
 
+/// What [`InstKind::SharedKeysAre`] compares in a type's shared keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeysCheck {
+    /// Their keys version (`dk_version`), as `LOAD_METHOD_WITH_VALUES` checks it.
+    Version(u32),
+    /// Their entry count (`dk_nentries`), as ferrojit's site cache checks it: shared keys only
+    /// grow, so an unchanged count proves a name still absent.
+    Entries(u32),
+}
+
 /// An HIR instruction. Each defines the value with its own number (some define nothing useful:
 /// their type is `Type::VOID`).
 #[derive(Clone, Debug, PartialEq)]
@@ -438,6 +448,10 @@ pub enum InstKind {
         version: u32,
         state: StateId,
     },
+    /// Machine bool: the shared keys of `value`'s heap type are as a method cache found them,
+    /// which proves that an instance with its values in place has no attribute shadowing the
+    /// cached method (selects a case of a polymorphic `LOAD_METHOD`).
+    SharedKeysAre { value: ValueId, check: KeysCheck },
     /// Deopts if the instance's managed `__dict__` was materialised.
     GuardNoDict { value: ValueId, state: StateId },
     /// Deopts if tracing was switched on or the eval breaker is set (checked after calls and on
@@ -572,6 +586,7 @@ impl InstKind {
             | GuardType { value, .. }
             | GuardTypeVersion { value, .. }
             | HasTypeVersion { value, .. }
+            | SharedKeysAre { value, .. }
             | GuardCachedKeysVersion { value, .. }
             | GuardNoDict { value, .. }
             | IsCompactInt { value }

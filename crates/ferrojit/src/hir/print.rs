@@ -132,6 +132,10 @@ impl Function {
             InstKind::HasTypeVersion { value, version } => {
                 write!(s, "HasTypeVersion {value} == {version}")
             }
+            InstKind::SharedKeysAre { value, check } => match check {
+                KeysCheck::Version(v) => write!(s, "SharedKeysAre {value} version == {v}"),
+                KeysCheck::Entries(n) => write!(s, "SharedKeysAre {value} entries == {n}"),
+            },
             InstKind::GuardNoDict { value, state } => write!(s, "GuardNoDict {value} -> {state}"),
             InstKind::GuardInterpreterIdle { state } => {
                 write!(s, "GuardInterpreterIdle -> {state}")

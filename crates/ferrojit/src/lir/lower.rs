@@ -6,7 +6,7 @@
 use super::*;
 use crate::cpython::Layout;
 use crate::hir::{
-    self, ErrorCheck, ExitKind, Helper, InstKind, Terminator, Type, ValueId, WordArith,
+    self, ErrorCheck, ExitKind, Helper, InstKind, KeysCheck, Terminator, Type, ValueId, WordArith,
 };
 use std::collections::HashMap;
 
@@ -501,6 +501,24 @@ impl<'a> Lowerer<'a> {
                     Width::W32,
                     state,
                 );
+            }
+            InstKind::SharedKeysAre { value, check } => {
+                let r = self.materialise(value);
+                let t = self.load(Base::Reg(r), lay.object_type, Width::W64);
+                let keys = self.load(Base::Reg(t), lay.heaptype_cached_keys, Width::W64);
+                let (field, expected, width) = match check {
+                    KeysCheck::Version(v) => (lay.dictkeys_version, v, Width::W32),
+                    KeysCheck::Entries(n) => (lay.dictkeys_nentries, n, Width::W64),
+                };
+                let seen = self.load(Base::Reg(keys), field, width);
+                let d = self.reg(v);
+                self.emit(LInst::SetCmp {
+                    dst: d,
+                    a: seen,
+                    b: Operand::Imm(expected as i64),
+                    cond: Cond::Eq,
+                    width,
+                });
             }
             InstKind::GuardNoDict { value, state } => {
                 let r = self.materialise(value);

@@ -26,6 +26,8 @@
 
 use crate::cpython::ffi::read;
 use crate::cpython::layout;
+use crate::hir::builder::MethodCase;
+use crate::hir::KeysCheck;
 use pyo3_ffi::*;
 use std::cell::Cell;
 use std::os::raw::{c_int, c_void};
@@ -72,7 +74,14 @@ struct Entry {
 pub struct SiteCache {
     entries: [Cell<Entry>; ENTRIES],
     next: Cell<u8>,
+    /// Loads the entries served.
+    hits: Cell<u32>,
 }
+
+/// Hits after which a site's cache asks for its function's site feedback
+/// (`hot-site-feedback`): a function entered too seldom to reach the entry count of
+/// `hook::SITE_FEEDBACK_AFTER`, such as one that runs a long loop, gets its feedback too.
+pub const FEEDBACK_AFTER_HITS: u32 = 1000;
 
 /// What a generic `LOAD_ATTR` site's cache learnt while the code ran: one type, whose
 /// attribute sat at one place. A recompilation uses it as the interpreter's own feedback for a
@@ -119,6 +128,44 @@ impl SiteCache {
             .filter(|e| e.kind == Kind::InstanceValue)
             .map(|e| (e.version, e.index))
             .collect()
+    }
+
+    /// The method entries of types whose instances prove with a check of their own that they
+    /// do not shadow the method (no dict, or values in place and the shared keys' entry count
+    /// unchanged), in slot order: what a site that saw several types compiles to with
+    /// `poly-methods`.
+    pub fn method_cases(&self) -> Vec<MethodCase> {
+        let case = |e: Entry| {
+            let unshadowed = match e.nentries {
+                NO_DICT => None,
+                n => Some(KeysCheck::Entries(u32::try_from(n).ok()?)),
+            };
+            Some(MethodCase {
+                version: e.version,
+                method: e.method,
+                unshadowed,
+            })
+        };
+        self.entries
+            .iter()
+            .map(Cell::get)
+            .filter(|e| e.kind == Kind::Method)
+            .filter_map(case)
+            .collect()
+    }
+
+    /// Counts a hit; every [`FEEDBACK_AFTER_HITS`] hits, asks for the site feedback of the
+    /// function whose code owns this cache (read when that code next returns).
+    fn count_hit(&self) {
+        let hits = self.hits.get().wrapping_add(1);
+        self.hits.set(hits);
+        if hits % FEEDBACK_AFTER_HITS == 0 {
+            // SAFETY: the helpers that serve hits run with the GIL held.
+            let rt = unsafe { super::hook::runtime() };
+            if rt.options.enabled(super::Optimisation::HotSiteFeedback) {
+                rt.feedback_asked_by = self as *const SiteCache as usize;
+            }
+        }
     }
 
     fn find(&self, ty: usize, version: u32) -> Option<Entry> {
@@ -236,6 +283,7 @@ pub unsafe extern "C" fn fj_getattr_cached(
                     _ => std::ptr::null_mut(),
                 };
                 if !v.is_null() {
+                    cache.count_hit();
                     Py_INCREF(v);
                     return v;
                 }
@@ -399,6 +447,7 @@ pub unsafe extern "C" fn fj_load_method_cached(
             if let Some(e) = cache.find(ty as usize, version) {
                 if e.kind == Kind::Method && method_still_unshadowed(obj, ty, &e, name) {
                     super::hook::runtime().stats.method_cache_hits += 1;
+                    cache.count_hit();
                     let m = e.method as *mut PyObject;
                     Py_INCREF(m);
                     *out = m;

@@ -13,7 +13,7 @@ use crate::cpython::ffi::{self, code as co, InterpreterFrame};
 use crate::cpython::{
     layout, opcode_tables, range_iter_layout_holds, seq_iter_layout_holds, Layout,
 };
-use crate::hir::builder::{CodeInfo, ConstInfo, GlobalSlot, KeysInfo, WellKnown};
+use crate::hir::builder::{CodeInfo, ConstInfo, GlobalSlot, KeysInfo, PolySites, WellKnown};
 use crate::hir::{self, Type};
 use crate::lir;
 use crate::passes;
@@ -40,6 +40,8 @@ pub struct NativeCode {
     pub site_cache_at: Box<[u32]>,
     /// Entries into this code (counted up to when its site caches are read for feedback).
     pub entries: Cell<u32>,
+    /// Its site caches were read for feedback.
+    pub site_feedback_read: Cell<bool>,
     /// How native callers may call this code directly (None: only through the hook).
     pub direct: Option<super::direct_call::DirectEntry>,
     /// For a generator: where a suspended frame must stand (code-unit index of
@@ -49,6 +51,15 @@ pub struct NativeCode {
     /// Back edges (code-unit indices) at whose loop header a frame can enter this code, each
     /// with the loop header's stack depth.
     pub loop_entries: Box<[(u32, u32)]>,
+}
+
+impl NativeCode {
+    /// Whether `cache` is the address of one of this code's site caches.
+    #[inline]
+    pub fn owns_site_cache(&self, cache: usize) -> bool {
+        let caches = self.site_caches.as_ptr_range();
+        (caches.start as usize..caches.end as usize).contains(&cache)
+    }
 }
 
 /// A set of code-unit indices, one bit each.
@@ -111,7 +122,7 @@ pub struct ExitInfo {
 }
 
 /// Compilations of one code object after which it is left to the interpreter for good.
-const MAX_RECOMPILATIONS: usize = 8;
+pub const MAX_RECOMPILATIONS: usize = 8;
 
 /// Everything the pipeline produced for one function, for dumps and tests.
 pub struct Artifacts {
@@ -279,7 +290,7 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
         let feedback = Feedback {
             generic_sites: &state.generic_sites,
             site_feedback: &state.site_feedback,
-            poly_attrs: &state.poly_attrs,
+            poly: &state.poly,
             loop_entries: state.loop_entries,
         };
         let qualname = where_.rsplit_once(':').map_or(where_.as_str(), |(_, q)| q);
@@ -446,6 +457,7 @@ fn install(
         site_caches,
         site_cache_at: art.hir.site_cache_at.clone().into_boxed_slice(),
         entries: Cell::new(0),
+        site_feedback_read: Cell::new(false),
         direct: None,
         resume_points: ResumePoints::new(&art.hir.resume_points),
         loop_entries: art.hir.loop_entries.clone().into_boxed_slice(),
@@ -485,8 +497,8 @@ pub struct Feedback<'a> {
     pub generic_sites: &'a BTreeSet<u32>,
     /// Attribute loads the interpreter had not specialised, with what their site caches saw.
     pub site_feedback: &'a BTreeMap<u32, SiteFeedback>,
-    /// Attribute loads whose site caches saw instance attributes of several types.
-    pub poly_attrs: &'a BTreeMap<u32, Vec<(u32, u32)>>,
+    /// Attribute and method loads whose site caches saw several types.
+    pub poly: &'a PolySites,
     /// Compile entries at the loops' headers (see `hir::builder::CodeInfo::loop_entries`).
     pub loop_entries: bool,
 }
@@ -510,8 +522,12 @@ pub unsafe fn pipeline(
         info.generic_sites = feedback.generic_sites.clone();
         info.loop_entries = feedback.loop_entries;
         apply_site_feedback(&mut info.instrs, feedback.site_feedback);
-        if runtime().options.enabled(super::Optimisation::PolyAttrs) {
-            info.poly_attrs = feedback.poly_attrs.clone();
+        let options = &runtime().options;
+        if options.enabled(super::Optimisation::PolyAttrs) {
+            info.poly.attrs = feedback.poly.attrs.clone();
+        }
+        if options.enabled(super::Optimisation::PolyMethods) {
+            info.poly.methods = feedback.poly.methods.clone();
         }
         let mut hir = hir::builder::build(&info).map_err(|u| Failure::Unsupported(u.0))?;
         if runtime().options.enabled(super::Optimisation::BorrowedRefs) {
@@ -704,7 +720,7 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
                 tuple_type: std::ptr::addr_of_mut!(PyTuple_Type) as usize,
             },
             generic_sites: BTreeSet::new(),
-            poly_attrs: BTreeMap::new(),
+            poly: PolySites::default(),
             loop_entries: false,
         })
     }

@@ -15,7 +15,7 @@ use super::{GilCell, Optimisation, Options};
 use crate::backend::Isa;
 use crate::cpython::ffi::{self, code as co, frame, tstate, InterpreterFrame};
 use crate::cpython::Layout;
-use crate::hir::builder::{BUILTINS_KEYS_CHANGED, MODULE_KEYS_CHANGED};
+use crate::hir::builder::{MethodCase, PolySites, BUILTINS_KEYS_CHANGED, MODULE_KEYS_CHANGED};
 use pyo3_ffi::{PyObject, PyThreadState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::raw::{c_int, c_void};
@@ -40,12 +40,11 @@ pub struct CodeState {
     /// Feedback the site caches of earlier native code gave, by instruction (see
     /// [`take_site_feedback`]).
     pub site_feedback: BTreeMap<u32, SiteFeedback>,
-    /// The site caches were read once already (they are read once per code object).
-    pub site_feedback_taken: bool,
-    /// `LOAD_ATTR` sites (code-unit index) whose caches held instance attributes of some
-    /// types, with their (type version, shared-keys index): `poly-attrs` compiles them to a
-    /// chain of inline reads. Learnt with the site feedback.
-    pub poly_attrs: BTreeMap<u32, Vec<(u32, u32)>>,
+    /// How many native versions' site caches were read (see [`MAX_SITE_FEEDBACK_READS`]).
+    pub site_feedback_reads: u8,
+    /// Attribute and method loads whose caches held cases for some types: `poly-attrs` and
+    /// `poly-methods` compile them to a chain of type checks. Learnt with the site feedback.
+    pub poly: PolySites,
     /// Native code retired because a global was added or deleted (see
     /// [`KEYS_CHANGE_RECOMPILES`]).
     pub keys_change_recompiles: u32,
@@ -81,6 +80,9 @@ pub struct Runtime {
     pub stats: Stats,
     pub extra_index: isize,
     pub enabled: bool,
+    /// The address of a site cache that asked for its function's site feedback (0: none), see
+    /// `attr_cache::FEEDBACK_AFTER_HITS`. Only compared, never followed.
+    pub feedback_asked_by: usize,
 }
 
 static RUNTIME: GilCell<Option<Runtime>> = GilCell::new(None);
@@ -122,6 +124,7 @@ fn first_runtime(slot: &'static mut Option<Runtime>) -> &'static mut Runtime {
         },
         extra_index: -1,
         enabled: false,
+        feedback_asked_by: 0,
     })
 }
 
@@ -168,8 +171,8 @@ pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> 
                 site_exits: BTreeMap::new(),
                 retired: Vec::new(),
                 site_feedback: BTreeMap::new(),
-                site_feedback_taken: false,
-                poly_attrs: BTreeMap::new(),
+                site_feedback_reads: 0,
+                poly: PolySites::default(),
                 keys_change_recompiles: 0,
                 loop_entries: false,
             };
@@ -462,6 +465,9 @@ pub(super) unsafe fn run_native(
         native.entries.set(entries);
         if entries == SITE_FEEDBACK_AFTER {
             take_site_feedback(f, native);
+        } else if native.owns_site_cache(rt.feedback_asked_by) {
+            rt.feedback_asked_by = 0;
+            take_site_feedback(f, native);
         }
         match outcome(r) {
             Outcome::Returned(v) => v,
@@ -558,25 +564,69 @@ unsafe fn take_site_feedback(f: *mut InterpreterFrame, native: &NativeCode) {
             return;
         };
         let current = state.native.as_deref();
-        if state.site_feedback_taken || !current.is_some_and(|c| std::ptr::eq(c, native)) {
+        if state.site_feedback_reads >= MAX_SITE_FEEDBACK_READS
+            || native.site_feedback_read.replace(true)
+            || !current.is_some_and(|c| std::ptr::eq(c, native))
+        {
             return;
         }
-        state.site_feedback_taken = true;
-        let poly = runtime().options.enabled(super::Optimisation::PolyAttrs);
+        state.site_feedback_reads += 1;
+        let options = &runtime().options;
+        let poly_attrs = options.enabled(super::Optimisation::PolyAttrs);
+        let poly_methods = options.enabled(super::Optimisation::PolyMethods);
         let mut learnt = false;
+        let mut instrs = None;
         for (cache, &at) in native.site_caches.iter().zip(native.site_cache_at.iter()) {
             if let Some(feedback) = cache.feedback() {
                 learnt |= state.site_feedback.insert(at, feedback).is_none();
             }
             let cases = cache.instance_value_cases();
-            if poly && !cases.is_empty() {
-                learnt |= state.poly_attrs.insert(at, cases).is_none();
+            if poly_attrs && !cases.is_empty() {
+                let known = state.poly.attrs.entry(at).or_default();
+                learnt |= add_cases(known, cases, |&(version, _)| version);
+            }
+            let mut cases = cache.method_cases();
+            if poly_methods && !cases.is_empty() {
+                // The type this code served without the cache, as the interpreter had
+                // specialised the site: kept, since the interpreter may specialise the site
+                // for another type before the next compilation.
+                let instrs = instrs.get_or_insert_with(|| compile::instructions(frame::code(f)));
+                let site = instrs.iter().find(|i| i.at == at);
+                if let Some(case) = site.and_then(MethodCase::interpreters) {
+                    if !cases.iter().any(|c| c.version == case.version) {
+                        cases.insert(0, case);
+                    }
+                }
+                let known = state.poly.methods.entry(at).or_default();
+                learnt |= add_cases(known, cases, |c| c.version);
             }
         }
-        if learnt {
+        if learnt && state.retired.len() < compile::MAX_RECOMPILATIONS / 2 {
             state.retire_native();
         }
     }
+}
+
+/// How many native versions of one function have their site caches read: the first after
+/// its [`SITE_FEEDBACK_AFTER`] entries (or when a hot site asks), then the versions compiled
+/// from that feedback, whose caches see what the first did not (a type that arrived later, the
+/// slow arm of a site the interpreter specialised since). A read that learnt something retires
+/// the code while at most half of `compile::MAX_RECOMPILATIONS` are used, leaving the rest to
+/// the deopt policy.
+pub const MAX_SITE_FEEDBACK_READS: u8 = 3;
+
+/// Adds to a site's `known` cases those of `seen` with a type version not known yet, up to
+/// `attr_cache::ENTRIES` in all; whether any was added.
+fn add_cases<T>(known: &mut Vec<T>, seen: Vec<T>, version: impl Fn(&T) -> u32) -> bool {
+    let before = known.len();
+    for case in seen {
+        if known.len() < super::attr_cache::ENTRIES
+            && !known.iter().any(|k| version(k) == version(&case))
+        {
+            known.push(case);
+        }
+    }
+    known.len() > before
 }
 
 /// The deopt policy: counts a failed speculation at `site` (over every native version of the

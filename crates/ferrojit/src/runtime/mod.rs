@@ -275,6 +275,14 @@ pub enum Optimisation {
     /// (after the site feedback's 200 entries) is compiled again to a chain of type-version
     /// checks, each with its inline slot read; the cached helper only for other types.
     PolyAttrs,
+    /// `poly-methods`: a `LOAD_METHOD` site whose cache saw methods of several types is
+    /// compiled again to a chain of type-version checks, each with its no-shadowing check and
+    /// its method as a constant; the cached helper only for other types.
+    PolyMethods,
+    /// `hot-site-feedback`: a site cache that served many loads (`FEEDBACK_AFTER_HITS`) asks
+    /// for its function's site feedback when the function next returns, so that a function
+    /// entered too seldom to reach the feedback's entry count (a long loop) learns its sites.
+    HotSiteFeedback,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -293,7 +301,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 44] = [
+    pub const ALL: [Optimisation; 46] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -338,6 +346,8 @@ impl Optimisation {
         Optimisation::ColdSection,
         Optimisation::CalleeTable,
         Optimisation::PolyAttrs,
+        Optimisation::PolyMethods,
+        Optimisation::HotSiteFeedback,
     ];
 
     pub fn name(self) -> &'static str {
@@ -386,6 +396,8 @@ impl Optimisation {
             Optimisation::ColdSection => "cold-section",
             Optimisation::CalleeTable => "callee-table",
             Optimisation::PolyAttrs => "poly-attrs",
+            Optimisation::PolyMethods => "poly-methods",
+            Optimisation::HotSiteFeedback => "hot-site-feedback",
         }
     }
 
