@@ -563,15 +563,19 @@ unsafe fn take_site_feedback(f: *mut InterpreterFrame, native: &NativeCode) {
         let Some(state) = code_state_fast(frame::code(f)) else {
             return;
         };
+        let options = &runtime().options;
+        let max_reads = match options.enabled(super::Optimisation::HotSiteFeedback) {
+            true => MAX_SITE_FEEDBACK_READS,
+            false => 1,
+        };
         let current = state.native.as_deref();
-        if state.site_feedback_reads >= MAX_SITE_FEEDBACK_READS
+        if state.site_feedback_reads >= max_reads
             || native.site_feedback_read.replace(true)
             || !current.is_some_and(|c| std::ptr::eq(c, native))
         {
             return;
         }
         state.site_feedback_reads += 1;
-        let options = &runtime().options;
         let poly_attrs = options.enabled(super::Optimisation::PolyAttrs);
         let poly_methods = options.enabled(super::Optimisation::PolyMethods);
         let mut learnt = false;
@@ -601,18 +605,19 @@ unsafe fn take_site_feedback(f: *mut InterpreterFrame, native: &NativeCode) {
                 learnt |= add_cases(known, cases, |c| c.version);
             }
         }
-        if learnt && state.retired.len() < compile::MAX_RECOMPILATIONS / 2 {
+        let room = state.retired.len() < compile::MAX_RECOMPILATIONS / 2;
+        if learnt && (state.site_feedback_reads == 1 || room) {
             state.retire_native();
         }
     }
 }
 
-/// How many native versions of one function have their site caches read: the first after
-/// its [`SITE_FEEDBACK_AFTER`] entries (or when a hot site asks), then the versions compiled
-/// from that feedback, whose caches see what the first did not (a type that arrived later, the
-/// slow arm of a site the interpreter specialised since). A read that learnt something retires
-/// the code while at most half of `compile::MAX_RECOMPILATIONS` are used, leaving the rest to
-/// the deopt policy.
+/// How many native versions of one function have their site caches read with
+/// `hot-site-feedback` (without it, one): the first after its [`SITE_FEEDBACK_AFTER`] entries
+/// (or when a hot site asks), then the versions compiled from that feedback, whose caches see
+/// what the first did not (a type that arrived later, the slow arm of a site the interpreter
+/// specialised since). A later read that learnt something retires the code while at most half
+/// of `compile::MAX_RECOMPILATIONS` are used, leaving the rest to the deopt policy.
 pub const MAX_SITE_FEEDBACK_READS: u8 = 3;
 
 /// Adds to a site's `known` cases those of `seen` with a type version not known yet, up to

@@ -281,7 +281,9 @@ pub enum Optimisation {
     PolyMethods,
     /// `hot-site-feedback`: a site cache that served many loads (`FEEDBACK_AFTER_HITS`) asks
     /// for its function's site feedback when the function next returns, so that a function
-    /// entered too seldom to reach the feedback's entry count (a long loop) learns its sites.
+    /// entered too seldom to reach the feedback's entry count (a long loop) learns its sites;
+    /// and the caches of the code compiled from feedback are read too (up to
+    /// `hook::MAX_SITE_FEEDBACK_READS` versions), not only the first version's.
     HotSiteFeedback,
 }
 
