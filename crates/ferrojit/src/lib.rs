@@ -221,11 +221,12 @@ fn inspect<'py>(
     for (k, v) in art.texts() {
         d.set_item(k, v)?;
     }
-    d.set_item("code_bytes", art.code_len)?;
-    d.set_item("literal_pool_bytes", art.code.len() - art.code_len)?;
+    let m = &art.machine;
+    d.set_item("code_bytes", m.code_len)?;
+    d.set_item("literal_pool_bytes", m.bytes.len() - m.code_len)?;
     d.set_item(
         "instructions",
-        backend::disasm::count_instructions(isa, &art.code[..art.code_len]),
+        backend::disasm::count_instructions(isa, m.instructions()),
     )?;
     d.set_item("spill_slots", art.alloc.num_slots)?;
     Ok(d)

@@ -7,7 +7,7 @@ use super::attr_cache::{SiteCache, SiteFeedback};
 use super::codemem::{CodeBlock, Linked};
 use super::helpers;
 use super::hook::{runtime, CodeState};
-use crate::backend::{disasm, CallLink, Env, Isa};
+use crate::backend::{disasm, Env, Isa, MachineCode};
 use crate::bytecode::{self, Instr};
 use crate::cpython::ffi::{self, code as co, InterpreterFrame};
 use crate::cpython::{
@@ -133,23 +133,19 @@ pub struct Artifacts {
     pub alloc: regalloc::Allocation,
     /// The LIR after allocation and cleanup: what the backend turned into machine code.
     pub allocated: lir::Function,
-    /// The bytes installed: instructions, then the literal pool.
-    pub code: Vec<u8>,
-    /// Where the instructions end (disassembly and instruction counts stop there).
-    pub code_len: usize,
+    /// What the backend emitted: the bytes to install (instructions, then the literal pool),
+    /// count points and helper calls to link; installing adds the counting veneers' points.
+    pub machine: MachineCode,
     pub isa: Isa,
     /// The attribute-site caches the code points at; they live as long as the code.
     pub site_caches: Box<[SiteCache]>,
-    /// Count points' counters and their stretches' instructions (`FERROJIT_COUNT_INSTRUCTIONS`).
-    pub counted: Vec<(usize, u32)>,
-    /// Helper calls the installer links (`near-calls`).
-    pub links: Vec<CallLink>,
 }
 
 impl Artifacts {
     /// The four dump texts: HIR, LIR, allocated LIR, disassembly.
     pub fn texts(&self) -> [(&'static str, String); 4] {
-        let asm = disasm::disassemble_linked(self.isa, &self.code[..self.code_len], 0, &self.links)
+        let m = &self.machine;
+        let asm = disasm::disassemble_linked(self.isa, m.instructions(), 0, &m.links)
             .unwrap_or_else(|e| format!("disassembly failed: {e}\n"));
         [
             ("hir", self.hir.to_string()),
@@ -332,17 +328,19 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
                     } else {
                         rt.stats.recompilations += 1;
                     }
-                    rt.stats.code_bytes += art.code_len as u64;
-                    rt.stats.literal_pool_bytes += (art.code.len() - art.code_len) as u64;
+                    let m = &mut art.machine;
+                    rt.stats.code_bytes += m.code_len as u64;
+                    rt.stats.literal_pool_bytes += (m.bytes.len() - m.code_len) as u64;
                     rt.stats.compile_time_ms += started.elapsed().as_secs_f64() * 1000.0;
-                    super::perf_map::record(native.block.addr(), art.code.len(), &where_);
-                    super::counting::register(&art.counted);
+                    super::perf_map::record(native.block.addr(), m.bytes.len(), &where_);
+                    super::counting::register(&m.counted);
                     rt.stats.compiled.push(where_);
                     if let Some(dir) = rt.options.dump_dir.clone() {
                         write_dumps(&dir, &art);
                     }
-                    let mut instructions = std::mem::take(&mut art.code);
-                    instructions.truncate(art.code_len);
+                    let code_len = art.machine.code_len;
+                    let mut instructions = std::mem::take(&mut art.machine.bytes);
+                    instructions.truncate(code_len);
                     rt.stats.uncounted.push((art.isa, instructions));
                     state.install_native(native);
                 }
@@ -428,9 +426,10 @@ fn install(
     location: String,
     spread: bool,
 ) -> Result<(NativeCode, Linked), String> {
-    let counting = super::counting::enabled().then_some(super::counting::next_counter as _);
-    let (block, linked) = CodeBlock::install(&art.code, &art.links, spread, counting)?;
-    art.counted.extend_from_slice(&linked.counted);
+    let m = &mut art.machine;
+    let counters = super::counting::counters();
+    let (block, linked) = CodeBlock::install(&m.bytes, &m.links, spread, counters)?;
+    m.counted.extend_from_slice(&linked.counted);
     // SAFETY: the block holds code generated for the host ISA with the `Entry` ABI.
     let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(block.addr()) };
     let exits = art
@@ -571,12 +570,9 @@ pub unsafe fn pipeline(
             lir,
             alloc,
             allocated,
-            code: machine.bytes,
-            code_len: machine.code_len,
+            machine,
             isa,
             site_caches,
-            counted: machine.counted,
-            links: machine.links,
         })
     }
 }
@@ -601,8 +597,7 @@ fn backend_env(on: impl Fn(super::Optimisation) -> bool) -> Env {
         cold_section: on(O::ColdSection),
         code_zone: None,
         ref_total: ffi::ref_total_address(),
-        count_instructions: super::counting::enabled()
-            .then_some(super::counting::next_counter as _),
+        count_instructions: super::counting::counters(),
     }
 }
 

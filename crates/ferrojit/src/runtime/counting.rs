@@ -37,6 +37,12 @@ pub fn enabled() -> bool {
         })
 }
 
+/// Where code compiled now takes its count points' counters: [`next_counter`] while counting
+/// is [`enabled`], None otherwise (the code does not count).
+pub fn counters() -> Option<ferrojit_asm_core::NextCounter> {
+    enabled().then_some(next_counter as ferrojit_asm_core::NextCounter)
+}
+
 /// The counters' mapping (its address), or None when it could not be made.
 fn arena() -> Option<usize> {
     static ARENA: OnceLock<Option<usize>> = OnceLock::new();

@@ -465,7 +465,7 @@ pub(super) unsafe fn run_native(
         native.entries.set(entries);
         if entries == SITE_FEEDBACK_AFTER {
             take_site_feedback(f, native);
-        } else if native.owns_site_cache(rt.feedback_asked_by) {
+        } else if rt.feedback_asked_by != 0 && native.owns_site_cache(rt.feedback_asked_by) {
             rt.feedback_asked_by = 0;
             take_site_feedback(f, native);
         }
