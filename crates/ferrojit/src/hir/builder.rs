@@ -62,6 +62,9 @@ pub struct PolySites {
     pub attrs: BTreeMap<u32, Vec<(u32, u32)>>,
     /// `LOAD_METHOD` sites: each type's method (`poly-methods`).
     pub methods: BTreeMap<u32, Vec<MethodCase>>,
+    /// `STORE_ATTR` sites: the (type version, shared-keys index) of each type whose instance
+    /// attribute the cache stored (`poly-stores`).
+    pub stores: BTreeMap<u32, Vec<(u32, u32)>>,
 }
 
 /// One type's case of a polymorphic `LOAD_METHOD`: instances of the type at version `version`
@@ -134,6 +137,9 @@ pub struct CodeInfo {
     /// `LOAD_ATTR_WITH_HINT` and `LOAD_ATTR_MODULE` read the dict entry in machine code (the
     /// `inline-dict-attrs` optimisation); otherwise they take the site-cached generic lookup.
     pub inline_dict_attrs: bool,
+    /// Generic `STORE_ATTR`s store through their site's cache (`fj_setattr_cached`, the
+    /// `poly-stores` optimisation); otherwise `PyObject_SetAttr`.
+    pub cached_stores: bool,
     /// `STORE_ATTR_WITH_HINT` stores through `fj_store_attr_dict` (the `store-attr-dict`
     /// optimisation); otherwise `PyObject_SetAttr`.
     pub store_attr_dict: bool,
@@ -2465,6 +2471,19 @@ impl<'a> Builder<'a> {
         }
         let (value, owner) = (cur.stack[n - 2], cur.stack[n - 1]);
         cur.stack.truncate(n - 2);
+        let cases = self.instance_store_cases(ins);
+        if !cases.is_empty() {
+            let fast = |b: &mut Self, cur: &mut Cursor, slow: BlockId| {
+                b.instance_stores(cur, owner, value, &cases, slow, ins);
+                vec![]
+            };
+            let slow = |b: &mut Self, cur: &mut Cursor| {
+                b.generic_setattr(cur, owner, value, ins);
+                vec![]
+            };
+            self.fast_or_slow(cur, &[], ins, fast, slow);
+            return Ok(());
+        }
         if ins.specialised == STORE_ATTR_INSTANCE_VALUE {
             // As the interpreter's STORE_ATTR_INSTANCE_VALUE: the type it saw, with its values
             // in place, stores into the slot, and a slot filled for the first time (every
@@ -2472,36 +2491,7 @@ impl<'a> Builder<'a> {
             let (version, index) = (ins.cache_u32(1), ins.cache[3] as u32);
             let fast = |b: &mut Self, cur: &mut Cursor, slow: BlockId| {
                 let values = b.instance_values(cur, owner, version, slow, ins);
-                let old = b.emit(
-                    cur,
-                    InstKind::LoadWord {
-                        base: values,
-                        index,
-                    },
-                    Type::OPT_OBJECT,
-                    ins,
-                );
-                b.emit(
-                    cur,
-                    InstKind::StoreWord {
-                        base: values,
-                        index,
-                        value,
-                    },
-                    Type::VOID,
-                    ins,
-                );
-                let had = b.emit(cur, InstKind::NotNull { value: old }, Type::CBOOL, ins);
-                let release = |b: &mut Self, cur: &mut Cursor| {
-                    b.decref(cur, old, ins);
-                    vec![]
-                };
-                let first = |b: &mut Self, cur: &mut Cursor| {
-                    let i = b.cint(cur, index as i64, ins);
-                    b.helper(cur, Helper::ValuesAddKey, vec![values, i], Type::VOID, ins);
-                    vec![]
-                };
-                b.diamond(cur, had, &[], ins, release, first);
+                b.store_instance_value(cur, values, index, value, ins);
                 b.decref(cur, owner, ins);
                 vec![]
             };
@@ -2562,16 +2552,125 @@ impl<'a> Builder<'a> {
     }
 
     /// `setattr(owner, name, value)`, releasing both (already popped).
+    /// The (type version, shared-keys index) of each type whose instance attribute a
+    /// `STORE_ATTR` stores inline after one type check each, when its cache learnt some
+    /// (`poly-stores`): the interpreter's `STORE_ATTR_INSTANCE_VALUE` first, then the cache's.
+    /// Empty otherwise: the site keeps the interpreter's one-type form or its generic path.
+    fn instance_store_cases(&self, ins: &Instr) -> Vec<(u32, u32)> {
+        let Some(learnt) = self.code.poly.stores.get(&ins.at) else {
+            return Vec::new();
+        };
+        let mut cases = Vec::new();
+        if ins.specialised == STORE_ATTR_INSTANCE_VALUE {
+            cases.push((ins.cache_u32(1), ins.cache[3] as u32));
+        }
+        for &case in learnt {
+            if !cases.iter().any(|&(version, _)| version == case.0) {
+                cases.push(case);
+            }
+        }
+        cases
+    }
+
+    /// `owner.name = value` for an `owner` whose type version is one of `cases`', `slow` for
+    /// any other or for an instance whose values were turned into a dict: the type checks
+    /// first, each going to the store at its case's shared-keys index (types that keep the
+    /// attribute at the same index share one). Takes `value` and `owner`.
+    fn instance_stores(
+        &mut self,
+        cur: &mut Cursor,
+        owner: ValueId,
+        value: ValueId,
+        cases: &[(u32, u32)],
+        slow: BlockId,
+        ins: &Instr,
+    ) {
+        let mut indexes: Vec<u32> = Vec::new();
+        for &(_, index) in cases {
+            if !indexes.contains(&index) {
+                indexes.push(index);
+            }
+        }
+        let stores: Vec<BlockId> = indexes.iter().map(|_| self.side_block(ins)).collect();
+        let targets: Vec<(u32, BlockId)> = cases
+            .iter()
+            .map(|&(version, index)| {
+                let at = indexes.iter().position(|&x| x == index).unwrap();
+                (version, stores[at])
+            })
+            .collect();
+        self.switch_on_type_version(cur, owner, &targets, slow, ins);
+        let join = self.side_block(ins);
+        for (&block, &index) in stores.iter().zip(&indexes) {
+            cur.block = block;
+            let values = self.emit(
+                cur,
+                InstKind::InstanceValues { obj: owner },
+                Type::CPTR,
+                ins,
+            );
+            let present = self.emit(cur, InstKind::NotNull { value: values }, Type::CBOOL, ins);
+            self.continue_if(cur, present, slow, ins);
+            self.store_instance_value(cur, values, index, value, ins);
+            let jump = Terminator::Jump {
+                target: join,
+                args: vec![],
+            };
+            self.end(cur, jump);
+        }
+        cur.block = join;
+        self.decref(cur, owner, ins);
+    }
+
+    /// `STORE_ATTR_INSTANCE_VALUE`'s store of `value` (taken) into slot `index` of an
+    /// instance's `values`: the old value released, or a slot filled for the first time (every
+    /// `__init__`) added to the insertion order.
+    fn store_instance_value(
+        &mut self,
+        cur: &mut Cursor,
+        values: ValueId,
+        index: u32,
+        value: ValueId,
+        ins: &Instr,
+    ) {
+        let old = InstKind::LoadWord {
+            base: values,
+            index,
+        };
+        let old = self.emit(cur, old, Type::OPT_OBJECT, ins);
+        let store = InstKind::StoreWord {
+            base: values,
+            index,
+            value,
+        };
+        self.emit(cur, store, Type::VOID, ins);
+        let had = self.emit(cur, InstKind::NotNull { value: old }, Type::CBOOL, ins);
+        let release = |b: &mut Self, cur: &mut Cursor| {
+            b.decref(cur, old, ins);
+            vec![]
+        };
+        let first = |b: &mut Self, cur: &mut Cursor| {
+            let i = b.cint(cur, index as i64, ins);
+            b.helper(cur, Helper::ValuesAddKey, vec![values, i], Type::VOID, ins);
+            vec![]
+        };
+        self.diamond(cur, had, &[], ins, release, first);
+    }
+
     fn generic_setattr(&mut self, cur: &mut Cursor, owner: ValueId, value: ValueId, ins: &Instr) {
         let name = self.code.names[ins.arg as usize].clone();
         let nm = self.constant(cur, &name, ins);
-        let r = self.helper(
-            cur,
-            Helper::SetAttr,
-            vec![owner, nm, value],
-            Type::CINT,
-            ins,
-        );
+        let r = match self.code.cached_stores {
+            true => {
+                let cache = self.site_cache(cur, ins);
+                let args = vec![owner, nm, value, cache];
+                self.helper(cur, Helper::SetAttrCached, args, Type::CINT, ins)
+            }
+            false => {
+                let args = vec![owner, nm, value];
+                self.helper(cur, Helper::SetAttr, args, Type::CINT, ins)
+            }
+        };
         self.decref(cur, value, ins);
         self.decref(cur, owner, ins);
         self.check(cur, r, ErrorCheck::Negative, ins);

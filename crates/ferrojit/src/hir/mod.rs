@@ -95,6 +95,9 @@ pub enum Helper {
     GetAttr,
     /// `PyObject_SetAttr(obj, name, value)`: 0 or -1.
     SetAttr,
+    /// `fj_setattr_cached(obj, name, value, cache)`: `PyObject_SetAttr` through the site's
+    /// polymorphic cache (`poly-stores`). Takes nothing; 0 or -1.
+    SetAttrCached,
     /// `fj_store_attr_dict(obj, name, value, version)`: `STORE_ATTR_WITH_HINT`'s store. When
     /// the type still has the version the interpreter specialised for and the instance's
     /// values were turned into a dict, `PyDict_SetItem` on that dict (what the generic path
@@ -275,6 +278,7 @@ impl Helper {
             Helper::CompareOp => "fj_compare_op",
             Helper::GetAttr => "fj_getattr_cached",
             Helper::SetAttr => "PyObject_SetAttr",
+            Helper::SetAttrCached => "fj_setattr_cached",
             Helper::StoreAttrDict => "fj_store_attr_dict",
             Helper::GetItem => "PyObject_GetItem",
             Helper::SetItem => "PyObject_SetItem",

@@ -9,7 +9,8 @@
 //! - [`Kind::InstanceValue`]: an instance attribute of a type with inline values
 //!   (`Py_TPFLAGS_MANAGED_DICT`), `PyObject_GenericGetAttr` as `tp_getattro`, and nothing of that
 //!   name on the type; read from the instance's values at the shared-keys index, as
-//!   `LOAD_ATTR_INSTANCE_VALUE` does;
+//!   `LOAD_ATTR_INSTANCE_VALUE` does (at a `STORE_ATTR` site, with `PyObject_GenericSetAttr` as
+//!   `tp_setattro` too: stored there, as `STORE_ATTR_INSTANCE_VALUE` does);
 //! - [`Kind::DictHint`]: the same kind of attribute on an instance whose `__dict__` was
 //!   materialised (or never fitted the shared keys): read from the dict's entry at a remembered
 //!   position after checking that entry's key, as `LOAD_ATTR_WITH_HINT` does;
@@ -488,6 +489,95 @@ unsafe fn method_still_unshadowed(
             NO_DICT => true,
             OWN_DICT => own_dict_lacks(obj, ty, e, name),
             n => !values_of(obj).is_null() && nentries(shared_keys(ty)) == n,
+        }
+    }
+}
+
+/// `STORE_ATTR` through the site's cache (`poly-stores`): `obj.name = value` (nothing taken),
+/// 0 or -1. An instance-value entry for the object's type and version stores into its values
+/// at the entry's shared-keys index, as `STORE_ATTR_INSTANCE_VALUE` does; anything else goes
+/// through `PyObject_SetAttr`, and a store that landed in the values of such a type fills an
+/// entry.
+///
+/// # Safety
+/// GIL held; `obj`, `name` and `value` live; `cache` is this site's cache.
+pub unsafe extern "C" fn fj_setattr_cached(
+    obj: *mut PyObject,
+    name: *mut PyObject,
+    value: *mut PyObject,
+    cache: *const SiteCache,
+) -> c_int {
+    // SAFETY: as above; an entry is only trusted while the type's version matches, and the
+    // values array of a managed-dict instance has a slot for every shared key.
+    unsafe {
+        let cache = &*cache;
+        let ty = Py_TYPE(obj);
+        let version = valid_version(ty);
+        if version != 0 {
+            if let Some(e) = cache.find(ty as usize, version) {
+                let values = values_of(obj);
+                if e.kind == Kind::InstanceValue && !values.is_null() {
+                    cache.count_hit();
+                    let slot = values.add(e.index as usize);
+                    let old = *slot;
+                    Py_INCREF(value);
+                    *slot = value;
+                    match old.is_null() {
+                        true => super::helpers::fj_values_add_key(values, i64::from(e.index)),
+                        false => Py_DECREF(old),
+                    }
+                    return 0;
+                }
+            }
+        }
+        let r = PyObject_SetAttr(obj, name, value);
+        if r == 0 && version != 0 && stores_generically(ty) && valid_version(ty) == version {
+            fill_instance_store(cache, obj, ty, version, name, value);
+        }
+        r
+    }
+}
+
+/// `ty` keeps instance attributes in inline values and stores and looks them up generically.
+unsafe fn stores_generically(ty: *mut PyTypeObject) -> bool {
+    // SAFETY: `ty` is a live type object.
+    unsafe {
+        has_inline_values(ty)
+            && (*ty).tp_setattro.map(|f| f as usize)
+                == Some(PyObject_GenericSetAttr as *const () as usize)
+    }
+}
+
+/// Remembers that `obj.name = value` stored into the instance's values (nothing of that name
+/// on the type, which the version proves for as long as it holds).
+unsafe fn fill_instance_store(
+    cache: &SiteCache,
+    obj: *mut PyObject,
+    ty: *mut PyTypeObject,
+    version: u32,
+    name: *mut PyObject,
+    value: *mut PyObject,
+) {
+    // SAFETY: `ty` is a live managed-dict heap type and `obj` its instance.
+    unsafe {
+        if !crate::cpython::ffi::_PyType_Lookup(ty, name).is_null() {
+            return;
+        }
+        let values = values_of(obj);
+        if values.is_null() {
+            return;
+        }
+        if let Some(index) = key_index(shared_keys(ty), name) {
+            if *values.add(index as usize) == value {
+                cache.insert(Entry {
+                    ty: ty as usize,
+                    version,
+                    kind: Kind::InstanceValue,
+                    index,
+                    nentries: 0,
+                    method: 0,
+                });
+            }
         }
     }
 }

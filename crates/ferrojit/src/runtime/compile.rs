@@ -528,6 +528,9 @@ pub unsafe fn pipeline(
         if options.enabled(super::Optimisation::PolyMethods) {
             info.poly.methods = feedback.poly.methods.clone();
         }
+        if options.enabled(super::Optimisation::PolyStores) {
+            info.poly.stores = feedback.poly.stores.clone();
+        }
         let mut hir = hir::builder::build(&info).map_err(|u| Failure::Unsupported(u.0))?;
         if runtime().options.enabled(super::Optimisation::BorrowedRefs) {
             hir::borrow::borrow(&mut hir);
@@ -673,6 +676,7 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
         };
         let inline_dict_attrs = on(super::Optimisation::InlineDictAttrs);
         let store_attr_dict = on(super::Optimisation::StoreAttrDict);
+        let cached_stores = on(super::Optimisation::PolyStores);
         let inline_int_compare = on(super::Optimisation::InlineIntCompare);
         let inline_unpack = on(super::Optimisation::InlineUnpack);
         let inline_for_iter = on(super::Optimisation::InlineForIter) && seq_iter_layout_holds();
@@ -692,6 +696,7 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             inline_int_compare,
             inline_dict_attrs,
             store_attr_dict,
+            cached_stores,
             generator: flags & (ffi::CO_GENERATOR | ffi::CO_COROUTINE | ffi::CO_ASYNC_GENERATOR)
                 != 0,
             yield_from_coroutines: flags & (ffi::CO_COROUTINE | ffi::CO_ITERABLE_COROUTINE) != 0,

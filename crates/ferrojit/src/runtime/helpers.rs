@@ -29,6 +29,7 @@ pub fn address(helper: Helper) -> usize {
         Helper::CompareOp => fj_compare_op as *const (),
         Helper::GetAttr => super::attr_cache::fj_getattr_cached as *const (),
         Helper::SetAttr => PyObject_SetAttr as *const (),
+        Helper::SetAttrCached => super::attr_cache::fj_setattr_cached as *const (),
         Helper::StoreAttrDict => super::attr_cache::fj_store_attr_dict as *const (),
         Helper::GetItem => PyObject_GetItem as *const (),
         Helper::Negative => PyNumber_Negative as *const (),

@@ -545,9 +545,10 @@ pub const SITE_FEEDBACK_AFTER: u32 = 200;
 /// branch not taken yet) has generic sites whose caches now know the one type they see. Once,
 /// after [`SITE_FEEDBACK_AFTER`] entries, those caches become feedback and the function is
 /// compiled again on its next call, with inline reads at those sites (the code now running is
-/// retired, not freed). With `poly-attrs`, the instance attributes a site's cache holds for
-/// several types (the slow arm of a site specialised for one type, or a generic site) become
-/// a chain of inline reads, one per type.
+/// retired, not freed). With `poly-attrs`, `poly-methods` and `poly-stores`, the instance
+/// attributes, methods and stored attributes a site's cache holds for several types (the slow
+/// arm of a site specialised for one type, or a generic site) become a chain of type checks,
+/// each with its inline read, method or store.
 ///
 /// # Safety
 /// GIL held; `f` is the live frame `native` was running.
@@ -578,24 +579,33 @@ unsafe fn take_site_feedback(f: *mut InterpreterFrame, native: &NativeCode) {
         state.site_feedback_reads += 1;
         let poly_attrs = options.enabled(super::Optimisation::PolyAttrs);
         let poly_methods = options.enabled(super::Optimisation::PolyMethods);
+        let poly_stores = options.enabled(super::Optimisation::PolyStores);
         let mut learnt = false;
         let mut instrs = None;
         for (cache, &at) in native.site_caches.iter().zip(native.site_cache_at.iter()) {
-            if let Some(feedback) = cache.feedback() {
+            let instrs = instrs.get_or_insert_with(|| compile::instructions(frame::code(f)));
+            let site = instrs.iter().find(|i| i.at == at);
+            let store = site.is_some_and(|i| i.op == crate::cpython::opcodes::STORE_ATTR);
+            if let Some(feedback) = cache.feedback().filter(|_| !store) {
                 learnt |= state.site_feedback.insert(at, feedback).is_none();
             }
             let cases = cache.instance_value_cases();
-            if poly_attrs && !cases.is_empty() {
-                let known = state.poly.attrs.entry(at).or_default();
-                learnt |= add_cases(known, cases, |&(version, _)| version);
+            let wanted = match store {
+                true => poly_stores,
+                false => poly_attrs,
+            };
+            if wanted && !cases.is_empty() {
+                let sites = match store {
+                    true => &mut state.poly.stores,
+                    false => &mut state.poly.attrs,
+                };
+                learnt |= add_cases(sites.entry(at).or_default(), cases, |&(version, _)| version);
             }
             let mut cases = cache.method_cases();
             if poly_methods && !cases.is_empty() {
                 // The type this code served without the cache, as the interpreter had
                 // specialised the site: kept, since the interpreter may specialise the site
                 // for another type before the next compilation.
-                let instrs = instrs.get_or_insert_with(|| compile::instructions(frame::code(f)));
-                let site = instrs.iter().find(|i| i.at == at);
                 if let Some(case) = site.and_then(MethodCase::interpreters) {
                     if !cases.iter().any(|c| c.version == case.version) {
                         cases.insert(0, case);

@@ -285,6 +285,11 @@ pub enum Optimisation {
     /// and the caches of the code compiled from feedback are read too (up to
     /// `hook::MAX_SITE_FEEDBACK_READS` versions), not only the first version's.
     HotSiteFeedback,
+    /// `poly-stores`: a generic `STORE_ATTR` stores through its site's cache
+    /// (`fj_setattr_cached`, which stores into an instance's values itself for a type it
+    /// knows), and a site whose cache learnt instance attributes of some types is compiled
+    /// again to a chain of type checks, each with its inline store.
+    PolyStores,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -303,7 +308,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 46] = [
+    pub const ALL: [Optimisation; 47] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -350,6 +355,7 @@ impl Optimisation {
         Optimisation::PolyAttrs,
         Optimisation::PolyMethods,
         Optimisation::HotSiteFeedback,
+        Optimisation::PolyStores,
     ];
 
     pub fn name(self) -> &'static str {
@@ -400,6 +406,7 @@ impl Optimisation {
             Optimisation::PolyAttrs => "poly-attrs",
             Optimisation::PolyMethods => "poly-methods",
             Optimisation::HotSiteFeedback => "hot-site-feedback",
+            Optimisation::PolyStores => "poly-stores",
         }
     }
 
