@@ -2266,27 +2266,13 @@ impl<'a> Builder<'a> {
         slow: BlockId,
         ins: &Instr,
     ) -> ValueId {
-        let mut indexes: Vec<u32> = Vec::new();
-        for &(_, index) in cases {
-            if !indexes.contains(&index) {
-                indexes.push(index);
-            }
-        }
-        let reads: Vec<BlockId> = indexes.iter().map(|_| self.side_block(ins)).collect();
-        let targets: Vec<(u32, BlockId)> = cases
-            .iter()
-            .map(|&(version, index)| {
-                let read = reads[indexes.iter().position(|&x| x == index).unwrap()];
-                (version, read)
-            })
-            .collect();
-        self.switch_on_type_version(cur, obj, &targets, slow, ins);
-        let hit = (reads.len() > 1).then(|| {
+        let places = self.switch_on_slot(cur, obj, cases, slow, ins);
+        let hit = (places.len() > 1).then(|| {
             let block = self.side_block(ins);
             (block, self.func.add_param(block, Type::OBJECT))
         });
         let mut value = None;
-        for (&block, &index) in reads.iter().zip(&indexes) {
+        for &(block, index) in &places {
             cur.block = block;
             let values = self.emit(cur, InstKind::InstanceValues { obj }, Type::CPTR, ins);
             let present = self.emit(cur, InstKind::NotNull { value: values }, Type::CBOOL, ins);
@@ -2317,6 +2303,35 @@ impl<'a> Builder<'a> {
             }
             None => value.expect("one case at least"),
         }
+    }
+
+    /// Type-version checks of `obj` for `cases` (type version, shared-keys index), each going
+    /// to the block of its case's index, the last failed one to `slow`; the (block, index)
+    /// pairs, one per distinct index (types that keep the attribute at the same place, as
+    /// subclasses sharing `__init__` do, share one block).
+    fn switch_on_slot(
+        &mut self,
+        cur: &mut Cursor,
+        obj: ValueId,
+        cases: &[(u32, u32)],
+        slow: BlockId,
+        ins: &Instr,
+    ) -> Vec<(BlockId, u32)> {
+        let mut places: Vec<(BlockId, u32)> = Vec::new();
+        let mut targets = Vec::new();
+        for &(version, index) in cases {
+            let block = match places.iter().find(|&&(_, i)| i == index) {
+                Some(&(block, _)) => block,
+                None => {
+                    let block = self.side_block(ins);
+                    places.push((block, index));
+                    block
+                }
+            };
+            targets.push((version, block));
+        }
+        self.switch_on_type_version(cur, obj, &targets, slow, ins);
+        places
     }
 
     /// Ends the current block with type-version checks of `obj`, in order, each going to its
@@ -2585,23 +2600,9 @@ impl<'a> Builder<'a> {
         slow: BlockId,
         ins: &Instr,
     ) {
-        let mut indexes: Vec<u32> = Vec::new();
-        for &(_, index) in cases {
-            if !indexes.contains(&index) {
-                indexes.push(index);
-            }
-        }
-        let stores: Vec<BlockId> = indexes.iter().map(|_| self.side_block(ins)).collect();
-        let targets: Vec<(u32, BlockId)> = cases
-            .iter()
-            .map(|&(version, index)| {
-                let at = indexes.iter().position(|&x| x == index).unwrap();
-                (version, stores[at])
-            })
-            .collect();
-        self.switch_on_type_version(cur, owner, &targets, slow, ins);
+        let places = self.switch_on_slot(cur, owner, cases, slow, ins);
         let join = self.side_block(ins);
-        for (&block, &index) in stores.iter().zip(&indexes) {
+        for &(block, index) in &places {
             cur.block = block;
             let values = self.emit(
                 cur,

@@ -316,8 +316,25 @@ unsafe fn fill_instance_value(
             fill_dict_hint(cache, obj, ty, version, name, found);
             return;
         }
+        fill_values_entry(cache, ty, version, name, values, found);
+    }
+}
+
+/// An instance-value entry for `ty` at `version` when `name` is a shared key of `ty` whose
+/// slot in the instance's `values` holds `expected`.
+unsafe fn fill_values_entry(
+    cache: &SiteCache,
+    ty: *mut PyTypeObject,
+    version: u32,
+    name: *mut PyObject,
+    values: *mut *mut PyObject,
+    expected: *mut PyObject,
+) {
+    // SAFETY: `ty` is a live managed-dict heap type and `values` its instance's values array,
+    // which has a slot for every shared key.
+    unsafe {
         if let Some(index) = key_index(shared_keys(ty), name) {
-            if *values.add(index as usize) == found {
+            if *values.add(index as usize) == expected {
                 cache.insert(Entry {
                     ty: ty as usize,
                     version,
@@ -567,18 +584,7 @@ unsafe fn fill_instance_store(
         if values.is_null() {
             return;
         }
-        if let Some(index) = key_index(shared_keys(ty), name) {
-            if *values.add(index as usize) == value {
-                cache.insert(Entry {
-                    ty: ty as usize,
-                    version,
-                    kind: Kind::InstanceValue,
-                    index,
-                    nentries: 0,
-                    method: 0,
-                });
-            }
-        }
+        fill_values_entry(cache, ty, version, name, values, value);
     }
 }
 
