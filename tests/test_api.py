@@ -683,7 +683,8 @@ def minus_one(n):
 def test_constant_operands_need_no_type_guard_and_no_digit_test():
     for _ in range(30):
         assert count_down(10) == 110
-    shapes = _shapes(count_down, "constant-operands")
+    # (guard-elimination off in both: it would remove the constants' guards too.)
+    shapes = _shapes(count_down, "constant-operands", "guard-elimination")
     on, off = shapes["on", "x86_64"]["hir"], shapes["off", "x86_64"]["hir"]
     # Int operations with one constant operand (0, 2, 1; `n > 0` twice, at the loop's top and
     # bottom) and one variable one: the constants' guards and one-digit tests go, the
@@ -1043,7 +1044,10 @@ def test_specialised_int_and_float_operations_are_guarded_helper_calls():
         assert "fj_compare_ints" in hir and "fj_compare_op" not in hir, hir
         assert "Truthy" not in hir
         assert hir.count("fj_int_binary") == 3 and "fj_binary_op" not in hir
-        assert hir.count("GuardType") == 8 and "speculated @" in hir
+        # Both operands of the comparison only: `a` and `b` are known ints after their guards,
+        # and the product of two ints is an int (guard-elimination), so the other three uses
+        # and the product go unchecked.
+        assert hir.count("GuardType") == 2 and "speculated @" in hir, hir
         assert "call fj_compare_ints" in lir and lir.count("call fj_int_binary") == 3
     ferrojit.compile(below)
     ferrojit.enable(threshold=1000)
@@ -1594,6 +1598,83 @@ def test_specialised_float_arithmetic_runs_in_machine_code():
     finally:
         ferrojit.disable()
     assert got == expected
+
+
+def float_norm(x, y, z, s):
+    d = x * x + y * y + z * z
+    return s * d
+
+
+def float_rebound(x, n):
+    a = x * x
+    x = n
+    return a + x * x
+
+
+def float_merged(x, flag):
+    if flag:
+        y = x * 2.0
+    else:
+        y = 1.5
+    return x * y
+
+
+def test_a_type_already_proved_is_not_checked_again():
+    for _ in range(30):  # quickened: BINARY_OP_{MULTIPLY,ADD}_FLOAT
+        float_norm(1.0, 2.0, 3.0, 0.5)
+        float_rebound(1.5, 2.5)
+        float_merged(1.5, True)
+        float_merged(1.5, False)
+    shapes = _shapes(float_norm, "guard-elimination")
+    for isa in ("x86_64", "aarch64"):
+        on, off = shapes["on", isa], shapes["off", isa]
+        # Off: both operands of each of the six operations. On: each argument once; the second
+        # read of the same local, the products and sums (floats by construction) and `d` (a
+        # local that holds a sum) are known.
+        assert off["hir"].count("GuardType") == 12, off["hir"]
+        assert on["hir"].count("GuardType") == 4, on["hir"]
+        assert on["instructions"] < off["instructions"], (on["instructions"], off["instructions"])
+    for isa in ("x86_64", "aarch64"):
+        # A store of an argument of unknown type into x: x is checked again after it.
+        hir = ferrojit.inspect(float_rebound, isa=isa)["hir"]
+        assert hir.count("GuardType") == 2, hir
+        # x is checked on one path to the merge only: checked again after it.
+        hir = ferrojit.inspect(float_merged, isa=isa)["hir"]
+        assert hir.count("GuardType") == 2, hir
+    cases = [
+        (float_norm, (1.0, 2.0, 3.0, 0.5)),
+        (float_norm, (1.0, 2, 3.0, 0.5)),
+        (float_rebound, (1.5, 2.5)),
+        (float_rebound, (1.5, 3)),
+        (float_rebound, (1.5, "no")),
+        (float_merged, (2.5, True)),
+        (float_merged, (3, False)),
+        (float_merged, ([1], False)),
+    ]
+
+    def outcomes():
+        got = []
+        for fn, args in cases:
+            try:
+                got.append(repr(fn(*args)))
+            except TypeError as e:
+                got.append("TypeError: %s" % e)
+        return got
+
+    expected = outcomes()
+    before = ferrojit.stats()["guards_removed"]
+    for fn in (float_norm, float_rebound, float_merged):
+        ferrojit.compile(fn)
+    # float_rebound: x's second read twice, `a` and the product; float_merged: y, a float on
+    # both paths.
+    assert ferrojit.stats()["guards_removed"] - before == 8 + 4 + 1
+    ferrojit.enable(threshold=1000)
+    try:
+        assert all(ferrojit.is_compiled(fn) for fn, _ in cases)
+        got = outcomes()
+    finally:
+        ferrojit.disable()
+    assert got == expected, (got, expected)
 
 
 def test_unpacking_a_tuple_or_list_of_the_right_length_reads_its_items_in_machine_code():

@@ -1652,7 +1652,7 @@ impl<'a> Builder<'a> {
                         self.arith_compact_ints(cur, a, b, op, arith, ins)
                     }
                     Some(op) if helper == Helper::FloatBinary && self.code.inline_float_arith => {
-                        self.emit(cur, InstKind::FloatArith { a, b, op }, Type::OBJECT, ins)
+                        self.emit(cur, InstKind::FloatArith { a, b, op }, Type::FLOAT, ins)
                     }
                     _ => self.helper(cur, helper, vec![a, b, op], Type::OBJECT, ins),
                 };
@@ -1767,12 +1767,13 @@ impl<'a> Builder<'a> {
                 op: arith,
             };
             let z = bld.emit(cur, word, Type::CINT, ins);
-            vec![bld.helper(cur, Helper::IntFromWord, vec![z], Type::OBJECT, ins)]
+            vec![bld.helper(cur, Helper::IntFromWord, vec![z], Type::INT, ins)]
         };
+        // `+ - *` of two exact ints is an exact int (`long_add` & co.), or NULL.
         let slow = |bld: &mut Self, cur: &mut Cursor| {
-            vec![bld.helper(cur, Helper::IntBinary, vec![a, b, op], Type::OBJECT, ins)]
+            vec![bld.helper(cur, Helper::IntBinary, vec![a, b, op], Type::INT, ins)]
         };
-        self.fast_or_slow(cur, &[Type::OBJECT], ins, fast, slow)[0]
+        self.fast_or_slow(cur, &[Type::INT], ins, fast, slow)[0]
     }
 
     /// `BINARY_SUBSCR` / `STORE_SUBSCR` the interpreter specialised for an exact list or tuple

@@ -8,6 +8,7 @@
 
 pub mod borrow;
 pub mod builder;
+pub mod guards;
 mod print;
 pub mod types;
 

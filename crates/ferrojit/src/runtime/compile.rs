@@ -139,6 +139,8 @@ pub struct Artifacts {
     pub isa: Isa,
     /// The attribute-site caches the code points at; they live as long as the code.
     pub site_caches: Box<[SiteCache]>,
+    /// Type guards `guard-elimination` removed from the HIR.
+    pub guards_removed: u32,
 }
 
 impl Artifacts {
@@ -330,6 +332,7 @@ pub unsafe fn compile_code(code: *mut PyObject, ns: Namespaces, state: &mut Code
                     }
                     let m = &mut art.machine;
                     rt.stats.code_bytes += m.code_len as u64;
+                    rt.stats.guards_removed += u64::from(art.guards_removed);
                     rt.stats.literal_pool_bytes += (m.bytes.len() - m.code_len) as u64;
                     rt.stats.compile_time_ms += started.elapsed().as_secs_f64() * 1000.0;
                     super::perf_map::record(native.block.addr(), m.bytes.len(), &where_);
@@ -532,6 +535,11 @@ pub unsafe fn pipeline(
             info.poly.stores = feedback.poly.stores.clone();
         }
         let mut hir = hir::builder::build(&info).map_err(|u| Failure::Unsupported(u.0))?;
+        // Guards first: an exit fewer can leave a local borrowed.
+        let guards_removed = match options.enabled(super::Optimisation::GuardElimination) {
+            true => hir::guards::eliminate_guards(&mut hir),
+            false => 0,
+        };
         if runtime().options.enabled(super::Optimisation::BorrowedRefs) {
             hir::borrow::borrow(&mut hir);
         }
@@ -576,6 +584,7 @@ pub unsafe fn pipeline(
             machine,
             isa,
             site_caches,
+            guards_removed,
         })
     }
 }

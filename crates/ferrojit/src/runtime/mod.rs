@@ -290,6 +290,10 @@ pub enum Optimisation {
     /// knows), and a site whose cache learnt instance attributes of some types is compiled
     /// again to a chain of type checks, each with its inline store.
     PolyStores,
+    /// `guard-elimination`: a type guard on a value already known to be of that exact type
+    /// (a float product, a constant, a value or local slot checked before on every path) is
+    /// removed from the HIR (`hir::guards`).
+    GuardElimination,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -308,7 +312,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 47] = [
+    pub const ALL: [Optimisation; 48] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -356,6 +360,7 @@ impl Optimisation {
         Optimisation::PolyMethods,
         Optimisation::HotSiteFeedback,
         Optimisation::PolyStores,
+        Optimisation::GuardElimination,
     ];
 
     pub fn name(self) -> &'static str {
@@ -407,6 +412,7 @@ impl Optimisation {
             Optimisation::PolyMethods => "poly-methods",
             Optimisation::HotSiteFeedback => "hot-site-feedback",
             Optimisation::PolyStores => "poly-stores",
+            Optimisation::GuardElimination => "guard-elimination",
         }
     }
 

@@ -57,6 +57,9 @@ pub struct Stats {
     pub callee_lookups: u64,
     /// Generic `LOAD_METHOD`s served by their site's cache (no lookup on the type).
     pub method_cache_hits: u64,
+    /// Type guards the compiler removed from installed code because the value's exact type
+    /// was already known there (`guard-elimination`).
+    pub guards_removed: u64,
     /// Bytes of machine code generated.
     pub code_bytes: u64,
     /// Bytes of literal pools after the code (data, not instructions).

@@ -1,0 +1,287 @@
+//! Guard elimination (`guard-elimination`): a `GuardType` on a value already known to be of
+//! that exact type is removed.
+//!
+//! The builder guards each operand of a specialised operation where the interpreter guards it,
+//! so `x * x + y * y` checks `x` twice and then checks the two products, which can only be
+//! floats. What is known, per program point, comes from a forward data flow over the blocks:
+//!
+//! - a value's own type, when the builder gave it an exact one (a float product, an int or
+//!   float constant, a list from `BUILD_LIST`);
+//! - a value that passed a `GuardType` is of that type in the code that the guard dominates;
+//! - a local slot holds the same object from one `StoreLocal` to the next: a guard on a value
+//!   read from the slot, or a store of a value of known type, tells the type of every later
+//!   read of that slot until the next store. Nothing else writes a running frame's fast
+//!   locals: a tracer's writes reach the frame in the interpreter, and tracing sends compiled
+//!   code there first. A helper handed the frame itself is assumed to write any local.
+//!
+//! The types guarded (`int`, `float`, `str`, `tuple`, `list`) are not heap types, so an
+//! object's exact type cannot change under it (`__class__` cannot be assigned on them). At a
+//! merge, only what every incoming edge knows survives; the entry block (and through it every
+//! resume point and loop entry, which branch from there) knows nothing.
+
+use super::{BlockId, Function, InstKind, Type, ValueId};
+use std::collections::BTreeMap;
+
+/// What is known at a program point: exact types (by their guard name) of values and of the
+/// objects in local slots, and which values are still what their slot holds.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Facts {
+    values: BTreeMap<ValueId, &'static str>,
+    locals: BTreeMap<u32, &'static str>,
+    /// Values read from (or stored into) a slot that has not been stored into since.
+    in_slot: BTreeMap<ValueId, u32>,
+}
+
+impl Facts {
+    /// What both `self` and `other` know.
+    fn meet(&self, other: &Facts) -> Facts {
+        fn common<K: Ord + Copy, V: PartialEq + Copy>(
+            a: &BTreeMap<K, V>,
+            b: &BTreeMap<K, V>,
+        ) -> BTreeMap<K, V> {
+            a.iter()
+                .filter(|(k, v)| b.get(k) == Some(v))
+                .map(|(k, v)| (*k, *v))
+                .collect()
+        }
+        Facts {
+            values: common(&self.values, &other.values),
+            locals: common(&self.locals, &other.locals),
+            in_slot: common(&self.in_slot, &other.in_slot),
+        }
+    }
+
+    /// The exact type known for `v` here.
+    fn type_of(&self, f: &Function, v: ValueId) -> Option<&'static str> {
+        if let Some(&t) = self.values.get(&v) {
+            return Some(t);
+        }
+        if let Some(t) = exact_type_name(f.inst(v).ty) {
+            return Some(t);
+        }
+        let slot = self.in_slot.get(&v)?;
+        self.locals.get(slot).copied()
+    }
+
+    /// Slot `index` now holds `value` (None: something unknown).
+    fn store(&mut self, f: &Function, index: u32, value: Option<ValueId>) {
+        self.in_slot.retain(|_, slot| *slot != index);
+        let known = value.and_then(|v| self.type_of(f, v));
+        match known {
+            Some(t) => self.locals.insert(index, t),
+            None => self.locals.remove(&index),
+        };
+        if let Some(v) = value {
+            self.in_slot.insert(v, index);
+        }
+    }
+}
+
+/// The guard name of an exact type from the lattice (the names the builder's guards use).
+fn exact_type_name(ty: Type) -> Option<&'static str> {
+    [
+        (Type::INT, "int"),
+        (Type::FLOAT, "float"),
+        (Type::STR, "str"),
+        (Type::TUPLE, "tuple"),
+        (Type::LIST, "list"),
+    ]
+    .into_iter()
+    .find(|(t, _)| *t == ty)
+    .map(|(_, name)| name)
+}
+
+/// The names a guard can carry, as `'static` strings.
+fn static_name(name: &str) -> Option<&'static str> {
+    ["int", "float", "str", "tuple", "list"]
+        .into_iter()
+        .find(|n| *n == name)
+}
+
+/// Runs the instructions of `b` over `facts`; pushes the guards found redundant to `removed`.
+fn transfer(f: &Function, b: BlockId, facts: &mut Facts, removed: &mut Vec<ValueId>) {
+    for &id in &f.block(b).insts {
+        match &f.inst(id).kind {
+            InstKind::GuardType { value, name, .. } => {
+                let Some(name) = static_name(name) else {
+                    continue;
+                };
+                if facts.type_of(f, *value) == Some(name) {
+                    removed.push(id);
+                    continue;
+                }
+                facts.values.insert(*value, name);
+                if let Some(&slot) = facts.in_slot.get(value) {
+                    facts.locals.insert(slot, name);
+                }
+            }
+            InstKind::LoadLocal { index } => {
+                facts.in_slot.insert(id, *index);
+            }
+            InstKind::StoreLocal { index, value } => facts.store(f, *index, Some(*value)),
+            InstKind::CallHelper { args, .. }
+                if args
+                    .iter()
+                    .any(|a| matches!(f.inst(*a).kind, InstKind::Frame)) =>
+            {
+                facts.locals.clear();
+                facts.in_slot.clear();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Removes the `GuardType`s whose value is already known to be of the guarded type; returns
+/// how many were removed.
+pub fn eliminate_guards(f: &mut Function) -> u32 {
+    let order = f.rpo();
+    let mut entry: Vec<Option<Facts>> = vec![None; f.blocks.len()];
+    entry[0] = Some(Facts::default());
+    let mut removed = Vec::new();
+    // Iterate to a fixed point (facts only shrink at merges), then collect on a final pass.
+    loop {
+        let mut changed = false;
+        for &b in &order {
+            let Some(mut facts) = entry[b.0 as usize].clone() else {
+                continue;
+            };
+            transfer(f, b, &mut facts, &mut Vec::new());
+            for s in f.successors(b) {
+                let slot = &mut entry[s.0 as usize];
+                let next = match slot {
+                    None => facts.clone(),
+                    Some(old) => old.meet(&facts),
+                };
+                if slot.as_ref() != Some(&next) {
+                    *slot = Some(next);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for &b in &order {
+        if let Some(mut facts) = entry[b.0 as usize].clone() {
+            transfer(f, b, &mut facts, &mut removed);
+        }
+    }
+    removed.sort_unstable();
+    for block in &mut f.blocks {
+        block.insts.retain(|id| removed.binary_search(id).is_err());
+    }
+    removed.len() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hir::{ExitKind, FrameState, StateId, Terminator};
+
+    fn state(f: &mut Function) -> StateId {
+        f.add_state(FrameState {
+            resume_at: 0,
+            stack: Vec::new(),
+            kind: ExitKind::Deopt,
+            reason: "operand types",
+            site: Some(0),
+            pending_calls_at: None,
+        })
+    }
+
+    fn guard(f: &mut Function, b: BlockId, value: ValueId, s: StateId) -> ValueId {
+        let kind = InstKind::GuardType {
+            value,
+            ty: 0x1000,
+            name: "float".to_string(),
+            state: s,
+        };
+        f.push(b, kind, Type::VOID, 0)
+    }
+
+    fn load(f: &mut Function, b: BlockId, index: u32) -> ValueId {
+        f.push(b, InstKind::LoadLocal { index }, Type::OBJECT, 0)
+    }
+
+    fn guards_left(f: &Function) -> usize {
+        let is_guard = |id: &&ValueId| matches!(f.inst(**id).kind, InstKind::GuardType { .. });
+        f.blocks
+            .iter()
+            .map(|b| b.insts.iter().filter(is_guard).count())
+            .sum()
+    }
+
+    #[test]
+    fn a_slot_checked_once_is_not_checked_again_until_it_is_stored_into() {
+        let mut f = Function::new("t", 2);
+        let b = f.new_block(0);
+        let s = state(&mut f);
+        let x1 = load(&mut f, b, 0);
+        let x2 = load(&mut f, b, 0);
+        guard(&mut f, b, x1, s);
+        guard(&mut f, b, x2, s); // the same slot: removed
+        let y = load(&mut f, b, 1);
+        f.push(
+            b,
+            InstKind::StoreLocal { index: 0, value: y },
+            Type::VOID,
+            0,
+        );
+        let x3 = load(&mut f, b, 0);
+        guard(&mut f, b, x3, s); // slot 0 now holds y, of unknown type: kept
+        guard(&mut f, b, y, s); // y itself was just checked (as x3): removed
+        let kept = f.push(b, InstKind::Null, Type::OPT_OBJECT, 0);
+        f.blocks[b.0 as usize].term = Terminator::Return { value: kept, bc: 0 };
+        assert_eq!(eliminate_guards(&mut f), 2);
+        assert_eq!(guards_left(&f), 2);
+    }
+
+    #[test]
+    fn what_one_path_to_a_merge_knows_is_not_known_after_it() {
+        let mut f = Function::new("t", 1);
+        let (entry, left, right, join) = (
+            f.new_block(0),
+            f.new_block(1),
+            f.new_block(2),
+            f.new_block(3),
+        );
+        let s = state(&mut f);
+        let c = f.push(entry, InstKind::CInt { value: 1 }, Type::CBOOL, 0);
+        f.blocks[entry.0 as usize].term = Terminator::Branch {
+            cond: c,
+            then_to: left,
+            then_args: vec![],
+            else_to: right,
+            else_args: vec![],
+        };
+        let x = load(&mut f, left, 0);
+        guard(&mut f, left, x, s);
+        for b in [left, right] {
+            f.blocks[b.0 as usize].term = Terminator::Jump {
+                target: join,
+                args: vec![],
+            };
+        }
+        let x = load(&mut f, join, 0);
+        guard(&mut f, join, x, s); // checked on one path only: kept
+        let product = f.push(
+            join,
+            InstKind::FloatArith {
+                a: x,
+                b: x,
+                op: crate::hir::WordArith::Mul,
+            },
+            Type::FLOAT,
+            0,
+        );
+        guard(&mut f, join, product, s); // a float product: removed
+        f.blocks[join.0 as usize].term = Terminator::Return {
+            value: product,
+            bc: 0,
+        };
+        assert_eq!(eliminate_guards(&mut f), 1);
+        assert_eq!(guards_left(&f), 2);
+    }
+}
