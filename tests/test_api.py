@@ -1665,13 +1665,112 @@ def test_a_type_already_proved_is_not_checked_again():
     before = ferrojit.stats()["guards_removed"]
     for fn in (float_norm, float_rebound, float_merged):
         ferrojit.compile(fn)
-    # float_rebound: x's second read twice, `a` and the product; float_merged: y, a float on
-    # both paths.
-    assert ferrojit.stats()["guards_removed"] - before == 8 + 4 + 1
+    # float_rebound: x's second read twice, `a` and the product; float_merged: y's type (a
+    # float on both paths) and its "unbound local" check (stored on both paths).
+    assert ferrojit.stats()["guards_removed"] - before == 8 + 4 + 2
     ferrojit.enable(threshold=1000)
     try:
         assert all(ferrojit.is_compiled(fn) for fn, _ in cases)
         got = outcomes()
+    finally:
+        ferrojit.disable()
+    assert got == expected, (got, expected)
+
+
+def bound_on_both_paths(flag, n):
+    if flag:
+        v = n + 1
+    else:
+        v = n - 1
+    while n > 0:
+        n = n - 1
+        v = v + n
+    return v
+
+
+def deleted_on_one_path(flag, delete):
+    if flag:
+        v = 1
+    else:
+        v = 2
+    if delete:
+        del v
+    return v
+
+
+def test_a_local_stored_on_every_path_is_read_without_an_unbound_check():
+    for _ in range(30):
+        bound_on_both_paths(True, 3)
+        bound_on_both_paths(False, 3)
+        deleted_on_one_path(True, False)
+    shapes = _shapes(bound_on_both_paths, "guard-elimination")
+    for isa in ("x86_64", "aarch64"):
+        on, off = shapes["on", isa]["hir"], shapes["off", isa]["hir"]
+        # Off: v's first reads in the loop and at the return check it (the builder knows
+        # stores within a block only); on: v is stored on both paths into the merge and again
+        # in the loop.
+        assert off.count("GuardNotNull") == 2, off
+        assert on.count("GuardNotNull") == 0, on
+        # `del v` needs no check (v is stored on both paths); after the merge where one path
+        # deleted it, the return's read keeps its check.
+        hir = ferrojit.inspect(deleted_on_one_path, isa=isa)["hir"]
+        assert hir.count("GuardNotNull") == 1 and 'deopt @11 [] "unbound local"' in hir, hir
+    expected = [bound_on_both_paths(True, 4), bound_on_both_paths(False, 0)]
+    ferrojit.compile(bound_on_both_paths)
+    ferrojit.compile(deleted_on_one_path)
+    ferrojit.enable(threshold=1000)
+    try:
+        assert ferrojit.is_compiled(bound_on_both_paths) and ferrojit.is_compiled(deleted_on_one_path)
+        got = [bound_on_both_paths(True, 4), bound_on_both_paths(False, 0)]
+        assert deleted_on_one_path(False, False) == 2
+        with pytest.raises(UnboundLocalError) as raised:
+            deleted_on_one_path(True, True)
+        assert raised.traceback[-1].lineno + 1 == deleted_on_one_path.__code__.co_firstlineno + 7
+    finally:
+        ferrojit.disable()
+    assert got == expected
+
+
+def float_order(x, y):
+    n = 0
+    if x < y:
+        n += 1
+    if x <= y:
+        n += 2
+    if x == y:
+        n += 4
+    if x != y:
+        n += 8
+    if x > y:
+        n += 16
+    if x >= y:
+        n += 32
+    return n
+
+
+def test_float_comparisons_run_in_machine_code():
+    for _ in range(30):  # quickened: COMPARE_OP_FLOAT_JUMP six times
+        float_order(1.5, 2.5)
+        float_order(2.5, 1.5)
+    shapes = _shapes(float_order, "inline-float-compare")
+    mnemonics = {"x86_64": ("cmpltsd", "cmplesd", "cmpeqsd", "cmpneqsd"), "aarch64": ("fcmp",)}
+    for isa in ("x86_64", "aarch64"):
+        on, off = shapes["on", isa], shapes["off", isa]
+        assert on["hir"].count("CompareFloats") == 6 and "fj_compare_floats" not in on["hir"], on["hir"]
+        assert off["hir"].count("fj_compare_floats") == 6 and "CompareFloats" not in off["hir"]
+        assert all(m in on["asm"] for m in mnemonics[isa]), on["asm"]
+        assert not any(m in off["asm"] for m in mnemonics[isa])
+        # Six helper calls fewer (each clobbers the caller-saved registers).
+        assert on["lir"].count("call ") == off["lir"].count("call ") - 6, (on["lir"], off["lir"])
+    nan, inf = float("nan"), float("inf")
+    cases = [(1.5, 2.5), (2.5, 1.5), (2.0, 2.0), (-0.0, 0.0), (nan, 1.0), (1.0, nan), (nan, nan),
+             (inf, inf), (-inf, -1e308), (1e-320, 0.0), (3, 2.0), (2.0, True)]
+    expected = [float_order(x, y) for x, y in cases]
+    ferrojit.compile(float_order)
+    ferrojit.enable(threshold=1000)
+    try:
+        assert ferrojit.is_compiled(float_order)
+        got = [float_order(x, y) for x, y in cases]
     finally:
         ferrojit.disable()
     assert got == expected, (got, expected)

@@ -536,6 +536,13 @@ impl Assembler {
         self.put(op as u32 | u32::from(m) << 16 | u32::from(n) << 5 | u32::from(d));
     }
 
+    /// `fcmp d<n>, d<m>`: the flags as for `n - m` on doubles; unordered (a NaN) sets C and
+    /// V, so `mi` (less), `ls` (less or equal), `eq` and `ne` are false, false, false, true.
+    pub fn fcmp_d(&mut self, n: u8, m: u8) {
+        assert!(n < 32 && m < 32);
+        self.put(0x1E60_2000 | u32::from(m) << 16 | u32::from(n) << 5);
+    }
+
     /// `smulh d, n, m` (`1 00 11011 010 Rm 0 11111 Rn Rd`).
     pub fn smulh(&mut self, d: Reg, n: Reg, m: Reg) {
         self.rrr(0x9B40_7C00, d, n, m);

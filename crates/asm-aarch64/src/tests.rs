@@ -285,6 +285,9 @@ fn scalar_doubles_through_fp_registers() {
             );
         }
     }
+    for (n, m) in [(0u8, 1u8), (1, 0), (31, 30)] {
+        assert_eq!(one(|a| a.fcmp_d(n, m)), format!("fcmp d{n}, d{m}"));
+    }
 }
 
 #[test]

@@ -175,6 +175,16 @@ pub enum SseOp {
     Sub = 0x5C,
 }
 
+/// Predicates of `cmpsd`: the lane becomes all ones when the comparison holds, else zero. The
+/// ordered ones are false when either operand is a NaN; `Neq` is true then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SseCmp {
+    Eq = 0,
+    Lt = 1,
+    Le = 2,
+    Neq = 4,
+}
+
 /// An x86-64 assembler.
 #[derive(Default)]
 pub struct Assembler {
@@ -575,6 +585,13 @@ impl Assembler {
         assert!(d < 8 && s < 8, "xmm0-xmm7 only");
         self.buf
             .put_bytes(&[0xF2, 0x0F, op as u8, 0xC0 | d << 3 | s]);
+    }
+
+    /// `cmp<pred>sd xmm<d>, xmm<s>` (`cmpsd` with its predicate; registers xmm0-xmm7).
+    pub fn cmpsd(&mut self, pred: SseCmp, d: u8, s: u8) {
+        assert!(d < 8 && s < 8, "xmm0-xmm7 only");
+        self.buf
+            .put_bytes(&[0xF2, 0x0F, 0xC2, 0xC0 | d << 3 | s, pred as u8]);
     }
 
     /// `shl/shr/sar dst, amount`.

@@ -276,6 +276,19 @@ fn scalar_doubles_through_sse_registers() {
             );
         }
     }
+    for (pred, name) in [
+        (SseCmp::Eq, "cmpeqsd"),
+        (SseCmp::Lt, "cmpltsd"),
+        (SseCmp::Le, "cmplesd"),
+        (SseCmp::Neq, "cmpneqsd"),
+    ] {
+        for (d, s) in [(0u8, 1u8), (1, 0), (7, 3)] {
+            assert_eq!(
+                one(|a| a.cmpsd(pred, d, s)),
+                format!("{name} xmm{d}, xmm{s}")
+            );
+        }
+    }
 }
 
 #[test]

@@ -1559,3 +1559,66 @@ fn the_epilogue_ends_the_hot_section_before_the_cold_code() {
         }
     }
 }
+
+/// x, y (doubles' bits) -> frame[2..6] = x < y, x <= y, x == y, x != y; return y < x.
+fn double_comparisons() -> Function {
+    use ferrojit::lir::AluOp;
+    let mut insts = vec![load(0, 0), load(1, 8)];
+    for (k, op) in [AluOp::FLt, AluOp::FLe, AluOp::FEq, AluOp::FNe]
+        .into_iter()
+        .enumerate()
+    {
+        let dst = 2 + k as u32;
+        insts.push(LInst::Alu {
+            op,
+            dst: v(dst),
+            a: v(0),
+            b: r(1),
+        });
+        insts.push(LInst::Store {
+            base: Base::Frame,
+            offset: 16 + 8 * k as i32,
+            src: r(dst),
+            width: Width::W64,
+        });
+    }
+    insts.push(LInst::Alu {
+        op: AluOp::FLt,
+        dst: v(6),
+        a: v(1),
+        b: r(0),
+    });
+    insts.push(LInst::Return { value: v(6) });
+    Function {
+        name: "double_comparisons".into(),
+        blocks: vec![Block { insts }],
+        exits: vec![],
+        num_vregs: 7,
+        cold_from: None,
+    }
+}
+
+#[test]
+fn double_comparisons_give_one_or_zero_as_c_does() {
+    let cases = [
+        (1.5f64, 2.25f64),
+        (2.25, 1.5),
+        (-0.0, 0.0),
+        (f64::NAN, 1.0),
+        (1.0, f64::NAN),
+        (f64::NAN, f64::NAN),
+        (f64::INFINITY, f64::INFINITY),
+        (f64::NEG_INFINITY, -1e308),
+    ];
+    for (x, y) in cases {
+        for limit in [None, Some((1, 1)), Some((0, 1))] {
+            let mut frame = [0i64; 16];
+            frame[0] = x.to_bits() as i64;
+            frame[1] = y.to_bits() as i64;
+            let back = run(&double_comparisons(), &regs(limit), &mut frame, ENV);
+            let want = [x < y, x <= y, x == y, x != y].map(i64::from);
+            assert_eq!(frame[2..6], want, "{x} {y} with registers {limit:?}");
+            assert_eq!(back, i64::from(y < x), "{x} {y} with registers {limit:?}");
+        }
+    }
+}

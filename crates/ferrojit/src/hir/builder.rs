@@ -159,6 +159,8 @@ pub struct CodeInfo {
     pub mixed_float_arith: bool,
     /// `BINARY_OP_*_FLOAT` computes in machine code (`FloatArith`).
     pub inline_float_arith: bool,
+    /// `COMPARE_OP_FLOAT_JUMP` compares in machine code (`CompareFloats`).
+    pub inline_float_compare: bool,
     /// `BINARY_OP_{ADD,SUBTRACT,MULTIPLY}_INT` computes one-digit ints in machine words (the
     /// `inline-int-arith` optimisation); otherwise always through its helper.
     pub inline_int_arith: bool,
@@ -1667,6 +1669,9 @@ impl<'a> Builder<'a> {
             Some(j) => {
                 let t = if helper == Helper::CompareInts && self.code.inline_int_compare {
                     self.compare_compact_ints(cur, a, b, op, ins)
+                } else if helper == Helper::CompareFloats && self.code.inline_float_compare {
+                    let compare = InstKind::CompareFloats { a, b, op: ins.arg };
+                    self.emit(cur, compare, Type::CINT, ins)
                 } else {
                     self.helper(cur, helper, vec![a, b, op], Type::CINT, ins)
                 };

@@ -14,13 +14,17 @@
 //!   locals: a tracer's writes reach the frame in the interpreter, and tracing sends compiled
 //!   code there first. A helper handed the frame itself is assumed to write any local.
 //!
+//! The same flow tracks which local slots are bound: a slot stored with an object (not the
+//! NULL of `DELETE_FAST`) or read past a `GuardNotNull` holds one until the next store, so a
+//! later read needs no "unbound local" check (the builder knows this only within a block).
+//!
 //! The types guarded (`int`, `float`, `str`, `tuple`, `list`) are not heap types, so an
 //! object's exact type cannot change under it (`__class__` cannot be assigned on them). At a
 //! merge, only what every incoming edge knows survives; the entry block (and through it every
 //! resume point and loop entry, which branch from there) knows nothing.
 
 use super::{BlockId, Function, InstKind, Type, ValueId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What is known at a program point: exact types (by their guard name) of values and of the
 /// objects in local slots, and which values are still what their slot holds.
@@ -30,6 +34,9 @@ struct Facts {
     locals: BTreeMap<u32, &'static str>,
     /// Values read from (or stored into) a slot that has not been stored into since.
     in_slot: BTreeMap<ValueId, u32>,
+    /// Slots that hold an object (not NULL), and values known not to be NULL.
+    bound: BTreeSet<u32>,
+    not_null: BTreeSet<ValueId>,
 }
 
 impl Facts {
@@ -48,7 +55,19 @@ impl Facts {
             values: common(&self.values, &other.values),
             locals: common(&self.locals, &other.locals),
             in_slot: common(&self.in_slot, &other.in_slot),
+            bound: self.bound.intersection(&other.bound).copied().collect(),
+            not_null: self
+                .not_null
+                .intersection(&other.not_null)
+                .copied()
+                .collect(),
         }
+    }
+
+    /// Whether `v` is known not to be NULL here: checked before, or read from a bound slot.
+    fn is_not_null(&self, v: ValueId) -> bool {
+        let in_bound_slot = self.in_slot.get(&v).is_some_and(|s| self.bound.contains(s));
+        self.not_null.contains(&v) || in_bound_slot
     }
 
     /// The exact type known for `v` here.
@@ -65,6 +84,12 @@ impl Facts {
 
     /// Slot `index` now holds `value` (None: something unknown).
     fn store(&mut self, f: &Function, index: u32, value: Option<ValueId>) {
+        // The value stack holds objects: only `DELETE_FAST` stores NULL (as the builder's own
+        // per-block tracking has it).
+        match value {
+            Some(v) if !matches!(f.inst(v).kind, InstKind::Null) => self.bound.insert(index),
+            _ => self.bound.remove(&index),
+        };
         self.in_slot.retain(|_, slot| *slot != index);
         let known = value.and_then(|v| self.type_of(f, v));
         match known {
@@ -115,6 +140,16 @@ fn transfer(f: &Function, b: BlockId, facts: &mut Facts, removed: &mut Vec<Value
                     facts.locals.insert(slot, name);
                 }
             }
+            InstKind::GuardNotNull { value, .. } => {
+                if facts.is_not_null(*value) {
+                    removed.push(id);
+                    continue;
+                }
+                facts.not_null.insert(*value);
+                if let Some(&slot) = facts.in_slot.get(value) {
+                    facts.bound.insert(slot);
+                }
+            }
             InstKind::LoadLocal { index } => {
                 facts.in_slot.insert(id, *index);
             }
@@ -126,14 +161,15 @@ fn transfer(f: &Function, b: BlockId, facts: &mut Facts, removed: &mut Vec<Value
             {
                 facts.locals.clear();
                 facts.in_slot.clear();
+                facts.bound.clear();
             }
             _ => {}
         }
     }
 }
 
-/// Removes the `GuardType`s whose value is already known to be of the guarded type; returns
-/// how many were removed.
+/// Removes the `GuardType`s whose value is already known to be of the guarded type and the
+/// `GuardNotNull`s of values known not to be NULL; returns how many were removed.
 pub fn eliminate_guards(f: &mut Function) -> u32 {
     let order = f.rpo();
     let mut entry: Vec<Option<Facts>> = vec![None; f.blocks.len()];
@@ -283,5 +319,94 @@ mod tests {
         };
         assert_eq!(eliminate_guards(&mut f), 1);
         assert_eq!(guards_left(&f), 2);
+    }
+
+    #[test]
+    fn a_slot_stored_on_every_path_is_bound_after_the_merge_unless_deleted() {
+        let mut f = Function::new("t", 2);
+        let (entry, left, right, join) = (
+            f.new_block(0),
+            f.new_block(1),
+            f.new_block(2),
+            f.new_block(3),
+        );
+        let s = state(&mut f);
+        let c = f.push(entry, InstKind::CInt { value: 1 }, Type::CBOOL, 0);
+        f.blocks[entry.0 as usize].term = Terminator::Branch {
+            cond: c,
+            then_to: left,
+            then_args: vec![],
+            else_to: right,
+            else_args: vec![],
+        };
+        for b in [left, right] {
+            let one = f.push(
+                b,
+                InstKind::Const {
+                    obj: 0,
+                    text: "1".into(),
+                },
+                Type::INT,
+                0,
+            );
+            f.push(
+                b,
+                InstKind::StoreLocal {
+                    index: 0,
+                    value: one,
+                },
+                Type::VOID,
+                0,
+            );
+            f.blocks[b.0 as usize].term = Terminator::Jump {
+                target: join,
+                args: vec![],
+            };
+        }
+        let null = f.push(left, InstKind::Null, Type::NULL, 0);
+        f.push(
+            left,
+            InstKind::StoreLocal {
+                index: 1,
+                value: null,
+            },
+            Type::VOID,
+            0,
+        );
+        let x = load(&mut f, join, 0);
+        f.push(
+            join,
+            InstKind::GuardNotNull { value: x, state: s },
+            Type::VOID,
+            0,
+        ); // removed
+        let y = load(&mut f, join, 1);
+        f.push(
+            join,
+            InstKind::GuardNotNull { value: y, state: s },
+            Type::VOID,
+            0,
+        ); // kept
+        let y2 = load(&mut f, join, 1);
+        f.push(
+            join,
+            InstKind::GuardNotNull {
+                value: y2,
+                state: s,
+            },
+            Type::VOID,
+            0,
+        ); // removed
+        f.blocks[join.0 as usize].term = Terminator::Return { value: x, bc: 0 };
+        assert_eq!(eliminate_guards(&mut f), 2);
+        let left_in_join = f.blocks[join.0 as usize].insts.iter();
+        let kept: Vec<_> = left_in_join
+            .filter(|id| matches!(f.inst(**id).kind, InstKind::GuardNotNull { .. }))
+            .map(|id| match f.inst(*id).kind {
+                InstKind::GuardNotNull { value, .. } => value,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(kept, vec![y]);
     }
 }

@@ -520,6 +520,10 @@ pub enum InstKind {
     /// Machine int 1 or 0: `a op b` on signed machine ints, `op` a `COMPARE_OP` oparg
     /// (0 `<`, 1 `<=`, 2 `==`, 3 `!=`, 4 `>`, 5 `>=`).
     CompareWords { a: ValueId, b: ValueId, op: u32 },
+    /// Machine int 1 or 0: `a op b` on two exact floats' values (`COMPARE_OP_FLOAT_JUMP`'s
+    /// test, as `float_richcompare` makes it: a NaN is unequal to everything), `op` a
+    /// `COMPARE_OP` oparg.
+    CompareFloats { a: ValueId, b: ValueId, op: u32 },
     /// Machine int: `a op b` on machine ints the caller knows cannot overflow (ints of one
     /// digit, below 2**30).
     ArithWords {
@@ -614,6 +618,7 @@ impl InstKind {
             }
             Is { a, b }
             | CompareWords { a, b, .. }
+            | CompareFloats { a, b, .. }
             | ArithWords { a, b, .. }
             | FloatArith { a, b, .. } => {
                 f(*a);

@@ -177,10 +177,10 @@ impl Function {
             InstKind::IsCompactInt { value } => write!(s, "IsCompactInt {value}"),
             InstKind::CompactIntValue { value } => write!(s, "CompactIntValue {value}"),
             InstKind::CompareWords { a, b, op } => {
-                let sign = ["<", "<=", "==", "!=", ">", ">="]
-                    .get(*op as usize)
-                    .unwrap_or(&"?");
-                write!(s, "CompareWords {a} {sign} {b}")
+                write!(s, "CompareWords {a} {} {b}", compare_sign(*op))
+            }
+            InstKind::CompareFloats { a, b, op } => {
+                write!(s, "CompareFloats {a} {} {b}", compare_sign(*op))
             }
             InstKind::ArithWords { a, b, op } => write!(s, "ArithWords {a} {} {b}", op.sign()),
             InstKind::Truthy { value } => write!(s, "Truthy {value}"),
@@ -226,4 +226,11 @@ impl Function {
             }
         }
     }
+}
+
+/// The operator of a `COMPARE_OP` oparg.
+fn compare_sign(op: u32) -> &'static str {
+    ["<", "<=", "==", "!=", ">", ">="]
+        .get(op as usize)
+        .unwrap_or(&"?")
 }

@@ -702,6 +702,7 @@ impl<'a> Lowerer<'a> {
                     width: Width::W64,
                 });
             }
+            InstKind::CompareFloats { a, b, op } => self.compare_floats(v, a, b, op),
             InstKind::Truthy { value } => self.truthy(v, value, inst.bc),
             InstKind::BoolObject { value, negate } => {
                 let c = self.materialise(value);
@@ -1062,6 +1063,31 @@ impl<'a> Lowerer<'a> {
         }
         self.emit(LInst::Jump { target: done });
         self.cur = done.0 as usize;
+    }
+
+    /// [`InstKind::CompareFloats`]: both operands' doubles compared (`>` and `>=` as `<` and
+    /// `<=` with the operands swapped, which keeps a NaN's answer false).
+    fn compare_floats(&mut self, v: ValueId, a: ValueId, b: ValueId, op: u32) {
+        let lay = *self.lay();
+        let d = self.reg(v);
+        let ra = self.materialise(a);
+        let rb = self.materialise(b);
+        let x = self.load(Base::Reg(ra), lay.float_value, Width::W64);
+        let y = self.load(Base::Reg(rb), lay.float_value, Width::W64);
+        let (first, second, op) = match op {
+            0 => (x, y, AluOp::FLt),
+            1 => (x, y, AluOp::FLe),
+            2 => (x, y, AluOp::FEq),
+            3 => (x, y, AluOp::FNe),
+            4 => (y, x, AluOp::FLt),
+            _ => (y, x, AluOp::FLe),
+        };
+        self.emit(LInst::Alu {
+            op,
+            dst: d,
+            a: first,
+            b: Operand::Reg(second),
+        });
     }
 
     /// `LOAD_ATTR_MODULE`'s read: `v` is the value, or NULL for the slow path.

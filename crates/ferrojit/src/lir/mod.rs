@@ -107,12 +107,23 @@ pub enum AluOp {
     FAdd,
     FSub,
     FMul,
+    /// 1 if the two doubles compare so, else 0, as C's `<`, `<=`, `==`, `!=` on doubles (and
+    /// Python's on floats): a NaN operand makes the first three 0 and `!=` 1.
+    FLt,
+    FLe,
+    FEq,
+    FNe,
 }
 
 impl AluOp {
     /// Whether the operation is on doubles.
     pub fn is_float(self) -> bool {
-        matches!(self, AluOp::FAdd | AluOp::FSub | AluOp::FMul)
+        matches!(self, AluOp::FAdd | AluOp::FSub | AluOp::FMul) || self.is_float_compare()
+    }
+
+    /// Whether the operation compares doubles (its result is 0 or 1).
+    pub fn is_float_compare(self) -> bool {
+        matches!(self, AluOp::FLt | AluOp::FLe | AluOp::FEq | AluOp::FNe)
     }
 }
 
@@ -376,6 +387,10 @@ impl fmt::Display for AluOp {
             AluOp::FAdd => "fadd",
             AluOp::FSub => "fsub",
             AluOp::FMul => "fmul",
+            AluOp::FLt => "flt",
+            AluOp::FLe => "fle",
+            AluOp::FEq => "feq",
+            AluOp::FNe => "fne",
         })
     }
 }

@@ -699,6 +699,7 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             fuse_bool_branches: on(super::Optimisation::FuseBoolBranches),
             mixed_float_arith: on(super::Optimisation::MixedFloatArith),
             inline_float_arith: on(super::Optimisation::InlineFloatArith),
+            inline_float_compare: on(super::Optimisation::InlineFloatCompare),
             inline_int_arith,
             constant_operands: on(super::Optimisation::ConstantOperands),
             c_calls,

@@ -294,6 +294,9 @@ pub enum Optimisation {
     /// (a float product, a constant, a value or local slot checked before on every path) is
     /// removed from the HIR (`hir::guards`).
     GuardElimination,
+    /// `inline-float-compare`: `COMPARE_OP_FLOAT_JUMP` compares the two floats' values in
+    /// machine code (`cmpsd`; `fcmp` and `cset`) instead of calling `fj_compare_floats`.
+    InlineFloatCompare,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -312,7 +315,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 48] = [
+    pub const ALL: [Optimisation; 49] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -361,6 +364,7 @@ impl Optimisation {
         Optimisation::HotSiteFeedback,
         Optimisation::PolyStores,
         Optimisation::GuardElimination,
+        Optimisation::InlineFloatCompare,
     ];
 
     pub fn name(self) -> &'static str {
@@ -413,6 +417,7 @@ impl Optimisation {
             Optimisation::HotSiteFeedback => "hot-site-feedback",
             Optimisation::PolyStores => "poly-stores",
             Optimisation::GuardElimination => "guard-elimination",
+            Optimisation::InlineFloatCompare => "inline-float-compare",
         }
     }
 

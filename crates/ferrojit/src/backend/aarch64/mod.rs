@@ -350,14 +350,27 @@ impl<'a> Emitter<'a> {
         self.asm.fmov_dx(0, ra);
         let rb = self.operand(b, SCRATCH2);
         self.asm.fmov_dx(1, rb);
-        let fp = match op {
-            lir::AluOp::FAdd => FpOp::Add,
-            lir::AluOp::FSub => FpOp::Sub,
-            _ => FpOp::Mul,
-        };
-        self.asm.fp_d(fp, 0, 0, 1);
         let d = self.target(dst, SCRATCH0);
-        self.asm.fmov_xd(d, 0);
+        // After `fcmp`, a NaN operand (unordered) makes mi, ls and eq false and ne true.
+        let compare = match op {
+            lir::AluOp::FLt => Some(C::Mi),
+            lir::AluOp::FLe => Some(C::Ls),
+            lir::AluOp::FEq => Some(C::Eq),
+            lir::AluOp::FNe => Some(C::Ne),
+            _ => None,
+        };
+        if let Some(c) = compare {
+            self.asm.fcmp_d(0, 1);
+            self.asm.cset(d, c);
+        } else {
+            let fp = match op {
+                lir::AluOp::FAdd => FpOp::Add,
+                lir::AluOp::FSub => FpOp::Sub,
+                _ => FpOp::Mul,
+            };
+            self.asm.fp_d(fp, 0, 0, 1);
+            self.asm.fmov_xd(d, 0);
+        }
         self.commit(dst, d);
     }
 

@@ -9,7 +9,7 @@ use super::parallel_move::{self, Move, Src};
 use super::{exit_slot, DeallocPath, Env, MachineCode, ReturnCopy};
 use crate::lir::{self, Base, Cond, LInst, Operand, Width};
 use crate::regalloc::{Allocation, Loc, RegisterSet};
-use ferrojit_asm_x86_64::{Alu, Assembler, Cond as C, Label, Mem, Reg, Shift, SseOp};
+use ferrojit_asm_x86_64::{Alu, Assembler, Cond as C, Label, Mem, Reg, Shift, SseCmp, SseOp};
 
 /// The return register.
 const RET: Reg = Reg::Rax;
@@ -336,17 +336,33 @@ impl<'a> Emitter<'a> {
         self.asm.movq_xr(0, ra);
         let rb = self.operand(b, SCRATCH1);
         self.asm.movq_xr(1, rb);
-        let sse = match op {
-            lir::AluOp::FAdd => SseOp::Add,
-            lir::AluOp::FSub => SseOp::Sub,
-            _ => SseOp::Mul,
+        let compare = match op {
+            lir::AluOp::FLt => Some(SseCmp::Lt),
+            lir::AluOp::FLe => Some(SseCmp::Le),
+            lir::AluOp::FEq => Some(SseCmp::Eq),
+            lir::AluOp::FNe => Some(SseCmp::Neq),
+            _ => None,
         };
-        self.asm.sse_sd(sse, 0, 1);
+        match compare {
+            // The lane is all ones or zero: its low bit is the truth.
+            Some(pred) => self.asm.cmpsd(pred, 0, 1),
+            None => {
+                let sse = match op {
+                    lir::AluOp::FAdd => SseOp::Add,
+                    lir::AluOp::FSub => SseOp::Sub,
+                    _ => SseOp::Mul,
+                };
+                self.asm.sse_sd(sse, 0, 1);
+            }
+        }
         let d = match self.alloc.loc(dst) {
             Loc::Reg(r) => reg(r),
             Loc::Slot(_) => SCRATCH0,
         };
         self.asm.movq_rx(d, 0);
+        if compare.is_some() {
+            self.asm.alu_ri(Alu::And, d, 1);
+        }
         self.commit(dst, d);
     }
 
