@@ -131,14 +131,16 @@ pub fn handler_covers(table: &[u8], at: u32) -> bool {
 /// A recursive function quickened on its first call can reach its second call before its loop
 /// turns: its feedback then covers only the code before the recursive call.
 pub fn a_loop_went_round(instrs: &[Instr]) -> bool {
-    instrs.iter().any(|back| {
+    instrs.iter().enumerate().any(|(k, back)| {
         let Some(head) = back.jump_target().filter(|&t| t <= back.at) else {
             return false;
         };
-        instrs
+        // The instructions are in code order: walk back from the back edge to the head.
+        instrs[..k]
             .iter()
-            .filter(|i| i.start >= head && i.at < back.at && !i.cache.is_empty())
-            .last()
+            .rev()
+            .take_while(|i| i.start >= head)
+            .find(|i| !i.cache.is_empty())
             .is_none_or(|last| !last.is_untouched_adaptive())
     })
 }

@@ -7,7 +7,7 @@
 //!
 //! - a value's own type, when the builder gave it an exact one (a float product, an int or
 //!   float constant, a list from `BUILD_LIST`);
-//! - a value that passed a `GuardType` is of that type in the code that the guard dominates;
+//! - a value that passed a `GuardType` is of that type in the rest of its block;
 //! - a local slot holds the same object from one `StoreLocal` to the next: a guard on a value
 //!   read from the slot, or a store of a value of known type, tells the type of every later
 //!   read of that slot until the next store. Nothing else writes a running frame's fast
@@ -27,47 +27,71 @@ use super::{BlockId, Function, InstKind, Type, ValueId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What is known at a program point: exact types (by their guard name) of values and of the
-/// objects in local slots, and which values are still what their slot holds.
+/// objects in local slots, and which values are still what their slot holds. What is known of
+/// values stays within their block ([`Facts::forget_values`]); the slots' facts flow.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Facts {
+    /// Per slot: the exact type of the object it holds, and whether it holds one (not NULL).
+    locals: Vec<Option<&'static str>>,
+    bound: Vec<bool>,
     values: BTreeMap<ValueId, &'static str>,
-    locals: BTreeMap<u32, &'static str>,
     /// Values read from (or stored into) a slot that has not been stored into since.
     in_slot: BTreeMap<ValueId, u32>,
-    /// Slots that hold an object (not NULL), and values known not to be NULL.
-    bound: BTreeSet<u32>,
+    /// Values known not to be NULL.
     not_null: BTreeSet<ValueId>,
 }
 
 impl Facts {
-    /// What both `self` and `other` know.
-    fn meet(&self, other: &Facts) -> Facts {
-        fn common<K: Ord + Copy, V: PartialEq + Copy>(
-            a: &BTreeMap<K, V>,
-            b: &BTreeMap<K, V>,
-        ) -> BTreeMap<K, V> {
-            a.iter()
-                .filter(|(k, v)| b.get(k) == Some(v))
-                .map(|(k, v)| (*k, *v))
-                .collect()
-        }
+    /// Nothing known about `slots` slots.
+    fn unknown(slots: usize) -> Facts {
         Facts {
-            values: common(&self.values, &other.values),
-            locals: common(&self.locals, &other.locals),
-            in_slot: common(&self.in_slot, &other.in_slot),
-            bound: self.bound.intersection(&other.bound).copied().collect(),
-            not_null: self
-                .not_null
-                .intersection(&other.not_null)
-                .copied()
-                .collect(),
+            locals: vec![None; slots],
+            bound: vec![false; slots],
+            ..Facts::default()
+        }
+    }
+
+    /// What both `self` and `other` know of the slots (both have forgotten their values).
+    fn meet(&self, other: &Facts) -> Facts {
+        let locals = (self.locals.iter().zip(&other.locals))
+            .map(|(a, b)| if a == b { *a } else { None })
+            .collect();
+        let bound = (self.bound.iter().zip(&other.bound))
+            .map(|(a, b)| *a && *b)
+            .collect();
+        Facts {
+            locals,
+            bound,
+            ..Facts::default()
+        }
+    }
+
+    /// Keeps what is known of the slots only: a value checked in one block and checked again
+    /// in another is rare, and the per-value maps grow with every read (carried from block to
+    /// block, they made the flow cost half a million instructions a function).
+    fn forget_values(&mut self) {
+        self.values.clear();
+        self.in_slot.clear();
+        self.not_null.clear();
+    }
+
+    fn slot_type(&self, slot: u32) -> Option<&'static str> {
+        self.locals.get(slot as usize).copied().flatten()
+    }
+
+    fn set_slot(&mut self, slot: u32, ty: Option<&'static str>, bound: Option<bool>) {
+        if let Some(t) = self.locals.get_mut(slot as usize) {
+            *t = ty;
+        }
+        if let (Some(b), Some(known)) = (self.bound.get_mut(slot as usize), bound) {
+            *b = known;
         }
     }
 
     /// Whether `v` is known not to be NULL here: checked before, or read from a bound slot.
     fn is_not_null(&self, v: ValueId) -> bool {
-        let in_bound_slot = self.in_slot.get(&v).is_some_and(|s| self.bound.contains(s));
-        self.not_null.contains(&v) || in_bound_slot
+        let bound = |s: &u32| self.bound.get(*s as usize).copied().unwrap_or(false);
+        self.not_null.contains(&v) || self.in_slot.get(&v).is_some_and(bound)
     }
 
     /// The exact type known for `v` here.
@@ -78,27 +102,25 @@ impl Facts {
         if let Some(t) = exact_type_name(f.inst(v).ty) {
             return Some(t);
         }
-        let slot = self.in_slot.get(&v)?;
-        self.locals.get(slot).copied()
+        self.slot_type(*self.in_slot.get(&v)?)
     }
 
-    /// Slot `index` now holds `value` (None: something unknown).
-    fn store(&mut self, f: &Function, index: u32, value: Option<ValueId>) {
+    /// Slot `index` now holds `value`.
+    fn store(&mut self, f: &Function, index: u32, value: ValueId) {
         // The value stack holds objects: only `DELETE_FAST` stores NULL (as the builder's own
         // per-block tracking has it).
-        match value {
-            Some(v) if !matches!(f.inst(v).kind, InstKind::Null) => self.bound.insert(index),
-            _ => self.bound.remove(&index),
-        };
+        let bound = !matches!(f.inst(value).kind, InstKind::Null);
+        let known = self.type_of(f, value);
         self.in_slot.retain(|_, slot| *slot != index);
-        let known = value.and_then(|v| self.type_of(f, v));
-        match known {
-            Some(t) => self.locals.insert(index, t),
-            None => self.locals.remove(&index),
-        };
-        if let Some(v) = value {
-            self.in_slot.insert(v, index);
-        }
+        self.set_slot(index, known, Some(bound));
+        self.in_slot.insert(value, index);
+    }
+
+    /// A helper may have written any slot.
+    fn forget_slots(&mut self) {
+        self.locals.iter_mut().for_each(|t| *t = None);
+        self.bound.iter_mut().for_each(|b| *b = false);
+        self.in_slot.clear();
     }
 }
 
@@ -137,7 +159,7 @@ fn transfer(f: &Function, b: BlockId, facts: &mut Facts, removed: &mut Vec<Value
                 }
                 facts.values.insert(*value, name);
                 if let Some(&slot) = facts.in_slot.get(value) {
-                    facts.locals.insert(slot, name);
+                    facts.set_slot(slot, Some(name), None);
                 }
             }
             InstKind::GuardNotNull { value, .. } => {
@@ -147,21 +169,20 @@ fn transfer(f: &Function, b: BlockId, facts: &mut Facts, removed: &mut Vec<Value
                 }
                 facts.not_null.insert(*value);
                 if let Some(&slot) = facts.in_slot.get(value) {
-                    facts.bound.insert(slot);
+                    let ty = facts.slot_type(slot);
+                    facts.set_slot(slot, ty, Some(true));
                 }
             }
             InstKind::LoadLocal { index } => {
                 facts.in_slot.insert(id, *index);
             }
-            InstKind::StoreLocal { index, value } => facts.store(f, *index, Some(*value)),
+            InstKind::StoreLocal { index, value } => facts.store(f, *index, *value),
             InstKind::CallHelper { args, .. }
                 if args
                     .iter()
                     .any(|a| matches!(f.inst(*a).kind, InstKind::Frame)) =>
             {
-                facts.locals.clear();
-                facts.in_slot.clear();
-                facts.bound.clear();
+                facts.forget_slots();
             }
             _ => {}
         }
@@ -173,7 +194,7 @@ fn transfer(f: &Function, b: BlockId, facts: &mut Facts, removed: &mut Vec<Value
 pub fn eliminate_guards(f: &mut Function) -> u32 {
     let order = f.rpo();
     let mut entry: Vec<Option<Facts>> = vec![None; f.blocks.len()];
-    entry[0] = Some(Facts::default());
+    entry[0] = Some(Facts::unknown(f.nlocalsplus as usize));
     let mut removed = Vec::new();
     // Iterate to a fixed point (facts only shrink at merges), then collect on a final pass.
     loop {
@@ -183,6 +204,7 @@ pub fn eliminate_guards(f: &mut Function) -> u32 {
                 continue;
             };
             transfer(f, b, &mut facts, &mut Vec::new());
+            facts.forget_values();
             for s in f.successors(b) {
                 let slot = &mut entry[s.0 as usize];
                 let next = match slot {

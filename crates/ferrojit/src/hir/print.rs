@@ -31,9 +31,26 @@ impl fmt::Display for Function {
             }
             writeln!(f, "  {}", self.term_text(&block.term))?;
         }
-        if !self.states.is_empty() {
+        // The exits some instruction still leaves through (a pass may have removed the rest),
+        // under their numbers.
+        let mut used = vec![false; self.states.len()];
+        for block in &self.blocks {
+            let insts = block
+                .insts
+                .iter()
+                .filter_map(|v| self.inst(*v).kind.state());
+            let term = match block.term {
+                Terminator::Exit { state } => Some(state),
+                _ => None,
+            };
+            for s in insts.chain(term) {
+                used[s.0 as usize] = true;
+            }
+        }
+        if used.contains(&true) {
             writeln!(f, "exits:")?;
-            for (i, s) in self.states.iter().enumerate() {
+            let states = self.states.iter().enumerate().filter(|(i, _)| used[*i]);
+            for (i, s) in states {
                 let kind = match s.kind {
                     ExitKind::Deopt => "deopt",
                     ExitKind::Raise => "raise",

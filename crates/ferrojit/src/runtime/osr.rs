@@ -38,6 +38,9 @@ use std::os::raw::{c_int, c_void};
 /// interpreter quickened the code and the loop went round since: its instructions are
 /// specialised), or after [`MAX_CALLS_AT_BACK_EDGES`] such calls without it.
 pub const MIN_CALLS_AT_BACK_EDGES: u32 = 1024;
+/// From then on, whether a loop has left feedback is asked every this many such calls (about
+/// eight checks, a few rounds of the loop).
+pub const FEEDBACK_CHECK_EVERY: u32 = 256;
 pub const MAX_CALLS_AT_BACK_EDGES: u32 = 4096;
 
 /// Calls (in any frame) after which an armed frame is left to the interpreter, about two
@@ -207,8 +210,11 @@ extern "C" fn tick(_: *mut c_void) -> c_int {
         let edge = if here { back_edge(armed) } else { None };
         if let Some((edge, header)) = edge {
             armed.rounds += 1;
-            let ready =
-                armed.rounds >= MIN_CALLS_AT_BACK_EDGES && compile::loop_feedback_ready(armed.code);
+            // Asking decodes the whole code: every FEEDBACK_CHECK_EVERY calls (a frame whose
+            // loop leaves no feedback was decoded at every call up to the maximum).
+            let ready = armed.rounds >= MIN_CALLS_AT_BACK_EDGES
+                && armed.rounds % FEEDBACK_CHECK_EVERY == 0
+                && compile::loop_feedback_ready(armed.code);
             if ready || armed.rounds >= MAX_CALLS_AT_BACK_EDGES {
                 return move_frame(l, edge, header);
             }
