@@ -263,6 +263,26 @@ mod tests {
         f.push(b, InstKind::LoadLocal { index }, Type::OBJECT, 0)
     }
 
+    /// An entry block that branches to two blocks, which both jump to a fourth: the three.
+    fn diamond(f: &mut Function) -> [BlockId; 3] {
+        let [entry, left, right, join] = [0, 1, 2, 3].map(|bc| f.new_block(bc));
+        let c = f.push(entry, InstKind::CInt { value: 1 }, Type::CBOOL, 0);
+        f.blocks[entry.0 as usize].term = Terminator::Branch {
+            cond: c,
+            then_to: left,
+            then_args: vec![],
+            else_to: right,
+            else_args: vec![],
+        };
+        for b in [left, right] {
+            f.blocks[b.0 as usize].term = Terminator::Jump {
+                target: join,
+                args: vec![],
+            };
+        }
+        [left, right, join]
+    }
+
     fn guards_left(f: &Function) -> usize {
         let is_guard = |id: &&ValueId| matches!(f.inst(**id).kind, InstKind::GuardType { .. });
         f.blocks
@@ -299,29 +319,10 @@ mod tests {
     #[test]
     fn what_one_path_to_a_merge_knows_is_not_known_after_it() {
         let mut f = Function::new("t", 1);
-        let (entry, left, right, join) = (
-            f.new_block(0),
-            f.new_block(1),
-            f.new_block(2),
-            f.new_block(3),
-        );
+        let [left, _, join] = diamond(&mut f);
         let s = state(&mut f);
-        let c = f.push(entry, InstKind::CInt { value: 1 }, Type::CBOOL, 0);
-        f.blocks[entry.0 as usize].term = Terminator::Branch {
-            cond: c,
-            then_to: left,
-            then_args: vec![],
-            else_to: right,
-            else_args: vec![],
-        };
         let x = load(&mut f, left, 0);
         guard(&mut f, left, x, s);
-        for b in [left, right] {
-            f.blocks[b.0 as usize].term = Terminator::Jump {
-                target: join,
-                args: vec![],
-            };
-        }
         let x = load(&mut f, join, 0);
         guard(&mut f, join, x, s); // checked on one path only: kept
         let product = f.push(
@@ -346,21 +347,8 @@ mod tests {
     #[test]
     fn a_slot_stored_on_every_path_is_bound_after_the_merge_unless_deleted() {
         let mut f = Function::new("t", 2);
-        let (entry, left, right, join) = (
-            f.new_block(0),
-            f.new_block(1),
-            f.new_block(2),
-            f.new_block(3),
-        );
+        let [left, right, join] = diamond(&mut f);
         let s = state(&mut f);
-        let c = f.push(entry, InstKind::CInt { value: 1 }, Type::CBOOL, 0);
-        f.blocks[entry.0 as usize].term = Terminator::Branch {
-            cond: c,
-            then_to: left,
-            then_args: vec![],
-            else_to: right,
-            else_args: vec![],
-        };
         for b in [left, right] {
             let one = f.push(
                 b,
@@ -380,10 +368,6 @@ mod tests {
                 Type::VOID,
                 0,
             );
-            f.blocks[b.0 as usize].term = Terminator::Jump {
-                target: join,
-                args: vec![],
-            };
         }
         let null = f.push(left, InstKind::Null, Type::NULL, 0);
         f.push(
