@@ -38,16 +38,20 @@ use std::os::raw::{c_int, c_void};
 /// interpreter quickened the code and the loop went round since: its instructions are
 /// specialised), or after [`MAX_CALLS_AT_BACK_EDGES`] such calls without it.
 pub const MIN_CALLS_AT_BACK_EDGES: u32 = 1024;
-/// From then on, whether a loop has left feedback is asked every this many such calls (about
-/// eight checks, a few rounds of the loop).
-pub const FEEDBACK_CHECK_EVERY: u32 = 256;
 pub const MAX_CALLS_AT_BACK_EDGES: u32 = 4096;
+/// From MIN_CALLS_AT_BACK_EDGES on, whether a loop has left feedback is asked every this many
+/// such calls (about eight checks, a few rounds of the loop): asking decodes the whole code.
+pub const FEEDBACK_CHECK_EVERY: u32 = 256;
 
-/// Calls (in any frame) after which an armed frame is left to the interpreter, about two
-/// thousand checks: while a frame is armed the eval breaker stays set, so compiled code exits
-/// to the interpreter at its checks, and a frame whose loop takes long to come round (each
-/// round calling much compiled code) is not watched long.
-pub const GIVE_UP_AFTER: u32 = 64_000;
+/// Calls (in any frame) after which an armed frame is left to the interpreter, about five
+/// hundred checks: while a frame is armed the eval breaker stays set, so compiled code exits
+/// to the interpreter at its checks, and each check runs the re-adding call 32 times under the
+/// pending-calls lock; a frame whose loop takes long to come round (each round calling much
+/// compiled code) is not watched long. At 64,000 (two thousand checks), a richards worker's
+/// start-up spent 152M instructions in `Py_AddPendingCall` and its compiled code exited at
+/// entry 4,208 times; at 16,000, 78M and 1,869, with as many frames moved (7; regex_v8 10,
+/// go 10).
+pub const GIVE_UP_AFTER: u32 = 16_000;
 
 /// The frame being watched, and what [`tick`] saved for the move.
 struct Armed {
