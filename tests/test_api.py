@@ -2761,3 +2761,168 @@ def test_a_panic_in_the_compiler_refuses_the_function_and_the_program_runs_on():
     assert reason.startswith("the compiler panicked: fault injected by FERROJIT_PANIC_IN_COMPILER=victim at "), reason
     assert any(w.endswith(":bystander") for w in out["compiled"]), out["compiled"]
     assert not any(w.endswith(":victim") for w in out["compiled"]), out["compiled"]
+
+
+class Stepper:
+    def __init__(self):
+        self.n = 0
+
+    def step(self, k):
+        self.n += k
+        return self.n
+
+    def check(self, k):
+        if k == 7:
+            raise ValueError(f"bad {k}")
+        return k
+
+    def add(self, a, b):
+        return a + b
+
+    def peek(self, v):
+        return sys._getframe(), locals()
+
+    def down(self, n):
+        return 0 if n == 0 else 1 + self.down(n - 1)
+
+
+def steps(s, n):
+    total = 0
+    for i in range(n):
+        total += s.step(i)
+    return total
+
+
+def checks(s, n):
+    total = 0
+    for i in range(n):
+        total += s.check(i)
+    return total
+
+
+def adds(s, pairs):
+    sums = []
+    for a, b in pairs:
+        sums.append(s.add(a, b))
+    return sums
+
+
+def peeks(s, v):
+    return s.peek(v)
+
+
+def _machine_code_calls():
+    return ferrojit.stats()["machine_code_calls"]
+
+
+def test_method_calls_of_compiled_functions_run_in_machine_code():
+    s = Stepper()
+    for _ in range(30):  # quickened: LOAD_METHOD_WITH_VALUES
+        steps(s, 3)
+    shapes = _shapes(steps, "calls-in-machine-code")
+    for isa in ("x86_64", "aarch64"):
+        on, off = shapes["on", isa], shapes["off", isa]
+        assert "CallCompiled Stepper.step(" in on["hir"] and "fj_call(" not in on["hir"], on["hir"]
+        assert "CallHelper fj_call(" in off["hir"] and "CallCompiled" not in off["hir"], off["hir"]
+        # The callee's native code is read from its code's state when the call runs, and
+        # entered through a register (the runtime's helpers keep to `call`/`bl` with their
+        # address, or through x17 where they are out of reach); fj_call stays as the slow path.
+        assert "call native code at %" in on["lir"] and "call fj_call(" in on["lir"], on["lir"]
+        assert "native code" not in off["lir"]
+    expected = steps(Stepper(), 50)
+    # The caller compiled before its callee: the call finds the callee's native code later.
+    ferrojit.compile(steps)
+    ferrojit.compile(Stepper.step)
+    ferrojit.enable(threshold=1000)
+    try:
+        before, refs = _machine_code_calls(), sys.getrefcount(Stepper.step)
+        code_refs = sys.getrefcount(Stepper.step.__code__)
+        got = steps(Stepper(), 50)
+        assert _machine_code_calls() - before == 50
+        assert (sys.getrefcount(Stepper.step), sys.getrefcount(Stepper.step.__code__)) == (refs, code_refs)
+    finally:
+        ferrojit.disable()
+    assert got == expected
+
+
+def test_a_call_made_in_machine_code_raises_deopts_and_shows_its_frames_as_the_interpreter_does():
+    def outcome(fn, *args):
+        try:
+            return fn(*args)
+        except ValueError as e:
+            frames = traceback.extract_tb(e.__traceback__)[1:]
+            return str(e), [(f.name, f.lineno, f.line) for f in frames]
+    pairs = [(1, 2), (3, 4), (1.5, 2), ("a", "b"), ([1], [2]), (2**70, 1), (5, 6)]
+    s = Stepper()
+    for _ in range(30):
+        checks(s, 5)
+        adds(s, pairs[:2])
+        peeks(s, 1)
+    interpreted = (outcome(checks, s, 10), outcome(checks, s, 7), adds(s, pairs))
+    for f in (checks, adds, peeks, Stepper.check, Stepper.add, Stepper.peek):
+        ferrojit.compile(f)
+    ferrojit.enable(threshold=1000)
+    try:
+        before = _machine_code_calls()
+        compiled = (outcome(checks, s, 10), outcome(checks, s, 7), adds(s, pairs))
+        # 8 calls raise at the last; 7 return; 7 adds, of which 4 leave Stepper.add's int guard.
+        assert _machine_code_calls() - before == 8 + 7 + 7
+        # A frame object and f_locals outlive the callee's frame: the general clear gives the
+        # frame object its data and its f_back link.
+        frame, f_locals = peeks(s, "v")
+        assert _machine_code_calls() - before == 8 + 7 + 7 + 1
+    finally:
+        ferrojit.disable()
+    assert compiled == interpreted
+    assert interpreted[0][0] == "bad 7" and [n for n, _, _ in interpreted[0][1]] == ["checks", "check"]
+    assert f_locals == {"self": s, "v": "v"}
+    assert frame.f_code is Stepper.peek.__code__ and frame.f_back.f_code is peeks.__code__
+    assert frame.f_locals["v"] == "v" and frame.f_lineno == Stepper.peek.__code__.co_firstlineno + 1
+
+
+def test_calls_in_machine_code_leave_tracing_recursion_and_a_replaced_code_to_the_runtime():
+    s = Stepper()
+    for _ in range(30):
+        steps(s, 3)
+        s.down(3)
+    def deepest():
+        try:
+            s.down(100000)
+        except RecursionError as e:
+            return str(e), len(traceback.extract_tb(e.__traceback__))
+    def profiled():
+        events = []
+        sys.setprofile(lambda frame, event, arg: events.append((frame.f_code.co_name, event)))
+        try:
+            total = steps(s, 4)
+        finally:
+            sys.setprofile(None)
+        return total, [e for e in events if e[0] in ("steps", "step")]
+    s.n = 0
+    interpreted = (deepest(), profiled(), s.down(50))
+    ferrojit.compile(steps)
+    ferrojit.compile(Stepper.step)
+    ferrojit.compile(Stepper.down)
+    ferrojit.enable(threshold=1000, disable="site-cache-feedback")
+    try:
+        s.n = 0
+        before = _machine_code_calls()
+        compiled = (deepest(), profiled(), s.down(50))
+        assert ferrojit.is_compiled(Stepper.down)
+        # down's calls of itself; none while profiling (the runtime's path sees the hook).
+        assert _machine_code_calls() - before > 50
+        with_profile = _machine_code_calls()
+        profiled()
+        assert _machine_code_calls() == with_profile
+        # Another code object under the method: its function no longer runs the compiled code.
+        original = Stepper.step.__code__
+        Stepper.step.__code__ = (lambda self, k: -k).__code__
+        try:
+            assert steps(s, 4) == -6 and _machine_code_calls() == with_profile
+        finally:
+            Stepper.step.__code__ = original
+    finally:
+        ferrojit.disable()
+        ferrojit.enable(disable="")
+        ferrojit.disable()
+    assert compiled == interpreted

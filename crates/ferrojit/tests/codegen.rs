@@ -78,6 +78,7 @@ fn r(n: u32) -> Operand {
 fn call(target: usize, args: Vec<Operand>, dst: u32) -> LInst {
     LInst::Call {
         target,
+        via: None,
         name: "add3",
         args,
         dst: Some(v(dst)),
@@ -215,6 +216,64 @@ fn values_survive_calls_with_every_register_set() {
                 frame[2], c,
                 "stored value with registers {limit:?}, passes {passes}"
             );
+        }
+    }
+}
+
+/// A call of the function whose address is in register `via`.
+fn call_via(via: u32, args: Vec<Operand>, dst: u32) -> LInst {
+    LInst::Call {
+        target: 0,
+        via: Some(v(via)),
+        name: "add3",
+        args,
+        dst: Some(v(dst)),
+    }
+}
+
+/// x, y, and add3's address t from the frame: a = t(x, y, 5); b = t(x, t, y) (the address
+/// is an argument too); u = add3(t, 0, 0), the address again as a call's result (in the
+/// return register, which on AArch64 is also the first argument's); c = u(a, b, u); out = a;
+/// return c.
+fn calls_through_a_register() -> Function {
+    let t = add3 as *const () as usize;
+    let insts = vec![
+        load(0, 0),
+        load(1, 8),
+        load(5, 24),
+        call_via(5, vec![r(0), r(1), Operand::Imm(5)], 2),
+        call_via(5, vec![r(0), r(5), r(1)], 3),
+        call(t, vec![r(5), Operand::Imm(0), Operand::Imm(0)], 6),
+        call_via(6, vec![r(2), r(3), r(6)], 4),
+        LInst::Store {
+            base: Base::Frame,
+            offset: 16,
+            src: r(2),
+            width: Width::W64,
+        },
+        LInst::Return { value: v(4) },
+    ];
+    Function {
+        name: "calls_through_a_register".into(),
+        blocks: vec![Block { insts }],
+        exits: vec![],
+        num_vregs: 7,
+        cold_from: None,
+    }
+}
+
+#[test]
+fn calls_through_a_register_reach_their_target_with_every_register_set() {
+    let t = add3 as *const () as usize as i64;
+    for limit in [None, Some((2, 2)), Some((1, 1)), Some((0, 1))] {
+        for (passes, runner) in [(false, run as Runner), (true, run_with_passes)] {
+            let mut frame = [0i64; 16];
+            (frame[0], frame[1], frame[3]) = (3, 4, t);
+            let got = runner(&calls_through_a_register(), &regs(limit), &mut frame, ENV);
+            let (a, b) = (add3(3, 4, 5), add3(3, t, 4));
+            let case = format!("registers {limit:?}, passes {passes}");
+            assert_eq!(got, add3(a, b, t), "return value with {case}");
+            assert_eq!(frame[2], a, "stored value with {case}");
         }
     }
 }

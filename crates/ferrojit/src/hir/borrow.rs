@@ -62,10 +62,7 @@ pub fn borrow(f: &mut Function) -> u32 {
         removed.extend(releases);
         borrowed.push(v);
     }
-    removed.sort_unstable();
-    for block in &mut f.blocks {
-        block.insts.retain(|id| removed.binary_search(id).is_err());
-    }
+    f.remove_insts(removed);
     let count = borrowed.len() as u32;
     f.borrowed.extend(borrowed);
     f.borrowed.sort_unstable();

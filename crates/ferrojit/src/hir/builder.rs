@@ -171,6 +171,10 @@ pub struct CodeInfo {
     /// A `CALL` whose `PRECALL` the interpreter specialised for a C function calls it
     /// through `fj_call_c` (the `c-calls` optimisation); otherwise through `fj_call`.
     pub c_calls: bool,
+    /// The functions a method call may enter from machine code, by address, with what their
+    /// calls need (`calls-in-machine-code`; empty when it is off): the methods of this code's
+    /// `LOAD_METHOD` caches that had native code with a plain direct entry at compile time.
+    pub callees: BTreeMap<usize, KnownCallee>,
     /// Compile entries at the loops' headers too (`osr`): the frame of a call that the
     /// interpreter started can continue here from a back edge, with its stack as it stands.
     pub loop_entries: bool,
@@ -239,6 +243,9 @@ struct Builder<'a> {
     deleted: BTreeSet<u32>,
     /// A generator's suspension points (code-unit index) and their resume blocks.
     resume_heads: Vec<(u32, BlockId)>,
+    /// Method values of `LOAD_METHOD`s whose every inline case finds the same function (its
+    /// address): a `CALL` of one may enter the function's native code from machine code.
+    known_methods: BTreeMap<ValueId, usize>,
 }
 
 /// Translation state inside one block.
@@ -272,6 +279,7 @@ impl<'a> Builder<'a> {
             work: VecDeque::new(),
             started: Vec::new(),
             frame: None,
+            known_methods: BTreeMap::new(),
             deleted: code
                 .instrs
                 .iter()
@@ -2693,6 +2701,9 @@ impl<'a> Builder<'a> {
             };
             let slow = |b: &mut Self, cur: &mut Cursor| b.generic_load_method(cur, obj, ins);
             let pair = self.fast_or_slow(cur, &outs, ins, fast, slow);
+            if cases.iter().all(|c| c.method == cases[0].method) {
+                self.known_methods.insert(pair[0], cases[0].method);
+            }
             cur.stack.pop();
             cur.stack.extend(pair);
             return Ok(());
@@ -2744,6 +2755,9 @@ impl<'a> Builder<'a> {
             }
             _ => self.generic_load_method(cur, obj, ins),
         };
+        if let Some(method) = cached.filter(|_| state.is_some()) {
+            self.known_methods.insert(pair[0], method);
+        }
         cur.stack.pop();
         cur.stack.extend(pair);
         Ok(())
@@ -2852,6 +2866,7 @@ impl<'a> Builder<'a> {
             )));
         }
         let items = cur.stack.split_off(cur.stack.len() - n);
+        let method = items[0];
         let depth = self.depth(cur);
         self.emit(
             cur,
@@ -2878,7 +2893,21 @@ impl<'a> Builder<'a> {
         } else {
             Helper::Call
         };
-        let r = self.helper(cur, helper, vec![addr, oparg, kw], Type::OBJECT, ins);
+        let known = match helper {
+            Helper::Call if no_kwnames => self.known_callee(method, ins.arg),
+            _ => None,
+        };
+        let r = match known {
+            Some(callee) => {
+                let kind = InstKind::CallCompiled {
+                    base: addr,
+                    oparg: ins.arg,
+                    callee: Box::new(callee),
+                };
+                self.emit(cur, kind, Type::OBJECT, ins)
+            }
+            None => self.helper(cur, helper, vec![addr, oparg, kw], Type::OBJECT, ins),
+        };
         self.check(cur, r, ErrorCheck::Null, ins);
         cur.stack.push(r);
         let state = self.deopt_after_call(cur, ins, "eval breaker or tracing after call");
@@ -2889,6 +2918,15 @@ impl<'a> Builder<'a> {
             ins,
         );
         Ok(())
+    }
+
+    /// The callee a `CALL` of `oparg` arguments enters from machine code when its method slot
+    /// holds `method`: a method whose function the compiler found compiled, taking exactly
+    /// `self` and the arguments (see `CodeInfo::callees`).
+    fn known_callee(&self, method: ValueId, oparg: u32) -> Option<KnownCallee> {
+        let function = self.known_methods.get(&method)?;
+        let callee = self.code.callees.get(function)?;
+        (callee.nargs == oparg + 1).then(|| callee.clone())
     }
 
     /// Whether the interpreter specialised the `PRECALL` before this `CALL` for a C function

@@ -124,25 +124,29 @@ impl Facts {
     }
 }
 
-/// The guard name of an exact type from the lattice (the names the builder's guards use).
+/// The exact types a guard can prove, with the names the builder's guards carry.
+const GUARDED_TYPES: [(Type, &str); 5] = [
+    (Type::INT, "int"),
+    (Type::FLOAT, "float"),
+    (Type::STR, "str"),
+    (Type::TUPLE, "tuple"),
+    (Type::LIST, "list"),
+];
+
+/// The guard name of an exact type from the lattice.
 fn exact_type_name(ty: Type) -> Option<&'static str> {
-    [
-        (Type::INT, "int"),
-        (Type::FLOAT, "float"),
-        (Type::STR, "str"),
-        (Type::TUPLE, "tuple"),
-        (Type::LIST, "list"),
-    ]
-    .into_iter()
-    .find(|(t, _)| *t == ty)
-    .map(|(_, name)| name)
+    GUARDED_TYPES
+        .iter()
+        .find(|(t, _)| *t == ty)
+        .map(|&(_, name)| name)
 }
 
-/// The names a guard can carry, as `'static` strings.
+/// A guard's type name as a `'static` string, when it is one of [`GUARDED_TYPES`].
 fn static_name(name: &str) -> Option<&'static str> {
-    ["int", "float", "str", "tuple", "list"]
-        .into_iter()
-        .find(|n| *n == name)
+    GUARDED_TYPES
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map(|&(_, n)| n)
 }
 
 /// Runs the instructions of `b` over `facts`; pushes the guards found redundant to `removed`.
@@ -226,11 +230,9 @@ pub fn eliminate_guards(f: &mut Function) -> u32 {
             transfer(f, b, &mut facts, &mut removed);
         }
     }
-    removed.sort_unstable();
-    for block in &mut f.blocks {
-        block.insts.retain(|id| removed.binary_search(id).is_err());
-    }
-    removed.len() as u32
+    let count = removed.len() as u32;
+    f.remove_insts(removed);
+    count
 }
 
 #[cfg(test)]

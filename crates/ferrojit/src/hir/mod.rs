@@ -132,6 +132,15 @@ pub enum Helper {
     /// the call of a builtin function, a method descriptor or `type`: calls the C function
     /// directly while the callable is still one.
     CallC,
+    /// `fj_finish_native_call(tstate, frame, native, r)`: for [`InstKind::CallCompiled`], what
+    /// the runtime does after native code it entered returned `r` when that is not a plain
+    /// result or site feedback is due: feedback, then the interpreter finishes the frame after a
+    /// raise or a deopt. The call's result or NULL.
+    FinishNativeCall,
+    /// `fj_clear_frame(frame)`: `_PyFrame_Clear` of a callee frame that
+    /// [`InstKind::CallCompiled`] cannot clear inline (a frame object, `f_locals`, a value
+    /// stack left).
+    ClearFrame,
     /// `fj_build_list(items, n)`: takes the n items; new list or NULL.
     BuildList,
     /// `fj_build_tuple(items, n)`: takes the n items.
@@ -292,6 +301,8 @@ impl Helper {
             Helper::LoadMethod => "fj_load_method_cached",
             Helper::Call => "fj_call",
             Helper::CallC => "fj_call_c",
+            Helper::FinishNativeCall => "fj_finish_native_call",
+            Helper::ClearFrame => "fj_clear_frame",
             Helper::BuildList => "fj_build_list",
             Helper::BuildTuple => "fj_build_tuple",
             Helper::BuildMap => "fj_build_map",
@@ -420,6 +431,19 @@ pub enum InstKind {
     StackAddr { depth: u32 },
     /// Calls a runtime helper with machine-word arguments.
     CallHelper { helper: Helper, args: Vec<ValueId> },
+    /// `CALL` without keywords of a method the compiler expects to be a function of `callee`'s
+    /// code (`calls-in-machine-code`): `base` is the address of the spilled
+    /// `[method, self, args...]`, `oparg` the `CALL`'s. When the method slot holds a function
+    /// of that code, the code has native code, and the runtime's checks for a direct call
+    /// pass, the machine code pushes and fills the callee's frame, enters the native code,
+    /// then clears and pops the frame itself; otherwise it calls `fj_call` as
+    /// [`Helper::Call`]. Takes every reference at `base`; the result (NULL on
+    /// error) as `fj_call`'s.
+    CallCompiled {
+        base: ValueId,
+        oparg: u32,
+        callee: Box<KnownCallee>,
+    },
     /// Hands over to the interpreter with an exception set when `value` signals an error.
     CheckError {
         value: ValueId,
@@ -566,6 +590,31 @@ pub enum InstKind {
     TakeFrameStack,
 }
 
+/// A Python function's code whose native code a call site enters from machine code
+/// ([`InstKind::CallCompiled`]), as the compiler found it when compiling the caller. The
+/// native code itself is read when the call runs (the code's current one, compiled before or
+/// after the caller); the addresses here stay good while the code object lives, which the call
+/// checks through `deaths`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KnownCallee {
+    /// The code's qualified name (for printed IR).
+    pub name: String,
+    /// The code object.
+    pub code: usize,
+    /// Address of the word holding the code's current native code (`NativeCode *`, or 0).
+    pub current_native_at: usize,
+    /// Positional parameters (every call site passes exactly these), and all local slots.
+    pub nargs: u32,
+    pub nlocalsplus: u32,
+    /// Data-stack words of the callee's frame.
+    pub slots: u32,
+    /// `prev_instr` of a new frame: the code unit before the first.
+    pub first_prev_instr: usize,
+    /// Address of the count of callee code objects that died, and that count at compile time.
+    pub deaths_at: usize,
+    pub deaths: u64,
+}
+
 impl InstKind {
     /// Calls `f` on each value the instruction reads, in field order (a frame state's stack
     /// is not read here: see [`InstKind::state`]).
@@ -624,6 +673,7 @@ impl InstKind {
                 f(*a);
                 f(*b)
             }
+            CallCompiled { base, .. } => f(*base),
             SpillToStack { values: vs, .. } | CallHelper { args: vs, .. } => {
                 vs.iter().copied().for_each(f)
             }
@@ -776,6 +826,17 @@ impl Function {
     pub fn new_value(&mut self, kind: InstKind, ty: Type, bc: u32) -> ValueId {
         self.values.push(Inst { kind, ty, bc });
         ValueId(self.values.len() as u32 - 1)
+    }
+
+    /// Takes the instructions `removed` out of their blocks (the values stay, unused).
+    pub fn remove_insts(&mut self, mut removed: Vec<ValueId>) {
+        if removed.is_empty() {
+            return;
+        }
+        removed.sort_unstable();
+        for block in &mut self.blocks {
+            block.insts.retain(|id| removed.binary_search(id).is_err());
+        }
     }
 
     /// Appends an instruction to `block`.

@@ -120,6 +120,11 @@ impl Function {
             InstKind::CallHelper { helper, args } => {
                 write!(s, "CallHelper {}({})", helper.name(), list(args))
             }
+            InstKind::CallCompiled {
+                base,
+                oparg,
+                callee,
+            } => write!(s, "CallCompiled {}({base}, {oparg})", callee.name),
             InstKind::CheckError {
                 value,
                 check,

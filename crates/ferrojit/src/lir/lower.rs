@@ -10,6 +10,8 @@ use crate::hir::{
 };
 use std::collections::HashMap;
 
+mod direct_call;
+
 /// `DICT_KEYS_GENERAL` (Include/internal/pycore_dict.h): keys of any type, whose entries are
 /// laid out differently from the str-only kinds.
 const DICT_KEYS_GENERAL: i64 = 0;
@@ -52,6 +54,27 @@ pub struct Context {
     /// Address of `_Py_RefTotal` in a `Py_REF_DEBUG` interpreter, else 0: every incref the
     /// lowering writes then adds one to it, as `Py_INCREF` does there (see `backend::Env`).
     pub ref_total: usize,
+    /// What the machine code of a direct call (`InstKind::CallCompiled`) checks and counts.
+    pub direct_calls: DirectCallContext,
+}
+
+/// The runtime's words and values that [`InstKind::CallCompiled`]'s machine code uses.
+#[derive(Clone, Copy, Debug)]
+pub struct DirectCallContext {
+    /// `&PyFunction_Type`.
+    pub function_type: usize,
+    /// ferrojit's PEP 523 hook: another one installed must see every frame.
+    pub eval_frame: usize,
+    /// Address of the runtime's word naming a site cache that asked for feedback (0: none).
+    pub feedback_asked_at: usize,
+    /// The entry count at which a native code's site caches become feedback.
+    pub feedback_after: u32,
+    /// Address of the count of calls made by machine code.
+    pub machine_code_calls_at: usize,
+    /// Offsets in a `NativeCode` of its entry (a function pointer) and of its entry counter
+    /// (a 32-bit word).
+    pub native_entry: i64,
+    pub native_entries: i64,
 }
 
 /// Whether every value `frame->prev_instr` can take while the frame runs code of `nunits`
@@ -228,6 +251,7 @@ impl<'a> Lowerer<'a> {
         let target = (self.cx.helpers)(helper);
         self.emit(LInst::Call {
             target,
+            via: None,
             name: helper.name(),
             args,
             dst,
@@ -428,6 +452,11 @@ impl<'a> Lowerer<'a> {
                 };
                 self.call(helper, args, dst, inst.bc);
             }
+            InstKind::CallCompiled {
+                base,
+                oparg,
+                ref callee,
+            } => self.call_compiled(v, base, oparg, callee, inst.bc),
             InstKind::CheckError {
                 value,
                 check,
@@ -958,6 +987,7 @@ impl<'a> Lowerer<'a> {
         });
         self.emit(LInst::Call {
             target: (self.cx.helpers)(Helper::IntFromWord),
+            via: None,
             name: Helper::IntFromWord.name(),
             args: vec![Operand::Reg(value)],
             dst: Some(d),

@@ -118,12 +118,8 @@ pub enum AluOp {
 impl AluOp {
     /// Whether the operation is on doubles.
     pub fn is_float(self) -> bool {
-        matches!(self, AluOp::FAdd | AluOp::FSub | AluOp::FMul) || self.is_float_compare()
-    }
-
-    /// Whether the operation compares doubles (its result is 0 or 1).
-    pub fn is_float_compare(self) -> bool {
-        matches!(self, AluOp::FLt | AluOp::FLe | AluOp::FEq | AluOp::FNe)
+        use AluOp::*;
+        matches!(self, FAdd | FSub | FMul | FLt | FLe | FEq | FNe)
     }
 }
 
@@ -170,10 +166,12 @@ pub enum LInst {
         /// finalizer or a warning can look at the frame: the instruction releasing the value.
         prev_instr: i64,
     },
-    /// Calls the C function at `target` with `args` in the ABI's argument registers; its
-    /// result, if wanted, goes to `dst`. Every caller-saved register is clobbered.
+    /// Calls the C function at `target` (at the address in `via` when set) with `args` in
+    /// the ABI's argument registers; its result, if wanted, goes to `dst`. Every
+    /// caller-saved register is clobbered.
     Call {
         target: usize,
+        via: Option<VReg>,
         name: &'static str,
         args: Vec<Operand>,
         dst: Option<VReg>,
@@ -291,7 +289,10 @@ impl LInst {
                 op(src, out)
             }
             LInst::Decref { value, .. } => out.push(*value),
-            LInst::Call { args, .. } => args.iter().for_each(|a| op(a, out)),
+            LInst::Call { args, via, .. } => {
+                out.extend(via);
+                args.iter().for_each(|a| op(a, out))
+            }
             LInst::SetCmp { a, b, .. } | LInst::BranchCmp { a, b, .. } => {
                 out.push(*a);
                 op(b, out)
@@ -447,9 +448,17 @@ impl fmt::Display for LInst {
                 )
             }
             LInst::Call {
-                name, args, dst, ..
+                name,
+                args,
+                dst,
+                via,
+                ..
             } => {
                 let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+                let name = match via {
+                    Some(v) => format!("{name} at {v}"),
+                    None => name.to_string(),
+                };
                 match dst {
                     Some(d) => write!(f, "{d} = call {name}({})", args.join(", ")),
                     None => write!(f, "call {name}({})", args.join(", ")),

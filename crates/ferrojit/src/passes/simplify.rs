@@ -244,6 +244,7 @@ mod tests {
     fn no_fusion_across_a_call_a_rewritten_input_or_a_second_reader() {
         let call = LInst::Call {
             target: 1,
+            via: None,
             name: "f",
             args: vec![],
             dst: None,
@@ -354,6 +355,7 @@ mod tests {
                     },
                     LInst::Call {
                         target: 1,
+                        via: None,
                         name: "f",
                         args: vec![],
                         dst: Some(v(3)),

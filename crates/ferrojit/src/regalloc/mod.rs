@@ -657,6 +657,7 @@ mod tests {
                 1 => {
                     insts.push(LInst::Call {
                         target: 0,
+                        via: None,
                         name: "f",
                         args: vec![pick(a), pick(b), pick(c)],
                         dst: Some(VReg(n)),
@@ -713,6 +714,7 @@ mod tests {
         };
         let call = LInst::Call {
             target: 0,
+            via: None,
             name: "f",
             args: vec![],
             dst: Some(VReg(1)),
@@ -817,6 +819,7 @@ mod tests {
             .collect();
         insts.push(LInst::Call {
             target: 0,
+            via: None,
             name: "f",
             args: vec![],
             dst: Some(VReg(20)),

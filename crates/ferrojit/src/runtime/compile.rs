@@ -534,6 +534,9 @@ pub unsafe fn pipeline(
         if options.enabled(super::Optimisation::PolyStores) {
             info.poly.stores = feedback.poly.stores.clone();
         }
+        if options.enabled(super::Optimisation::CallsInMachineCode) {
+            info.callees = super::direct_call::known_callees(&info);
+        }
         let mut hir = hir::builder::build(&info).map_err(|u| Failure::Unsupported(u.0))?;
         // Guards first: an exit fewer can leave a local borrowed.
         let guards_removed = match options.enabled(super::Optimisation::GuardElimination) {
@@ -658,6 +661,15 @@ unsafe fn lowering_context(code: *mut PyObject) -> lir::lower::Context {
                     co::first_instr(code) as usize,
                     (*(code as *mut PyVarObject)).ob_size as usize,
                 ),
+            direct_calls: lir::lower::DirectCallContext {
+                function_type: std::ptr::addr_of_mut!(PyFunction_Type) as usize,
+                eval_frame: super::hook::eval_frame as ffi::EvalFrameFunc as usize,
+                feedback_asked_at: std::ptr::addr_of!(runtime().feedback_asked_by) as usize,
+                feedback_after: super::hook::SITE_FEEDBACK_AFTER,
+                machine_code_calls_at: super::direct_call::MACHINE_CODE_CALLS.as_ptr() as usize,
+                native_entry: std::mem::offset_of!(NativeCode, entry) as i64,
+                native_entries: std::mem::offset_of!(NativeCode, entries) as i64,
+            },
         }
     }
 }
@@ -731,6 +743,7 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             },
             generic_sites: BTreeSet::new(),
             poly: PolySites::default(),
+            callees: BTreeMap::new(),
             loop_entries: false,
         })
     }

@@ -25,8 +25,22 @@ use super::generators;
 use super::hook::{self, runtime, Runtime};
 use crate::cpython::ffi::{self, read, write, InterpreterFrame};
 use crate::cpython::{layout, Layout};
+use crate::hir::KnownCallee;
 use pyo3_ffi::*;
+use std::collections::BTreeMap;
 use std::os::raw::c_void;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How many code objects whose native code some caller's machine code enters directly
+/// (`calls-in-machine-code`) have died. Such a call reads its callee's code state and native
+/// code at addresses taken when the caller was compiled, and only while this count is the one
+/// it saw then: those addresses stay good while the code object lives.
+pub static CALLEE_DEATHS: AtomicU64 = AtomicU64::new(0);
+
+/// Calls that machine code made itself (`calls-in-machine-code`), added to the statistics'
+/// direct and native calls when they are read. The machine code adds one with a plain memory
+/// increment, under the GIL.
+pub static MACHINE_CODE_CALLS: AtomicU64 = AtomicU64::new(0);
 
 /// What a direct call needs to know about its callee, worked out once when the callee is
 /// compiled: it takes `nargs` positional parameters, then `kwonly` keyword-only ones (filled
@@ -105,6 +119,80 @@ impl DirectEntry {
             })
         }
     }
+}
+
+/// The callees the method calls of `info` may enter from machine code (`calls-in-machine-code`):
+/// the functions of its `LOAD_METHOD` caches (the interpreter's and those its site caches
+/// learnt) whose code is not refused and takes exactly positional parameters, whether it has
+/// native code yet or not. Each one's code is marked, so that its death moves
+/// [`CALLEE_DEATHS`].
+///
+/// # Safety
+/// GIL held; the caches' methods are alive (their types hold them).
+pub unsafe fn known_callees(info: &crate::hir::builder::CodeInfo) -> BTreeMap<usize, KnownCallee> {
+    use crate::cpython::opcodes::{LOAD_METHOD_NO_DICT, LOAD_METHOD_WITH_VALUES};
+    let cached = info.instrs.iter().filter_map(|ins| match ins.specialised {
+        LOAD_METHOD_WITH_VALUES | LOAD_METHOD_NO_DICT => Some(ins.cache_u64(6) as usize),
+        _ => None,
+    });
+    let learnt = info.poly.methods.values().flatten().map(|case| case.method);
+    let mut callees = BTreeMap::new();
+    for function in cached.chain(learnt) {
+        if callees.contains_key(&function) {
+            continue;
+        }
+        // SAFETY: the caller's contract.
+        if let Some(callee) = unsafe { known_callee(function as *mut PyObject) } {
+            callees.insert(function, callee);
+        }
+    }
+    callees
+}
+
+/// [`known_callees`] for one function.
+unsafe fn known_callee(function: *mut PyObject) -> Option<KnownCallee> {
+    // SAFETY: `function` is alive (the caller's contract), and so are its code and the code's
+    // state.
+    unsafe {
+        if Py_TYPE(function) != std::ptr::addr_of_mut!(PyFunction_Type) {
+            return None;
+        }
+        let code: *mut PyObject = read(function as _, layout().function_code);
+        let direct = DirectEntry::for_code(code)?;
+        if direct.has_extras || direct.makes.is_some() {
+            return None;
+        }
+        let state = hook::code_state(code)?;
+        if state.refused.is_some() {
+            return None;
+        }
+        state.named_as_callee = true;
+        Some(KnownCallee {
+            name: super::compile::location(code)
+                .rsplit_once(':')
+                .map(|(_, q)| q.to_string())
+                .unwrap_or_default(),
+            code: code as usize,
+            // An `Option<Box<_>>` is one word: the box's address, or 0.
+            current_native_at: std::ptr::addr_of!(state.native) as usize,
+            nargs: direct.nargs as u32,
+            nlocalsplus: direct.nlocalsplus as u32,
+            slots: direct.slots as u32,
+            first_prev_instr: ffi::code::first_instr(code) as usize - 2,
+            deaths_at: CALLEE_DEATHS.as_ptr() as usize,
+            deaths: CALLEE_DEATHS.load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// `_PyFrame_Clear` of a callee frame that the machine code of a direct call cannot clear
+/// inline (`calls-in-machine-code`): one with a frame object, `f_locals` or a value stack.
+///
+/// # Safety
+/// GIL held; `frame` is the thread's top frame, pushed by that call, no longer current.
+pub unsafe extern "C" fn fj_clear_frame(frame: *mut InterpreterFrame) {
+    // SAFETY: the caller's contract.
+    unsafe { clear_frame(layout(), frame) }
 }
 
 /// Calls `function` with `args[..nargs]` through its native code when that is possible.

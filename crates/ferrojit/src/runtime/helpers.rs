@@ -51,6 +51,8 @@ pub fn address(helper: Helper) -> usize {
         Helper::LoadMethod => super::attr_cache::fj_load_method_cached as *const (),
         Helper::Call => fj_call as *const (),
         Helper::CallC => super::c_calls::fj_call_c as *const (),
+        Helper::FinishNativeCall => super::hook::fj_finish_native_call as *const (),
+        Helper::ClearFrame => super::direct_call::fj_clear_frame as *const (),
         Helper::BuildList => fj_build_list as *const (),
         Helper::BuildTuple => fj_build_tuple as *const (),
         Helper::BuildMap => fj_build_map as *const (),

@@ -50,6 +50,11 @@ pub struct CodeState {
     pub keys_change_recompiles: u32,
     /// Compile with entries at the loops' headers (asked for by on-stack replacement).
     pub loop_entries: bool,
+    /// Machine code of some caller enters this code's native code directly
+    /// (`calls-in-machine-code`): the code's death moves [`direct_call::CALLEE_DEATHS`].
+    ///
+    /// [`direct_call::CALLEE_DEATHS`]: super::direct_call::CALLEE_DEATHS
+    pub named_as_callee: bool,
 }
 
 impl CodeState {
@@ -136,6 +141,9 @@ unsafe extern "C" fn free_code_state(p: *mut c_void) {
         if state.native.is_some() || !state.retired.is_empty() {
             super::callees::changed();
         }
+        if state.named_as_callee {
+            super::direct_call::CALLEE_DEATHS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         drop(state);
     }
 }
@@ -175,6 +183,7 @@ pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> 
                 poly: PolySites::default(),
                 keys_change_recompiles: 0,
                 loop_entries: false,
+                named_as_callee: false,
             };
             let b = Box::into_raw(Box::new(state));
             if !set_own_extra(code, rt.extra_index, b as *mut c_void) {
@@ -463,7 +472,24 @@ pub(super) unsafe fn run_native(
         rt.stats.native_calls += 1;
         let entries = native.entries.get().wrapping_add(1);
         native.entries.set(entries);
-        if entries == SITE_FEEDBACK_AFTER {
+        after_native(rt, ts, f, native, r)
+    }
+}
+
+/// What follows the native code's return of `r` on frame `f`, its entry counter already
+/// moved: site feedback when due, then the result, or the interpreter finishing the frame
+/// after a raise or a deopt.
+#[inline(always)]
+unsafe fn after_native(
+    rt: &mut Runtime,
+    ts: *mut PyThreadState,
+    f: *mut InterpreterFrame,
+    native: &NativeCode,
+    r: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: as for `run_native`, after the native code returned.
+    unsafe {
+        if native.entries.get() == SITE_FEEDBACK_AFTER {
             take_site_feedback(f, native);
         } else if rt.feedback_asked_by != 0 && native.owns_site_cache(rt.feedback_asked_by) {
             rt.feedback_asked_by = 0;
@@ -475,6 +501,24 @@ pub(super) unsafe fn run_native(
             Outcome::Deopt(i) => after_deopt(ts, f, native, i),
         }
     }
+}
+
+/// [`after_native`] for machine code that entered `native` on frame `f` itself
+/// (`calls-in-machine-code`), unlinked the frame and moved the entry counter, and found `r`
+/// not a plain result or site feedback possibly due.
+///
+/// # Safety
+/// GIL held; `f` is the callee's frame, pushed and still filled, no longer the current frame;
+/// `native` is the native code that ran on it.
+pub unsafe extern "C" fn fj_finish_native_call(
+    ts: *mut PyThreadState,
+    f: *mut InterpreterFrame,
+    native: *const NativeCode,
+    r: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: the caller's contract; the native code lives while its code object does, which
+    // the frame holds.
+    unsafe { after_native(runtime(), ts, f, &*native, r) }
 }
 
 /// Native code raised: the interpreter unwinds (or handles) from where it stopped.

@@ -297,6 +297,10 @@ pub enum Optimisation {
     /// `inline-float-compare`: `COMPARE_OP_FLOAT_JUMP` compares the two floats' values in
     /// machine code (`cmpsd`; `fcmp` and `cset`) instead of calling `fj_compare_floats`.
     InlineFloatCompare,
+    /// `calls-in-machine-code`: a method call whose function had native code when the caller
+    /// was compiled pushes the callee's frame, enters its native code and pops the frame in
+    /// machine code, without `fj_call` (see `hir::InstKind::CallCompiled`).
+    CallsInMachineCode,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -315,7 +319,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 49] = [
+    pub const ALL: [Optimisation; 50] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -365,6 +369,7 @@ impl Optimisation {
         Optimisation::PolyStores,
         Optimisation::GuardElimination,
         Optimisation::InlineFloatCompare,
+        Optimisation::CallsInMachineCode,
     ];
 
     pub fn name(self) -> &'static str {
@@ -418,6 +423,7 @@ impl Optimisation {
             Optimisation::PolyStores => "poly-stores",
             Optimisation::GuardElimination => "guard-elimination",
             Optimisation::InlineFloatCompare => "inline-float-compare",
+            Optimisation::CallsInMachineCode => "calls-in-machine-code",
         }
     }
 

@@ -10,6 +10,7 @@ use crate::backend::{disasm, Isa};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::sync::Once;
 
 /// Counters of one process.
@@ -42,6 +43,10 @@ pub struct Stats {
     pub osr_entries: u64,
     /// Of those, calls from native code straight into native code (no vectorcall, no hook).
     pub direct_calls: u64,
+    /// Of those, calls that machine code made itself (`calls-in-machine-code`): the code
+    /// counts them in one word, added to `direct_calls` and `native_calls` when the
+    /// statistics are read.
+    pub machine_code_calls: u64,
     /// Of those, resumes of a compiled generator or coroutine by `SEND` in compiled code.
     pub direct_resumes: u64,
     /// Generators and coroutines made by a direct call (the call itself ran no code).
@@ -115,6 +120,11 @@ impl Stats {
     }
 
     pub fn to_json(&mut self) -> String {
+        let machine = super::direct_call::MACHINE_CODE_CALLS.load(Ordering::Relaxed);
+        let new = machine - self.machine_code_calls;
+        self.machine_code_calls = machine;
+        self.direct_calls += new;
+        self.native_calls += new;
         for (isa, code) in std::mem::take(&mut self.uncounted) {
             self.code_instructions += disasm::count_instructions(isa, &code) as u64;
         }

@@ -346,32 +346,36 @@ impl<'a> Emitter<'a> {
     /// `dst = a op b` on doubles held as words: through d0 and d1, which nothing else uses
     /// (caller-saved, and generated code keeps no value in them).
     fn float_alu(&mut self, op: lir::AluOp, dst: lir::VReg, a: lir::VReg, b: Operand) {
+        use lir::AluOp::*;
         let ra = self.read(a, SCRATCH0);
         self.asm.fmov_dx(0, ra);
         let rb = self.operand(b, SCRATCH2);
         self.asm.fmov_dx(1, rb);
         let d = self.target(dst, SCRATCH0);
         // After `fcmp`, a NaN operand (unordered) makes mi, ls and eq false and ne true.
-        let compare = match op {
-            lir::AluOp::FLt => Some(C::Mi),
-            lir::AluOp::FLe => Some(C::Ls),
-            lir::AluOp::FEq => Some(C::Eq),
-            lir::AluOp::FNe => Some(C::Ne),
-            _ => None,
-        };
-        if let Some(c) = compare {
-            self.asm.fcmp_d(0, 1);
-            self.asm.cset(d, c);
-        } else {
-            let fp = match op {
-                lir::AluOp::FAdd => FpOp::Add,
-                lir::AluOp::FSub => FpOp::Sub,
-                _ => FpOp::Mul,
-            };
-            self.asm.fp_d(fp, 0, 0, 1);
-            self.asm.fmov_xd(d, 0);
+        match op {
+            FAdd => self.double_arith(d, FpOp::Add),
+            FSub => self.double_arith(d, FpOp::Sub),
+            FMul => self.double_arith(d, FpOp::Mul),
+            FLt => self.double_compare(d, C::Mi),
+            FLe => self.double_compare(d, C::Ls),
+            FEq => self.double_compare(d, C::Eq),
+            FNe => self.double_compare(d, C::Ne),
+            _ => unreachable!("integer operations go through alu"),
         }
         self.commit(dst, d);
+    }
+
+    /// `d = d0 op d1` on doubles.
+    fn double_arith(&mut self, d: Reg, op: FpOp) {
+        self.asm.fp_d(op, 0, 0, 1);
+        self.asm.fmov_xd(d, 0);
+    }
+
+    /// `d = 1` if `d0` and `d1` compare so (`c` after `fcmp`), else 0.
+    fn double_compare(&mut self, d: Reg, c: C) {
+        self.asm.fcmp_d(0, 1);
+        self.asm.cset(d, c);
     }
 
     fn cond(c: Cond) -> C {
@@ -495,8 +499,12 @@ impl<'a> Emitter<'a> {
                 prev_instr,
             } => self.decref(*value, *maybe_null, *prev_instr),
             LInst::Call {
-                target, args, dst, ..
-            } => self.call(*target, args, *dst, copy),
+                target,
+                via,
+                args,
+                dst,
+                ..
+            } => self.call(*target, *via, args, *dst, copy),
             LInst::Alu { op, dst, a, b } => self.alu(*op, *dst, *a, *b),
             LInst::SetCmp {
                 dst,
@@ -621,7 +629,21 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn call(&mut self, target: usize, args: &[Operand], dst: Option<lir::VReg>, copy: ReturnCopy) {
+    fn call(
+        &mut self,
+        target: usize,
+        via: Option<lir::VReg>,
+        args: &[Operand],
+        dst: Option<lir::VReg>,
+        copy: ReturnCopy,
+    ) {
+        // An address in a register goes to SCRATCH1 first: the argument moves may overwrite it.
+        if let Some(v) = via {
+            let r = self.read(v, SCRATCH1);
+            if r != SCRATCH1 {
+                self.asm.mov_rr(SCRATCH1, r);
+            }
+        }
         let mut moves: Vec<Move> = args
             .iter()
             .enumerate()
@@ -642,7 +664,10 @@ impl<'a> Emitter<'a> {
                 Src::Imm(i) => self.asm.mov_imm(d, i as u64),
             }
         }
-        self.call_helper(target, SCRATCH1);
+        match via {
+            Some(_) => self.asm.blr(SCRATCH1),
+            None => self.call_helper(target, SCRATCH1),
+        }
         if let Some(d) = dst {
             self.commit(d, Reg::X0);
         }

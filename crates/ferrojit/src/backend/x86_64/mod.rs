@@ -332,38 +332,40 @@ impl<'a> Emitter<'a> {
     /// `dst = a op b` on doubles held as words: through xmm0 and xmm1, which nothing else uses
     /// (caller-saved, and generated code keeps no value in them).
     fn float_alu(&mut self, op: lir::AluOp, dst: lir::VReg, a: lir::VReg, b: Operand) {
+        use lir::AluOp::*;
         let ra = self.read(a, SCRATCH0);
         self.asm.movq_xr(0, ra);
         let rb = self.operand(b, SCRATCH1);
         self.asm.movq_xr(1, rb);
-        let compare = match op {
-            lir::AluOp::FLt => Some(SseCmp::Lt),
-            lir::AluOp::FLe => Some(SseCmp::Le),
-            lir::AluOp::FEq => Some(SseCmp::Eq),
-            lir::AluOp::FNe => Some(SseCmp::Neq),
-            _ => None,
-        };
-        match compare {
-            // The lane is all ones or zero: its low bit is the truth.
-            Some(pred) => self.asm.cmpsd(pred, 0, 1),
-            None => {
-                let sse = match op {
-                    lir::AluOp::FAdd => SseOp::Add,
-                    lir::AluOp::FSub => SseOp::Sub,
-                    _ => SseOp::Mul,
-                };
-                self.asm.sse_sd(sse, 0, 1);
-            }
-        }
         let d = match self.alloc.loc(dst) {
             Loc::Reg(r) => reg(r),
             Loc::Slot(_) => SCRATCH0,
         };
-        self.asm.movq_rx(d, 0);
-        if compare.is_some() {
-            self.asm.alu_ri(Alu::And, d, 1);
+        match op {
+            FAdd => self.double_arith(d, SseOp::Add),
+            FSub => self.double_arith(d, SseOp::Sub),
+            FMul => self.double_arith(d, SseOp::Mul),
+            FLt => self.double_compare(d, SseCmp::Lt),
+            FLe => self.double_compare(d, SseCmp::Le),
+            FEq => self.double_compare(d, SseCmp::Eq),
+            FNe => self.double_compare(d, SseCmp::Neq),
+            _ => unreachable!("integer operations go through alu"),
         }
         self.commit(dst, d);
+    }
+
+    /// `d = xmm0 op xmm1` on doubles.
+    fn double_arith(&mut self, d: Reg, op: SseOp) {
+        self.asm.sse_sd(op, 0, 1);
+        self.asm.movq_rx(d, 0);
+    }
+
+    /// `d = 1` if `xmm0 pred xmm1`, else 0.
+    fn double_compare(&mut self, d: Reg, pred: SseCmp) {
+        self.asm.cmpsd(pred, 0, 1);
+        // The lane is all ones or zero: its low bit is the truth.
+        self.asm.movq_rx(d, 0);
+        self.asm.alu_ri(Alu::And, d, 1);
     }
 
     fn cond(c: Cond) -> C {
@@ -481,8 +483,12 @@ impl<'a> Emitter<'a> {
                 prev_instr,
             } => self.decref(*value, *maybe_null, *prev_instr),
             LInst::Call {
-                target, args, dst, ..
-            } => self.call(*target, args, *dst, copy),
+                target,
+                via,
+                args,
+                dst,
+                ..
+            } => self.call(*target, *via, args, *dst, copy),
             LInst::SetCmp {
                 dst,
                 a,
@@ -594,7 +600,21 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn call(&mut self, target: usize, args: &[Operand], dst: Option<lir::VReg>, copy: ReturnCopy) {
+    fn call(
+        &mut self,
+        target: usize,
+        via: Option<lir::VReg>,
+        args: &[Operand],
+        dst: Option<lir::VReg>,
+        copy: ReturnCopy,
+    ) {
+        // An address in a register goes to SCRATCH1 first: the argument moves may overwrite it.
+        if let Some(v) = via {
+            let r = self.read(v, SCRATCH1);
+            if r != SCRATCH1 {
+                self.asm.mov_rr(SCRATCH1, r);
+            }
+        }
         let mut moves: Vec<Move> = args
             .iter()
             .enumerate()
@@ -618,7 +638,10 @@ impl<'a> Emitter<'a> {
                 Src::Imm(i) => self.asm.mov_ri(d, i),
             }
         }
-        self.call_helper(target, SCRATCH1);
+        match via {
+            Some(_) => self.asm.call_r(SCRATCH1),
+            None => self.call_helper(target, SCRATCH1),
+        }
         if let Some(d) = dst {
             self.commit(d, Reg::Rax);
         }

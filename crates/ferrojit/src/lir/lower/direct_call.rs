@@ -1,0 +1,348 @@
+//! Lowering [`InstKind::CallCompiled`]: a call of a known compiled method, made in machine
+//! code.
+//!
+//! The runtime's `fj_call` finds the callee, checks that a direct call is allowed, pushes the
+//! callee's frame, runs its native code and pops the frame (`runtime::direct_call`); about 240
+//! instructions a call, most of them the generic parts: the callable's kind, the table of
+//! callees, the frame's size, the locals to clear, a Rust function's prologue. Here the callee
+//! is known when the caller is compiled, so its code, native code, parameter count and frame
+//! size are constants, and the machine code does the same steps itself:
+//!
+//! 1. checks, each going to the `fj_call` path on failure: the method slot holds a function
+//!    whose code is the callee's; no callee code object died since compiling (the addresses
+//!    below stay good); the code has native code now (read from its state: compiled before
+//!    or after the caller, or again since); ferrojit's hook is installed and nothing traces;
+//!    a recursion level is left; the data-stack chunk has room;
+//! 2. the frame: pushed, its specials set as `_PyFrame_InitializeSpecials` does, the method and
+//!    arguments moved into its locals, the other locals cleared;
+//! 3. the recursion count and the frame link as `hook::run_native` moves them, the native
+//!    code's entry called through a register, then the link back and the entry counter;
+//! 4. a raise, a deopt or due site feedback go to `fj_finish_native_call` (the runtime's own
+//!    ending of `run_native`); a plain result goes on;
+//! 5. the frame cleared as `_PyFrame_Clear` does (its locals, function and code released; a
+//!    frame object, `f_locals` or a value stack left go to `fj_clear_frame`), and popped.
+
+use super::*;
+use crate::hir::KnownCallee;
+
+impl Lowerer<'_> {
+    /// Lowers `v = CallCompiled(base, oparg)` of `callee`, at code unit `bc`.
+    pub(super) fn call_compiled(
+        &mut self,
+        v: ValueId,
+        base: ValueId,
+        oparg: u32,
+        callee: &KnownCallee,
+        bc: u32,
+    ) {
+        let result = self.reg(v);
+        let base = self.materialise(base);
+        let slow = self.new_block();
+        let done = self.new_block();
+        self.set_prev_instr(bc);
+        let method = self.load(Base::Reg(base), 0, Width::W64);
+        let native = self.enter_checks(method, callee, slow);
+        let frame = self.push_frame(callee, slow);
+        self.fill_frame(frame, method, base, callee);
+        let r = self.enter_native(frame, native);
+        self.after_native(frame, native, r, result);
+        self.clear_and_pop(frame, callee);
+        self.emit(LInst::Jump { target: done });
+        self.cur = slow.0 as usize;
+        self.emit(LInst::Call {
+            target: (self.cx.helpers)(Helper::Call),
+            via: None,
+            name: Helper::Call.name(),
+            args: vec![
+                Operand::Reg(base),
+                Operand::Imm(oparg as i64),
+                Operand::Imm(0),
+            ],
+            dst: Some(result),
+        });
+        self.emit(LInst::Jump { target: done });
+        self.cur = done.0 as usize;
+    }
+
+    /// Step 1 up to the data stack: goes to `slow` unless `method` is a function of the
+    /// callee's code whose native code may be entered directly now; that native code.
+    fn enter_checks(&mut self, method: VReg, callee: &KnownCallee, slow: LBlock) -> VReg {
+        let lay = *self.lay();
+        let dc = self.cx.direct_calls;
+        // `LOAD_METHOD`'s generic path leaves NULL there for an attribute that is no method.
+        self.branch(method, Operand::Imm(0), Cond::Eq, Width::W64, slow);
+        let ty = self.load(Base::Reg(method), lay.object_type, Width::W64);
+        let function_type = Operand::Imm(dc.function_type as i64);
+        self.branch(ty, function_type, Cond::Ne, Width::W64, slow);
+        let code = self.load(Base::Reg(method), lay.function_code, Width::W64);
+        self.branch(
+            code,
+            Operand::Imm(callee.code as i64),
+            Cond::Ne,
+            Width::W64,
+            slow,
+        );
+        let deaths = self.load_absolute(callee.deaths_at, Width::W64);
+        self.branch(
+            deaths,
+            Operand::Imm(callee.deaths as i64),
+            Cond::Ne,
+            Width::W64,
+            slow,
+        );
+        let native = self.load_absolute(callee.current_native_at, Width::W64);
+        self.branch(native, Operand::Imm(0), Cond::Eq, Width::W64, slow);
+        let interp = self.load(Base::Tstate, lay.tstate_interp, Width::W64);
+        let hook = self.load(Base::Reg(interp), lay.interp_eval_frame, Width::W64);
+        self.branch(
+            hook,
+            Operand::Imm(dc.eval_frame as i64),
+            Cond::Ne,
+            Width::W64,
+            slow,
+        );
+        let cframe = self.load(Base::Tstate, lay.tstate_cframe, Width::W64);
+        let tracing = self.load(Base::Reg(cframe), lay.cframe_use_tracing, Width::W8);
+        self.branch(tracing, Operand::Imm(0), Cond::Ne, Width::W64, slow);
+        // With no level left, `fj_call` runs the interpreter's recursion check.
+        let remaining = self.load(Base::Tstate, lay.tstate_recursion_remaining, Width::W32);
+        self.branch(remaining, Operand::Imm(1), Cond::Lt, Width::W32, slow);
+        native
+    }
+
+    /// The callee's frame on the thread's data stack, when the current chunk has room (as
+    /// `direct_call::push_frame` decides), else `slow`.
+    fn push_frame(&mut self, callee: &KnownCallee, slow: LBlock) -> VReg {
+        let lay = *self.lay();
+        let top = self.load(Base::Tstate, lay.tstate_datastack_top, Width::W64);
+        self.branch(top, Operand::Imm(0), Cond::Eq, Width::W64, slow);
+        let limit = self.load(Base::Tstate, lay.tstate_datastack_limit, Width::W64);
+        let end = self.alu(AluOp::Add, top, Operand::Imm(8 * callee.slots as i64));
+        self.branch(end, Operand::Reg(limit), Cond::Ge, Width::W64, slow);
+        // A frame at the very start of a chunk would make the pop free that chunk.
+        let chunk = self.load(Base::Tstate, lay.tstate_datastack_chunk, Width::W64);
+        let first = self.alu(AluOp::Add, chunk, Operand::Imm(lay.stackchunk_data));
+        self.branch(top, Operand::Reg(first), Cond::Eq, Width::W64, slow);
+        self.store(
+            Base::Tstate,
+            lay.tstate_datastack_top,
+            Operand::Reg(end),
+            Width::W64,
+        );
+        top
+    }
+
+    /// Step 2: the specials of `frame`, and its locals: the method's self and the arguments
+    /// (their references move from the caller's stack at `base`), then NULLs. The frame takes
+    /// the reference to `method` and a new one to its code.
+    fn fill_frame(&mut self, frame: VReg, method: VReg, base: VReg, callee: &KnownCallee) {
+        let lay = *self.lay();
+        let at = Base::Reg(frame);
+        let word = |x: usize| Operand::Imm(x as i64);
+        self.store(at, lay.frame_func, Operand::Reg(method), Width::W64);
+        let code = self.imm(callee.code as i64);
+        self.incref(code);
+        self.store(at, lay.frame_code, Operand::Reg(code), Width::W64);
+        let builtins = self.load(Base::Reg(method), lay.function_builtins, Width::W64);
+        self.store(at, lay.frame_builtins, Operand::Reg(builtins), Width::W64);
+        let globals = self.load(Base::Reg(method), lay.function_globals, Width::W64);
+        self.store(at, lay.frame_globals, Operand::Reg(globals), Width::W64);
+        self.store(at, lay.frame_locals, Operand::Imm(0), Width::W64);
+        let nlocalsplus = Operand::Imm(callee.nlocalsplus as i64);
+        self.store(at, lay.frame_stacktop, nlocalsplus, Width::W32);
+        self.store(at, lay.frame_frame_obj, Operand::Imm(0), Width::W64);
+        self.store(
+            at,
+            lay.frame_prev_instr,
+            word(callee.first_prev_instr),
+            Width::W64,
+        );
+        self.store(at, lay.frame_is_entry, Operand::Imm(0), Width::W8);
+        let owner = Operand::Imm(lay.frame_owned_by_thread);
+        self.store(at, lay.frame_owner, owner, Width::W8);
+        for i in 0..callee.nlocalsplus as i64 {
+            let slot = lay.frame_localsplus + 8 * i;
+            let value = match i < callee.nargs as i64 {
+                true => Operand::Reg(self.load(Base::Reg(base), 8 * (i + 1), Width::W64)),
+                false => Operand::Imm(0),
+            };
+            self.store(at, slot, value, Width::W64);
+        }
+    }
+
+    /// Step 3: `frame` becomes the current frame, holding a recursion level, while `native`
+    /// runs on it; its raw result.
+    fn enter_native(&mut self, frame: VReg, native: VReg) -> VReg {
+        let dc = self.cx.direct_calls;
+        let lay = *self.lay();
+        self.add_to_word(Base::Tstate, lay.tstate_recursion_remaining, -1, Width::W32);
+        let cframe = self.load(Base::Tstate, lay.tstate_cframe, Width::W64);
+        let previous = self.load(Base::Reg(cframe), lay.cframe_current_frame, Width::W64);
+        let at = Base::Reg(frame);
+        self.store(at, lay.frame_previous, Operand::Reg(previous), Width::W64);
+        let current = lay.cframe_current_frame;
+        self.store(Base::Reg(cframe), current, Operand::Reg(frame), Width::W64);
+        let counter = self.imm(dc.machine_code_calls_at as i64);
+        self.add_to_word(Base::Reg(counter), 0, 1, Width::W64);
+        let tstate = self.new_vreg();
+        self.emit(LInst::Lea {
+            dst: tstate,
+            base: Base::Tstate,
+            offset: 0,
+        });
+        let entry = self.load(Base::Reg(native), dc.native_entry, Width::W64);
+        let r = self.new_vreg();
+        self.emit(LInst::Call {
+            target: 0,
+            via: Some(entry),
+            name: "native code",
+            args: vec![Operand::Reg(tstate), Operand::Reg(frame)],
+            dst: Some(r),
+        });
+        // The same `cframe` after the call (C frames that change it restore it); reloaded
+        // rather than kept, as is the previous frame, which the callee's frame still links.
+        let cframe = self.load(Base::Tstate, lay.tstate_cframe, Width::W64);
+        let previous = self.load(at, lay.frame_previous, Width::W64);
+        self.store(
+            Base::Reg(cframe),
+            current,
+            Operand::Reg(previous),
+            Width::W64,
+        );
+        self.add_to_word(Base::Reg(native), dc.native_entries, 1, Width::W32);
+        r
+    }
+
+    /// Step 4: `result` is `r`, or what `fj_finish_native_call` makes of it (a raise, a deopt,
+    /// site feedback due). The recursion level stays held for the clearing, as
+    /// `direct_call::clear_and_pop` holds one.
+    fn after_native(&mut self, frame: VReg, native: VReg, r: VReg, result: VReg) {
+        let lay = *self.lay();
+        let dc = self.cx.direct_calls;
+        let finish = self.new_block();
+        let clear = self.new_block();
+        self.branch(r, Operand::Imm(0), Cond::Eq, Width::W64, finish);
+        let deopt = self.alu(AluOp::And, r, Operand::Imm(1));
+        self.branch(deopt, Operand::Imm(0), Cond::Ne, Width::W64, finish);
+        let entries = self.load(Base::Reg(native), dc.native_entries, Width::W32);
+        let after = Operand::Imm(dc.feedback_after as i64);
+        self.branch(entries, after, Cond::Eq, Width::W32, finish);
+        let asked = self.load_absolute(dc.feedback_asked_at, Width::W64);
+        self.branch(asked, Operand::Imm(0), Cond::Ne, Width::W64, finish);
+        self.emit(LInst::Mov {
+            dst: result,
+            src: Operand::Reg(r),
+        });
+        self.emit(LInst::Jump { target: clear });
+        self.cur = finish.0 as usize;
+        let remaining = lay.tstate_recursion_remaining;
+        self.add_to_word(Base::Tstate, remaining, 1, Width::W32);
+        let tstate = self.new_vreg();
+        self.emit(LInst::Lea {
+            dst: tstate,
+            base: Base::Tstate,
+            offset: 0,
+        });
+        let helper = Helper::FinishNativeCall;
+        let native = Operand::Reg(native);
+        self.emit(LInst::Call {
+            target: (self.cx.helpers)(helper),
+            via: None,
+            name: helper.name(),
+            args: vec![
+                Operand::Reg(tstate),
+                Operand::Reg(frame),
+                native,
+                Operand::Reg(r),
+            ],
+            dst: Some(result),
+        });
+        self.add_to_word(Base::Tstate, remaining, -1, Width::W32);
+        self.emit(LInst::Jump { target: clear });
+        self.cur = clear.0 as usize;
+    }
+
+    /// Step 5: releases what `frame` holds and gives its words back to the data stack; the
+    /// recursion level comes back.
+    fn clear_and_pop(&mut self, frame: VReg, callee: &KnownCallee) {
+        let lay = *self.lay();
+        let at = Base::Reg(frame);
+        let general = self.new_block();
+        let pop = self.new_block();
+        let frame_obj = self.load(at, lay.frame_frame_obj, Width::W64);
+        self.branch(frame_obj, Operand::Imm(0), Cond::Ne, Width::W64, general);
+        let f_locals = self.load(at, lay.frame_locals, Width::W64);
+        self.branch(f_locals, Operand::Imm(0), Cond::Ne, Width::W64, general);
+        let stacktop = self.load(at, lay.frame_stacktop, Width::W32);
+        let nlocalsplus = Operand::Imm(callee.nlocalsplus as i64);
+        self.branch(stacktop, nlocalsplus, Cond::Ne, Width::W32, general);
+        for i in 0..callee.nlocalsplus as i64 {
+            let local = self.load(at, lay.frame_localsplus + 8 * i, Width::W64);
+            self.decref(local, true);
+        }
+        let function = self.load(at, lay.frame_func, Width::W64);
+        self.decref(function, false);
+        let code = self.load(at, lay.frame_code, Width::W64);
+        self.decref(code, false);
+        self.emit(LInst::Jump { target: pop });
+        self.cur = general.0 as usize;
+        let helper = Helper::ClearFrame;
+        self.emit(LInst::Call {
+            target: (self.cx.helpers)(helper),
+            via: None,
+            name: helper.name(),
+            args: vec![Operand::Reg(frame)],
+            dst: None,
+        });
+        self.emit(LInst::Jump { target: pop });
+        self.cur = pop.0 as usize;
+        let remaining = lay.tstate_recursion_remaining;
+        self.add_to_word(Base::Tstate, remaining, 1, Width::W32);
+        self.store(
+            Base::Tstate,
+            lay.tstate_datastack_top,
+            Operand::Reg(frame),
+            Width::W64,
+        );
+    }
+
+    /// `[base + offset] = src`.
+    fn store(&mut self, base: Base, offset: i64, src: Operand, width: Width) {
+        self.emit(LInst::Store {
+            base,
+            offset: offset as i32,
+            src,
+            width,
+        });
+    }
+
+    /// A new register holding `a op b`.
+    fn alu(&mut self, op: AluOp, a: VReg, b: Operand) -> VReg {
+        let dst = self.new_vreg();
+        self.emit(LInst::Alu { op, dst, a, b });
+        dst
+    }
+
+    /// A new register holding `value`.
+    fn imm(&mut self, value: i64) -> VReg {
+        let dst = self.new_vreg();
+        self.emit(LInst::Mov {
+            dst,
+            src: Operand::Imm(value),
+        });
+        dst
+    }
+
+    /// The word at absolute address `addr`.
+    fn load_absolute(&mut self, addr: usize, width: Width) -> VReg {
+        let at = self.imm(addr as i64);
+        self.load(Base::Reg(at), 0, width)
+    }
+
+    /// `[base + offset] += delta` on a word of `width`.
+    fn add_to_word(&mut self, base: Base, offset: i64, delta: i64, width: Width) {
+        let old = self.load(base, offset, width);
+        let new = self.alu(AluOp::Add, old, Operand::Imm(delta));
+        self.store(base, offset, Operand::Reg(new), width);
+    }
+}
