@@ -2815,6 +2815,44 @@ def _machine_code_calls():
     return ferrojit.stats()["machine_code_calls"]
 
 
+def triple(x):
+    return 3 * x
+
+
+def triples(n):
+    t = 0
+    for i in range(n):
+        t += triple(i)
+    return t
+
+
+def test_calls_of_a_global_function_run_in_machine_code():
+    global triple
+    for _ in range(30):
+        triples(3)
+    shapes = _shapes(triples, "calls-in-machine-code")
+    for isa in ("x86_64", "aarch64"):
+        on, off = shapes["on", isa], shapes["off", isa]
+        assert "CallCompiled function triple(" in on["hir"] and "fj_call(" not in on["hir"], on["hir"]
+        assert "CallHelper fj_call(" in off["hir"] and "CallCompiled" not in off["hir"], off["hir"]
+        assert "call native code at %" in on["lir"] and "native code" not in off["lir"]
+    ferrojit.compile(triples)
+    ferrojit.compile(triple)
+    original = triple
+    ferrojit.enable(threshold=1000)
+    try:
+        before = _machine_code_calls()
+        assert triples(40) == 3 * sum(range(40))
+        assert _machine_code_calls() - before == 40
+        # The global rebound to another function (the dict's keys unchanged): its code is not
+        # the one compiled against, so the runtime's path calls it.
+        triple = lambda x: -x  # noqa: E731
+        assert triples(5) == -10 and _machine_code_calls() - before == 40
+    finally:
+        triple = original
+        ferrojit.disable()
+
+
 def test_method_calls_of_compiled_functions_run_in_machine_code():
     s = Stepper()
     for _ in range(30):  # quickened: LOAD_METHOD_WITH_VALUES
@@ -2822,7 +2860,7 @@ def test_method_calls_of_compiled_functions_run_in_machine_code():
     shapes = _shapes(steps, "calls-in-machine-code")
     for isa in ("x86_64", "aarch64"):
         on, off = shapes["on", isa], shapes["off", isa]
-        assert "CallCompiled Stepper.step(" in on["hir"] and "fj_call(" not in on["hir"], on["hir"]
+        assert "CallCompiled method Stepper.step(" in on["hir"] and "fj_call(" not in on["hir"], on["hir"]
         assert "CallHelper fj_call(" in off["hir"] and "CallCompiled" not in off["hir"], off["hir"]
         # The callee's native code is read from its code's state when the call runs, and
         # entered through a register (the runtime's helpers keep to `call`/`bl` with their

@@ -171,10 +171,14 @@ pub struct CodeInfo {
     /// A `CALL` whose `PRECALL` the interpreter specialised for a C function calls it
     /// through `fj_call_c` (the `c-calls` optimisation); otherwise through `fj_call`.
     pub c_calls: bool,
-    /// The functions a method call may enter from machine code, by address, with what their
-    /// calls need (`calls-in-machine-code`; empty when it is off): the methods of this code's
-    /// `LOAD_METHOD` caches that had native code with a plain direct entry at compile time.
+    /// The functions a call may enter from machine code, by address, with what their calls
+    /// need (`calls-in-machine-code`; empty when it is off): the methods of this code's
+    /// `LOAD_METHOD` caches and the functions its `LOAD_GLOBAL`s found, whose code takes
+    /// exactly positional parameters.
     pub callees: BTreeMap<usize, KnownCallee>,
+    /// The function of `callees` each `LOAD_GLOBAL` of a callable found at compile time, by
+    /// its name's index.
+    pub global_functions: BTreeMap<u32, usize>,
     /// Compile entries at the loops' headers too (`osr`): the frame of a call that the
     /// interpreter started can continue here from a back edge, with its stack as it stands.
     pub loop_entries: bool,
@@ -246,6 +250,8 @@ struct Builder<'a> {
     /// Method values of `LOAD_METHOD`s whose every inline case finds the same function (its
     /// address): a `CALL` of one may enter the function's native code from machine code.
     known_methods: BTreeMap<ValueId, usize>,
+    /// Values of `LOAD_GLOBAL`s that found a function of `CodeInfo::callees` at compile time.
+    known_functions: BTreeMap<ValueId, usize>,
 }
 
 /// Translation state inside one block.
@@ -280,6 +286,7 @@ impl<'a> Builder<'a> {
             started: Vec::new(),
             frame: None,
             known_methods: BTreeMap::new(),
+            known_functions: BTreeMap::new(),
             deleted: code
                 .instrs
                 .iter()
@@ -2129,6 +2136,9 @@ impl<'a> Builder<'a> {
                 return Ok(());
             }
         };
+        if let Some(&function) = self.code.global_functions.get(&(ins.arg >> 1)) {
+            self.known_functions.insert(v, function);
+        }
         self.incref(cur, v, ins);
         self.push_global(cur, v, ins);
         Ok(())
@@ -2866,7 +2876,7 @@ impl<'a> Builder<'a> {
             )));
         }
         let items = cur.stack.split_off(cur.stack.len() - n);
-        let method = items[0];
+        let (method, callable) = (items[0], items[1]);
         let depth = self.depth(cur);
         self.emit(
             cur,
@@ -2894,14 +2904,15 @@ impl<'a> Builder<'a> {
             Helper::Call
         };
         let known = match helper {
-            Helper::Call if no_kwnames => self.known_callee(method, ins.arg),
+            Helper::Call if no_kwnames => self.known_callee(method, callable, ins.arg),
             _ => None,
         };
         let r = match known {
-            Some(callee) => {
+            Some((callee, is_method)) => {
                 let kind = InstKind::CallCompiled {
                     base: addr,
                     oparg: ins.arg,
+                    method: is_method,
                     callee: Box::new(callee),
                 };
                 self.emit(cur, kind, Type::OBJECT, ins)
@@ -2920,13 +2931,25 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// The callee a `CALL` of `oparg` arguments enters from machine code when its method slot
-    /// holds `method`: a method whose function the compiler found compiled, taking exactly
-    /// `self` and the arguments (see `CodeInfo::callees`).
-    fn known_callee(&self, method: ValueId, oparg: u32) -> Option<KnownCallee> {
-        let function = self.known_methods.get(&method)?;
-        let callee = self.code.callees.get(function)?;
-        (callee.nargs == oparg + 1).then(|| callee.clone())
+    /// The callee a `CALL` of `oparg` arguments enters from machine code, and whether it is
+    /// called as a method: the function a `LOAD_METHOD` put in the method slot, taking `self`
+    /// and the arguments, or with the method slot NULL, the function a `LOAD_GLOBAL` found,
+    /// taking the arguments (see `CodeInfo::callees`).
+    fn known_callee(
+        &self,
+        method: ValueId,
+        callable: ValueId,
+        oparg: u32,
+    ) -> Option<(KnownCallee, bool)> {
+        let (function, is_method, nargs) = match self.known_methods.get(&method) {
+            Some(&function) => (function, true, oparg + 1),
+            None if matches!(self.func.inst(method).kind, InstKind::Null) => {
+                (*self.known_functions.get(&callable)?, false, oparg)
+            }
+            None => return None,
+        };
+        let callee = self.code.callees.get(&function)?;
+        (callee.nargs == nargs).then(|| (callee.clone(), is_method))
     }
 
     /// Whether the interpreter specialised the `PRECALL` before this `CALL` for a C function

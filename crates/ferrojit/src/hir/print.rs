@@ -123,8 +123,12 @@ impl Function {
             InstKind::CallCompiled {
                 base,
                 oparg,
+                method,
                 callee,
-            } => write!(s, "CallCompiled {}({base}, {oparg})", callee.name),
+            } => {
+                let form = if *method { "method" } else { "function" };
+                write!(s, "CallCompiled {form} {}({base}, {oparg})", callee.name)
+            }
             InstKind::CheckError {
                 value,
                 check,

@@ -455,8 +455,9 @@ impl<'a> Lowerer<'a> {
             InstKind::CallCompiled {
                 base,
                 oparg,
+                method,
                 ref callee,
-            } => self.call_compiled(v, base, oparg, callee, inst.bc),
+            } => self.call_compiled(v, base, oparg, method, callee, inst.bc),
             InstKind::CheckError {
                 value,
                 check,

@@ -535,7 +535,12 @@ pub unsafe fn pipeline(
             info.poly.stores = feedback.poly.stores.clone();
         }
         if options.enabled(super::Optimisation::CallsInMachineCode) {
-            info.callees = super::direct_call::known_callees(&info);
+            let globals = super::direct_call::global_functions(code, ns.globals, &info);
+            info.callees = super::direct_call::known_callees(&info, globals.values().copied());
+            info.global_functions = globals
+                .into_iter()
+                .filter(|(_, f)| info.callees.contains_key(f))
+                .collect();
         }
         let mut hir = hir::builder::build(&info).map_err(|u| Failure::Unsupported(u.0))?;
         // Guards first: an exit fewer can leave a local borrowed.
@@ -744,6 +749,7 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             generic_sites: BTreeSet::new(),
             poly: PolySites::default(),
             callees: BTreeMap::new(),
+            global_functions: BTreeMap::new(),
             loop_entries: false,
         })
     }

@@ -121,15 +121,18 @@ impl DirectEntry {
     }
 }
 
-/// The callees the method calls of `info` may enter from machine code (`calls-in-machine-code`):
+/// The callees the calls of `info` may enter from machine code (`calls-in-machine-code`):
 /// the functions of its `LOAD_METHOD` caches (the interpreter's and those its site caches
-/// learnt) whose code is not refused and takes exactly positional parameters, whether it has
-/// native code yet or not. Each one's code is marked, so that its death moves
-/// [`CALLEE_DEATHS`].
+/// learnt) and `globals` (functions its `LOAD_GLOBAL`s find now), whose code is not refused
+/// and takes exactly positional parameters, whether it has native code yet or not. Each one's
+/// code is marked, so that its death moves [`CALLEE_DEATHS`].
 ///
 /// # Safety
-/// GIL held; the caches' methods are alive (their types hold them).
-pub unsafe fn known_callees(info: &crate::hir::builder::CodeInfo) -> BTreeMap<usize, KnownCallee> {
+/// GIL held; the caches' methods and the globals are alive (their types and dict hold them).
+pub unsafe fn known_callees(
+    info: &crate::hir::builder::CodeInfo,
+    globals: impl Iterator<Item = usize>,
+) -> BTreeMap<usize, KnownCallee> {
     use crate::cpython::opcodes::{LOAD_METHOD_NO_DICT, LOAD_METHOD_WITH_VALUES};
     let cached = info.instrs.iter().filter_map(|ins| match ins.specialised {
         LOAD_METHOD_WITH_VALUES | LOAD_METHOD_NO_DICT => Some(ins.cache_u64(6) as usize),
@@ -137,7 +140,7 @@ pub unsafe fn known_callees(info: &crate::hir::builder::CodeInfo) -> BTreeMap<us
     });
     let learnt = info.poly.methods.values().flatten().map(|case| case.method);
     let mut callees = BTreeMap::new();
-    for function in cached.chain(learnt) {
+    for function in cached.chain(learnt).chain(globals) {
         if callees.contains_key(&function) {
             continue;
         }
@@ -147,6 +150,39 @@ pub unsafe fn known_callees(info: &crate::hir::builder::CodeInfo) -> BTreeMap<us
         }
     }
     callees
+}
+
+/// The Python functions that `code`'s `LOAD_GLOBAL`s of a callable (the ones that push a NULL
+/// first) find in `globals` now, by index in `co_names`.
+///
+/// # Safety
+/// GIL held; `code` is a live code object and `globals` a live dict or NULL.
+pub unsafe fn global_functions(
+    code: *mut PyObject,
+    globals: *mut PyObject,
+    info: &crate::hir::builder::CodeInfo,
+) -> BTreeMap<u32, usize> {
+    use crate::cpython::opcodes::LOAD_GLOBAL;
+    let mut found = BTreeMap::new();
+    // SAFETY: the caller's contract; the names are the code's tuple of str.
+    unsafe {
+        if globals.is_null() || PyDict_CheckExact(globals) == 0 {
+            return found;
+        }
+        let names = ffi::code::names(code);
+        for ins in info
+            .instrs
+            .iter()
+            .filter(|i| i.op == LOAD_GLOBAL && i.arg & 1 == 1)
+        {
+            let index = ins.arg >> 1;
+            let value = PyDict_GetItem(globals, PyTuple_GET_ITEM(names, index as isize));
+            if !value.is_null() && Py_TYPE(value) == std::ptr::addr_of_mut!(PyFunction_Type) {
+                found.insert(index, value as usize);
+            }
+        }
+    }
+    found
 }
 
 /// [`known_callees`] for one function.

@@ -1,5 +1,5 @@
-//! Lowering [`InstKind::CallCompiled`]: a call of a known compiled method, made in machine
-//! code.
+//! Lowering [`InstKind::CallCompiled`]: a call of a known Python function (a method, or a
+//! global), made in machine code.
 //!
 //! The runtime's `fj_call` finds the callee, checks that a direct call is allowed, pushes the
 //! callee's frame, runs its native code and pops the frame (`runtime::direct_call`); about 240
@@ -8,13 +8,13 @@
 //! is known when the caller is compiled, so its code, native code, parameter count and frame
 //! size are constants, and the machine code does the same steps itself:
 //!
-//! 1. checks, each going to the `fj_call` path on failure: the method slot holds a function
+//! 1. checks, each going to the `fj_call` path on failure: the callable's slot holds a function
 //!    whose code is the callee's; no callee code object died since compiling (the addresses
 //!    below stay good); the code has native code now (read from its state: compiled before
 //!    or after the caller, or again since); ferrojit's hook is installed and nothing traces;
 //!    a recursion level is left; the data-stack chunk has room;
-//! 2. the frame: pushed, its specials set as `_PyFrame_InitializeSpecials` does, the method and
-//!    arguments moved into its locals, the other locals cleared;
+//! 2. the frame: pushed, its specials set as `_PyFrame_InitializeSpecials` does, the
+//!    arguments (a method's self first) moved into its locals, the other locals cleared;
 //! 3. the recursion count and the frame link as `hook::run_native` moves them, the native
 //!    code's entry called through a register, then the link back and the entry counter;
 //! 4. a raise, a deopt or due site feedback go to `fj_finish_native_call` (the runtime's own
@@ -26,12 +26,14 @@ use super::*;
 use crate::hir::KnownCallee;
 
 impl Lowerer<'_> {
-    /// Lowers `v = CallCompiled(base, oparg)` of `callee`, at code unit `bc`.
+    /// Lowers `v = CallCompiled(base, oparg)` of `callee` (called as a method or not), at
+    /// code unit `bc`.
     pub(super) fn call_compiled(
         &mut self,
         v: ValueId,
         base: ValueId,
         oparg: u32,
+        method: bool,
         callee: &KnownCallee,
         bc: u32,
     ) {
@@ -40,10 +42,18 @@ impl Lowerer<'_> {
         let slow = self.new_block();
         let done = self.new_block();
         self.set_prev_instr(bc);
-        let method = self.load(Base::Reg(base), 0, Width::W64);
-        let native = self.enter_checks(method, callee, slow);
+        // `[method, self, args...]` or `[NULL, function, args...]`.
+        let (at, first_arg) = if method { (0, 8) } else { (8, 16) };
+        let function = self.load(Base::Reg(base), at, Width::W64);
+        let native = self.enter_checks(function, callee, slow);
         let frame = self.push_frame(callee, slow);
-        self.fill_frame(frame, method, base, callee);
+        let args = self.new_vreg();
+        self.emit(LInst::Lea {
+            dst: args,
+            base: Base::Reg(base),
+            offset: first_arg,
+        });
+        self.fill_frame(frame, function, args, callee);
         let r = self.enter_native(frame, native);
         self.after_native(frame, native, r, result);
         self.clear_and_pop(frame, callee);
@@ -64,17 +74,17 @@ impl Lowerer<'_> {
         self.cur = done.0 as usize;
     }
 
-    /// Step 1 up to the data stack: goes to `slow` unless `method` is a function of the
+    /// Step 1 up to the data stack: goes to `slow` unless `function` is a function of the
     /// callee's code whose native code may be entered directly now; that native code.
-    fn enter_checks(&mut self, method: VReg, callee: &KnownCallee, slow: LBlock) -> VReg {
+    fn enter_checks(&mut self, function: VReg, callee: &KnownCallee, slow: LBlock) -> VReg {
         let lay = *self.lay();
         let dc = self.cx.direct_calls;
         // `LOAD_METHOD`'s generic path leaves NULL there for an attribute that is no method.
-        self.branch(method, Operand::Imm(0), Cond::Eq, Width::W64, slow);
-        let ty = self.load(Base::Reg(method), lay.object_type, Width::W64);
+        self.branch(function, Operand::Imm(0), Cond::Eq, Width::W64, slow);
+        let ty = self.load(Base::Reg(function), lay.object_type, Width::W64);
         let function_type = Operand::Imm(dc.function_type as i64);
         self.branch(ty, function_type, Cond::Ne, Width::W64, slow);
-        let code = self.load(Base::Reg(method), lay.function_code, Width::W64);
+        let code = self.load(Base::Reg(function), lay.function_code, Width::W64);
         self.branch(
             code,
             Operand::Imm(callee.code as i64),
@@ -132,20 +142,20 @@ impl Lowerer<'_> {
         top
     }
 
-    /// Step 2: the specials of `frame`, and its locals: the method's self and the arguments
-    /// (their references move from the caller's stack at `base`), then NULLs. The frame takes
-    /// the reference to `method` and a new one to its code.
-    fn fill_frame(&mut self, frame: VReg, method: VReg, base: VReg, callee: &KnownCallee) {
+    /// Step 2: the specials of `frame`, and its locals: the arguments (with a method's self
+    /// first; their references move from the caller's stack at `args`), then NULLs. The frame
+    /// takes the reference to `function` and a new one to its code.
+    fn fill_frame(&mut self, frame: VReg, function: VReg, args: VReg, callee: &KnownCallee) {
         let lay = *self.lay();
         let at = Base::Reg(frame);
         let word = |x: usize| Operand::Imm(x as i64);
-        self.store(at, lay.frame_func, Operand::Reg(method), Width::W64);
+        self.store(at, lay.frame_func, Operand::Reg(function), Width::W64);
         let code = self.imm(callee.code as i64);
         self.incref(code);
         self.store(at, lay.frame_code, Operand::Reg(code), Width::W64);
-        let builtins = self.load(Base::Reg(method), lay.function_builtins, Width::W64);
+        let builtins = self.load(Base::Reg(function), lay.function_builtins, Width::W64);
         self.store(at, lay.frame_builtins, Operand::Reg(builtins), Width::W64);
-        let globals = self.load(Base::Reg(method), lay.function_globals, Width::W64);
+        let globals = self.load(Base::Reg(function), lay.function_globals, Width::W64);
         self.store(at, lay.frame_globals, Operand::Reg(globals), Width::W64);
         self.store(at, lay.frame_locals, Operand::Imm(0), Width::W64);
         let nlocalsplus = Operand::Imm(callee.nlocalsplus as i64);
@@ -163,7 +173,7 @@ impl Lowerer<'_> {
         for i in 0..callee.nlocalsplus as i64 {
             let slot = lay.frame_localsplus + 8 * i;
             let value = match i < callee.nargs as i64 {
-                true => Operand::Reg(self.load(Base::Reg(base), 8 * (i + 1), Width::W64)),
+                true => Operand::Reg(self.load(Base::Reg(args), 8 * i, Width::W64)),
                 false => Operand::Imm(0),
             };
             self.store(at, slot, value, Width::W64);
