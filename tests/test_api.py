@@ -2826,6 +2826,43 @@ def triples(n):
     return t
 
 
+class Doubler:
+    def __init__(self):
+        self.y = 2
+
+    def step(self, k):
+        return self.y * k
+
+
+def mixed_steps(objs):
+    total = 0
+    for i, o in enumerate(objs):
+        total += o.step(i)
+    return total
+
+
+def test_a_method_call_of_several_types_picks_its_callee_in_machine_code():
+    # Stepper.step and Doubler.step from one site: the site cache learns both types, the
+    # function is compiled again with both cases inline, and the call picks the callee by code.
+    objs = [Stepper(), Doubler()] * 5
+    expected = mixed_steps([Stepper(), Doubler()] * 5)
+    ferrojit.enable(threshold=20)
+    try:
+        for _ in range(400):
+            mixed_steps(objs)
+        hir = ferrojit.inspect(mixed_steps)["hir"]
+        assert "CallCompiled method Stepper.step|Doubler.step(" in hir or \
+            "CallCompiled method Doubler.step|Stepper.step(" in hir, hir
+        for o in objs:
+            o.n = 0
+        before = _machine_code_calls()
+        got = mixed_steps(objs)
+        assert _machine_code_calls() - before == 10
+    finally:
+        ferrojit.disable()
+    assert got == mixed_steps([Stepper(), Doubler()] * 5) == expected
+
+
 def test_calls_of_a_global_function_run_in_machine_code():
     global triple
     for _ in range(30):

@@ -249,7 +249,7 @@ struct Builder<'a> {
     resume_heads: Vec<(u32, BlockId)>,
     /// Method values of `LOAD_METHOD`s whose every inline case finds the same function (its
     /// address): a `CALL` of one may enter the function's native code from machine code.
-    known_methods: BTreeMap<ValueId, usize>,
+    known_methods: BTreeMap<ValueId, Vec<usize>>,
     /// Values of `LOAD_GLOBAL`s that found a function of `CodeInfo::callees` at compile time.
     known_functions: BTreeMap<ValueId, usize>,
 }
@@ -2711,9 +2711,10 @@ impl<'a> Builder<'a> {
             };
             let slow = |b: &mut Self, cur: &mut Cursor| b.generic_load_method(cur, obj, ins);
             let pair = self.fast_or_slow(cur, &outs, ins, fast, slow);
-            if cases.iter().all(|c| c.method == cases[0].method) {
-                self.known_methods.insert(pair[0], cases[0].method);
-            }
+            let mut methods: Vec<usize> = cases.iter().map(|c| c.method).collect();
+            methods.sort_unstable();
+            methods.dedup();
+            self.known_methods.insert(pair[0], methods);
             cur.stack.pop();
             cur.stack.extend(pair);
             return Ok(());
@@ -2766,7 +2767,7 @@ impl<'a> Builder<'a> {
             _ => self.generic_load_method(cur, obj, ins),
         };
         if let Some(method) = cached.filter(|_| state.is_some()) {
-            self.known_methods.insert(pair[0], method);
+            self.known_methods.insert(pair[0], vec![method]);
         }
         cur.stack.pop();
         cur.stack.extend(pair);
@@ -2908,12 +2909,12 @@ impl<'a> Builder<'a> {
             _ => None,
         };
         let r = match known {
-            Some((callee, is_method)) => {
+            Some((callees, is_method)) => {
                 let kind = InstKind::CallCompiled {
                     base: addr,
                     oparg: ins.arg,
                     method: is_method,
-                    callee: Box::new(callee),
+                    callees,
                 };
                 self.emit(cur, kind, Type::OBJECT, ins)
             }
@@ -2931,25 +2932,31 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// The callee a `CALL` of `oparg` arguments enters from machine code, and whether it is
-    /// called as a method: the function a `LOAD_METHOD` put in the method slot, taking `self`
-    /// and the arguments, or with the method slot NULL, the function a `LOAD_GLOBAL` found,
-    /// taking the arguments (see `CodeInfo::callees`).
+    /// The callees a `CALL` of `oparg` arguments may enter from machine code, and whether they
+    /// are called as methods: the functions a `LOAD_METHOD` may put in the method slot (one
+    /// per type it handles inline), taking `self` and the arguments, or with the method slot
+    /// NULL, the function a `LOAD_GLOBAL` found, taking the arguments (see
+    /// `CodeInfo::callees`). Those of another shape are left to the runtime's path.
     fn known_callee(
         &self,
         method: ValueId,
         callable: ValueId,
         oparg: u32,
-    ) -> Option<(KnownCallee, bool)> {
-        let (function, is_method, nargs) = match self.known_methods.get(&method) {
-            Some(&function) => (function, true, oparg + 1),
+    ) -> Option<(Vec<KnownCallee>, bool)> {
+        let (functions, is_method, nargs) = match self.known_methods.get(&method) {
+            Some(functions) => (functions.clone(), true, oparg + 1),
             None if matches!(self.func.inst(method).kind, InstKind::Null) => {
-                (*self.known_functions.get(&callable)?, false, oparg)
+                (vec![*self.known_functions.get(&callable)?], false, oparg)
             }
             None => return None,
         };
-        let callee = self.code.callees.get(&function)?;
-        (callee.nargs == nargs).then(|| (callee.clone(), is_method))
+        let callees: Vec<KnownCallee> = functions
+            .iter()
+            .filter_map(|f| self.code.callees.get(f))
+            .filter(|c| c.nargs == nargs)
+            .cloned()
+            .collect();
+        (!callees.is_empty()).then_some((callees, is_method))
     }
 
     /// Whether the interpreter specialised the `PRECALL` before this `CALL` for a C function

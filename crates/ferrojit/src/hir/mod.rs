@@ -431,19 +431,20 @@ pub enum InstKind {
     StackAddr { depth: u32 },
     /// Calls a runtime helper with machine-word arguments.
     CallHelper { helper: Helper, args: Vec<ValueId> },
-    /// `CALL` without keywords of a function the compiler expects to run `callee`'s code
-    /// (`calls-in-machine-code`): `base` is the address of the spilled
-    /// `[method, self, args...]` (`method`) or `[NULL, function, args...]`, `oparg` the
-    /// `CALL`'s. When the callable slot holds a function of that code, the code has native code,
-    /// and the runtime's checks for a direct call pass, the machine code pushes and fills the
-    /// callee's frame, enters the native code, then clears and pops the frame itself;
-    /// otherwise it calls `fj_call` as [`Helper::Call`]. Takes every reference at `base`; the
-    /// result (NULL on error) as `fj_call`'s.
+    /// `CALL` without keywords of a function the compiler expects to run the code of one of
+    /// `callees` (`calls-in-machine-code`; several for a method whose types' cases differ):
+    /// `base` is the address of the spilled `[method, self, args...]` (`method`) or
+    /// `[NULL, function, args...]`, `oparg` the `CALL`'s. When the callable slot holds a
+    /// function of one of those codes, the code has native code, and the runtime's checks for a
+    /// direct call pass, the machine code pushes and fills the callee's frame, enters the native
+    /// code, then clears and pops the frame itself; otherwise it calls `fj_call` as
+    /// [`Helper::Call`]. Takes every reference at `base`; the result (NULL on error) as
+    /// `fj_call`'s.
     CallCompiled {
         base: ValueId,
         oparg: u32,
         method: bool,
-        callee: Box<KnownCallee>,
+        callees: Vec<KnownCallee>,
     },
     /// Hands over to the interpreter with an exception set when `value` signals an error.
     CheckError {

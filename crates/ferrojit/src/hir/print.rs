@@ -124,10 +124,15 @@ impl Function {
                 base,
                 oparg,
                 method,
-                callee,
+                callees,
             } => {
                 let form = if *method { "method" } else { "function" };
-                write!(s, "CallCompiled {form} {}({base}, {oparg})", callee.name)
+                let names: Vec<&str> = callees.iter().map(|c| c.name.as_str()).collect();
+                write!(
+                    s,
+                    "CallCompiled {form} {}({base}, {oparg})",
+                    names.join("|")
+                )
             }
             InstKind::CheckError {
                 value,

@@ -456,8 +456,8 @@ impl<'a> Lowerer<'a> {
                 base,
                 oparg,
                 method,
-                ref callee,
-            } => self.call_compiled(v, base, oparg, method, callee, inst.bc),
+                ref callees,
+            } => self.call_compiled(v, base, oparg, method, callees, inst.bc),
             InstKind::CheckError {
                 value,
                 check,

@@ -26,17 +26,19 @@ use super::*;
 use crate::hir::KnownCallee;
 
 impl Lowerer<'_> {
-    /// Lowers `v = CallCompiled(base, oparg)` of `callee` (called as a method or not), at
-    /// code unit `bc`.
+    /// Lowers `v = CallCompiled(base, oparg)` of `callees` (called as methods or not), at
+    /// code unit `bc`: the callable's code picks the callee, whose own copy of the steps runs.
     pub(super) fn call_compiled(
         &mut self,
         v: ValueId,
         base: ValueId,
         oparg: u32,
         method: bool,
-        callee: &KnownCallee,
+        callees: &[KnownCallee],
         bc: u32,
     ) {
+        let lay = *self.lay();
+        let dc = self.cx.direct_calls;
         let result = self.reg(v);
         let base = self.materialise(base);
         let slow = self.new_block();
@@ -45,19 +47,34 @@ impl Lowerer<'_> {
         // `[method, self, args...]` or `[NULL, function, args...]`.
         let (at, first_arg) = if method { (0, 8) } else { (8, 16) };
         let function = self.load(Base::Reg(base), at, Width::W64);
-        let native = self.enter_checks(function, callee, slow);
-        let frame = self.push_frame(callee, slow);
+        // `LOAD_METHOD`'s generic path leaves NULL there for an attribute that is no method.
+        self.branch(function, Operand::Imm(0), Cond::Eq, Width::W64, slow);
+        let ty = self.load(Base::Reg(function), lay.object_type, Width::W64);
+        let function_type = Operand::Imm(dc.function_type as i64);
+        self.branch(ty, function_type, Cond::Ne, Width::W64, slow);
+        let code = self.load(Base::Reg(function), lay.function_code, Width::W64);
+        let arms: Vec<LBlock> = callees.iter().map(|_| self.new_block()).collect();
+        for (callee, &arm) in callees.iter().zip(&arms) {
+            let c = Operand::Imm(callee.code as i64);
+            self.branch(code, c, Cond::Eq, Width::W64, arm);
+        }
+        self.emit(LInst::Jump { target: slow });
         let args = self.new_vreg();
-        self.emit(LInst::Lea {
-            dst: args,
-            base: Base::Reg(base),
-            offset: first_arg,
-        });
-        self.fill_frame(frame, function, args, callee);
-        let r = self.enter_native(frame, native);
-        self.after_native(frame, native, r, result);
-        self.clear_and_pop(frame, callee);
-        self.emit(LInst::Jump { target: done });
+        for (callee, &arm) in callees.iter().zip(&arms) {
+            self.cur = arm.0 as usize;
+            let native = self.enter_checks(callee, slow);
+            let frame = self.push_frame(callee, slow);
+            self.emit(LInst::Lea {
+                dst: args,
+                base: Base::Reg(base),
+                offset: first_arg,
+            });
+            self.fill_frame(frame, function, args, callee);
+            let r = self.enter_native(frame, native);
+            self.after_native(frame, native, r, result);
+            self.clear_and_pop(frame, callee);
+            self.emit(LInst::Jump { target: done });
+        }
         self.cur = slow.0 as usize;
         self.emit(LInst::Call {
             target: (self.cx.helpers)(Helper::Call),
@@ -74,24 +91,11 @@ impl Lowerer<'_> {
         self.cur = done.0 as usize;
     }
 
-    /// Step 1 up to the data stack: goes to `slow` unless `function` is a function of the
-    /// callee's code whose native code may be entered directly now; that native code.
-    fn enter_checks(&mut self, function: VReg, callee: &KnownCallee, slow: LBlock) -> VReg {
+    /// Step 1 after the callable's code, up to the data stack: goes to `slow` unless the
+    /// callee's native code may be entered directly now; that native code.
+    fn enter_checks(&mut self, callee: &KnownCallee, slow: LBlock) -> VReg {
         let lay = *self.lay();
         let dc = self.cx.direct_calls;
-        // `LOAD_METHOD`'s generic path leaves NULL there for an attribute that is no method.
-        self.branch(function, Operand::Imm(0), Cond::Eq, Width::W64, slow);
-        let ty = self.load(Base::Reg(function), lay.object_type, Width::W64);
-        let function_type = Operand::Imm(dc.function_type as i64);
-        self.branch(ty, function_type, Cond::Ne, Width::W64, slow);
-        let code = self.load(Base::Reg(function), lay.function_code, Width::W64);
-        self.branch(
-            code,
-            Operand::Imm(callee.code as i64),
-            Cond::Ne,
-            Width::W64,
-            slow,
-        );
         let deaths = self.load_absolute(callee.deaths_at, Width::W64);
         self.branch(
             deaths,
