@@ -70,8 +70,8 @@ impl Lowerer<'_> {
                 offset: first_arg,
             });
             self.fill_frame(frame, function, args, callee);
-            let r = self.enter_native(frame, native);
-            self.after_native(frame, native, r, result);
+            let call = self.enter_native(frame, native);
+            self.after_native(frame, native, call, result);
             self.clear_and_pop(frame, callee);
             self.emit(LInst::Jump { target: done });
         }
@@ -185,8 +185,8 @@ impl Lowerer<'_> {
     }
 
     /// Step 3: `frame` becomes the current frame, holding a recursion level, while `native`
-    /// runs on it; its raw result.
-    fn enter_native(&mut self, frame: VReg, native: VReg) -> VReg {
+    /// runs on it; its raw result, and the native code's entry count after this one.
+    fn enter_native(&mut self, frame: VReg, native: VReg) -> (VReg, VReg) {
         let dc = self.cx.direct_calls;
         let lay = *self.lay();
         self.add_to_word(Base::Tstate, lay.tstate_recursion_remaining, -1, Width::W32);
@@ -197,7 +197,11 @@ impl Lowerer<'_> {
         let current = lay.cframe_current_frame;
         self.store(Base::Reg(cframe), current, Operand::Reg(frame), Width::W64);
         let counter = self.imm(dc.machine_code_calls_at as i64);
-        self.add_to_word(Base::Reg(counter), 0, 1, Width::W64);
+        self.emit(LInst::AddMem {
+            base: Base::Reg(counter),
+            offset: 0,
+            imm: 1,
+        });
         let tstate = self.new_vreg();
         self.emit(LInst::Lea {
             dst: tstate,
@@ -223,14 +227,15 @@ impl Lowerer<'_> {
             Operand::Reg(previous),
             Width::W64,
         );
-        self.add_to_word(Base::Reg(native), dc.native_entries, 1, Width::W32);
-        r
+        let entries = self.add_to_word(Base::Reg(native), dc.native_entries, 1, Width::W32);
+        (r, entries)
     }
 
     /// Step 4: `result` is `r`, or what `fj_finish_native_call` makes of it (a raise, a deopt,
     /// site feedback due). The recursion level stays held for the clearing, as
     /// `direct_call::clear_and_pop` holds one.
-    fn after_native(&mut self, frame: VReg, native: VReg, r: VReg, result: VReg) {
+    fn after_native(&mut self, frame: VReg, native: VReg, call: (VReg, VReg), result: VReg) {
+        let (r, entries) = call;
         let lay = *self.lay();
         let dc = self.cx.direct_calls;
         let finish = self.new_block();
@@ -238,7 +243,6 @@ impl Lowerer<'_> {
         self.branch(r, Operand::Imm(0), Cond::Eq, Width::W64, finish);
         let deopt = self.alu(AluOp::And, r, Operand::Imm(1));
         self.branch(deopt, Operand::Imm(0), Cond::Ne, Width::W64, finish);
-        let entries = self.load(Base::Reg(native), dc.native_entries, Width::W32);
         let after = Operand::Imm(dc.feedback_after as i64);
         self.branch(entries, after, Cond::Eq, Width::W32, finish);
         let asked = self.load_absolute(dc.feedback_asked_at, Width::W64);
@@ -353,10 +357,12 @@ impl Lowerer<'_> {
         self.load(Base::Reg(at), 0, width)
     }
 
-    /// `[base + offset] += delta` on a word of `width`.
-    fn add_to_word(&mut self, base: Base, offset: i64, delta: i64, width: Width) {
+    /// `[base + offset] += delta` on a word of `width`; the new value (its upper bits
+    /// beyond `width` are not meaningful).
+    fn add_to_word(&mut self, base: Base, offset: i64, delta: i64, width: Width) -> VReg {
         let old = self.load(base, offset, width);
         let new = self.alu(AluOp::Add, old, Operand::Imm(delta));
         self.store(base, offset, Operand::Reg(new), width);
+        new
     }
 }
