@@ -5,8 +5,9 @@
 //! callee's frame, runs its native code and pops the frame (`runtime::direct_call`); about 240
 //! instructions a call, most of them the generic parts: the callable's kind, the table of
 //! callees, the frame's size, the locals to clear, a Rust function's prologue. Here the callee
-//! is known when the caller is compiled, so its code, native code, parameter count and frame
-//! size are constants, and the machine code does the same steps itself:
+//! (or each of a few candidates, picked by the callable's code) is known when the caller is
+//! compiled, so its code, parameter count, frame size and where its native code will be are
+//! constants, and the machine code does the same steps itself:
 //!
 //! 1. checks, each going to the `fj_call` path on failure: the callable's slot holds a function
 //!    whose code is the callee's; no callee code object died since compiling (the addresses
