@@ -62,8 +62,12 @@ def test_calls_that_leave_parameters_to_their_defaults_are_direct():
             calls_with_defaults(1)
         with_defaults.__defaults__ = (1, None)
         ferrojit.enable(threshold=1000, disable="direct-call-defaults")
+        # Calls made in machine code bind defaults as their caller was compiled: a copy of the
+        # caller's code, compiled with the knob off, binds none.
+        again = types.FunctionType(calls_with_defaults.__code__.replace(), globals())
+        ferrojit.compile(again)
         before = ferrojit.stats()["direct_calls"]
-        assert calls_with_defaults(10) == sum(2 * i + 3 for i in range(10))
+        assert again(10) == sum(2 * i + 3 for i in range(10))
         assert ferrojit.stats()["direct_calls"] - before == 10  # only the calls passing all three
     finally:
         with_defaults.__defaults__ = (1, None)
@@ -3001,3 +3005,171 @@ def test_calls_in_machine_code_leave_tracing_recursion_and_a_replaced_code_to_th
         ferrojit.enable(disable="")
         ferrojit.disable()
     assert compiled == interpreted
+
+
+class Finder:
+    def find(self, update=False):
+        return 10 if update else 20
+
+    def three(self, a, b=10, c=20):
+        return a + 2 * b + 3 * c
+
+
+def scaled_by(x, by=5):
+    return x * by
+
+
+def bound_calls(f, n):
+    total = 0
+    for i in range(n):
+        total += f.find(update=True) + f.find() + f.three(i) + f.three(i, c=4)
+        total += f.three(b=3, a=i) + scaled_by(i) + scaled_by(i, by=2) + scaled_by(by=3, x=i)
+    return total
+
+
+def test_calls_with_keywords_and_defaults_run_in_machine_code():
+    for _ in range(30):  # quickened: LOAD_METHOD_WITH_VALUES
+        bound_calls(Finder(), 3)
+    shapes = _shapes(bound_calls, "machine-code-call-binding")
+    for isa in ("x86_64", "aarch64"):
+        on, off = shapes["on", isa], shapes["off", isa]
+        # Each parameter from a passed word (a0 is self) or a default (d0 the first).
+        for shape in ("method Finder.find(", "method Finder.find[a0 d0](", "method Finder.three[a0 a1 d0 d1](",
+                      "method Finder.three[a0 a1 d0 a2](", "method Finder.three[a0 a2 a1 d1](",
+                      "function scaled_by[a0 d0](", "function scaled_by(", "function scaled_by[a1 a0]("):
+            assert "CallCompiled " + shape in on["hir"], (shape, on["hir"])
+        assert "fj_call(" not in on["hir"], on["hir"]
+        assert off["hir"].count("CallHelper fj_call(") == 8 and "CallCompiled" not in off["hir"], off["hir"]
+    expected = bound_calls(Finder(), 40)
+    for f in (bound_calls, Finder.find, Finder.three, scaled_by):
+        ferrojit.compile(f)
+    ferrojit.enable(threshold=1000)
+    try:
+        defaults = Finder.three.__defaults__
+        refs = [sys.getrefcount(x) for x in (defaults, *defaults, Finder.three)]
+        before = _machine_code_calls()
+        got = bound_calls(Finder(), 40)
+        assert _machine_code_calls() - before == 8 * 40
+        assert [sys.getrefcount(x) for x in (defaults, *defaults, Finder.three)] == refs
+    finally:
+        ferrojit.disable()
+    assert got == expected
+
+
+def posonly(a, b=2, /):
+    return a - b
+
+
+def binding_errors(f, case):
+    if case == 0:
+        return f.three(1, a=2)  # a given twice
+    if case == 1:
+        return f.three(1, d=2)  # no such parameter
+    if case == 2:
+        return posonly(1, b=3)  # positional-only by name
+    if case == 3:
+        return f.three()  # a missing
+    if case == 4:
+        return f.three(1, 2, 3, 4)  # too many
+    return f.three(5) + posonly(9)
+
+
+def test_calls_binding_keywords_and_defaults_fail_and_follow_new_defaults_as_the_interpreter_does():
+    def outcomes():
+        out = []
+        for case in range(6):
+            try:
+                out.append(binding_errors(Finder(), case))
+            except TypeError as e:
+                out.append(str(e))
+        for defaults in ((100, 200), (7,), None, (1, 2, 3)):
+            Finder.three.__defaults__ = defaults
+            try:
+                out.append(bound_calls(Finder(), 3))
+            except TypeError as e:
+                out.append(str(e))
+        Finder.three.__defaults__ = (10, 20)
+        return out
+
+    expected = outcomes()
+    assert sum(isinstance(o, str) for o in expected) == 7, expected
+    for _ in range(30):
+        bound_calls(Finder(), 3)
+        binding_errors(Finder(), 5)
+    for f in (bound_calls, binding_errors, Finder.find, Finder.three, scaled_by, posonly):
+        ferrojit.compile(f)
+    assert "CallCompiled function posonly[a0 d0](" in ferrojit.inspect(binding_errors)["hir"]
+    ferrojit.enable(threshold=1000)
+    try:
+        # The first call of `outcomes` arms OSR, whose pending calls keep the eval breaker set:
+        # compiled code called meanwhile exits to the interpreter at its entry.
+        first = outcomes()
+        before = _machine_code_calls()
+        got = outcomes()
+        # The calls of bound_calls with the defaults' count unchanged ((100, 200), (1, 2, 3)
+        # has three where two were compiled in) and the good case of binding_errors.
+        assert _machine_code_calls() - before >= 8 * 3 + 2
+        assert first == got
+    finally:
+        ferrojit.disable()
+        Finder.three.__defaults__ = (10, 20)
+    assert got == expected
+
+
+class Walker:
+    def __init__(self, i):
+        self.pos = i
+
+    def step(self, k):
+        return self.pos + k
+
+
+def own_dict_walker(i):
+    w = Walker(i)
+    # The values become a dict of the instance's own, with a key the type's shared keys lack.
+    w.__dict__["extra%d" % (i % 3)] = i
+    return w
+
+
+def walk_all(walkers):
+    total = 0
+    for w in walkers:
+        total += w.step(1)
+    return total
+
+
+def test_a_method_of_instances_with_a_dict_of_their_own_is_found_inline_and_called_in_machine_code():
+    walkers = [own_dict_walker(i) for i in range(10)]
+    expected = walk_all(walkers)
+    ferrojit.compile(walk_all)
+    ferrojit.enable(threshold=1000)
+    try:
+        # The site cache's hits ask for feedback: walk_all is compiled again with the case inline.
+        for _ in range(300):
+            assert walk_all(walkers) == expected
+    finally:
+        ferrojit.disable()
+    shapes = _shapes(walk_all, "own-dict-methods")
+    for isa in ("x86_64", "aarch64"):
+        on, off = shapes["on", isa], shapes["off", isa]
+        assert "fj_own_dict_lacks(" in on["hir"] and "CallCompiled method Walker.step(" in on["hir"], on["hir"]
+        assert "call fj_own_dict_lacks(" in on["lir"], on["lir"]
+        assert "fj_own_dict_lacks" not in off["hir"] and "CallCompiled" not in off["hir"], off["hir"]
+        assert "CallHelper fj_load_method_cached(" in off["hir"] and "CallHelper fj_call(" in off["hir"]
+    ferrojit.enable(threshold=1000)
+    original = Walker.step
+    try:
+        before = _machine_code_calls()
+        assert walk_all(walkers) == expected
+        assert _machine_code_calls() - before == 10
+        # An attribute of the instance's own shadows the method; a new method on the class
+        # changes the type's version: both go the generic way.
+        walkers[3].step = lambda k: -k
+        assert walk_all(walkers) == expected - (3 + 1) - 1
+        del walkers[3].step
+        Walker.step = lambda self, k: 2 * k
+        assert walk_all(walkers) == 20
+    finally:
+        Walker.step = original
+        ferrojit.disable()
+    assert walk_all(walkers) == expected

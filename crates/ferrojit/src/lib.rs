@@ -131,6 +131,46 @@ fn stats_json() -> String {
     unsafe { hook::runtime().stats.to_json() }
 }
 
+/// The statistics as a dict, made without running Python code: a `json.loads` of
+/// [`stats_json`] runs `json.decoder`'s Python functions, which may be compiled, so reading the
+/// statistics would move the counts being read.
+#[pyfunction]
+fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    // SAFETY: GIL held.
+    let text = unsafe { hook::runtime().stats.to_json() };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    json_to_python(py, &value)
+}
+
+fn json_to_python<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => pyo3::types::PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (None, Some(u)) => u.into_pyobject(py)?.into_any(),
+            _ => n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any(),
+        },
+        Value::String(s) => s.into_pyobject(py)?.into_any(),
+        Value::Array(items) => {
+            let list = pyo3::types::PyList::empty(py);
+            for item in items {
+                list.append(json_to_python(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(k, json_to_python(py, v)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
 /// Makes sure the `--stats` line is written when the process ends (see `runtime::stats`).
 #[pyfunction]
 fn register_stats_writer() -> PyResult<()> {
@@ -290,6 +330,7 @@ fn ferrojit_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(configure, m)?)?;
     m.add_function(wrap_pyfunction!(is_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(stats_json, m)?)?;
+    m.add_function(wrap_pyfunction!(stats, m)?)?;
     m.add_function(wrap_pyfunction!(register_stats_writer, m)?)?;
     m.add_function(wrap_pyfunction!(compile_now, m)?)?;
     m.add_function(wrap_pyfunction!(is_compiled, m)?)?;

@@ -189,6 +189,10 @@ pub mod code {
         unsafe { read(co as _, layout().code_argcount) }
     }
     #[inline]
+    pub unsafe fn posonlyargcount(co: *mut PyObject) -> i32 {
+        unsafe { read(co as _, layout().code_posonlyargcount) }
+    }
+    #[inline]
     pub unsafe fn kwonlyargcount(co: *mut PyObject) -> i32 {
         unsafe { read(co as _, layout().code_kwonlyargcount) }
     }

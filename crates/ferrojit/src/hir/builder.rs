@@ -75,10 +75,20 @@ pub struct PolySites {
 pub struct MethodCase {
     pub version: u32,
     pub method: usize,
-    /// How an instance proves it does not shadow the method: None where the type's
-    /// instances have no dict; otherwise its values in place and the type's shared keys
-    /// passing this check.
-    pub unshadowed: Option<KeysCheck>,
+    pub unshadowed: Unshadowed,
+}
+
+/// How an instance of a [`MethodCase`]'s type proves that no attribute of its own shadows the
+/// method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unshadowed {
+    /// The type's instances have no dict.
+    NoDict,
+    /// Its values are in place and the type's shared keys pass this check.
+    Values(KeysCheck),
+    /// Its values were made into a dict of its own, which lacks the name: looked up in that
+    /// dict by `fj_own_dict_lacks` (`own-dict-methods`).
+    OwnDict,
 }
 
 impl MethodCase {
@@ -86,8 +96,8 @@ impl MethodCase {
     /// `_NO_DICT`) holds in its inline cache.
     pub fn interpreters(ins: &Instr) -> Option<MethodCase> {
         let unshadowed = match ins.specialised {
-            LOAD_METHOD_WITH_VALUES => Some(KeysCheck::Version(ins.cache_u32(4))),
-            LOAD_METHOD_NO_DICT => None,
+            LOAD_METHOD_WITH_VALUES => Unshadowed::Values(KeysCheck::Version(ins.cache_u32(4))),
+            LOAD_METHOD_NO_DICT => Unshadowed::NoDict,
             _ => return None,
         };
         Some(MethodCase {
@@ -96,6 +106,13 @@ impl MethodCase {
             unshadowed,
         })
     }
+}
+
+/// What a call made in machine code may bind besides the positional parameters.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CallBinding {
+    pub keywords: bool,
+    pub defaults: bool,
 }
 
 /// What the builder reads about a code object. Produced by `runtime::compile` from a live code
@@ -176,6 +193,13 @@ pub struct CodeInfo {
     /// `LOAD_METHOD` caches and the functions its `LOAD_GLOBAL`s found, whose code takes
     /// exactly positional parameters.
     pub callees: BTreeMap<usize, KnownCallee>,
+    /// The names of each `KW_NAMES` constant (by index in `co_consts`), for calls that pass
+    /// keywords to one of `callees`.
+    pub kwnames: BTreeMap<usize, Vec<String>>,
+    /// What calls in machine code may bind besides the positional parameters, when
+    /// `machine-code-call-binding` is on: keywords (`direct-call-keywords` on too) and
+    /// defaults (`direct-call-defaults` on too).
+    pub call_binding: CallBinding,
     /// The function of `callees` each `LOAD_GLOBAL` of a callable found at compile time, by
     /// its name's index.
     pub global_functions: BTreeMap<u32, usize>,
@@ -2814,13 +2838,25 @@ impl<'a> Builder<'a> {
         let this = self.func.add_param(join, Type::OBJECT);
         for (case, &block) in cases.iter().zip(&blocks) {
             cur.block = block;
-            if let Some(check) = case.unshadowed {
-                let values = self.emit(cur, InstKind::InstanceValues { obj }, Type::CPTR, ins);
-                let present = self.emit(cur, InstKind::NotNull { value: values }, Type::CBOOL, ins);
-                self.continue_if(cur, present, slow, ins);
-                let kind = InstKind::SharedKeysAre { value: obj, check };
-                let unchanged = self.emit(cur, kind, Type::CBOOL, ins);
-                self.continue_if(cur, unchanged, slow, ins);
+            match case.unshadowed {
+                Unshadowed::NoDict => {}
+                Unshadowed::Values(check) => {
+                    let values = self.emit(cur, InstKind::InstanceValues { obj }, Type::CPTR, ins);
+                    let present =
+                        self.emit(cur, InstKind::NotNull { value: values }, Type::CBOOL, ins);
+                    self.continue_if(cur, present, slow, ins);
+                    let kind = InstKind::SharedKeysAre { value: obj, check };
+                    let unchanged = self.emit(cur, kind, Type::CBOOL, ins);
+                    self.continue_if(cur, unchanged, slow, ins);
+                }
+                Unshadowed::OwnDict => {
+                    let name = self.code.names[ins.arg as usize].clone();
+                    let n = self.constant(cur, &name, ins);
+                    let version = self.cint(cur, i64::from(case.version), ins);
+                    let args = vec![obj, n, version];
+                    let lacks = self.helper(cur, Helper::OwnDictLacks, args, Type::CBOOL, ins);
+                    self.continue_if(cur, lacks, slow, ins);
+                }
             }
             let m = self.method_constant(cur, case.method, ins);
             let args = vec![m, obj];
@@ -2891,6 +2927,9 @@ impl<'a> Builder<'a> {
         let addr = self.emit(cur, InstKind::StackAddr { depth }, Type::CPTR, ins);
         let oparg = self.cint(cur, ins.arg as i64, ins);
         let no_kwnames = cur.kwnames.is_none();
+        // The keyword names of a `KW_NAMES` (None inside when they are not known).
+        let kwnames: Option<Option<Vec<String>>> =
+            cur.kwnames.map(|k| self.code.kwnames.get(&k).cloned());
         let kw = match cur.kwnames.take() {
             Some(k) => {
                 let c = self.code.consts[k].clone();
@@ -2904,8 +2943,11 @@ impl<'a> Builder<'a> {
         } else {
             Helper::Call
         };
-        let known = match helper {
-            Helper::Call if no_kwnames => self.known_callee(method, callable, ins.arg),
+        let known = match (helper, &kwnames) {
+            (Helper::Call, None) => self.known_callee(method, callable, ins.arg, &[]),
+            (Helper::Call, Some(Some(names))) => {
+                self.known_callee(method, callable, ins.arg, names)
+            }
             _ => None,
         };
         let r = match known {
@@ -2914,6 +2956,7 @@ impl<'a> Builder<'a> {
                     base: addr,
                     oparg: ins.arg,
                     method: is_method,
+                    kwnames: kwnames.is_some().then_some(kw),
                     callees,
                 };
                 self.emit(cur, kind, Type::OBJECT, ins)
@@ -2942,19 +2985,26 @@ impl<'a> Builder<'a> {
         method: ValueId,
         callable: ValueId,
         oparg: u32,
-    ) -> Option<(Vec<KnownCallee>, bool)> {
-        let (functions, is_method, nargs) = match self.known_methods.get(&method) {
-            Some(functions) => (functions.clone(), true, oparg + 1),
+        kwnames: &[String],
+    ) -> Option<(Vec<SiteCallee>, bool)> {
+        let (functions, is_method) = match self.known_methods.get(&method) {
+            Some(functions) => (functions.clone(), true),
             None if matches!(self.func.inst(method).kind, InstKind::Null) => {
-                (vec![*self.known_functions.get(&callable)?], false, oparg)
+                (vec![*self.known_functions.get(&callable)?], false)
             }
             None => return None,
         };
-        let callees: Vec<KnownCallee> = functions
+        let positional = (oparg as usize).checked_sub(kwnames.len())? + usize::from(is_method);
+        let callees: Vec<SiteCallee> = functions
             .iter()
             .filter_map(|f| self.code.callees.get(f))
-            .filter(|c| c.nargs == nargs)
-            .cloned()
+            .filter_map(|c| {
+                let args = site_arguments(c, positional, kwnames, self.code.call_binding)?;
+                Some(SiteCallee {
+                    callee: c.clone(),
+                    args,
+                })
+            })
             .collect();
         (!callees.is_empty()).then_some((callees, is_method))
     }
@@ -3099,6 +3149,43 @@ impl<'a> Builder<'a> {
 
 /// Whether a `BINARY_OP` oparg is one that [`Helper::BinaryOpNumeric`] computes in doubles
 /// (`+`, `-`, `*`, `/` and their in-place forms).
+/// Where each parameter of `callee` comes from at a call passing `positional` words (a
+/// method's self included) and then one per name of `kwnames`: None when `binding` does not
+/// allow the keywords or defaults it needs, or the call does not bind them exactly (too many, a name it lacks or gives twice, a positional-only one by name,
+/// one left without a default), which the runtime's path turns into the interpreter's error.
+fn site_arguments(
+    callee: &KnownCallee,
+    positional: usize,
+    kwnames: &[String],
+    binding: CallBinding,
+) -> Option<Vec<ArgFrom>> {
+    let n = callee.nargs as usize;
+    if positional > n || callee.params.len() != n || !(binding.keywords || kwnames.is_empty()) {
+        return None;
+    }
+    if !binding.defaults && positional + kwnames.len() != n {
+        return None;
+    }
+    let mut args: Vec<Option<ArgFrom>> = (0..n)
+        .map(|i| (i < positional).then_some(ArgFrom::Passed(i as u32)))
+        .collect();
+    for (k, name) in kwnames.iter().enumerate() {
+        let i = callee.params.iter().position(|p| p == name)?;
+        if i < callee.positional_only as usize || args[i].is_some() {
+            return None;
+        }
+        args[i] = Some(ArgFrom::Passed((positional + k) as u32));
+    }
+    let first_default = n.checked_sub(callee.ndefaults as usize)?;
+    (0..n)
+        .map(|i| match args[i] {
+            Some(from) => Some(from),
+            None if i >= first_default => Some(ArgFrom::Default((i - first_default) as u32)),
+            None => None,
+        })
+        .collect()
+}
+
 fn float_arith(oparg: u32) -> bool {
     matches!(
         u8::try_from(oparg),

@@ -125,6 +125,11 @@ pub enum Helper {
     /// `fj_load_method_cached(obj, name, out, cache)`: takes `obj`; writes (method, self) or
     /// (NULL, attribute) to `out[0..2]` as new references; 0 or -1. Through the site's cache.
     LoadMethod,
+    /// `fj_own_dict_lacks(obj, name, version)`: machine bool (a full word, 0 or 1): `obj`'s
+    /// values were made into a dict of its own that has no key `name` (nothing shadows the
+    /// method a polymorphic `LOAD_METHOD` case found on the type), and its type still has
+    /// `version` after the lookup. Borrows everything; never raises.
+    OwnDictLacks,
     /// `fj_call(base, oparg, kwnames)`: takes every reference in `base[0 .. oparg + 2]`
     /// (`[method or NULL, callable or self, args...]`); the call's result or NULL.
     Call,
@@ -299,6 +304,7 @@ impl Helper {
             Helper::LoadGlobal => "fj_load_global",
             Helper::StoreGlobal => "fj_store_global",
             Helper::LoadMethod => "fj_load_method_cached",
+            Helper::OwnDictLacks => "fj_own_dict_lacks",
             Helper::Call => "fj_call",
             Helper::CallC => "fj_call_c",
             Helper::FinishNativeCall => "fj_finish_native_call",
@@ -431,20 +437,23 @@ pub enum InstKind {
     StackAddr { depth: u32 },
     /// Calls a runtime helper with machine-word arguments.
     CallHelper { helper: Helper, args: Vec<ValueId> },
-    /// `CALL` without keywords of a function the compiler expects to run the code of one of
-    /// `callees` (`calls-in-machine-code`; several for a method whose types' cases differ):
-    /// `base` is the address of the spilled `[method, self, args...]` (`method`) or
-    /// `[NULL, function, args...]`, `oparg` the `CALL`'s. When the callable slot holds a
-    /// function of one of those codes, the code has native code, and the runtime's checks for a
-    /// direct call pass, the machine code pushes and fills the callee's frame, enters the native
-    /// code, then clears and pops the frame itself; otherwise it calls `fj_call` as
+    /// `CALL` of a function the compiler expects to run the code of one of `callees`
+    /// (`calls-in-machine-code`; several for a method whose types' cases differ): `base` is
+    /// the address of the spilled `[method, self, args...]` (`method`) or
+    /// `[NULL, function, args...]`, `oparg` the `CALL`'s, `kwnames` the tuple of keyword names
+    /// of its `KW_NAMES` (the last arguments are theirs), if any. When the callable slot holds
+    /// a function of one of those codes, the code has native code, and the runtime's checks
+    /// for a direct call pass, the machine code pushes and fills the callee's frame (each
+    /// parameter from the argument or the default its [`SiteCallee::args`] names), enters the
+    /// native code, then clears and pops the frame itself; otherwise it calls `fj_call` as
     /// [`Helper::Call`]. Takes every reference at `base`; the result (NULL on error) as
     /// `fj_call`'s.
     CallCompiled {
         base: ValueId,
         oparg: u32,
         method: bool,
-        callees: Vec<KnownCallee>,
+        kwnames: Option<ValueId>,
+        callees: Vec<SiteCallee>,
     },
     /// Hands over to the interpreter with an exception set when `value` signals an error.
     CheckError {
@@ -605,8 +614,14 @@ pub struct KnownCallee {
     pub code: usize,
     /// Address of the word holding the code's current native code (`NativeCode *`, or 0).
     pub current_native_at: usize,
-    /// Positional parameters (every call site passes exactly these), and all local slots.
+    /// Positional parameters (the callee takes no others), and all local slots.
     pub nargs: u32,
+    /// The positional parameters' names (for the keywords of a call), and how many of the
+    /// last of them had defaults (`__defaults__`) at compile time.
+    pub params: Vec<String>,
+    pub ndefaults: u32,
+    /// How many of the first parameters are positional-only (never bound by keyword).
+    pub positional_only: u32,
     pub nlocalsplus: u32,
     /// Data-stack words of the callee's frame.
     pub slots: u32,
@@ -615,6 +630,26 @@ pub struct KnownCallee {
     /// Address of the count of callee code objects that died, and that count at compile time.
     pub deaths_at: usize,
     pub deaths: u64,
+}
+
+/// One candidate of a [`InstKind::CallCompiled`] site: the callee, and where each of its
+/// parameters comes from at this site.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SiteCallee {
+    pub callee: KnownCallee,
+    /// One per parameter, in order.
+    pub args: Vec<ArgFrom>,
+}
+
+/// Where a parameter of a callee gets its value at a call site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgFrom {
+    /// The `i`-th word from the first argument slot (a method's self is 0; keyword arguments
+    /// follow the positional ones, in their names' order): its reference moves to the callee.
+    Passed(u32),
+    /// Item `i` of the function's `__defaults__` (a new reference): the call checks that the
+    /// tuple still has [`KnownCallee::ndefaults`] items.
+    Default(u32),
 }
 
 impl InstKind {
@@ -675,7 +710,10 @@ impl InstKind {
                 f(*a);
                 f(*b)
             }
-            CallCompiled { base, .. } => f(*base),
+            CallCompiled { base, kwnames, .. } => {
+                f(*base);
+                kwnames.iter().copied().for_each(f)
+            }
             SpillToStack { values: vs, .. } | CallHelper { args: vs, .. } => {
                 vs.iter().copied().for_each(f)
             }

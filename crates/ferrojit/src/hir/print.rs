@@ -124,13 +124,15 @@ impl Function {
                 base,
                 oparg,
                 method,
+                kwnames,
                 callees,
             } => {
                 let form = if *method { "method" } else { "function" };
-                let names: Vec<&str> = callees.iter().map(|c| c.name.as_str()).collect();
+                let names: Vec<String> = callees.iter().map(site_callee).collect();
+                let kw = kwnames.map(|k| format!(", kw {k}")).unwrap_or_default();
                 write!(
                     s,
-                    "CallCompiled {form} {}({base}, {oparg})",
+                    "CallCompiled {form} {}({base}, {oparg}{kw})",
                     names.join("|")
                 )
             }
@@ -264,4 +266,28 @@ fn compare_sign(op: u32) -> &'static str {
     ["<", "<=", "==", "!=", ">", ">="]
         .get(op as usize)
         .unwrap_or(&"?")
+}
+
+/// A candidate of a `CallCompiled`: its name, then where its parameters come from when that
+/// is not simply the passed words in order (`a2` the third passed word, `d0` the first
+/// default), as in `Square.find[a0 a1 d0]`.
+fn site_callee(c: &crate::hir::SiteCallee) -> String {
+    use crate::hir::ArgFrom;
+    let in_order = c
+        .args
+        .iter()
+        .enumerate()
+        .all(|(i, a)| *a == ArgFrom::Passed(i as u32));
+    if in_order {
+        return c.callee.name.clone();
+    }
+    let args: Vec<String> = c
+        .args
+        .iter()
+        .map(|a| match a {
+            ArgFrom::Passed(i) => format!("a{i}"),
+            ArgFrom::Default(i) => format!("d{i}"),
+        })
+        .collect();
+    format!("{}[{}]", c.callee.name, args.join(" "))
 }

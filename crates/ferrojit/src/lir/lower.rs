@@ -456,8 +456,17 @@ impl<'a> Lowerer<'a> {
                 base,
                 oparg,
                 method,
+                kwnames,
                 ref callees,
-            } => self.call_compiled(v, base, oparg, method, callees, inst.bc),
+            } => {
+                let site = direct_call::CallSite {
+                    base,
+                    oparg,
+                    method,
+                    kwnames,
+                };
+                self.call_compiled(v, site, callees, inst.bc)
+            }
             InstKind::CheckError {
                 value,
                 check,

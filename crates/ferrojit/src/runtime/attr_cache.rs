@@ -27,7 +27,7 @@
 
 use crate::cpython::ffi::read;
 use crate::cpython::layout;
-use crate::hir::builder::MethodCase;
+use crate::hir::builder::{MethodCase, Unshadowed};
 use crate::hir::KeysCheck;
 use pyo3_ffi::*;
 use std::cell::Cell;
@@ -132,14 +132,15 @@ impl SiteCache {
     }
 
     /// The method entries of types whose instances prove with a check of their own that they
-    /// do not shadow the method (no dict, or values in place and the shared keys' entry count
-    /// unchanged), in slot order: what a site that saw several types compiles to with
+    /// do not shadow the method (no dict, values in place and the shared keys' entry count
+    /// unchanged, or a dict of their own without the name), in slot order: what a site that saw several types compiles to with
     /// `poly-methods`.
     pub fn method_cases(&self) -> Vec<MethodCase> {
         let case = |e: Entry| {
             let unshadowed = match e.nentries {
-                NO_DICT => None,
-                n => Some(KeysCheck::Entries(u32::try_from(n).ok()?)),
+                NO_DICT => Unshadowed::NoDict,
+                OWN_DICT => Unshadowed::OwnDict,
+                n => Unshadowed::Values(KeysCheck::Entries(u32::try_from(n).ok()?)),
             };
             Some(MethodCase {
                 version: e.version,
@@ -504,7 +505,7 @@ unsafe fn method_still_unshadowed(
     unsafe {
         match e.nentries {
             NO_DICT => true,
-            OWN_DICT => own_dict_lacks(obj, ty, e, name),
+            OWN_DICT => own_dict_lacks(obj, ty, e.version, name),
             n => !values_of(obj).is_null() && nentries(shared_keys(ty)) == n,
         }
     }
@@ -620,13 +621,27 @@ pub unsafe extern "C" fn fj_store_attr_dict(
     }
 }
 
+/// [`own_dict_lacks`] for machine code (`own-dict-methods`): 1 or 0 in a full word. `obj`'s
+/// type had `version` when the caller checked it.
+///
+/// # Safety
+/// GIL held; `obj` and `name` live; `obj`'s type is a managed-dict type.
+pub unsafe extern "C" fn fj_own_dict_lacks(
+    obj: *mut PyObject,
+    name: *mut PyObject,
+    version: u32,
+) -> u64 {
+    // SAFETY: the caller's contract.
+    unsafe { u64::from(own_dict_lacks(obj, Py_TYPE(obj), version, name)) }
+}
+
 /// An instance with a materialised dict (an [`OWN_DICT`] entry) has no attribute that shadows
-/// the entry's method, and its type is still at the entry's version afterwards (a key with a
+/// the entry's method, and its type is still at the entry's `version` afterwards (a key with a
 /// Python `__eq__` in the dict can run code during the lookup).
 unsafe fn own_dict_lacks(
     obj: *mut PyObject,
     ty: *mut PyTypeObject,
-    e: &Entry,
+    version: u32,
     name: *mut PyObject,
 ) -> bool {
     // SAFETY: `ty` is `obj`'s managed-dict type; the dict pointer is NULL or a live dict; the
@@ -647,7 +662,7 @@ unsafe fn own_dict_lacks(
                 return false;
             }
         }
-        valid_version(ty) == e.version
+        valid_version(ty) == version
     }
 }
 

@@ -13,7 +13,9 @@ use crate::cpython::ffi::{self, code as co, InterpreterFrame};
 use crate::cpython::{
     layout, opcode_tables, range_iter_layout_holds, seq_iter_layout_holds, Layout,
 };
-use crate::hir::builder::{CodeInfo, ConstInfo, GlobalSlot, KeysInfo, PolySites, WellKnown};
+use crate::hir::builder::{
+    CallBinding, CodeInfo, ConstInfo, GlobalSlot, KeysInfo, PolySites, Unshadowed, WellKnown,
+};
 use crate::hir::{self, Type};
 use crate::lir;
 use crate::passes;
@@ -530,6 +532,12 @@ pub unsafe fn pipeline(
         }
         if options.enabled(super::Optimisation::PolyMethods) {
             info.poly.methods = feedback.poly.methods.clone();
+            if !options.enabled(super::Optimisation::OwnDictMethods) {
+                for cases in info.poly.methods.values_mut() {
+                    cases.retain(|c| c.unshadowed != Unshadowed::OwnDict);
+                }
+                info.poly.methods.retain(|_, cases| !cases.is_empty());
+            }
         }
         if options.enabled(super::Optimisation::PolyStores) {
             info.poly.stores = feedback.poly.stores.clone();
@@ -689,6 +697,7 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
         let instrs = bytecode::decode(units, &tables.caches, &tables.deopt);
         let name = attr_string(code, c"co_qualname").unwrap_or_else(|| "<unknown>".into());
         let consts = tuple_infos(co::consts(code));
+        let kwnames = keyword_names(co::consts(code), &instrs);
         let names = tuple_infos(co::names(code));
         let mut nparams = co::argcount(code) as u32 + attr_int(code, c"co_kwonlyargcount") as u32;
         let flags = co::flags(code);
@@ -749,6 +758,13 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
             generic_sites: BTreeSet::new(),
             poly: PolySites::default(),
             callees: BTreeMap::new(),
+            kwnames,
+            call_binding: CallBinding {
+                keywords: on(super::Optimisation::MachineCodeCallBinding)
+                    && on(super::Optimisation::DirectCallKeywords),
+                defaults: on(super::Optimisation::MachineCodeCallBinding)
+                    && on(super::Optimisation::DirectCallDefaults),
+            },
             global_functions: BTreeMap::new(),
             loop_entries: false,
         })
@@ -816,6 +832,33 @@ unsafe fn keys_info(dict: *mut PyObject) -> Option<KeysInfo> {
         let log2_index_bytes: u8 = ffi::read(keys as _, l.dictkeys_log2_index_bytes);
         let entries = l.dictkeys_indices as u32 + (1u32 << log2_index_bytes);
         Some(KeysInfo { version, entries })
+    }
+}
+
+/// The names in each constant that a `KW_NAMES` of `instrs` names (a tuple of str), by index
+/// in `consts`.
+unsafe fn keyword_names(consts: *mut PyObject, instrs: &[Instr]) -> BTreeMap<usize, Vec<String>> {
+    // SAFETY: `consts` is the code's live tuple; its items are checked before they are read.
+    unsafe {
+        let mut found = BTreeMap::new();
+        for ins in instrs
+            .iter()
+            .filter(|i| i.op == crate::cpython::opcodes::KW_NAMES)
+        {
+            let index = ins.arg as isize;
+            if index >= PyTuple_GET_SIZE(consts) {
+                continue;
+            }
+            let names = PyTuple_GET_ITEM(consts, index);
+            if PyTuple_CheckExact(names) == 0 {
+                continue;
+            }
+            let items = (0..PyTuple_GET_SIZE(names)).map(|i| PyTuple_GET_ITEM(names, i));
+            if items.clone().all(|n| PyUnicode_CheckExact(n) != 0) {
+                found.insert(index as usize, items.map(|n| utf8(n)).collect());
+            }
+        }
+        found
     }
 }
 

@@ -212,12 +212,40 @@ unsafe fn known_callee(function: *mut PyObject) -> Option<KnownCallee> {
             // An `Option<Box<_>>` is one word: the box's address, or 0.
             current_native_at: std::ptr::addr_of!(state.native) as usize,
             nargs: direct.nargs as u32,
+            params: parameter_names(code, direct.nargs)?,
+            ndefaults: match read::<*mut PyObject>(function as _, layout().function_defaults) {
+                d if d.is_null() => 0,
+                d => PyTuple_GET_SIZE(d) as u32,
+            },
+            positional_only: ffi::code::posonlyargcount(code) as u32,
             nlocalsplus: direct.nlocalsplus as u32,
             slots: direct.slots as u32,
             first_prev_instr: ffi::code::first_instr(code) as usize - 2,
             deaths_at: CALLEE_DEATHS.as_ptr() as usize,
             deaths: CALLEE_DEATHS.load(Ordering::Relaxed),
         })
+    }
+}
+
+/// The names of the first `n` locals of `code` (its positional parameters), or None if one
+/// is not a plain str.
+unsafe fn parameter_names(code: *mut PyObject, n: usize) -> Option<Vec<String>> {
+    // SAFETY: `code` is live; its names are a tuple of at least `n` items.
+    unsafe {
+        let names = ffi::code::localsplusnames(code);
+        (0..n as isize)
+            .map(|i| {
+                let name = PyTuple_GET_ITEM(names, i);
+                let mut size: Py_ssize_t = 0;
+                let p = PyUnicode_AsUTF8AndSize(name, &mut size);
+                if p.is_null() {
+                    PyErr_Clear();
+                    return None;
+                }
+                let bytes = std::slice::from_raw_parts(p as *const u8, size as usize);
+                std::str::from_utf8(bytes).ok().map(str::to_string)
+            })
+            .collect()
     }
 }
 
@@ -498,7 +526,7 @@ pub unsafe fn call_compiled_with_keywords(
         if direct.makes.is_some()
             || npos > direct.nargs
             || nparams > MAX_BOUND
-            || read::<i32>(code as _, l.code_posonlyargcount) != 0
+            || ffi::code::posonlyargcount(code) != 0
         {
             return None;
         }

@@ -49,6 +49,7 @@ pub fn address(helper: Helper) -> usize {
         Helper::LoadGlobal => fj_load_global as *const (),
         Helper::StoreGlobal => fj_store_global as *const (),
         Helper::LoadMethod => super::attr_cache::fj_load_method_cached as *const (),
+        Helper::OwnDictLacks => super::attr_cache::fj_own_dict_lacks as *const (),
         Helper::Call => fj_call as *const (),
         Helper::CallC => super::c_calls::fj_call_c as *const (),
         Helper::FinishNativeCall => super::hook::fj_finish_native_call as *const (),

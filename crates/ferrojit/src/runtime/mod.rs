@@ -301,6 +301,18 @@ pub enum Optimisation {
     /// was compiled pushes the callee's frame, enters its native code and pops the frame in
     /// machine code, without `fj_call` (see `hir::InstKind::CallCompiled`).
     CallsInMachineCode,
+    /// `machine-code-call-binding`: a call made in machine code (`calls-in-machine-code`) may
+    /// also pass keyword arguments and leave parameters to their defaults: the compiler binds
+    /// each parameter to an argument or an item of `__defaults__` for the callee's code, and
+    /// the machine code checks the defaults' count. Off, only calls passing exactly the
+    /// positional parameters are made there.
+    MachineCodeCallBinding,
+    /// `own-dict-methods`: a polymorphic `LOAD_METHOD` (`poly-methods`) also handles inline a
+    /// type whose instances' values were made into a dict of their own (the interpreter cannot
+    /// specialise those: each such dict has keys of its own): the type check, then
+    /// `fj_own_dict_lacks` instead of the whole site-cache lookup, so the method is known and
+    /// its call can be made in machine code.
+    OwnDictMethods,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -319,7 +331,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 50] = [
+    pub const ALL: [Optimisation; 52] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -370,6 +382,8 @@ impl Optimisation {
         Optimisation::GuardElimination,
         Optimisation::InlineFloatCompare,
         Optimisation::CallsInMachineCode,
+        Optimisation::MachineCodeCallBinding,
+        Optimisation::OwnDictMethods,
     ];
 
     pub fn name(self) -> &'static str {
@@ -424,6 +438,8 @@ impl Optimisation {
             Optimisation::GuardElimination => "guard-elimination",
             Optimisation::InlineFloatCompare => "inline-float-compare",
             Optimisation::CallsInMachineCode => "calls-in-machine-code",
+            Optimisation::MachineCodeCallBinding => "machine-code-call-binding",
+            Optimisation::OwnDictMethods => "own-dict-methods",
         }
     }
 

@@ -24,20 +24,34 @@
 //!    frame object, `f_locals` or a value stack left go to `fj_clear_frame`), and popped.
 
 use super::*;
-use crate::hir::KnownCallee;
+use crate::hir::{ArgFrom, KnownCallee, SiteCallee};
+
+/// The operands of a `CallCompiled` (see [`crate::hir::InstKind::CallCompiled`]).
+#[derive(Clone, Copy)]
+pub(super) struct CallSite {
+    pub base: ValueId,
+    pub oparg: u32,
+    pub method: bool,
+    pub kwnames: Option<ValueId>,
+}
 
 impl Lowerer<'_> {
-    /// Lowers `v = CallCompiled(base, oparg)` of `callees` (called as methods or not), at
-    /// code unit `bc`: the callable's code picks the callee, whose own copy of the steps runs.
+    /// Lowers `v = CallCompiled(base, oparg, kwnames)` of `callees` (called as methods or
+    /// not), at code unit `bc`: the callable's code picks the callee, whose own copy of the
+    /// steps runs.
     pub(super) fn call_compiled(
         &mut self,
         v: ValueId,
-        base: ValueId,
-        oparg: u32,
-        method: bool,
-        callees: &[KnownCallee],
+        site: CallSite,
+        callees: &[SiteCallee],
         bc: u32,
     ) {
+        let CallSite {
+            base,
+            oparg,
+            method,
+            kwnames,
+        } = site;
         let lay = *self.lay();
         let dc = self.cx.direct_calls;
         let result = self.reg(v);
@@ -55,37 +69,36 @@ impl Lowerer<'_> {
         self.branch(ty, function_type, Cond::Ne, Width::W64, slow);
         let code = self.load(Base::Reg(function), lay.function_code, Width::W64);
         let arms: Vec<LBlock> = callees.iter().map(|_| self.new_block()).collect();
-        for (callee, &arm) in callees.iter().zip(&arms) {
-            let c = Operand::Imm(callee.code as i64);
+        for (site, &arm) in callees.iter().zip(&arms) {
+            let c = Operand::Imm(site.callee.code as i64);
             self.branch(code, c, Cond::Eq, Width::W64, arm);
         }
         self.emit(LInst::Jump { target: slow });
         let args = self.new_vreg();
-        for (callee, &arm) in callees.iter().zip(&arms) {
+        for (site, &arm) in callees.iter().zip(&arms) {
+            let callee = &site.callee;
             self.cur = arm.0 as usize;
             let native = self.enter_checks(callee, slow);
+            let defaults = self.defaults_check(function, site, slow);
             let frame = self.push_frame(callee, slow);
             self.emit(LInst::Lea {
                 dst: args,
                 base: Base::Reg(base),
                 offset: first_arg,
             });
-            self.fill_frame(frame, function, args, callee);
+            self.fill_frame(frame, function, args, defaults, site);
             let call = self.enter_native(frame, native);
             self.after_native(frame, native, call, result);
             self.clear_and_pop(frame, callee);
             self.emit(LInst::Jump { target: done });
         }
         self.cur = slow.0 as usize;
+        let kwnames = kwnames.map_or(Operand::Imm(0), |k| self.op(k));
         self.emit(LInst::Call {
             target: (self.cx.helpers)(Helper::Call),
             via: None,
             name: Helper::Call.name(),
-            args: vec![
-                Operand::Reg(base),
-                Operand::Imm(oparg as i64),
-                Operand::Imm(0),
-            ],
+            args: vec![Operand::Reg(base), Operand::Imm(oparg as i64), kwnames],
             dst: Some(result),
         });
         self.emit(LInst::Jump { target: done });
@@ -125,6 +138,22 @@ impl Lowerer<'_> {
         native
     }
 
+    /// The function's `__defaults__` when `site` takes some of its parameters from there: goes
+    /// to `slow` unless it is a tuple of as many items as when the caller was compiled (so the
+    /// items that the site names are there).
+    fn defaults_check(&mut self, function: VReg, site: &SiteCallee, slow: LBlock) -> Option<VReg> {
+        if !site.args.iter().any(|a| matches!(a, ArgFrom::Default(_))) {
+            return None;
+        }
+        let lay = *self.lay();
+        let defaults = self.load(Base::Reg(function), lay.function_defaults, Width::W64);
+        self.branch(defaults, Operand::Imm(0), Cond::Eq, Width::W64, slow);
+        let size = self.load(Base::Reg(defaults), lay.varobject_size, Width::W64);
+        let expected = Operand::Imm(site.callee.ndefaults as i64);
+        self.branch(size, expected, Cond::Ne, Width::W64, slow);
+        Some(defaults)
+    }
+
     /// The callee's frame on the thread's data stack, when the current chunk has room (as
     /// `direct_call::push_frame` decides), else `slow`.
     fn push_frame(&mut self, callee: &KnownCallee, slow: LBlock) -> VReg {
@@ -147,10 +176,19 @@ impl Lowerer<'_> {
         top
     }
 
-    /// Step 2: the specials of `frame`, and its locals: the arguments (with a method's self
-    /// first; their references move from the caller's stack at `args`), then NULLs. The frame
-    /// takes the reference to `function` and a new one to its code.
-    fn fill_frame(&mut self, frame: VReg, function: VReg, args: VReg, callee: &KnownCallee) {
+    /// Step 2: the specials of `frame`, and its locals: the parameters (each from the words at
+    /// `args`, with a method's self first, whose references move, or a new reference to an
+    /// item of `defaults`), then NULLs. The frame takes the reference to `function` and a new
+    /// one to its code.
+    fn fill_frame(
+        &mut self,
+        frame: VReg,
+        function: VReg,
+        args: VReg,
+        defaults: Option<VReg>,
+        site: &SiteCallee,
+    ) {
+        let callee = &site.callee;
         let lay = *self.lay();
         let at = Base::Reg(frame);
         let word = |x: usize| Operand::Imm(x as i64);
@@ -175,11 +213,19 @@ impl Lowerer<'_> {
         self.store(at, lay.frame_is_entry, Operand::Imm(0), Width::W8);
         let owner = Operand::Imm(lay.frame_owned_by_thread);
         self.store(at, lay.frame_owner, owner, Width::W8);
-        for i in 0..callee.nlocalsplus as i64 {
-            let slot = lay.frame_localsplus + 8 * i;
-            let value = match i < callee.nargs as i64 {
-                true => Operand::Reg(self.load(Base::Reg(args), 8 * i, Width::W64)),
-                false => Operand::Imm(0),
+        for i in 0..callee.nlocalsplus as usize {
+            let slot = lay.frame_localsplus + 8 * i as i64;
+            let value = match (site.args.get(i), defaults) {
+                (Some(ArgFrom::Passed(k)), _) => {
+                    Operand::Reg(self.load(Base::Reg(args), 8 * *k as i64, Width::W64))
+                }
+                (Some(ArgFrom::Default(k)), Some(defaults)) => {
+                    let item = lay.tuple_items + 8 * *k as i64;
+                    let value = self.load(Base::Reg(defaults), item, Width::W64);
+                    self.incref(value);
+                    Operand::Reg(value)
+                }
+                _ => Operand::Imm(0),
             };
             self.store(at, slot, value, Width::W64);
         }
