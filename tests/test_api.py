@@ -1494,11 +1494,16 @@ class Chain:
 
 
 def test_calling_a_class_makes_the_instance_and_calls_a_compiled_init_directly():
+    # The runtime's path: calls of classes made in machine code make their instances
+    # themselves (`constructors-in-machine-code`, tested below with its own classes).
+    machine = "constructors-in-machine-code"
+    ferrojit.enable(threshold=1000, disable=machine)
+    ferrojit.disable()
     ferrojit.compile(Made.__init__)
     ferrojit.compile(make_many)
     expected = 2 * sum(range(50)) + 2 * 50
     made = {}
-    for knobs in ("", "direct-constructors"):
+    for knobs in (machine, machine + ",direct-constructors"):
         ferrojit.enable(threshold=1000, disable=knobs)
         try:
             before = ferrojit.stats()["direct_constructions"]
@@ -1508,7 +1513,7 @@ def test_calling_a_class_makes_the_instance_and_calls_a_compiled_init_directly()
             made[knobs] = ferrojit.stats()["direct_constructions"] - before
         finally:
             ferrojit.disable()
-    assert made == {"": 100, "direct-constructors": 0}, made
+    assert made == {machine: 100, machine + ",direct-constructors": 0}, made
     # Two recursion levels a construction, as type.__call__ then the __init__ frame take: the
     # same depth and message as the interpreter's.
     def deepest():
@@ -1520,7 +1525,7 @@ def test_calling_a_class_makes_the_instance_and_calls_a_compiled_init_directly()
     ferrojit.compile(Chain.__init__)
     # (Site-cache feedback would retire the code after 200 entries, and the interpreter would
     # then meet the limit.)
-    ferrojit.enable(threshold=1000, disable="site-cache-feedback")
+    ferrojit.enable(threshold=1000, disable="site-cache-feedback," + machine)
     try:
         before = ferrojit.stats()["direct_constructions"]
         Chain(50)
@@ -3173,3 +3178,101 @@ def test_a_method_of_instances_with_a_dict_of_their_own_is_found_inline_and_call
         Walker.step = original
         ferrojit.disable()
     assert walk_all(walkers) == expected
+
+
+class Point3:
+    def __init__(self, x, y=12345, z=3):
+        self.x = x
+        self.y = y
+        self.z = z
+
+
+class ReturnsFive:
+    def __init__(self):
+        return 5
+
+
+class RaisesInInit:
+    def __init__(self, a):
+        raise ValueError(a)
+
+
+class Nested:
+    def __init__(self, depth):
+        self.inner = Nested(depth - 1) if depth else None
+
+
+def make_points(n):
+    total = 0
+    for i in range(n):
+        p = Point3(i, z=i)
+        total += p.x + p.y + p.z
+    return total
+
+
+def construction_outcomes(depth):
+    out = []
+    for make in (lambda: ReturnsFive(), lambda: RaisesInInit(3), lambda: Nested(depth)):
+        try:
+            out.append(type(make()).__name__)
+        except (TypeError, ValueError, RecursionError) as e:
+            out.append((type(e).__name__, str(e), len(traceback.extract_tb(e.__traceback__))))
+    return out
+
+
+def test_calls_of_a_class_make_the_instance_and_call_init_in_machine_code():
+    for _ in range(30):
+        make_points(3)
+    shapes = _shapes(make_points, "constructors-in-machine-code")
+    for isa in ("x86_64", "aarch64"):
+        on, off = shapes["on", isa], shapes["off", isa]
+        assert "CallCompiled class Point3 -> Point3.__init__[a0 a1 d0 a2](" in on["hir"], on["hir"]
+        assert "fj_call(" not in on["hir"]
+        assert "call fj_new_instance(" in on["lir"] and "call native code at %" in on["lir"], on["lir"]
+        assert "CallHelper fj_call(" in off["hir"] and "CallCompiled" not in off["hir"], off["hir"]
+    expected = make_points(40)
+    ferrojit.compile(make_points)
+    ferrojit.compile(Point3.__init__)
+    ferrojit.enable(threshold=1000)
+    try:
+        refs = sys.getrefcount(Point3), sys.getrefcount(Point3.__init__), sys.getrefcount(Point3.__init__.__defaults__[0])
+        before = _machine_code_calls()
+        assert make_points(40) == expected
+        assert _machine_code_calls() - before == 40
+        assert (sys.getrefcount(Point3), sys.getrefcount(Point3.__init__), sys.getrefcount(Point3.__init__.__defaults__[0])) == refs
+    finally:
+        ferrojit.disable()
+
+
+def test_a_class_call_made_in_machine_code_fails_recurses_and_changes_as_the_interpreter_does():
+    # The depth reaches the recursion limit: the RecursionError comes at the same depth, with
+    # as many traceback entries, as in the interpreter.
+    depth = sys.getrecursionlimit() + 10
+    expected = construction_outcomes(depth)
+    assert [o[0] for o in expected] == ["TypeError", "ValueError", "RecursionError"], expected
+    for _ in range(30):
+        construction_outcomes(5)
+        make_points(3)
+    functions = [construction_outcomes, make_points, ReturnsFive.__init__, RaisesInInit.__init__, Nested.__init__,
+                 Point3.__init__]
+    for f in functions:
+        ferrojit.compile(f)
+    assert "CallCompiled class Nested -> Nested.__init__(" in ferrojit.inspect(Nested.__init__)["hir"]
+    original, original_code = Point3.__init__, Point3.__init__.__code__
+    ferrojit.enable(threshold=1000)
+    try:
+        construction_outcomes(5)  # arms OSR for its loop once (see the binding test)
+        before = _machine_code_calls()
+        assert construction_outcomes(depth) == expected
+        assert _machine_code_calls() - before > 100
+        # A new __init__ changes the class's version; a new __code__ is another code: both go
+        # the runtime's way.
+        Point3.__init__ = lambda self, x, y=0, z=0: setattr(self, "x", -x) or setattr(self, "y", y) or setattr(self, "z", z)
+        assert make_points(3) == -3 + 3
+        Point3.__init__ = original
+        Point3.__init__.__code__ = (lambda self, x, y=0, z=0: setattr(self, "x", x) or setattr(self, "y", 7) or setattr(self, "z", 0)).__code__
+        assert make_points(3) == 3 + 21
+    finally:
+        Point3.__init__.__code__ = original_code
+        Point3.__init__ = original
+        ferrojit.disable()

@@ -203,6 +203,10 @@ pub struct CodeInfo {
     /// The function of `callees` each `LOAD_GLOBAL` of a callable found at compile time, by
     /// its name's index.
     pub global_functions: BTreeMap<u32, usize>,
+    /// The classes whose calls make their instance in machine code (`KnownClass`) that
+    /// `LOAD_GLOBAL`s of a callable found at compile time, by index in `co_names`
+    /// (`constructors-in-machine-code`); their `__init__` are among `callees`.
+    pub global_classes: BTreeMap<u32, KnownClass>,
     /// Compile entries at the loops' headers too (`osr`): the frame of a call that the
     /// interpreter started can continue here from a back edge, with its stack as it stands.
     pub loop_entries: bool,
@@ -276,6 +280,8 @@ struct Builder<'a> {
     known_methods: BTreeMap<ValueId, Vec<usize>>,
     /// Values of `LOAD_GLOBAL`s that found a function of `CodeInfo::callees` at compile time.
     known_functions: BTreeMap<ValueId, usize>,
+    /// Values of `LOAD_GLOBAL`s that found a class of `CodeInfo::global_classes`.
+    known_classes: BTreeMap<ValueId, KnownClass>,
 }
 
 /// Translation state inside one block.
@@ -311,6 +317,7 @@ impl<'a> Builder<'a> {
             frame: None,
             known_methods: BTreeMap::new(),
             known_functions: BTreeMap::new(),
+            known_classes: BTreeMap::new(),
             deleted: code
                 .instrs
                 .iter()
@@ -2163,6 +2170,9 @@ impl<'a> Builder<'a> {
         if let Some(&function) = self.code.global_functions.get(&(ins.arg >> 1)) {
             self.known_functions.insert(v, function);
         }
+        if let Some(class) = self.code.global_classes.get(&(ins.arg >> 1)) {
+            self.known_classes.insert(v, class.clone());
+        }
         self.incref(cur, v, ins);
         self.push_global(cur, v, ins);
         Ok(())
@@ -2951,13 +2961,14 @@ impl<'a> Builder<'a> {
             _ => None,
         };
         let r = match known {
-            Some((callees, is_method)) => {
+            Some(known) => {
                 let kind = InstKind::CallCompiled {
                     base: addr,
                     oparg: ins.arg,
-                    method: is_method,
+                    method: known.method,
                     kwnames: kwnames.is_some().then_some(kw),
-                    callees,
+                    callees: known.callees,
+                    class: known.class,
                 };
                 self.emit(cur, kind, Type::OBJECT, ins)
             }
@@ -2986,15 +2997,25 @@ impl<'a> Builder<'a> {
         callable: ValueId,
         oparg: u32,
         kwnames: &[String],
-    ) -> Option<(Vec<SiteCallee>, bool)> {
+    ) -> Option<KnownCall> {
+        let mut class = None;
         let (functions, is_method) = match self.known_methods.get(&method) {
             Some(functions) => (functions.clone(), true),
             None if matches!(self.func.inst(method).kind, InstKind::Null) => {
-                (vec![*self.known_functions.get(&callable)?], false)
+                match self.known_functions.get(&callable) {
+                    Some(&function) => (vec![function], false),
+                    None => {
+                        let known = self.known_classes.get(&callable)?;
+                        class = Some(known.clone());
+                        (vec![known.init], false)
+                    }
+                }
             }
             None => return None,
         };
-        let positional = (oparg as usize).checked_sub(kwnames.len())? + usize::from(is_method);
+        // A method's self, or the instance `__init__` gets, comes first.
+        let first = usize::from(is_method || class.is_some());
+        let positional = (oparg as usize).checked_sub(kwnames.len())? + first;
         let callees: Vec<SiteCallee> = functions
             .iter()
             .filter_map(|f| self.code.callees.get(f))
@@ -3006,7 +3027,11 @@ impl<'a> Builder<'a> {
                 })
             })
             .collect();
-        (!callees.is_empty()).then_some((callees, is_method))
+        (!callees.is_empty()).then_some(KnownCall {
+            callees,
+            method: is_method,
+            class,
+        })
     }
 
     /// Whether the interpreter specialised the `PRECALL` before this `CALL` for a C function
@@ -3149,6 +3174,13 @@ impl<'a> Builder<'a> {
 
 /// Whether a `BINARY_OP` oparg is one that [`Helper::BinaryOpNumeric`] computes in doubles
 /// (`+`, `-`, `*`, `/` and their in-place forms).
+/// What a `CALL` site calls in machine code (see [`InstKind::CallCompiled`]).
+struct KnownCall {
+    callees: Vec<SiteCallee>,
+    method: bool,
+    class: Option<KnownClass>,
+}
+
 /// Where each parameter of `callee` comes from at a call passing `positional` words (a
 /// method's self included) and then one per name of `kwnames`: None when `binding` does not
 /// allow the keywords or defaults it needs, or the call does not bind them exactly (too many, a name it lacks or gives twice, a positional-only one by name,

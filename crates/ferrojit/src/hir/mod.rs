@@ -130,6 +130,12 @@ pub enum Helper {
     /// method a polymorphic `LOAD_METHOD` case found on the type), and its type still has
     /// `version` after the lookup. Borrows everything; never raises.
     OwnDictLacks,
+    /// `fj_new_instance(type)`: `object.__new__(type)` for a class call made in machine code;
+    /// new reference or NULL.
+    NewInstance,
+    /// `fj_init_returned(result, obj)`: the TypeError of an `__init__` that returned `result`,
+    /// not None; takes both; NULL.
+    InitReturned,
     /// `fj_call(base, oparg, kwnames)`: takes every reference in `base[0 .. oparg + 2]`
     /// (`[method or NULL, callable or self, args...]`); the call's result or NULL.
     Call,
@@ -305,6 +311,8 @@ impl Helper {
             Helper::StoreGlobal => "fj_store_global",
             Helper::LoadMethod => "fj_load_method_cached",
             Helper::OwnDictLacks => "fj_own_dict_lacks",
+            Helper::NewInstance => "fj_new_instance",
+            Helper::InitReturned => "fj_init_returned",
             Helper::Call => "fj_call",
             Helper::CallC => "fj_call_c",
             Helper::FinishNativeCall => "fj_finish_native_call",
@@ -448,12 +456,18 @@ pub enum InstKind {
     /// native code, then clears and pops the frame itself; otherwise it calls `fj_call` as
     /// [`Helper::Call`]. Takes every reference at `base`; the result (NULL on error) as
     /// `fj_call`'s.
+    /// With `class` (`constructors-in-machine-code`; `method` false, one callee: the class's
+    /// `__init__`), the call of that class: when the callable is still it, at its version,
+    /// the instance is made by `fj_new_instance` and `__init__` called on it as a method (its
+    /// slot and the class's take `__init__` and the instance), which must return None; the
+    /// result is the instance.
     CallCompiled {
         base: ValueId,
         oparg: u32,
         method: bool,
         kwnames: Option<ValueId>,
         callees: Vec<SiteCallee>,
+        class: Option<KnownClass>,
     },
     /// Hands over to the interpreter with an exception set when `value` signals an error.
     CheckError {
@@ -630,6 +644,18 @@ pub struct KnownCallee {
     /// Address of the count of callee code objects that died, and that count at compile time.
     pub deaths_at: usize,
     pub deaths: u64,
+}
+
+/// A class whose calls make their instance in machine code ([`InstKind::CallCompiled`] with a
+/// class): its metatype is exactly `type`, its `tp_new` is `object.__new__` and its
+/// `__init__` a Python function, all of which its version (non-zero) proves while it holds;
+/// the function is borrowed from the type's dict as the interpreter's caches borrow theirs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KnownClass {
+    pub name: String,
+    pub ty: usize,
+    pub version: u32,
+    pub init: usize,
 }
 
 /// One candidate of a [`InstKind::CallCompiled`] site: the callee, and where each of its

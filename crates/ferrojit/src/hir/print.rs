@@ -126,8 +126,13 @@ impl Function {
                 method,
                 kwnames,
                 callees,
+                class,
             } => {
-                let form = if *method { "method" } else { "function" };
+                let form = match (method, class) {
+                    (_, Some(class)) => format!("class {} ->", class.name),
+                    (true, None) => "method".to_string(),
+                    (false, None) => "function".to_string(),
+                };
                 let names: Vec<String> = callees.iter().map(site_callee).collect();
                 let kw = kwnames.map(|k| format!(", kw {k}")).unwrap_or_default();
                 write!(

@@ -61,8 +61,10 @@ pub struct Context {
 /// The runtime's words and values that [`InstKind::CallCompiled`]'s machine code uses.
 #[derive(Clone, Copy, Debug)]
 pub struct DirectCallContext {
-    /// `&PyFunction_Type`.
+    /// `&PyFunction_Type`, `&PyType_Type` and `Py_None`.
     pub function_type: usize,
+    pub type_type: usize,
+    pub none: usize,
     /// ferrojit's PEP 523 hook: another one installed must see every frame.
     pub eval_frame: usize,
     /// Address of the runtime's word naming a site cache that asked for feedback (0: none).
@@ -248,6 +250,11 @@ impl<'a> Lowerer<'a> {
 
     fn call(&mut self, helper: Helper, args: Vec<Operand>, dst: Option<VReg>, bc: u32) {
         self.set_prev_instr(bc);
+        self.call_helper(helper, args, dst);
+    }
+
+    /// Calls `helper` with `frame->prev_instr` as it is.
+    fn call_helper(&mut self, helper: Helper, args: Vec<Operand>, dst: Option<VReg>) {
         let target = (self.cx.helpers)(helper);
         self.emit(LInst::Call {
             target,
@@ -458,6 +465,7 @@ impl<'a> Lowerer<'a> {
                 method,
                 kwnames,
                 ref callees,
+                ref class,
             } => {
                 let site = direct_call::CallSite {
                     base,
@@ -465,7 +473,10 @@ impl<'a> Lowerer<'a> {
                     method,
                     kwnames,
                 };
-                self.call_compiled(v, site, callees, inst.bc)
+                match class {
+                    Some(class) => self.construct_compiled(v, site, &callees[0], class, inst.bc),
+                    None => self.call_compiled(v, site, callees, inst.bc),
+                }
             }
             InstKind::CheckError {
                 value,

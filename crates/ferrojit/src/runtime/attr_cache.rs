@@ -193,7 +193,7 @@ extern "C" {
 }
 
 /// The type's version if it is valid (0 otherwise).
-unsafe fn valid_version(ty: *mut PyTypeObject) -> u32 {
+pub(crate) unsafe fn valid_version(ty: *mut PyTypeObject) -> u32 {
     // SAFETY: `ty` is a live type object.
     unsafe {
         let l = layout();

@@ -544,10 +544,22 @@ pub unsafe fn pipeline(
         }
         if options.enabled(super::Optimisation::CallsInMachineCode) {
             let globals = super::direct_call::global_functions(code, ns.globals, &info);
-            info.callees = super::direct_call::known_callees(&info, globals.values().copied());
+            let classes = match options.enabled(super::Optimisation::ConstructorsInMachineCode)
+                && options.enabled(super::Optimisation::DirectConstructors)
+            {
+                true => super::direct_call::global_classes(code, ns.globals, &info),
+                false => BTreeMap::new(),
+            };
+            let called = globals.values().copied();
+            let inits = classes.values().map(|c| c.init);
+            info.callees = super::direct_call::known_callees(&info, called.chain(inits));
             info.global_functions = globals
                 .into_iter()
                 .filter(|(_, f)| info.callees.contains_key(f))
+                .collect();
+            info.global_classes = classes
+                .into_iter()
+                .filter(|(_, c)| info.callees.contains_key(&c.init))
                 .collect();
         }
         let mut hir = hir::builder::build(&info).map_err(|u| Failure::Unsupported(u.0))?;
@@ -676,6 +688,8 @@ unsafe fn lowering_context(code: *mut PyObject) -> lir::lower::Context {
                 ),
             direct_calls: lir::lower::DirectCallContext {
                 function_type: std::ptr::addr_of_mut!(PyFunction_Type) as usize,
+                type_type: std::ptr::addr_of_mut!(PyType_Type) as usize,
+                none: Py_None() as usize,
                 eval_frame: super::hook::eval_frame as ffi::EvalFrameFunc as usize,
                 feedback_asked_at: std::ptr::addr_of!(runtime().feedback_asked_by) as usize,
                 feedback_after: super::hook::SITE_FEEDBACK_AFTER,
@@ -766,6 +780,7 @@ unsafe fn code_info(code: *mut PyObject, ns: Namespaces) -> Result<CodeInfo, Str
                     && on(super::Optimisation::DirectCallDefaults),
             },
             global_functions: BTreeMap::new(),
+            global_classes: BTreeMap::new(),
             loop_entries: false,
         })
     }

@@ -25,7 +25,7 @@ use super::generators;
 use super::hook::{self, runtime, Runtime};
 use crate::cpython::ffi::{self, read, write, InterpreterFrame};
 use crate::cpython::{layout, Layout};
-use crate::hir::KnownCallee;
+use crate::hir::{KnownCallee, KnownClass};
 use pyo3_ffi::*;
 use std::collections::BTreeMap;
 use std::os::raw::c_void;
@@ -162,6 +162,37 @@ pub unsafe fn global_functions(
     globals: *mut PyObject,
     info: &crate::hir::builder::CodeInfo,
 ) -> BTreeMap<u32, usize> {
+    // SAFETY: the caller's contract; a found value is live.
+    unsafe {
+        global_callables(code, globals, info, |value| {
+            (Py_TYPE(value) == std::ptr::addr_of_mut!(PyFunction_Type)).then_some(value as usize)
+        })
+    }
+}
+
+/// The classes that `code`'s `LOAD_GLOBAL`s of a callable find in `globals` now and whose
+/// calls can make their instance in machine code (see [`KnownClass`]), by index in
+/// `co_names`. Their `__init__` functions are what the calls enter.
+///
+/// # Safety
+/// GIL held; `code` is a live code object and `globals` a live dict or NULL.
+pub unsafe fn global_classes(
+    code: *mut PyObject,
+    globals: *mut PyObject,
+    info: &crate::hir::builder::CodeInfo,
+) -> BTreeMap<u32, KnownClass> {
+    // SAFETY: the caller's contract; a found value is live.
+    unsafe { global_callables(code, globals, info, |value| known_class(value)) }
+}
+
+/// What `pick` makes of the values that `code`'s `LOAD_GLOBAL`s of a callable find in
+/// `globals` now, by index in `co_names`.
+unsafe fn global_callables<T>(
+    code: *mut PyObject,
+    globals: *mut PyObject,
+    info: &crate::hir::builder::CodeInfo,
+    pick: impl Fn(*mut PyObject) -> Option<T>,
+) -> BTreeMap<u32, T> {
     use crate::cpython::opcodes::LOAD_GLOBAL;
     let mut found = BTreeMap::new();
     // SAFETY: the caller's contract; the names are the code's tuple of str.
@@ -177,12 +208,100 @@ pub unsafe fn global_functions(
         {
             let index = ins.arg >> 1;
             let value = PyDict_GetItem(globals, PyTuple_GET_ITEM(names, index as isize));
-            if !value.is_null() && Py_TYPE(value) == std::ptr::addr_of_mut!(PyFunction_Type) {
-                found.insert(index, value as usize);
+            if let Some(picked) = (!value.is_null()).then(|| pick(value)).flatten() {
+                found.insert(index, picked);
             }
         }
     }
     found
+}
+
+/// `value` as a [`KnownClass`], if it is one.
+unsafe fn known_class(value: *mut PyObject) -> Option<KnownClass> {
+    // SAFETY: `value` is live; a type's fields are read once its metatype is `type`.
+    unsafe {
+        if Py_TYPE(value) != std::ptr::addr_of_mut!(PyType_Type) {
+            return None;
+        }
+        let ty = value as *mut PyTypeObject;
+        let object_new = (*std::ptr::addr_of!(PyBaseObject_Type))
+            .tp_new
+            .map(|f| f as usize);
+        if (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE == 0
+            || (*ty).tp_new.map(|f| f as usize) != object_new
+        {
+            return None;
+        }
+        let version = super::attr_cache::valid_version(ty);
+        let init = ffi::_PyType_Lookup(ty, init_name()?);
+        // The lookup may have given the type its version; it must not have changed it.
+        if version == 0
+            || super::attr_cache::valid_version(ty) != version
+            || init.is_null()
+            || Py_TYPE(init) != std::ptr::addr_of_mut!(PyFunction_Type)
+        {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr((*ty).tp_name).to_string_lossy();
+        Some(KnownClass {
+            name: name.rsplit('.').next().unwrap_or_default().to_string(),
+            ty: ty as usize,
+            version,
+            init: init as usize,
+        })
+    }
+}
+
+/// `object.__new__(ty)` for a call of a [`KnownClass`] made in machine code: the new instance,
+/// or NULL with an exception set (an abstract class, no memory).
+///
+/// # Safety
+/// GIL held; `ty` is a live type whose `tp_new` is `object.__new__`.
+pub unsafe extern "C" fn fj_new_instance(ty: *mut PyTypeObject) -> *mut PyObject {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let Some(new) = (*std::ptr::addr_of!(PyBaseObject_Type)).tp_new else {
+            PyErr_SetString(PyExc_SystemError, c"object.__new__ missing".as_ptr());
+            return std::ptr::null_mut();
+        };
+        let no_args = PyTuple_New(0);
+        if no_args.is_null() {
+            return no_args;
+        }
+        let obj = new(ty, no_args, std::ptr::null_mut());
+        Py_DECREF(no_args);
+        obj
+    }
+}
+
+/// The end of a class call made in machine code whose `__init__` returned `result`, not None:
+/// the interpreter's TypeError; releases `result` and the instance `obj`. Returns NULL.
+///
+/// # Safety
+/// GIL held; `result` and `obj` are owned references.
+pub unsafe extern "C" fn fj_init_returned(
+    result: *mut PyObject,
+    obj: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: the caller's contract.
+    unsafe {
+        init_not_none(result);
+        Py_DECREF(obj);
+        std::ptr::null_mut()
+    }
+}
+
+/// Sets `__init__`'s TypeError for its result `result` (not None) and releases it.
+unsafe fn init_not_none(result: *mut PyObject) {
+    // SAFETY: `result` is an owned live reference.
+    unsafe {
+        PyErr_Format(
+            PyExc_TypeError,
+            c"__init__() should return None, not '%.200s'".as_ptr(),
+            (*Py_TYPE(result)).tp_name,
+        );
+        Py_DECREF(result);
+    }
 }
 
 /// [`known_callees`] for one function.
@@ -1092,12 +1211,7 @@ unsafe fn make_and_init(
             return result;
         }
         if result != Py_None() {
-            PyErr_Format(
-                PyExc_TypeError,
-                c"__init__() should return None, not '%.200s'".as_ptr(),
-                (*Py_TYPE(result)).tp_name,
-            );
-            Py_DECREF(result);
+            init_not_none(result);
             Py_DECREF(obj);
             return std::ptr::null_mut();
         }

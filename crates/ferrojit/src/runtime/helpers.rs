@@ -50,6 +50,8 @@ pub fn address(helper: Helper) -> usize {
         Helper::StoreGlobal => fj_store_global as *const (),
         Helper::LoadMethod => super::attr_cache::fj_load_method_cached as *const (),
         Helper::OwnDictLacks => super::attr_cache::fj_own_dict_lacks as *const (),
+        Helper::NewInstance => super::direct_call::fj_new_instance as *const (),
+        Helper::InitReturned => super::direct_call::fj_init_returned as *const (),
         Helper::Call => fj_call as *const (),
         Helper::CallC => super::c_calls::fj_call_c as *const (),
         Helper::FinishNativeCall => super::hook::fj_finish_native_call as *const (),

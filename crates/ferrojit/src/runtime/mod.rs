@@ -313,6 +313,12 @@ pub enum Optimisation {
     /// `fj_own_dict_lacks` instead of the whole site-cache lookup, so the method is known and
     /// its call can be made in machine code.
     OwnDictMethods,
+    /// `constructors-in-machine-code`: the call of a global class whose instances come from
+    /// `object.__new__` and whose `__init__` is a Python function (`direct-constructors`'
+    /// classes) is made in machine code: the class and its version checked, the instance
+    /// made by `fj_new_instance`, `__init__` entered as a call in machine code, its None
+    /// checked.
+    ConstructorsInMachineCode,
 }
 
 /// The size over which `refuse-huge-functions` leaves a function to the interpreter, in code
@@ -331,7 +337,7 @@ impl Options {
 }
 
 impl Optimisation {
-    pub const ALL: [Optimisation; 52] = [
+    pub const ALL: [Optimisation; 53] = [
         Optimisation::CompileTimeGlobals,
         Optimisation::InlineDictAttrs,
         Optimisation::DirectCallDefaults,
@@ -384,6 +390,7 @@ impl Optimisation {
         Optimisation::CallsInMachineCode,
         Optimisation::MachineCodeCallBinding,
         Optimisation::OwnDictMethods,
+        Optimisation::ConstructorsInMachineCode,
     ];
 
     pub fn name(self) -> &'static str {
@@ -440,6 +447,7 @@ impl Optimisation {
             Optimisation::CallsInMachineCode => "calls-in-machine-code",
             Optimisation::MachineCodeCallBinding => "machine-code-call-binding",
             Optimisation::OwnDictMethods => "own-dict-methods",
+            Optimisation::ConstructorsInMachineCode => "constructors-in-machine-code",
         }
     }
 

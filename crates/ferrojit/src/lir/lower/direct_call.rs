@@ -24,7 +24,7 @@
 //!    frame object, `f_locals` or a value stack left go to `fj_clear_frame`), and popped.
 
 use super::*;
-use crate::hir::{ArgFrom, KnownCallee, SiteCallee};
+use crate::hir::{ArgFrom, KnownCallee, KnownClass, SiteCallee};
 
 /// The operands of a `CallCompiled` (see [`crate::hir::InstKind::CallCompiled`]).
 #[derive(Clone, Copy)]
@@ -33,6 +33,15 @@ pub(super) struct CallSite {
     pub oparg: u32,
     pub method: bool,
     pub kwnames: Option<ValueId>,
+}
+
+/// The registers and blocks every `CallCompiled` lowering shares.
+#[derive(Clone, Copy)]
+struct SiteBlocks {
+    result: VReg,
+    base: VReg,
+    slow: LBlock,
+    done: LBlock,
 }
 
 impl Lowerer<'_> {
@@ -46,19 +55,15 @@ impl Lowerer<'_> {
         callees: &[SiteCallee],
         bc: u32,
     ) {
-        let CallSite {
-            base,
-            oparg,
-            method,
-            kwnames,
-        } = site;
+        let method = site.method;
         let lay = *self.lay();
         let dc = self.cx.direct_calls;
-        let result = self.reg(v);
-        let base = self.materialise(base);
-        let slow = self.new_block();
-        let done = self.new_block();
-        self.set_prev_instr(bc);
+        let SiteBlocks {
+            result,
+            base,
+            slow,
+            done,
+        } = self.start_site(v, site, bc);
         // `[method, self, args...]` or `[NULL, function, args...]`.
         let (at, first_arg) = if method { (0, 8) } else { (8, 16) };
         let function = self.load(Base::Reg(base), at, Width::W64);
@@ -92,17 +97,189 @@ impl Lowerer<'_> {
             self.clear_and_pop(frame, callee);
             self.emit(LInst::Jump { target: done });
         }
-        self.cur = slow.0 as usize;
-        let kwnames = kwnames.map_or(Operand::Imm(0), |k| self.op(k));
-        self.emit(LInst::Call {
-            target: (self.cx.helpers)(Helper::Call),
-            via: None,
-            name: Helper::Call.name(),
-            args: vec![Operand::Reg(base), Operand::Imm(oparg as i64), kwnames],
-            dst: Some(result),
+        let blocks = SiteBlocks {
+            result,
+            base,
+            slow,
+            done,
+        };
+        self.finish_site(site, blocks);
+    }
+
+    /// Lowers `v = CallCompiled(base, oparg, kwnames)` of `class`
+    /// (`constructors-in-machine-code`), whose `__init__` is `init`'s callee, at code unit `bc`.
+    /// While the callable is the class at its version, with two recursion levels left (the
+    /// class's call and `__init__`'s, as `_PyObject_MakeTpCall` and the frame take them) and
+    /// `__init__`'s code and defaults as compiled, `fj_new_instance` makes the instance; the
+    /// stack becomes `[__init__, instance, args...]` and `__init__` is called as a method (in
+    /// machine code, or by `fj_call` when its own checks fail), holding the class call's
+    /// level; its result must be None. Otherwise `fj_call` calls the class.
+    pub(super) fn construct_compiled(
+        &mut self,
+        v: ValueId,
+        site: CallSite,
+        init: &SiteCallee,
+        class: &KnownClass,
+        bc: u32,
+    ) {
+        let lay = *self.lay();
+        let dc = self.cx.direct_calls;
+        let blocks = self.start_site(v, site, bc);
+        let SiteBlocks {
+            result,
+            base,
+            slow,
+            done,
+        } = blocks;
+        let cls = self.load(Base::Reg(base), 8, Width::W64);
+        let ty = Operand::Imm(class.ty as i64);
+        self.branch(cls, ty, Cond::Ne, Width::W64, slow);
+        // The class may have died and its memory held another object since: a type first.
+        let metatype = self.load(Base::Reg(cls), lay.object_type, Width::W64);
+        let type_type = Operand::Imm(dc.type_type as i64);
+        self.branch(metatype, type_type, Cond::Ne, Width::W64, slow);
+        let version = self.load(Base::Reg(cls), lay.type_version_tag, Width::W32);
+        let expected = Operand::Imm(i64::from(class.version));
+        self.branch(version, expected, Cond::Ne, Width::W32, slow);
+        let remaining = self.load(Base::Tstate, lay.tstate_recursion_remaining, Width::W32);
+        self.branch(remaining, Operand::Imm(2), Cond::Lt, Width::W32, slow);
+        let function = self.imm(class.init as i64);
+        let code = self.load(Base::Reg(function), lay.function_code, Width::W64);
+        let init_code = Operand::Imm(init.callee.code as i64);
+        self.branch(code, init_code, Cond::Ne, Width::W64, slow);
+        let defaults = self.defaults_check(function, init, slow);
+        let obj = self.new_vreg();
+        self.call_helper(Helper::NewInstance, vec![Operand::Reg(cls)], Some(obj));
+        let made = self.new_block();
+        let failed = self.new_block();
+        self.branch(obj, Operand::Imm(0), Cond::Eq, Width::W64, failed);
+        self.emit(LInst::Jump { target: made });
+        // No instance: the call's references are released, as the class call would.
+        self.cur = failed.0 as usize;
+        for i in 1..=i64::from(site.oparg) + 1 {
+            let item = self.load(Base::Reg(base), 8 * i, Width::W64);
+            self.decref(item, false);
+        }
+        self.emit(LInst::Mov {
+            dst: result,
+            src: Operand::Imm(0),
         });
         self.emit(LInst::Jump { target: done });
-        self.cur = done.0 as usize;
+        self.cur = made.0 as usize;
+        // `[__init__, instance, args...]`: the slots' references; one more to the instance is
+        // the result's.
+        self.incref(function);
+        self.store(Base::Reg(base), 0, Operand::Reg(function), Width::W64);
+        self.store(Base::Reg(base), 8, Operand::Reg(obj), Width::W64);
+        self.incref(obj);
+        self.decref(cls, false);
+        let remaining_at = lay.tstate_recursion_remaining;
+        self.add_to_word(Base::Tstate, remaining_at, -1, Width::W32);
+        let returned = self.call_init(site, base, function, defaults, init);
+        self.add_to_word(Base::Tstate, remaining_at, 1, Width::W32);
+        self.check_init_result(returned, obj, result, done);
+        self.finish_site(site, blocks);
+    }
+
+    /// The result register, the spilled stack's address, and the slow and done blocks of a
+    /// `CallCompiled` at code unit `bc` (its helpers' `prev_instr` set).
+    fn start_site(&mut self, v: ValueId, site: CallSite, bc: u32) -> SiteBlocks {
+        let blocks = SiteBlocks {
+            result: self.reg(v),
+            base: self.materialise(site.base),
+            slow: self.new_block(),
+            done: self.new_block(),
+        };
+        self.set_prev_instr(bc);
+        blocks
+    }
+
+    /// The slow block (`fj_call` calls the site's callable), then on at the done block.
+    fn finish_site(&mut self, site: CallSite, blocks: SiteBlocks) {
+        self.cur = blocks.slow.0 as usize;
+        self.fj_call(site, blocks.base, blocks.result);
+        self.emit(LInst::Jump {
+            target: blocks.done,
+        });
+        self.cur = blocks.done.0 as usize;
+    }
+
+    /// The call of `__init__` (`function`, in the method slot at `base`) on the instance in the
+    /// next slot: in machine code while its checks pass, else by `fj_call`. Its raw result.
+    fn call_init(
+        &mut self,
+        site: CallSite,
+        base: VReg,
+        function: VReg,
+        defaults: Option<VReg>,
+        init: &SiteCallee,
+    ) -> VReg {
+        let returned = self.new_vreg();
+        let by_runtime = self.new_block();
+        let called = self.new_block();
+        let native = self.enter_checks(&init.callee, by_runtime);
+        let frame = self.push_frame(&init.callee, by_runtime);
+        let args = self.new_vreg();
+        self.emit(LInst::Lea {
+            dst: args,
+            base: Base::Reg(base),
+            offset: 8,
+        });
+        self.fill_frame(frame, function, args, defaults, init);
+        let call = self.enter_native(frame, native);
+        self.after_native(frame, native, call, returned);
+        self.clear_and_pop(frame, &init.callee);
+        self.emit(LInst::Jump { target: called });
+        self.cur = by_runtime.0 as usize;
+        let method_form = CallSite {
+            method: true,
+            ..site
+        };
+        self.fj_call(method_form, base, returned);
+        self.emit(LInst::Jump { target: called });
+        self.cur = called.0 as usize;
+        returned
+    }
+
+    /// `result` is the instance `obj` when `__init__` returned None; NULL when it raised, or
+    /// returned something else (`fj_init_returned` raises the interpreter's TypeError).
+    fn check_init_result(&mut self, returned: VReg, obj: VReg, result: VReg, done: LBlock) {
+        let raised = self.new_block();
+        let not_none = self.new_block();
+        self.branch(returned, Operand::Imm(0), Cond::Eq, Width::W64, raised);
+        let none = Operand::Imm(self.cx.direct_calls.none as i64);
+        self.branch(returned, none, Cond::Ne, Width::W64, not_none);
+        self.decref(returned, false);
+        self.emit(LInst::Mov {
+            dst: result,
+            src: Operand::Reg(obj),
+        });
+        self.emit(LInst::Jump { target: done });
+        self.cur = raised.0 as usize;
+        self.decref(obj, false);
+        self.emit(LInst::Mov {
+            dst: result,
+            src: Operand::Imm(0),
+        });
+        self.emit(LInst::Jump { target: done });
+        self.cur = not_none.0 as usize;
+        self.call_helper(
+            Helper::InitReturned,
+            vec![Operand::Reg(returned), Operand::Reg(obj)],
+            Some(result),
+        );
+        self.emit(LInst::Jump { target: done });
+    }
+
+    /// `result = fj_call(base, oparg, kwnames)`: the runtime's call of the site's callable.
+    fn fj_call(&mut self, site: CallSite, base: VReg, result: VReg) {
+        let kwnames = site.kwnames.map_or(Operand::Imm(0), |k| self.op(k));
+        let oparg = Operand::Imm(i64::from(site.oparg));
+        self.call_helper(
+            Helper::Call,
+            vec![Operand::Reg(base), oparg, kwnames],
+            Some(result),
+        );
     }
 
     /// Step 1 after the callable's code, up to the data stack: goes to `slow` unless the
@@ -308,20 +485,16 @@ impl Lowerer<'_> {
             base: Base::Tstate,
             offset: 0,
         });
-        let helper = Helper::FinishNativeCall;
-        let native = Operand::Reg(native);
-        self.emit(LInst::Call {
-            target: (self.cx.helpers)(helper),
-            via: None,
-            name: helper.name(),
-            args: vec![
+        self.call_helper(
+            Helper::FinishNativeCall,
+            vec![
                 Operand::Reg(tstate),
                 Operand::Reg(frame),
-                native,
+                Operand::Reg(native),
                 Operand::Reg(r),
             ],
-            dst: Some(result),
-        });
+            Some(result),
+        );
         self.add_to_word(Base::Tstate, remaining, -1, Width::W32);
         self.emit(LInst::Jump { target: clear });
         self.cur = clear.0 as usize;
@@ -351,14 +524,7 @@ impl Lowerer<'_> {
         self.decref(code, false);
         self.emit(LInst::Jump { target: pop });
         self.cur = general.0 as usize;
-        let helper = Helper::ClearFrame;
-        self.emit(LInst::Call {
-            target: (self.cx.helpers)(helper),
-            via: None,
-            name: helper.name(),
-            args: vec![Operand::Reg(frame)],
-            dst: None,
-        });
+        self.call_helper(Helper::ClearFrame, vec![Operand::Reg(frame)], None);
         self.emit(LInst::Jump { target: pop });
         self.cur = pop.0 as usize;
         let remaining = lay.tstate_recursion_remaining;
