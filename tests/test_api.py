@@ -3276,3 +3276,30 @@ def test_a_class_call_made_in_machine_code_fails_recurses_and_changes_as_the_int
         Point3.__init__.__code__ = original_code
         Point3.__init__ = original
         ferrojit.disable()
+
+
+def test_a_callee_code_that_dies_leaves_the_other_calls_in_machine_code():
+    import gc
+    import weakref
+
+    ns = {}
+    exec("def doomed(x):\n    return x + 1\n\n"
+         "def calls_doomed(n):\n    t = 0\n    for i in range(n):\n        t += doomed(i)\n    return t\n", ns)
+    for _ in range(30):
+        triples(3)
+        ns["calls_doomed"](3)
+    for f in (ns["doomed"], ns["calls_doomed"], triple, triples):
+        ferrojit.compile(f)
+    doomed_code = weakref.ref(ns["doomed"].__code__)
+    ferrojit.enable(threshold=1000)
+    try:
+        before = _machine_code_calls()
+        assert ns["calls_doomed"](10) == 55 and _machine_code_calls() - before == 10
+        ns.clear()
+        gc.collect()
+        assert doomed_code() is None  # a code object named as a callee died
+        # Its callers' cell says so; callers of other code are not touched.
+        before = _machine_code_calls()
+        assert triples(10) == 135 and _machine_code_calls() - before == 10
+    finally:
+        ferrojit.disable()

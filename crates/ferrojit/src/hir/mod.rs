@@ -618,16 +618,16 @@ pub enum InstKind {
 /// A Python function's code whose native code a call site enters from machine code
 /// ([`InstKind::CallCompiled`]), as the compiler found it when compiling the caller. The
 /// native code itself is read when the call runs (the code's current one, compiled before or
-/// after the caller); the addresses here stay good while the code object lives, which the call
-/// checks through `deaths`.
+/// after the caller), through the code's callee cell, which outlives the code.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KnownCallee {
     /// The code's qualified name (for printed IR).
     pub name: String,
     /// The code object.
     pub code: usize,
-    /// Address of the word holding the code's current native code (`NativeCode *`, or 0).
-    pub current_native_at: usize,
+    /// Address of the code's callee cell: a word holding the address of the word that holds
+    /// the code's current native code (`NativeCode *`, or 0), or 0 once the code died.
+    pub native_cell: usize,
     /// Positional parameters (the callee takes no others), and all local slots.
     pub nargs: u32,
     /// The positional parameters' names (for the keywords of a call), and how many of the
@@ -641,9 +641,6 @@ pub struct KnownCallee {
     pub slots: u32,
     /// `prev_instr` of a new frame: the code unit before the first.
     pub first_prev_instr: usize,
-    /// Address of the count of callee code objects that died, and that count at compile time.
-    pub deaths_at: usize,
-    pub deaths: u64,
 }
 
 /// A class whose calls make their instance in machine code ([`InstKind::CallCompiled`] with a

@@ -29,13 +29,7 @@ use crate::hir::{KnownCallee, KnownClass};
 use pyo3_ffi::*;
 use std::collections::BTreeMap;
 use std::os::raw::c_void;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// How many code objects whose native code some caller's machine code enters directly
-/// (`calls-in-machine-code`) have died. Such a call reads its callee's code state and native
-/// code at addresses taken when the caller was compiled, and only while this count is the one
-/// it saw then: those addresses stay good while the code object lives.
-pub static CALLEE_DEATHS: AtomicU64 = AtomicU64::new(0);
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 
 /// Calls that machine code made itself (`calls-in-machine-code`), added to the statistics'
 /// direct and native calls when they are read. The machine code adds one with a plain memory
@@ -125,7 +119,7 @@ impl DirectEntry {
 /// the functions of its `LOAD_METHOD` caches (the interpreter's and those its site caches
 /// learnt) and `globals` (functions its `LOAD_GLOBAL`s find now), whose code is not refused
 /// and takes exactly positional parameters, whether it has native code yet or not. Each one's
-/// code is marked, so that its death moves [`CALLEE_DEATHS`].
+/// code gets its callee cell (`CodeState::callee_cell`), which its death clears.
 ///
 /// # Safety
 /// GIL held; the caches' methods and the globals are alive (their types and dict hold them).
@@ -321,7 +315,11 @@ unsafe fn known_callee(function: *mut PyObject) -> Option<KnownCallee> {
         if state.refused.is_some() {
             return None;
         }
-        state.named_as_callee = true;
+        // The cell names the state's `native` word, whose address holds while the code lives.
+        let native_at = std::ptr::addr_of!(state.native) as usize;
+        let cell = *state
+            .callee_cell
+            .get_or_insert_with(|| Box::leak(Box::new(AtomicUsize::new(native_at))));
         Some(KnownCallee {
             name: super::compile::location(code)
                 .rsplit_once(':')
@@ -329,7 +327,7 @@ unsafe fn known_callee(function: *mut PyObject) -> Option<KnownCallee> {
                 .unwrap_or_default(),
             code: code as usize,
             // An `Option<Box<_>>` is one word: the box's address, or 0.
-            current_native_at: std::ptr::addr_of!(state.native) as usize,
+            native_cell: cell.as_ptr() as usize,
             nargs: direct.nargs as u32,
             params: parameter_names(code, direct.nargs)?,
             ndefaults: match read::<*mut PyObject>(function as _, layout().function_defaults) {
@@ -340,8 +338,6 @@ unsafe fn known_callee(function: *mut PyObject) -> Option<KnownCallee> {
             nlocalsplus: direct.nlocalsplus as u32,
             slots: direct.slots as u32,
             first_prev_instr: ffi::code::first_instr(code) as usize - 2,
-            deaths_at: CALLEE_DEATHS.as_ptr() as usize,
-            deaths: CALLEE_DEATHS.load(Ordering::Relaxed),
         })
     }
 }

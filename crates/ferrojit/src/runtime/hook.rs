@@ -19,6 +19,7 @@ use crate::hir::builder::{MethodCase, PolySites, BUILTINS_KEYS_CHANGED, MODULE_K
 use pyo3_ffi::{PyObject, PyThreadState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::raw::{c_int, c_void};
+use std::sync::atomic::AtomicUsize;
 
 /// Per-code-object state, kept in the code object's co_extra slot.
 pub struct CodeState {
@@ -50,11 +51,11 @@ pub struct CodeState {
     pub keys_change_recompiles: u32,
     /// Compile with entries at the loops' headers (asked for by on-stack replacement).
     pub loop_entries: bool,
-    /// Machine code of some caller enters this code's native code directly
-    /// (`calls-in-machine-code`): the code's death moves [`direct_call::CALLEE_DEATHS`].
-    ///
-    /// [`direct_call::CALLEE_DEATHS`]: super::direct_call::CALLEE_DEATHS
-    pub named_as_callee: bool,
+    /// The word through which callers' machine code finds this code's native code
+    /// (`calls-in-machine-code`): the address of `native` while the code lives, 0 once it
+    /// died. Made when a caller first names the code, never freed: a caller compiled against
+    /// it may outlive the code (8 bytes per such code object that dies).
+    pub callee_cell: Option<&'static AtomicUsize>,
 }
 
 impl CodeState {
@@ -141,8 +142,8 @@ unsafe extern "C" fn free_code_state(p: *mut c_void) {
         if state.native.is_some() || !state.retired.is_empty() {
             super::callees::changed();
         }
-        if state.named_as_callee {
-            super::direct_call::CALLEE_DEATHS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(cell) = state.callee_cell {
+            cell.store(0, std::sync::atomic::Ordering::Relaxed);
         }
         drop(state);
     }
@@ -183,7 +184,7 @@ pub unsafe fn code_state(code: *mut PyObject) -> Option<&'static mut CodeState> 
                 poly: PolySites::default(),
                 keys_change_recompiles: 0,
                 loop_entries: false,
-                named_as_callee: false,
+                callee_cell: None,
             };
             let b = Box::into_raw(Box::new(state));
             if !set_own_extra(code, rt.extra_index, b as *mut c_void) {

@@ -10,9 +10,9 @@
 //! constants, and the machine code does the same steps itself:
 //!
 //! 1. checks, each going to the `fj_call` path on failure: the callable's slot holds a function
-//!    whose code is the callee's; no callee code object died since compiling (the addresses
-//!    below stay good); the code has native code now (read from its state: compiled before
-//!    or after the caller, or again since); ferrojit's hook is installed and nothing traces;
+//!    whose code is the callee's; the code still lives (its callee cell is not cleared) and
+//!    has native code now (read from its state through that cell: compiled before or after
+//!    the caller, or again since); ferrojit's hook is installed and nothing traces;
 //!    a recursion level is left; the data-stack chunk has room;
 //! 2. the frame: pushed, its specials set as `_PyFrame_InitializeSpecials` does, the
 //!    arguments (a method's self first) moved into its locals, the other locals cleared;
@@ -287,15 +287,10 @@ impl Lowerer<'_> {
     fn enter_checks(&mut self, callee: &KnownCallee, slow: LBlock) -> VReg {
         let lay = *self.lay();
         let dc = self.cx.direct_calls;
-        let deaths = self.load_absolute(callee.deaths_at, Width::W64);
-        self.branch(
-            deaths,
-            Operand::Imm(callee.deaths as i64),
-            Cond::Ne,
-            Width::W64,
-            slow,
-        );
-        let native = self.load_absolute(callee.current_native_at, Width::W64);
+        // The code's native-code word, while the code lives; the native code, if it has one.
+        let native_at = self.load_absolute(callee.native_cell, Width::W64);
+        self.branch(native_at, Operand::Imm(0), Cond::Eq, Width::W64, slow);
+        let native = self.load(Base::Reg(native_at), 0, Width::W64);
         self.branch(native, Operand::Imm(0), Cond::Eq, Width::W64, slow);
         let interp = self.load(Base::Tstate, lay.tstate_interp, Width::W64);
         let hook = self.load(Base::Reg(interp), lay.interp_eval_frame, Width::W64);
