@@ -3303,3 +3303,50 @@ def test_a_callee_code_that_dies_leaves_the_other_calls_in_machine_code():
         assert triples(10) == 135 and _machine_code_calls() - before == 10
     finally:
         ferrojit.disable()
+
+
+class Victim:
+    def __init__(self, x, y=12346):
+        self.x = x
+        self.y = y
+
+
+def make_victims(n):
+    ys = []
+    for i in range(n):
+        ys.append(Victim(i).y)
+    return ys
+
+
+class Saboteur:
+    def __del__(self):
+        # Runs in a collection that an allocation starts: the class's `__init__` (whose only
+        # owner is the class) is replaced while a class call made in machine code makes its
+        # instance.
+        Victim.__init__ = lambda self, x, y=-1: setattr(self, "y", y)
+
+
+def test_a_class_call_whose_init_is_replaced_while_the_instance_is_made_keeps_what_it_uses_alive():
+    import gc
+
+    for _ in range(30):
+        make_victims(3)
+    ferrojit.compile(make_victims)
+    ferrojit.compile(Victim.__init__)
+    assert "CallCompiled class Victim -> Victim.__init__" in ferrojit.inspect(make_victims)["hir"]
+    original, threshold = Victim.__init__, gc.get_threshold()
+    ferrojit.enable(threshold=1000)
+    try:
+        gc.collect()
+        saboteur = Saboteur()
+        saboteur.cycle = saboteur
+        del saboteur
+        gc.set_threshold(1)  # the next tracked allocation collects the saboteur
+        got = make_victims(20)
+    finally:
+        gc.set_threshold(*threshold)
+        Victim.__init__ = original
+        ferrojit.disable()
+    assert Victim.__init__ is original
+    # Calls before the collection use the old __init__, calls after it the new one.
+    assert set(got) <= {12346, -1} and got[-1] == -1, got

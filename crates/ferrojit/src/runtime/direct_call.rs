@@ -1174,14 +1174,19 @@ unsafe fn make_and_init(
                 Py_DECREF(*slot.add(i));
             }
         };
+        // Held before the allocation, which may run finalizers that replace the class's
+        // `__init__` (its only other owner).
+        Py_INCREF(init);
         let no_args = PyTuple_New(0);
         if no_args.is_null() {
+            Py_DECREF(init);
             release_args();
             return std::ptr::null_mut();
         }
         let obj = new(ty, no_args, std::ptr::null_mut());
         Py_DECREF(no_args);
         if obj.is_null() {
+            Py_DECREF(init);
             release_args();
             return obj;
         }
@@ -1189,7 +1194,6 @@ unsafe fn make_and_init(
         // which the call takes).
         Py_INCREF(obj);
         *slot = obj;
-        Py_INCREF(init);
         let result = match call_compiled(init, slot, nargs + 1) {
             Some(result) => result,
             None => {

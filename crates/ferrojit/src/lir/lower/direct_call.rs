@@ -109,11 +109,11 @@ impl Lowerer<'_> {
     /// Lowers `v = CallCompiled(base, oparg, kwnames)` of `class`
     /// (`constructors-in-machine-code`), whose `__init__` is `init`'s callee, at code unit `bc`.
     /// While the callable is the class at its version, with two recursion levels left (the
-    /// class's call and `__init__`'s, as `_PyObject_MakeTpCall` and the frame take them) and
-    /// `__init__`'s code and defaults as compiled, `fj_new_instance` makes the instance; the
-    /// stack becomes `[__init__, instance, args...]` and `__init__` is called as a method (in
-    /// machine code, or by `fj_call` when its own checks fail), holding the class call's
-    /// level; its result must be None. Otherwise `fj_call` calls the class.
+    /// class's call and `__init__`'s, as `_PyObject_MakeTpCall` and the frame take them),
+    /// `fj_new_instance` makes the instance; the stack becomes `[__init__, instance, args...]`
+    /// and `__init__` is called as a method (in machine code while its code and defaults are
+    /// as compiled, else by `fj_call`), holding the class call's level; its result must be
+    /// None. Otherwise `fj_call` calls the class.
     pub(super) fn construct_compiled(
         &mut self,
         v: ValueId,
@@ -143,11 +143,12 @@ impl Lowerer<'_> {
         self.branch(version, expected, Cond::Ne, Width::W32, slow);
         let remaining = self.load(Base::Tstate, lay.tstate_recursion_remaining, Width::W32);
         self.branch(remaining, Operand::Imm(2), Cond::Lt, Width::W32, slow);
+        // `__init__` is alive while the version holds; the allocation may run finalizers that
+        // change the class, its `__init__` or that function's code and defaults, so the
+        // reference the method slot will own is taken first, and the function's code and
+        // defaults are checked after.
         let function = self.imm(class.init as i64);
-        let code = self.load(Base::Reg(function), lay.function_code, Width::W64);
-        let init_code = Operand::Imm(init.callee.code as i64);
-        self.branch(code, init_code, Cond::Ne, Width::W64, slow);
-        let defaults = self.defaults_check(function, init, slow);
+        self.incref(function);
         let obj = self.new_vreg();
         self.call_helper(Helper::NewInstance, vec![Operand::Reg(cls)], Some(obj));
         let made = self.new_block();
@@ -156,6 +157,7 @@ impl Lowerer<'_> {
         self.emit(LInst::Jump { target: made });
         // No instance: the call's references are released, as the class call would.
         self.cur = failed.0 as usize;
+        self.decref(function, false);
         for i in 1..=i64::from(site.oparg) + 1 {
             let item = self.load(Base::Reg(base), 8 * i, Width::W64);
             self.decref(item, false);
@@ -168,14 +170,13 @@ impl Lowerer<'_> {
         self.cur = made.0 as usize;
         // `[__init__, instance, args...]`: the slots' references; one more to the instance is
         // the result's.
-        self.incref(function);
         self.store(Base::Reg(base), 0, Operand::Reg(function), Width::W64);
         self.store(Base::Reg(base), 8, Operand::Reg(obj), Width::W64);
         self.incref(obj);
         self.decref(cls, false);
         let remaining_at = lay.tstate_recursion_remaining;
         self.add_to_word(Base::Tstate, remaining_at, -1, Width::W32);
-        let returned = self.call_init(site, base, function, defaults, init);
+        let returned = self.call_init(site, base, function, init);
         self.add_to_word(Base::Tstate, remaining_at, 1, Width::W32);
         self.check_init_result(returned, obj, result, done);
         self.finish_site(site, blocks);
@@ -205,18 +206,17 @@ impl Lowerer<'_> {
     }
 
     /// The call of `__init__` (`function`, in the method slot at `base`) on the instance in the
-    /// next slot: in machine code while its checks pass, else by `fj_call`. Its raw result.
-    fn call_init(
-        &mut self,
-        site: CallSite,
-        base: VReg,
-        function: VReg,
-        defaults: Option<VReg>,
-        init: &SiteCallee,
-    ) -> VReg {
+    /// next slot: in machine code while its code, defaults and the call's checks are as
+    /// compiled, else by `fj_call`. Its raw result.
+    fn call_init(&mut self, site: CallSite, base: VReg, function: VReg, init: &SiteCallee) -> VReg {
+        let lay = *self.lay();
         let returned = self.new_vreg();
         let by_runtime = self.new_block();
         let called = self.new_block();
+        let code = self.load(Base::Reg(function), lay.function_code, Width::W64);
+        let init_code = Operand::Imm(init.callee.code as i64);
+        self.branch(code, init_code, Cond::Ne, Width::W64, by_runtime);
+        let defaults = self.defaults_check(function, init, by_runtime);
         let native = self.enter_checks(&init.callee, by_runtime);
         let frame = self.push_frame(&init.callee, by_runtime);
         let args = self.new_vreg();
